@@ -1,0 +1,85 @@
+"""One exception family. Each error carries the CLI exit code it ends in (documented in the README).
+
+Expected failures are raised as one of these with a message meant for a person: one line, no
+traceback, no password (URLs are masked before they reach a message).
+"""
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BEHIND = 1
+EXIT_USAGE = 2
+EXIT_AHEAD = 3
+EXIT_DRIFT = 4
+EXIT_CONNECT = 5
+EXIT_LOCK_TIMEOUT = 6
+EXIT_LEGACY = 7
+EXIT_REFUSED = 8
+EXIT_DATABASE = 10
+
+
+class AgnoMigrateError(Exception):
+    """Base of every error agno-migrate raises on purpose."""
+
+    exit_code = EXIT_DATABASE
+
+
+class UsageError(AgnoMigrateError):
+    """Bad input from the caller: a malformed URL, an unknown version, an invalid table name."""
+
+    exit_code = EXIT_USAGE
+
+
+class UnknownVersion(UsageError):
+    """A version string that is not in the registry."""
+
+
+class SchemaBehind(AgnoMigrateError):
+    """The database is behind head (and the caller did not ask to upgrade it)."""
+
+    exit_code = EXIT_BEHIND
+
+    def __init__(self, message: str, found: str | None = None):
+        super().__init__(message)
+        self.found = found
+
+
+class SchemaAhead(AgnoMigrateError):
+    """The database records a version this release of agno-migrate does not know."""
+
+    exit_code = EXIT_AHEAD
+
+
+class SchemaDrift(AgnoMigrateError):
+    """The physical schema disagrees with the recorded version, or matches no known version."""
+
+    exit_code = EXIT_DRIFT
+
+
+class ConnectFailed(AgnoMigrateError):
+    """The server cannot be reached, refused the credentials, or the database does not exist."""
+
+    exit_code = EXIT_CONNECT
+
+
+class LockTimeout(AgnoMigrateError):
+    """Another process held the migration lock for longer than the lock timeout."""
+
+    exit_code = EXIT_LOCK_TIMEOUT
+
+
+class LegacyDataFound(AgnoMigrateError):
+    """Agno 1.x tables are present and this command does not migrate them."""
+
+    exit_code = EXIT_LEGACY
+
+
+class Refused(AgnoMigrateError):
+    """The operation is understood but refused, and nothing was changed (e.g. an irreversible downgrade)."""
+
+    exit_code = EXIT_REFUSED
+
+
+class DatabaseFailure(AgnoMigrateError):
+    """The database rejected a statement in a way agno-migrate did not expect."""
+
+    exit_code = EXIT_DATABASE

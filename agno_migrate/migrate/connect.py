@@ -1,0 +1,90 @@
+"""Engines and connections for the SQL backends, and the translation of driver errors.
+
+Driver failures at connect time (unreachable host, bad password, missing database, unwritable
+SQLite file) become one ConnectFailed line with the password masked; nothing here prints a traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from ..errors import ConnectFailed, DatabaseFailure
+from ..target import Target, mask_url
+
+
+def create_engine_for(target: Target):
+    """A SQLAlchemy engine for ``target``. SQLite connections start their transactions with
+    ``BEGIN IMMEDIATE`` (so DDL is transactional and a writer holds the lock from the start) and
+    wait up to the target's lock timeout for another writer."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.pool import NullPool
+
+    if target.backend == "sqlite":
+        engine = create_engine(
+            target.driver_url,
+            poolclass=NullPool,
+            connect_args={"timeout": max(target.lock_timeout, 0.001)},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _no_implicit_transactions(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    connect_args = {"connect_timeout": 10}
+    if target.backend == "mysql":
+        connect_args["charset"] = "utf8mb4"
+    return create_engine(target.driver_url, poolclass=NullPool, connect_args=connect_args)
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """One line naming what the driver said, without SQL, parameters or passwords."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else orig.__class__.__name__
+    return mask_url(text)[:300]
+
+
+@contextlib.contextmanager
+def connect(target: Target) -> Iterator["object"]:
+    """A connection to ``target``; connection failures raise ConnectFailed (exit code 5)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError, InterfaceError
+
+    try:
+        conn = target.engine().connect()
+    except ModuleNotFoundError as exc:
+        raise ConnectFailed(
+            f"the driver for {target.backend} is not installed ({exc.name}): "
+            f"pip install 'agno-migrate[{_extra(target.backend)}]'"
+        ) from None
+    except (OperationalError, InterfaceError, DBAPIError) as exc:
+        raise ConnectFailed(f"cannot connect to {target.masked_url}: {describe_db_error(exc)}") from None
+    try:
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+def _extra(backend: str) -> str:
+    return {"postgresql": "postgres", "mysql": "mysql", "mongodb": "mongo"}.get(backend, "all")
+
+
+@contextlib.contextmanager
+def database_errors(target: Target) -> Iterator[None]:
+    """Turn an unexpected driver error inside the block into one DatabaseFailure line."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    try:
+        yield
+    except OperationalError as exc:
+        message = describe_db_error(exc)
+        if "readonly" in message.replace("-", "").lower():
+            raise DatabaseFailure(f"{target.masked_url} is read-only: {message}") from None
+        raise DatabaseFailure(f"database error on {target.masked_url}: {message}") from None
+    except DBAPIError as exc:
+        raise DatabaseFailure(f"database error on {target.masked_url}: {describe_db_error(exc)}") from None

@@ -1,0 +1,290 @@
+"""Fingerprinting a database by what is physically there (DESIGN rule 7).
+
+* :func:`detect` gives the registry version of a database that carries no version table of ours
+  (empty, Agno 1.x, Agno 2.x/3.x), with Agno's own stamp read as a second opinion and any
+  disagreement reported as drift.
+* :func:`signature` is a normalised description of the session tables (columns and their type
+  families, keys, foreign keys, indexes), used to compare a database with the head schema.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from .. import registry
+from ..errors import SchemaAhead
+from ..registry import SchemaVersion
+from ..target import Target
+from . import sql
+
+SESSION_COLUMNS = (
+    "session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "session_data",
+    "agent_data", "team_data", "workflow_data", "metadata", "summary", "created_at", "updated_at",
+)  # fmt: skip
+JSON_COLUMNS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
+LEGACY_SIGNATURE = {"session_id", "memory", "session_data", "extra_data"}
+
+
+@dataclass
+class LegacyTable:
+    name: str
+    mode: str
+    rows: int
+
+
+@dataclass
+class Detection:
+    """What :func:`detect` found. ``version`` is None for an empty database (or only legacy tables)."""
+
+    version: SchemaVersion | None
+    candidates: list[SchemaVersion] = field(default_factory=list)
+    agno_stamp: str | None = None
+    drift: list[str] = field(default_factory=list)
+    legacy: list[LegacyTable] = field(default_factory=list)
+    has_session_table: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.has_session_table and not self.legacy
+
+
+def type_family(type_: sa.types.TypeEngine, dialect: str) -> str:
+    """A coarse name for a column type that is stable between reflection and declaration."""
+    name = type(type_).__name__.upper()
+    if name == "JSONB":
+        return "jsonb"
+    if name == "JSON" or (dialect == "mysql" and name in ("LONGTEXT", "TEXT")):
+        return "json"
+    if name in ("BIGINT", "INTEGER", "BIGINTEGER", "INT"):
+        return "int"
+    if name in ("VARCHAR", "STRING", "TEXT", "NVARCHAR", "CHAR"):
+        length = getattr(type_, "length", None)
+        return f"varchar({length})" if length else "varchar"
+    return name.lower()
+
+
+def _legacy_mode(columns: set[str]) -> str | None:
+    if not LEGACY_SIGNATURE <= columns:
+        return None
+    if "workflow_name" in columns and "runs" in columns:
+        return "workflow_v2"
+    for mode in ("agent", "team", "workflow"):
+        if f"{mode}_id" in columns:
+            return mode
+    return None
+
+
+def legacy_tables(conn, target: Target) -> list[LegacyTable]:
+    """Agno 1.x session tables in the target's schema, recognised by their column signature."""
+    insp = sa.inspect(conn)
+    schema = target.schema if target.backend != "sqlite" else None
+    found = []
+    for name in sorted(insp.get_table_names(schema=schema)):
+        mode = _legacy_mode({c["name"] for c in insp.get_columns(name, schema=schema)})
+        if mode:
+            table = sa.table(name, schema=schema)
+            rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+            found.append(LegacyTable(name, mode, rows))
+    return found
+
+
+def _key_kind(insp, target: Target, schema) -> str:
+    t = target.session_table
+    pk = insp.get_pk_constraint(t, schema=schema).get("constrained_columns") == ["session_id"]
+    uniques = [u["column_names"] for u in insp.get_unique_constraints(t, schema=schema)]
+    uniques += [i["column_names"] for i in insp.get_indexes(t, schema=schema) if i.get("unique")]
+    uq = ["session_id"] in uniques
+    return {(True, True): "both", (True, False): "pk", (False, True): "uq", (False, False): "none"}[(pk, uq)]
+
+
+def detect(conn, target: Target) -> Detection:
+    """The physical version of an unmanaged database, Agno's stamp, and any drift between them.
+
+    Raises SchemaAhead when Agno stamped a version newer than this tool knows.
+    """
+    insp = sa.inspect(conn)
+    schema = target.schema if target.backend != "sqlite" else None
+    tables = set(insp.get_table_names(schema=schema)) if _schema_exists(insp, target) else set()
+    result = Detection(version=None, has_session_table=target.session_table in tables)
+    if not result.has_session_table:
+        result.legacy = legacy_tables(conn, target) if tables else []
+        if target.runs_table in tables:
+            result.drift.append(f"the runs table {target.runs_table} exists without the session table")
+        return result
+    stamp = sql.agno_stamp(conn, target) if target.agno_versions_table in tables else None
+    result.agno_stamp = stamp
+    columns = {c["name"]: type_family(c["type"], target.backend) for c in insp.get_columns(target.session_table, schema=schema)}
+    missing = [c for c in SESSION_COLUMNS if c not in columns]
+    if missing:
+        result.drift.append(f"session table {target.session_table} lacks column(s) {', '.join(missing)}")
+    key = _key_kind(insp, target, schema)
+    candidates, notes = _pre3_candidates(target.backend, columns, key, target.agno_versions_table in tables)
+    result.drift += notes
+    if target.runs_table in tables:
+        if "runs" not in columns:
+            if candidates[-1].version == "2.5.0":
+                candidates = [registry.get("3.0.0")]
+            else:
+                result.drift.append("the runs table exists but the session table is older than 2.5.0")
+        elif candidates[-1].version == "2.5.0":
+            candidates = candidates + [registry.get("3.0.0")]
+    elif "runs" not in columns:
+        result.drift.append(f"neither a runs column in {target.session_table} nor a runs table {target.runs_table}")
+    result.candidates = candidates
+    stamped = registry.from_agno_stamp(stamp)
+    if stamp is not None and stamped is None:
+        if _looks_newer(stamp):
+            raise SchemaAhead(
+                f"Agno stamped {target.session_table} as {stamp}, newer than this agno-migrate knows "
+                f"(head {registry.HEAD.version}); upgrade agno-migrate"
+            )
+        result.drift.append(f"Agno's stamp {stamp!r} is not a known schema version")
+    if stamped is not None and stamped in candidates:
+        result.version = stamped
+    else:
+        result.version = candidates[0]
+        if stamped is not None:
+            result.drift.append(
+                f"Agno's {target.agno_versions_table} says {stamp} but the physical schema is "
+                f"{_describe(candidates)}: {_difference(target, stamped, columns, key, target.runs_table in tables)}"
+            )
+    return result
+
+
+def _schema_exists(insp, target: Target) -> bool:
+    if target.backend == "sqlite":
+        return True
+    return target.schema in insp.get_schema_names()
+
+
+def _pre3_candidates(backend, columns, key, has_agno_versions):
+    """Registry versions (up to 2.5.0) that the session table physically matches, and drift notes."""
+    v = registry.get
+    notes = []
+    if backend == "postgresql":
+        families = {columns[c] for c in JSON_COLUMNS if c in columns}
+        jsonb = families == {"jsonb"}
+        if key in ("uq", "both"):
+            found = [v("2.3.0")] if jsonb else [v("2.0.0")]
+        elif key == "pk":
+            found = [v("2.5.0")] if jsonb else [v("2.0.0")]
+            if not jsonb:
+                notes.append("primary key present but JSON columns are not all jsonb")
+        else:
+            found = [v("2.0.0") if not jsonb else v("2.3.0")]
+            notes.append("no primary key and no unique constraint on session_id")
+        return found, notes
+    if backend == "mysql":
+        if key == "pk":
+            return [v("2.5.0")], notes
+        if key == "none":
+            notes.append("no primary key and no unique key on session_id")
+        return ([v("2.3.0")] if has_agno_versions else [v("2.0.0")]), notes
+    if key not in ("pk", "both"):
+        notes.append("no primary key on session_id")
+    return ([v("2.3.0"), v("2.5.0")] if has_agno_versions else [v("2.0.0")]), notes
+
+
+def _difference(target, stamped: SchemaVersion, columns, key, has_runs_table) -> str:
+    want = stamped.key
+    diffs = []
+    if target.backend == "postgresql" and want >= (2, 3, 0):
+        not_jsonb = [c for c in JSON_COLUMNS if c in columns and columns[c] != "jsonb"]
+        if not_jsonb:
+            diffs.append(f"column(s) {', '.join(not_jsonb)} are not jsonb")
+    if target.backend != "sqlite" and want >= (2, 5, 0) and key not in ("pk",):
+        diffs.append("no primary key on session_id")
+    if want >= (3, 0, 0) and not has_runs_table:
+        diffs.append(f"no runs table {target.runs_table}")
+    if want < (3, 0, 0) and has_runs_table:
+        diffs.append(f"a runs table {target.runs_table} exists")
+    return "; ".join(diffs) or "the schema matches an older version"
+
+
+def _describe(candidates: list[SchemaVersion]) -> str:
+    return " or ".join(c.version for c in candidates)
+
+
+def _looks_newer(stamp: str) -> bool:
+    try:
+        return tuple(int(p) for p in stamp.split(".")) > registry.HEAD.key
+    except ValueError:
+        return False
+
+
+# --- signatures ---------------------------------------------------------------------------------
+
+
+def signature(conn, target: Target) -> dict:
+    """A normalised, comparable description of the session, runs and Agno version tables."""
+    insp = sa.inspect(conn)
+    schema = target.schema if target.backend != "sqlite" else None
+    out = {}
+    for name in (target.session_table, target.runs_table, target.agno_versions_table):
+        if not insp.has_table(name, schema=schema):
+            continue
+        out[name] = {
+            "columns": {
+                c["name"]: (type_family(c["type"], target.backend), bool(c["nullable"]))
+                for c in insp.get_columns(name, schema=schema)
+            },
+            "primary_key": insp.get_pk_constraint(name, schema=schema).get("constrained_columns"),
+            "foreign_keys": sorted(
+                (tuple(fk["constrained_columns"]), fk["referred_table"], (fk.get("options") or {}).get("ondelete", "").upper())
+                for fk in insp.get_foreign_keys(name, schema=schema)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i.get("unique")))
+                for i in insp.get_indexes(name, schema=schema)
+            ),
+        }
+    return out
+
+
+def head_signature(target: Target) -> dict:
+    """The signature a fresh head database of ``target`` has, computed from ``schema.py``."""
+    from ..schema import head_tables
+
+    head = head_tables(target)
+    out = {}
+    for table in (head.sessions, head.runs, head.agno_versions):
+        fks = []
+        for fk in table.foreign_key_constraints:
+            fks.append((tuple(c.name for c in fk.columns), fk.elements[0].column.table.name, (fk.ondelete or "").upper()))
+        out[table.name] = {
+            "columns": {c.name: (type_family(c.type, target.backend), bool(c.nullable)) for c in table.columns},
+            "primary_key": [c.name for c in table.primary_key.columns],
+            "foreign_keys": sorted(fks),
+            "indexes": sorted((i.name, tuple(c.name for c in i.columns), bool(i.unique)) for i in table.indexes),
+        }
+    return out
+
+
+def compare_to_head(conn, target: Target) -> list[str]:
+    """Differences between the database and the head schema (the legacy runs column is allowed)."""
+    actual = signature(conn, target)
+    expected = head_signature(target)
+    diffs = []
+    for name, want in expected.items():
+        got = actual.get(name)
+        if got is None:
+            diffs.append(f"table {name} is missing")
+            continue
+        got_columns = {k: v for k, v in got["columns"].items() if not (name == target.session_table and k == "runs")}
+        for col, spec in want["columns"].items():
+            if col not in got_columns:
+                diffs.append(f"{name}.{col} is missing")
+            elif got_columns[col][0] != spec[0]:
+                diffs.append(f"{name}.{col} is {got_columns[col][0]}, expected {spec[0]}")
+        for col in got_columns.keys() - want["columns"].keys():
+            diffs.append(f"{name}.{col} is not in the head schema")
+        if got["primary_key"] != want["primary_key"]:
+            diffs.append(f"{name} primary key is {got['primary_key']}, expected {want['primary_key']}")
+        if got["foreign_keys"] != want["foreign_keys"]:
+            diffs.append(f"{name} foreign keys differ from head")
+        got_idx = {i[0]: i for i in got["indexes"]}
+        for idx in want["indexes"]:
+            if idx[0] not in got_idx:
+                diffs.append(f"index {idx[0]} on {name} is missing")
+    return diffs

@@ -1,0 +1,452 @@
+"""Plan, lock, step, record (DESIGN "Flows"). The user commands of the library live here.
+
+Every mutating command takes the backend's lock first, then reads the version again (another
+process may have done the work), then plans. Each step runs in its own transaction with its
+record where the database allows it (SQLite, PostgreSQL); on MySQL each step is idempotent.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from .. import registry
+from ..errors import LegacyDataFound, LockTimeout, Refused, SchemaBehind, SchemaDrift
+from ..registry import SchemaVersion
+from ..target import Target, resolve
+from . import detect as detect_mod
+from . import sql as _sql
+from .connect import connect, database_errors
+from .locks import is_sqlite_busy, migration_lock
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Status:
+    """Where a database stands. ``version`` is the recorded version, or the detected one when the
+    database is not managed yet (``managed`` False); None for an empty database."""
+
+    target: Target
+    version: str | None
+    managed: bool
+    agno_stamp: str | None = None
+    drift: list[str] = field(default_factory=list)
+    legacy: list[detect_mod.LegacyTable] = field(default_factory=list)
+
+    @property
+    def head(self) -> str:
+        return registry.HEAD.version
+
+    @property
+    def at_head(self) -> bool:
+        return self.version == registry.HEAD.version
+
+    def as_dict(self) -> dict:
+        return {
+            "database": self.target.masked_url,
+            "session_table": self.target.session_table,
+            "version": self.version,
+            "head": self.head,
+            "at_head": self.at_head,
+            "managed": self.managed,
+            "agno_stamp": self.agno_stamp,
+            "drift": self.drift,
+            "legacy_tables": [{"name": t.name, "mode": t.mode, "rows": t.rows} for t in self.legacy],
+        }
+
+
+@dataclass
+class Step:
+    version: str
+    direction: str
+    summary: str
+    copies_data: bool = False
+
+
+@dataclass
+class Plan:
+    target: Target
+    current: str | None
+    goal: str
+    steps: list[Step]
+    create_head: bool = False
+    adopt: str | None = None
+    drift: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "database": self.target.masked_url,
+            "current": self.current,
+            "target": self.goal,
+            "create_head": self.create_head,
+            "adopt": self.adopt,
+            "drift": self.drift,
+            "steps": [s.__dict__ for s in self.steps],
+        }
+
+
+@dataclass
+class Outcome:
+    """What an upgrade, downgrade or stamp did."""
+
+    target: Target
+    before: str | None
+    after: str | None
+    applied: list[str] = field(default_factory=list)
+    created: bool = False
+    adopted: str | None = None
+    drift: list[str] = field(default_factory=list)
+    report: dict = field(default_factory=dict)
+    sql: str | None = None
+
+    def as_dict(self) -> dict:
+        report = {k: (len(v) if isinstance(v, list) else v) for k, v in self.report.items()}
+        return {
+            "database": self.target.masked_url,
+            "before": self.before,
+            "after": self.after,
+            "applied": self.applied,
+            "created": self.created,
+            "adopted": self.adopted,
+            "drift": self.drift,
+            "report": report,
+        }
+
+
+# --- sessions on the database ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(target: Target) -> Iterator[object]:
+    """A connection holding the migration lock; driver errors become one-line errors."""
+    with connect(target) as conn, _translated(target), migration_lock(conn, target):
+        yield conn
+
+
+@contextlib.contextmanager
+def _translated(target: Target) -> Iterator[None]:
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with database_errors(target):
+            yield
+    except Exception as exc:  # SQLite reports a busy writer as "database is locked"
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OperationalError) and is_sqlite_busy(cause):
+            raise LockTimeout(
+                f"another process holds the write lock on {target.masked_url}; "
+                f"gave up after {target.lock_timeout:g}s (--lock-timeout)"
+            ) from None
+        raise
+
+
+def _read_state(conn, target: Target) -> tuple[str | None, detect_mod.Detection | None]:
+    """(recorded version, None) for a managed database, else (None, detection)."""
+    recorded = _sql.recorded_version(conn, target)
+    if recorded is not None:
+        return recorded, None
+    return None, detect_mod.detect(conn, target)
+
+
+def _legacy_error(target: Target, legacy: list[detect_mod.LegacyTable]) -> LegacyDataFound:
+    names = ", ".join(f"{t.name} ({t.mode}, {t.rows} rows)" for t in legacy)
+    return LegacyDataFound(
+        f"Agno 1.x tables found in {target.masked_url}: {names}; migrating Agno 1.x storage is not "
+        f"supported by this version of agno-migrate (nothing was changed)"
+    )
+
+
+def _check_detection(target: Target, found: detect_mod.Detection) -> None:
+    if found.legacy and not found.has_session_table:
+        raise _legacy_error(target, found.legacy)
+    if found.has_session_table and found.version is None:
+        raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
+
+
+# --- user commands -------------------------------------------------------------------------------
+
+
+def history() -> list[SchemaVersion]:
+    """The registry's versions, oldest first."""
+    return list(registry.VERSIONS)
+
+
+def current(db: "str | Target | None") -> Status:
+    """Where the database stands: its recorded version, or the detected one if it is not managed.
+
+    Reads only; raises ConnectFailed, SchemaAhead.
+    """
+    target = resolve(db)
+    with connect(target) as conn, _translated(target):
+        recorded, found = _read_state(conn, target)
+        stamp = _sql.agno_stamp(conn, target)
+        if recorded is not None:
+            return Status(target, recorded, True, agno_stamp=stamp)
+        return Status(
+            target,
+            found.version.version if found.version else None,
+            False,
+            agno_stamp=found.agno_stamp,
+            drift=found.drift,
+            legacy=found.legacy,
+        )
+
+
+def check(db: "str | Target | None") -> Status:
+    """Succeed only when the database is at head and its physical schema is the head schema.
+
+    Raises SchemaBehind (exit 1) naming the version found, SchemaDrift (exit 4) naming what
+    differs, SchemaAhead (exit 3), LegacyDataFound (exit 7) or ConnectFailed (exit 5).
+    """
+    target = resolve(db)
+    status = current(target)
+    if status.legacy and status.version is None:
+        raise _legacy_error(target, status.legacy)
+    if status.drift:
+        raise SchemaDrift(f"schema drift in {target.session_table}: {'; '.join(status.drift)}")
+    if status.version is None:
+        raise SchemaBehind(
+            f"{target.masked_url} has no {target.session_table} table yet (head is {status.head}): "
+            f"run agno-migrate upgrade",
+            found=None,
+        )
+    if not status.at_head:
+        how = "recorded" if status.managed else "detected, not managed yet"
+        raise SchemaBehind(
+            f"{target.session_table} is at {status.version} ({how}), head is {status.head}: run agno-migrate upgrade",
+            found=status.version,
+        )
+    with connect(target) as conn, _translated(target):
+        diffs = detect_mod.compare_to_head(conn, target)
+    if diffs:
+        status.drift = diffs
+        raise SchemaDrift(f"schema drift in {target.session_table} at {status.version}: {'; '.join(diffs)}")
+    return status
+
+
+def plan(db: "str | Target | None", to: str = "head") -> Plan:
+    """What :func:`upgrade` would do, without doing it (reads only)."""
+    target = resolve(db)
+    goal = registry.get(to)
+    with connect(target) as conn, _translated(target):
+        recorded, found = _read_state(conn, target)
+    return _plan_from(target, goal, recorded, found)
+
+
+def _plan_from(target, goal: SchemaVersion, recorded, found) -> Plan:
+    if recorded is None:
+        _check_detection(target, found)
+        if found.empty or found.version is None:
+            if goal == registry.HEAD:
+                return Plan(target, None, goal.version, [], create_head=True, drift=found.drift)
+            steps = registry.steps_up(None, goal.version)
+            return Plan(target, None, goal.version, [_step(v, "upgrade") for v in steps], drift=found.drift)
+        current_version = found.version.version
+        adopt = current_version
+    else:
+        current_version, adopt = recorded, None
+    if registry.get(current_version).key > goal.key:
+        raise Refused(f"the database is at {current_version}, above {goal.version}: use agno-migrate downgrade")
+    steps = registry.steps_up(current_version, goal.version)
+    return Plan(
+        target,
+        current_version,
+        goal.version,
+        [_step(v, "upgrade") for v in steps],
+        adopt=adopt,
+        drift=found.drift if found else [],
+    )
+
+
+def _step(v: SchemaVersion, direction: str) -> Step:
+    return Step(v.version, direction, v.summary, v.copies_data)
+
+
+def upgrade(db: "str | Target | None", to: str = "head", sql: bool = False, progress: Progress | None = None) -> Outcome:
+    """Bring the database up to ``to`` (default head).
+
+    Takes the lock, re-reads the version, then: an empty database is created at head directly and
+    stamped (no replay); an unmanaged one is fingerprinted (drift reported), its version recorded,
+    then upgraded step by step. ``sql`` renders the DDL instead and changes nothing (a step
+    that copies data cannot be rendered: Refused). Raises LockTimeout, LegacyDataFound,
+    SchemaDrift, SchemaAhead, ConnectFailed, DatabaseFailure.
+    """
+    target = resolve(db)
+    goal = registry.get(to)
+    if sql:
+        return _upgrade_sql(target, goal)
+    with _locked(target) as conn:
+        return _upgrade_locked(conn, target, goal, progress)
+
+
+def _upgrade_locked(conn, target: Target, goal: SchemaVersion, progress: Progress | None) -> Outcome:
+    recorded, found = _read_state(conn, target)
+    current_version = recorded
+    outcome = Outcome(target, before=recorded, after=recorded)
+    if recorded is None:
+        _check_detection(target, found)
+        outcome.drift = found.drift
+        if found.empty or found.version is None:
+            if goal == registry.HEAD:
+                created = _create_head(conn, target)
+                outcome.created = created
+                outcome.after = registry.HEAD.version
+                return outcome
+        else:
+            current_version = _adopt(conn, target, found.version)
+            outcome.before = outcome.adopted = found.version.version
+    conn.commit()
+    if current_version is not None and registry.get(current_version).key > goal.key:
+        raise Refused(f"the database is at {current_version}, above {goal.version}: use agno-migrate downgrade")
+    for version in registry.steps_up(current_version, goal.version):
+        if _apply(conn, target, version, "upgrade", outcome.report, progress):
+            outcome.applied.append(version.version)
+    outcome.after = _sql.recorded_version(conn, target)
+    conn.commit()
+    return outcome
+
+
+def _create_head(conn, target: Target) -> bool:
+    """Create the head schema and record it, in one transaction; False if another process did."""
+    recorded, found = _read_state(conn, target)
+    if recorded is not None or not found.empty:
+        conn.rollback()
+        return False
+    ctx = _sql.migration_context(target, conn)
+    _create_head_in(ctx, target)
+    conn.commit()
+    return True
+
+
+def _create_head_in(ctx, target: Target) -> None:
+    from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
+
+    from ..schema import head_tables
+
+    head = head_tables(target)
+    if target.backend == "postgresql":
+        _sql.execute(ctx, CreateSchema(target.schema, if_not_exists=True))
+    for table in (head.sessions, head.runs, head.agno_versions):
+        if not ctx.as_sql and _sql.has_table(ctx.connection, target, table.name):
+            continue
+        _sql.execute(ctx, CreateTable(table))
+        for index in sorted(table.indexes, key=lambda i: i.name):
+            _sql.execute(ctx, CreateIndex(index))
+    _sql.ensure_version_table(ctx, target)
+    _sql.record(ctx, target, registry.HEAD, "create")
+    _sql.write_agno_stamps(ctx, target, registry.HEAD)
+
+
+def _adopt(conn, target: Target, version: SchemaVersion) -> str:
+    """Record the detected version of an unmanaged database (in the caller's transaction)."""
+    ctx = _sql.migration_context(target, conn)
+    _sql.ensure_version_table(ctx, target)
+    _sql.record(ctx, target, version, "detect")
+    return version.version
+
+
+def _apply(conn, target: Target, version: SchemaVersion, direction: str, report: dict, progress) -> bool:
+    """Run one step and its record in one transaction; False if the database was already past it."""
+    try:
+        now = _sql.recorded_version(conn, target)
+        if direction == "upgrade" and now is not None and registry.get(now).key >= version.key:
+            conn.rollback()
+            return False
+        if direction == "downgrade" and (now is None or registry.get(now).key < version.key):
+            conn.rollback()
+            return False
+        ctx = _sql.migration_context(target, conn, agno_report=report, agno_progress=progress)
+        _sql.run_script(ctx, version, direction)
+        _sql.ensure_version_table(ctx, target)
+        if direction == "upgrade":
+            _sql.record(ctx, target, version, "upgrade")
+            _sql.write_agno_stamps(ctx, target, version)
+        else:
+            below = registry.previous(version.version)
+            _sql.unrecord(ctx, target, version)
+            _sql.record(ctx, target, below, "downgrade")
+            _sql.write_agno_stamps(ctx, target, below)
+        conn.commit()
+        return True
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def _upgrade_sql(target: Target, goal: SchemaVersion) -> Outcome:
+    """Render the DDL of the planned upgrade without changing anything."""
+    with connect(target) as conn, _translated(target):
+        recorded, found = _read_state(conn, target)
+        conn.rollback()
+    the_plan = _plan_from(target, goal, recorded, found)
+    data_steps = [s.version for s in the_plan.steps if s.copies_data]
+    if data_steps:
+        raise Refused(
+            f"step {', '.join(data_steps)} copies data and cannot be rendered as SQL; run agno-migrate "
+            f"upgrade online (or render up to the step before it with --to)"
+        )
+
+    def body(ctx):
+        if the_plan.create_head:
+            _create_head_in(ctx, target)
+            return
+        _sql.ensure_version_table(ctx, target)
+        if the_plan.adopt:
+            _sql.record(ctx, target, registry.get(the_plan.adopt), "detect")
+        for step in the_plan.steps:
+            version = registry.get(step.version)
+            _sql.run_script(ctx, version, "upgrade")
+            _sql.record(ctx, target, version, "upgrade")
+            _sql.write_agno_stamps(ctx, target, version)
+
+    rendered = _sql.render_offline(target, body)
+    return Outcome(target, before=the_plan.current, after=recorded, sql=rendered)
+
+
+def downgrade(db: "str | Target | None", to: str) -> Outcome:
+    """Take the database down to ``to``. Every step on the way must be reversible; otherwise
+    Refused (exit 8) is raised before anything changes."""
+    target = resolve(db)
+    goal = registry.get(to)
+    with _locked(target) as conn:
+        recorded, found = _read_state(conn, target)
+        if recorded is None:
+            _check_detection(target, found)
+            if found.version is None:
+                raise Refused(f"{target.masked_url} has no {target.session_table} table: nothing to downgrade")
+            recorded = found.version.version
+        conn.rollback()
+        steps = registry.steps_down(recorded, goal.version)
+        blocked = [v.version for v in steps if not v.reversible]
+        if blocked:
+            raise Refused(
+                f"cannot downgrade {target.session_table} from {recorded} to {goal.version}: "
+                f"{', '.join(blocked)} is irreversible ({registry.get(blocked[0]).summary}); nothing was changed"
+            )
+        outcome = Outcome(target, before=recorded, after=recorded)
+        if found is not None and steps:
+            outcome.adopted = _adopt(conn, target, found.version)
+            conn.commit()
+        for version in steps:
+            if _apply(conn, target, version, "downgrade", outcome.report, None):
+                outcome.applied.append(version.version)
+        outcome.after = _sql.recorded_version(conn, target)
+        conn.commit()
+        return outcome
+
+
+def stamp(db: "str | Target | None", version: str) -> Outcome:
+    """Record ``version`` as the database's version without running anything (an operator's
+    override, as ``alembic stamp``). Raises UnknownVersion for a version not in the registry."""
+    target = resolve(db)
+    entry = registry.get(version)
+    with _locked(target) as conn:
+        before = _sql.recorded_version(conn, target)
+        ctx = _sql.migration_context(target, conn)
+        _sql.ensure_version_table(ctx, target)
+        table = _sql.version_table(target)
+        _sql.execute(ctx, table.delete())
+        _sql.record(ctx, target, entry, "stamp")
+        conn.commit()
+        return Outcome(target, before=before, after=entry.version)

@@ -1,0 +1,206 @@
+"""Alembic wiring for the SQL backends: configuration in code, connection injection, our own
+version table and Agno's ``agno_schema_versions`` stamps.
+
+We use Alembic's script directory (the revision chain in ``versions/sql``), its migration context
+and its operations, but not its ``alembic_version`` table: users keep their own Alembic history in
+the same database. Our version table (``Target.version_table``) holds one row per version reached.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy as sa
+
+from .. import __version__, registry
+from ..errors import SchemaAhead
+from ..registry import SchemaVersion
+from ..target import Target
+
+
+def versions_dir() -> Path:
+    """Where the Alembic revision scripts are: inside the installed package, or the repository's
+    top-level ``versions/sql`` when running from a source checkout."""
+    from .. import versions
+
+    return Path(versions.__file__).parent / "sql"
+
+
+@lru_cache(maxsize=1)
+def script_directory():
+    """Alembic's view of the revision scripts (loaded once per process)."""
+    from alembic.script import ScriptDirectory
+
+    directory = str(versions_dir())
+    return ScriptDirectory(directory, version_locations=[directory])
+
+
+def revision_chain() -> list[str]:
+    """The revision ids from base to head, as Alembic's ``down_revision`` links order them."""
+    return [rev.revision for rev in reversed(list(script_directory().walk_revisions()))]
+
+
+def migration_context(target: Target, conn=None, *, output: io.StringIO | None = None, **extra: Any):
+    """An Alembic MigrationContext on ``conn`` (online), or rendering SQL into ``output`` (offline).
+
+    The target rides in the context's options, where revisions read their table names from.
+    """
+    from alembic.runtime.migration import MigrationContext
+
+    opts: dict[str, Any] = {"agno_target": target, **extra}
+    if conn is not None:
+        return MigrationContext.configure(connection=conn, opts=opts)
+    opts.update(as_sql=True, output_buffer=output, literal_binds=True)
+    return MigrationContext.configure(dialect_name=target.backend, opts=opts)
+
+
+def run_script(ctx, version: SchemaVersion, direction: str) -> None:
+    """Run the ``upgrade`` or ``downgrade`` function of ``version``'s revision in ``ctx``."""
+    from alembic.operations import Operations
+
+    script = script_directory().get_revision(version.revision)
+    with Operations.context(ctx):
+        getattr(script.module, direction)()
+
+
+def execute(ctx, statement) -> None:
+    """Execute (online) or render (offline) a SQLAlchemy statement through the context."""
+    from alembic.operations import Operations
+
+    with Operations.context(ctx) as op:
+        op.execute(statement)
+
+
+# --- our version table -------------------------------------------------------------------------
+
+
+def version_table(target: Target) -> sa.Table:
+    schema = target.schema if target.backend != "sqlite" else None
+    return sa.Table(
+        target.version_table,
+        sa.MetaData(),
+        sa.Column("version", sa.String(32), primary_key=True),
+        sa.Column("revision", sa.String(64), nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("applied_at", sa.BigInteger(), nullable=False),
+        sa.Column("tool_version", sa.String(32)),
+        schema=schema,
+    )
+
+
+def has_table(conn, target: Target, name: str) -> bool:
+    schema = target.schema if target.backend != "sqlite" else None
+    return sa.inspect(conn).has_table(name, schema=schema)
+
+
+def recorded_versions(conn, target: Target) -> list[str] | None:
+    """The versions recorded in our version table, or None when the table does not exist."""
+    if not has_table(conn, target, target.version_table):
+        return None
+    table = version_table(target)
+    return [row[0] for row in conn.execute(sa.select(table.c.version))]
+
+
+def recorded_version(conn, target: Target) -> str | None:
+    """The version our table records (the newest of its rows); None if not managed yet.
+
+    Raises SchemaAhead when a row names a version this release does not know.
+    """
+    rows = recorded_versions(conn, target)
+    if not rows:
+        return None
+    unknown = [v for v in rows if not registry.is_known(v)]
+    if unknown:
+        raise SchemaAhead(
+            f"the database records schema version {max(unknown)}, which this agno-migrate "
+            f"({__version__}) does not know (newest known: {registry.HEAD.version}); upgrade agno-migrate"
+        )
+    return max(rows, key=lambda v: registry.get(v).key)
+
+
+def ensure_version_table(ctx, target: Target) -> None:
+    """Create our version table if it is missing (offline: always rendered)."""
+    from sqlalchemy.schema import CreateTable
+
+    if not ctx.as_sql and has_table(ctx.connection, target, target.version_table):
+        return
+    execute(ctx, CreateTable(version_table(target)))
+
+
+def record(ctx, target: Target, version: SchemaVersion, action: str) -> None:
+    """Record that the database reached ``version`` (in the caller's transaction)."""
+    table = version_table(target)
+    execute(ctx, table.delete().where(table.c.version == version.version))
+    execute(
+        ctx,
+        table.insert().values(
+            version=version.version,
+            revision=version.revision,
+            action=action,
+            applied_at=int(time.time()),
+            tool_version=__version__,
+        ),
+    )
+
+
+def unrecord(ctx, target: Target, version: SchemaVersion) -> None:
+    table = version_table(target)
+    execute(ctx, table.delete().where(table.c.version == version.version))
+
+
+# --- Agno's agno_schema_versions -----------------------------------------------------------------
+
+
+def agno_versions_table(target: Target) -> sa.Table:
+    schema = target.schema if target.backend != "sqlite" else None
+    return sa.table(
+        target.agno_versions_table,
+        sa.column("table_name"),
+        sa.column("version"),
+        sa.column("created_at"),
+        sa.column("updated_at"),
+        schema=schema,
+    )
+
+
+def agno_stamp(conn, target: Target, table_name: str | None = None) -> str | None:
+    """Agno's recorded version for the session table (or ``table_name``); None if none."""
+    if not has_table(conn, target, target.agno_versions_table):
+        return None
+    table = agno_versions_table(target)
+    query = sa.select(table.c.version).where(table.c.table_name == (table_name or target.session_table))
+    return conn.execute(query).scalar()
+
+
+def write_agno_stamps(ctx, target: Target, version: SchemaVersion) -> None:
+    """Make Agno's stamps agree with ``version``: the session table (and the runs table from 3.0.0)
+    carry its Agno stamp; a stamp that already means this version (2.5.6 for 2.5.0) is kept."""
+    wanted = {target.session_table: version.agno_stamp}
+    wanted[target.runs_table] = version.agno_stamp if version.key >= (3, 0, 0) else None
+    online = not ctx.as_sql
+    if online and not has_table(ctx.connection, target, target.agno_versions_table):
+        return  # nothing to agree with before 2.3.0 created it
+    table = agno_versions_table(target)
+    now = datetime.datetime.now().isoformat()
+    for table_name, stamp in wanted.items():
+        where = table.c.table_name == table_name
+        current = ctx.connection.execute(sa.select(table.c.version).where(where)).scalar() if online else None
+        if stamp is None:
+            if current is not None or not online:
+                execute(ctx, table.delete().where(where))
+        elif current is None:
+            execute(ctx, table.insert().values(table_name=table_name, version=stamp, created_at=now, updated_at=now))
+        elif registry.from_agno_stamp(current) != version:
+            execute(ctx, table.update().where(where).values(version=stamp, updated_at=now))
+
+
+def render_offline(target: Target, body: Callable[[Any], None]) -> str:
+    """Run ``body(ctx)`` against an offline context and return the SQL it rendered."""
+    output = io.StringIO()
+    ctx = migration_context(target, output=output)
+    body(ctx)
+    return output.getvalue()

@@ -1,0 +1,119 @@
+"""THE ordered list of schema versions of Agno session storage. Single source of truth.
+
+Everything else follows this list: the Alembic revision chain in ``versions/sql`` mirrors it (a test
+fails when they disagree), the runner plans from it, the CLI prints it. A version is named by the
+schema it describes (Agno's own ``MigrationManager`` numbering), never by its position here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import UnknownVersion
+
+LEGACY_1X = "1.x"
+"""The per-mode tables of Agno 1.x: a known state that is detected, never created."""
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    version: str
+    """The schema version, e.g. ``"2.5.0"``."""
+    revision: str
+    """The Alembic revision id of the script that brings a database to this version."""
+    summary: str
+    agno_stamp: str | None
+    """What Agno writes into ``agno_schema_versions`` for the session table at this version
+    (``None``: Agno records nothing at this version)."""
+    agno_aliases: tuple[str, ...] = ()
+    """Other Agno stamps that mean this version for the session storage."""
+    reversible: bool = True
+    """Whether a database at this version can be taken back to the version before it."""
+    copies_data: bool = False
+    """Whether the step moves rows (it then cannot be rendered as SQL text by ``--sql``)."""
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.version.split("."))
+
+
+VERSIONS: tuple[SchemaVersion, ...] = (
+    SchemaVersion(
+        version="2.0.0",
+        revision="v2_0_0",
+        summary="unified sessions table: one row per session, runs in a JSON column",
+        agno_stamp=None,
+        agno_aliases=("2.0.0",),
+        reversible=False,
+    ),
+    SchemaVersion(
+        version="2.3.0",
+        revision="v2_3_0",
+        summary="agno_schema_versions table; JSONB columns on PostgreSQL",
+        agno_stamp="2.3.0",
+    ),
+    SchemaVersion(
+        version="2.5.0",
+        revision="v2_5_0",
+        summary="primary key on session_id instead of a unique constraint (PostgreSQL, MySQL)",
+        agno_stamp="2.5.0",
+        agno_aliases=("2.5.6",),
+    ),
+    SchemaVersion(
+        version="3.0.0",
+        revision="v3_0_0",
+        summary="runs split into the runs table (one row per run); legacy runs column kept",
+        agno_stamp="3.0.0",
+        reversible=False,
+        copies_data=True,
+    ),
+)
+
+HEAD: SchemaVersion = VERSIONS[-1]
+BASE: SchemaVersion = VERSIONS[0]
+
+
+def get(version: str) -> SchemaVersion:
+    """The registry entry of ``version`` ("head" and "base" are accepted). Raises UnknownVersion."""
+    if version == "head":
+        return HEAD
+    if version == "base":
+        return BASE
+    for entry in VERSIONS:
+        if entry.version == version:
+            return entry
+    known = ", ".join(v.version for v in VERSIONS)
+    raise UnknownVersion(f"unknown schema version {version!r} (known: {known}, head, base)")
+
+
+def is_known(version: str) -> bool:
+    return any(entry.version == version for entry in VERSIONS)
+
+
+def from_agno_stamp(stamp: str | None) -> SchemaVersion | None:
+    """The registry version an Agno ``agno_schema_versions`` stamp stands for, or None if unknown."""
+    if stamp is None:
+        return None
+    for entry in VERSIONS:
+        if stamp == entry.agno_stamp or stamp in entry.agno_aliases:
+            return entry
+    return None
+
+
+def steps_up(current: str | None, target: str) -> list[SchemaVersion]:
+    """The versions to apply, in order, to go from ``current`` (None: nothing yet) up to ``target``."""
+    goal = get(target)
+    start = get(current).key if current is not None else (0,)
+    return [v for v in VERSIONS if start < v.key <= goal.key]
+
+
+def steps_down(current: str, target: str) -> list[SchemaVersion]:
+    """The versions to undo, newest first, to go from ``current`` down to ``target``."""
+    start, goal = get(current), get(target)
+    return [v for v in reversed(VERSIONS) if goal.key < v.key <= start.key]
+
+
+def previous(version: str) -> SchemaVersion | None:
+    """The version before ``version`` in the lineage, or None for the base."""
+    entry = get(version)
+    older = [v for v in VERSIONS if v.key < entry.key]
+    return older[-1] if older else None

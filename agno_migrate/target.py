@@ -1,0 +1,194 @@
+"""A database to act on: URL parsing and normalising, the names of its tables, its engine.
+
+Names are data (DESIGN rule 3): the session table, the runs table, Agno's version table, our own
+version table and the PostgreSQL schema all live here, validated once, and every revision and query
+takes them from a Target. Nothing here imports a database driver: the engine is created lazily and
+SQLAlchemy loads the driver of the one dialect in use.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConnectFailed, UsageError
+
+DEFAULT_URL = "sqlite:///agno.db"
+DEFAULT_SESSION_TABLE = "agno_sessions"
+DEFAULT_RUNS_TABLE = "agno_runs"
+DEFAULT_AGNO_VERSIONS_TABLE = "agno_schema_versions"
+DEFAULT_PG_SCHEMA = "ai"
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_TABLE = 40  # leaves room for derived names (idx_<table>_session_id_run_index) under 63
+_MAX_SCHEMA = 63
+_SCHEMES = {
+    "sqlite": ("sqlite", "sqlite"),
+    "postgresql": ("postgresql", "postgresql+psycopg"),
+    "postgres": ("postgresql", "postgresql+psycopg"),
+    "mysql": ("mysql", "mysql+pymysql"),
+    "mariadb": ("mysql", "mysql+pymysql"),
+    "mongodb": ("mongodb", None),
+    "mongodb+srv": ("mongodb", None),
+}
+_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^/@:]*:)(?P<pw>[^@/]*)(?P<tail>@)")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe to print or log."""
+    return _PASSWORD_IN_URL.sub(lambda m: m["head"] + "***" + m["tail"], url)
+
+
+def validate_identifier(name: str, what: str, max_len: int = _MAX_TABLE) -> str:
+    """Return ``name`` if it is a plain SQL identifier; raise UsageError otherwise.
+
+    Plain identifiers (letters, digits, underscore) are all Agno ever creates; refusing anything
+    else keeps quoting trivial on every backend and rules out injection through names.
+    """
+    if not isinstance(name, str) or not _IDENTIFIER.match(name) or len(name) > max_len:
+        shown = repr(name)[:80]
+        raise UsageError(
+            f"invalid {what} {shown}: use letters, digits and underscores, "
+            f"starting with a letter or underscore, at most {max_len} characters"
+        )
+    return name
+
+
+@dataclass
+class Target:
+    """Where the session storage lives and what its tables are called.
+
+    Build one with :meth:`from_url`. ``schema`` is the PostgreSQL schema (default ``ai``, as Agno)
+    or the MySQL database (default: the one in the URL); SQLite has none.
+    """
+
+    url: str
+    backend: str
+    driver_url: str | None
+    schema: str | None = None
+    session_table: str = DEFAULT_SESSION_TABLE
+    runs_table: str = DEFAULT_RUNS_TABLE
+    agno_versions_table: str = DEFAULT_AGNO_VERSIONS_TABLE
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    url_defaulted: bool = False
+    _engine: Any = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | None = None,
+        *,
+        schema: str | None = None,
+        session_table: str | None = None,
+        runs_table: str | None = None,
+        agno_versions_table: str | None = None,
+        lock_timeout: float | None = None,
+    ) -> "Target":
+        """Parse and normalise ``url`` (None: the embedded default ``sqlite:///agno.db``).
+
+        Bare ``postgresql://`` gets the psycopg 3 driver and ``mysql://`` PyMySQL. Raises
+        UsageError for a malformed URL, an unknown scheme or an invalid name.
+        """
+        defaulted = url is None
+        url = DEFAULT_URL if url is None else url.strip()
+        scheme, sep, rest = url.partition("://")
+        if not sep or not scheme:
+            raise UsageError(f"malformed database URL {mask_url(url)!r}: expected scheme://...")
+        base, _, explicit_driver = scheme.lower().partition("+")
+        if base not in _SCHEMES:
+            known = ", ".join(sorted({k for k in _SCHEMES}))
+            raise UsageError(f"unknown database URL scheme {scheme!r} (supported: {known})")
+        backend, default_driver = _SCHEMES[base]
+        driver_url = None
+        if backend != "mongodb":
+            driver_url = (f"{backend}+{explicit_driver}" if explicit_driver else default_driver) + "://" + rest
+            driver_url = _check_sqlalchemy_url(driver_url, url)
+        if backend == "postgresql":
+            schema = schema or DEFAULT_PG_SCHEMA
+        elif backend == "mysql":
+            schema = schema or _url_database(driver_url) or None
+            if schema is None:
+                raise UsageError("a MySQL URL must name a database (mysql://user@host/DATABASE) or give --db-schema")
+        elif schema is not None and backend == "sqlite":
+            raise UsageError("--db-schema does not apply to SQLite")
+        target = cls(
+            url=url,
+            backend=backend,
+            driver_url=driver_url,
+            schema=validate_identifier(schema, "schema name", _MAX_SCHEMA) if schema else None,
+            session_table=validate_identifier(session_table or DEFAULT_SESSION_TABLE, "session table name"),
+            runs_table=validate_identifier(runs_table or DEFAULT_RUNS_TABLE, "runs table name"),
+            agno_versions_table=validate_identifier(
+                agno_versions_table or DEFAULT_AGNO_VERSIONS_TABLE, "Agno version table name"
+            ),
+            lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else float(lock_timeout),
+            url_defaulted=defaulted,
+        )
+        if target.runs_table == target.session_table:
+            raise UsageError("the runs table and the session table must have different names")
+        return target
+
+    @property
+    def version_table(self) -> str:
+        """Our own version table: one per session table, so two session tables never share it."""
+        name = f"agno_migrate_{self.session_table}"
+        if len(name) > 60:
+            name = "agno_migrate_" + hashlib.sha1(self.session_table.encode()).hexdigest()[:16]
+        return name
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    @property
+    def lock_name(self) -> str:
+        """A name for the migration lock, unique per database, schema and session table."""
+        return f"agno_migrate:{self.schema or ''}.{self.session_table}"
+
+    def engine(self):
+        """The SQLAlchemy engine of this target, created on first use (loads the dialect's driver)."""
+        if self.backend == "mongodb":
+            raise UsageError("MongoDB is not supported by this command yet")
+        if self._engine is None:
+            from .migrate.connect import create_engine_for
+
+            self._engine = create_engine_for(self)
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _check_sqlalchemy_url(driver_url: str, original: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(driver_url)
+    except (ArgumentError, ValueError) as exc:
+        raise UsageError(f"malformed database URL {mask_url(original)!r}: {exc.__class__.__name__}") from None
+    if parsed.get_backend_name() != "sqlite" and not parsed.host:
+        raise UsageError(f"malformed database URL {mask_url(original)!r}: no host")
+    return driver_url
+
+
+def _url_database(driver_url: str | None) -> str | None:
+    if not driver_url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    return make_url(driver_url).database
+
+
+def resolve(db: "str | Target | None", **options: Any) -> Target:
+    """A Target from a URL string, an existing Target (returned as is) or None (the default URL)."""
+    if isinstance(db, Target):
+        return db
+    return Target.from_url(db, **options)
+
+
+__all__ = ["Target", "resolve", "mask_url", "validate_identifier", "ConnectFailed", "DEFAULT_URL"]

@@ -1,0 +1,197 @@
+"""3.0.0 — runs move out of the sessions ``runs`` column into a runs table, one row per run.
+
+DDL: the runs table (primary key ``run_id``, foreign key to the sessions table ``ON DELETE
+CASCADE``, Agno 3.x's indexes). Data: every element of every session's ``runs`` blob is copied
+into it (``migrate.convert.run_rows``), walking the sessions by keyset (``session_id``) in batches
+so memory stays flat. Unlike Agno's own v3_0_0 (LINEAGE §8 #21–22): a run without ``run_id`` gets a
+deterministic id instead of being dropped; a ``run_id`` another session already owns is stored
+under a derived id and reported; runs already copied (same id, same session) are skipped, so an
+interrupted copy completes on the next run. The legacy ``runs`` column is kept.
+
+Revision ID: v3_0_0
+Revises: v2_5_0
+"""
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+from agno_migrate.migrate import convert
+
+revision = "v3_0_0"
+down_revision = "v2_5_0"
+branch_labels = None
+depends_on = None
+
+SESSION_BATCH = 200
+LOOKUP_CHUNK = 500
+INDEXED = ("run_type", "agent_id", "team_id", "workflow_id", "user_id", "status", "created_at", "session_id")
+
+
+def _string(dialect, length):
+    return sa.String(length) if dialect == "mysql" else sa.String()
+
+
+def _json(dialect):
+    return postgresql.JSONB() if dialect == "postgresql" else sa.JSON()
+
+
+def upgrade():
+    ctx = op.get_context()
+    t = ctx.opts["agno_target"]
+    _create_runs_table(ctx, t)
+    if not ctx.as_sql:
+        _copy_runs(ctx, t)
+
+
+def _create_runs_table(ctx, t):
+    dialect = ctx.dialect.name
+    schema = t.schema if dialect != "sqlite" else None
+    r = t.runs_table
+    if not ctx.as_sql and sa.inspect(op.get_bind()).has_table(r, schema=schema):
+        return
+    op.create_table(
+        r,
+        sa.Column("run_id", _string(dialect, 128), nullable=False),
+        sa.Column("session_id", _string(dialect, 128), nullable=False),
+        sa.Column("run_type", _string(dialect, 20), nullable=False),
+        sa.Column("agent_id", _string(dialect, 128)),
+        sa.Column("team_id", _string(dialect, 128)),
+        sa.Column("workflow_id", _string(dialect, 128)),
+        sa.Column("user_id", _string(dialect, 128)),
+        sa.Column("parent_run_id", _string(dialect, 128)),
+        sa.Column("status", _string(dialect, 50)),
+        sa.Column("run_index", sa.BigInteger()),
+        sa.Column("run_data", _json(dialect), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger()),
+        sa.PrimaryKeyConstraint("run_id", name=f"{r}_pkey" if dialect == "postgresql" else None),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            [f"{schema}.{t.session_table}.session_id" if schema else f"{t.session_table}.session_id"],
+            ondelete="CASCADE",
+            name=f"{r}_session_id_fkey" if dialect == "postgresql" else None,
+        ),
+        schema=schema,
+    )
+    for col in INDEXED:
+        op.create_index(f"idx_{r}_{col}", r, [col], schema=schema)
+    composite = f"{r}_runs_session_id_run_index" if dialect == "mysql" else f"idx_{r}_session_id_run_index"
+    op.create_index(composite, r, ["session_id", "run_index"], schema=schema)
+
+
+def _copy_runs(ctx, t):
+    """Copy every legacy run into the runs table, batch by batch (see the module docstring)."""
+    bind = op.get_bind()
+    dialect = ctx.dialect.name
+    schema = t.schema if dialect != "sqlite" else None
+    report = ctx.opts.get("agno_report")
+    progress = ctx.opts.get("agno_progress")
+    commit_each_batch = dialect == "mysql"  # DDL is not transactional there: make progress durable
+    sessions = sa.table(
+        t.session_table,
+        *[sa.column(c) for c in ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id")],
+        sa.column("created_at"),
+        sa.column("updated_at"),
+        sa.column("runs"),
+        schema=schema,
+    )
+    runs = sa.table(
+        t.runs_table,
+        *[sa.column(c) for c in ("run_id", "session_id", "run_type", "agent_id", "team_id", "workflow_id")],
+        *[sa.column(c) for c in ("user_id", "parent_run_id", "status", "run_index", "created_at", "updated_at")],
+        sa.column("run_data", _json(dialect)),
+        schema=schema,
+    )
+    total = bind.execute(sa.select(sa.func.count()).select_from(sessions).where(sessions.c.runs.isnot(None))).scalar()
+    done = copied = 0
+    last = None
+    while True:
+        query = sa.select(sessions).where(sessions.c.runs.isnot(None)).order_by(sessions.c.session_id)
+        if last is not None:
+            query = query.where(sessions.c.session_id > last)
+        batch = bind.execute(query.limit(SESSION_BATCH)).mappings().all()
+        if not batch:
+            break
+        last = batch[-1]["session_id"]
+        rows = []
+        for session in batch:
+            try:
+                blob = convert.decode_json(session["runs"])
+            except ValueError as exc:
+                _note(report, "unparseable", (session["session_id"], f"runs is not JSON: {exc}"))
+                continue
+            if blob is None:
+                continue
+            if not isinstance(blob, list):
+                _note(report, "unparseable", (session["session_id"], f"runs is a {type(blob).__name__}, not a list"))
+                continue
+            built, skipped = convert.run_rows(dict(session), blob)
+            for index, reason in skipped:
+                _note(report, "not_runs", (session["session_id"], index, reason))
+            rows.extend(built)
+        copied += _insert_new(bind, runs, rows, report)
+        done += len(batch)
+        if commit_each_batch:
+            bind.commit()
+        if progress:
+            progress(done, total)
+    if report is not None:
+        report["runs_copied"] = report.get("runs_copied", 0) + copied
+
+
+def _insert_new(bind, runs, rows, report):
+    """Insert the rows whose run is not in the table yet; re-key ids owned by another run.
+
+    A row already present with the same session and position was copied by an earlier,
+    interrupted run of this step and is skipped. An id held by another session (or by another
+    position of the same session) is stored under a derived id and reported.
+    """
+    if not rows:
+        return 0
+    owners = _owners(bind, runs, {row["run_id"] for row in rows})
+    clashing = [row for row in rows if owners.get(row["run_id"], _mine(row)) != _mine(row)]
+    if clashing:
+        derived = {convert.derived_run_id(r["session_id"], r["run_index"], r["run_id"]) for r in clashing}
+        owners.update(_owners(bind, runs, derived))
+    fresh = []
+    for row in rows:
+        owner = owners.get(row["run_id"])
+        if owner == _mine(row):
+            continue
+        if owner is not None:
+            new_id = convert.derived_run_id(row["session_id"], row["run_index"], row["run_id"])
+            _note(report, "duplicate_run_ids", (row["run_id"], row["session_id"], owner[0], new_id))
+            if owners.get(new_id) == _mine(row):
+                continue
+            row = {**row, "run_id": new_id}
+        owners[row["run_id"]] = _mine(row)
+        fresh.append(row)
+    if fresh:
+        bind.execute(sa.insert(runs), fresh)
+    return len(fresh)
+
+
+def _mine(row):
+    return (row["session_id"], row["run_index"])
+
+
+def _owners(bind, runs, ids):
+    """run_id -> (session_id, run_index) for the given ids already in the runs table."""
+    ids = list(ids)
+    found = {}
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[start : start + LOOKUP_CHUNK]
+        query = sa.select(runs.c.run_id, runs.c.session_id, runs.c.run_index).where(runs.c.run_id.in_(chunk))
+        found.update({run_id: (sid, index) for run_id, sid, index in bind.execute(query)})
+    return found
+
+
+def _note(report, kind, item):
+    if report is not None:
+        report.setdefault(kind, []).append(item)
+
+
+def downgrade():
+    raise NotImplementedError(
+        "3.0.0 cannot be undone: runs written since the upgrade live only in the runs table"
+    )
