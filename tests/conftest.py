@@ -1,0 +1,168 @@
+"""Shared fixtures: real databases (SQLite files, the PostgreSQL and MariaDB servers of the
+machine), the fixture pack of Agno-written databases, and helpers to load them.
+
+A server that cannot be reached is a test failure, never a skip: see README "Testing".
+"""
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PG_ADMIN_URL = os.environ.get("AGNO_MIGRATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+MYSQL_ADMIN_URL = os.environ.get("AGNO_MIGRATE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+SQL_BACKENDS = ("sqlite", "postgresql", "mysql")
+# Lineage points per backend: Agno 2.0.0-2.3.0 could not write MySQL databases (LINEAGE §2.3).
+POINTS = {
+    "sqlite": ("2.0.0", "2.3.0", "2.5.0", "2.6.0", "3.1.10"),
+    "postgresql": ("2.0.0", "2.3.0", "2.5.0", "2.6.0", "3.1.10"),
+    "mysql": ("2.5.0", "2.6.0", "3.1.10"),
+}
+_DUMP = {"sqlite": "sqlite.db", "postgresql": "postgres.sql", "mysql": "mysql.sql"}
+_EXPECTED = {"sqlite": "expected.jsonl", "postgresql": "expected.pg.jsonl", "mysql": "expected.my.jsonl"}
+
+
+def fixture_bytes(point: str, name: str) -> bytes:
+    with lzma.open(FIXTURES / point / f"{name}.xz") as fh:
+        return fh.read()
+
+
+def expected_sessions(point: str, backend: str) -> list[dict]:
+    """The sessions an upgraded database must hold (first line of the file is metadata)."""
+    name = _EXPECTED[backend]
+    if not (FIXTURES / point / f"{name}.xz").exists():
+        name = "expected.jsonl"
+    lines = fixture_bytes(point, name).decode("utf-8").splitlines()
+    return [json.loads(line) for line in lines if line and "meta" not in json.loads(line)]
+
+
+def expected_file(point: str, backend: str, tmp_path: Path) -> Path:
+    name = _EXPECTED[backend]
+    if not (FIXTURES / point / f"{name}.xz").exists():
+        name = "expected.jsonl"
+    path = tmp_path / f"{point}-{name}"
+    path.write_bytes(fixture_bytes(point, name))
+    return path
+
+
+@dataclass
+class Database:
+    """One isolated, empty database on a real server (or a SQLite file)."""
+
+    backend: str
+    url: str
+    path: Path | None = None
+
+    def load(self, point: str) -> None:
+        """Fill this database with the fixture pack's ``point``, as the real Agno wrote it."""
+        data = fixture_bytes(point, _DUMP[self.backend])
+        if self.backend == "sqlite":
+            self.path.write_bytes(data)
+        elif self.backend == "postgresql":
+            run_pg_script(self.url, data.decode("utf-8"))
+        else:
+            run_mysql_script(self.url, data.decode("utf-8"))
+
+    def engine(self):
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        return create_engine(self.url, poolclass=NullPool)
+
+
+def run_pg_script(url: str, script: str) -> None:
+    import psycopg
+
+    body = "\n".join(line for line in script.splitlines() if not line.startswith("\\"))
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        conn.execute(body)
+
+
+def run_mysql_script(url: str, script: str) -> None:
+    import pymysql
+    from pymysql.constants import CLIENT
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    conn = pymysql.connect(
+        host=u.host, port=u.port or 3306, user=u.username, password=u.password or "", database=u.database,
+        charset="utf8mb4", client_flag=CLIENT.MULTI_STATEMENTS,
+    )  # fmt: skip
+    try:
+        with conn.cursor() as cur:
+            cur.execute(script)
+            while cur.nextset():
+                pass
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _server_or_fail(what: str, exc: Exception):
+    pytest.fail(f"{what} is not reachable ({exc}); tests need the real server (see SERVICES in README)", pytrace=False)
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database, dropped afterwards."""
+    import psycopg
+
+    name = f"amt_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True)
+    except psycopg.OperationalError as exc:
+        _server_or_fail("PostgreSQL", exc)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def mysql_url():
+    """A fresh MariaDB database, dropped afterwards."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    u = make_url(MYSQL_ADMIN_URL)
+    name = f"amt_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = pymysql.connect(host=u.host, port=u.port or 3306, user=u.username, password=u.password or "")
+    except pymysql.err.OperationalError as exc:
+        _server_or_fail("MariaDB", exc)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    yield MYSQL_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'agno.db'}"
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def database(request, tmp_path) -> Database:
+    """An empty database on each SQL backend in turn."""
+    return make_database(request, request.param, tmp_path)
+
+
+def make_database(request, backend: str, tmp_path: Path, name: str = "agno.db") -> Database:
+    if backend == "sqlite":
+        path = tmp_path / name
+        return Database("sqlite", f"sqlite:///{path}", path)
+    fixture = "pg_url" if backend == "postgresql" else "mysql_url"
+    return Database(backend, request.getfixturevalue(fixture))
