@@ -14,6 +14,7 @@ EXIT_CONNECT = 5
 EXIT_LOCK_TIMEOUT = 6
 EXIT_LEGACY = 7
 EXIT_REFUSED = 8
+EXIT_INCOMPLETE = 9
 EXIT_DATABASE = 10
 
 
@@ -83,3 +84,9 @@ class DatabaseFailure(AgnoMigrateError):
     """The database rejected a statement in a way agno-migrate did not expect."""
 
     exit_code = EXIT_DATABASE
+
+
+class Incomplete(AgnoMigrateError):
+    """The command finished, but some rows could not be converted; they were kept as they were."""
+
+    exit_code = EXIT_INCOMPLETE

@@ -97,6 +97,18 @@ def has_table(conn, target: Target, name: str) -> bool:
     return sa.inspect(conn).has_table(name, schema=schema)
 
 
+def registry_mismatches(chain: list[str]) -> list[str]:
+    """How a revision chain (base to head) disagrees with the registry; empty when they agree."""
+    expected = [v.revision for v in registry.VERSIONS]
+    problems = []
+    for position, (want, got) in enumerate(zip(expected, chain)):
+        if want != got:
+            problems.append(f"position {position}: registry has {want}, the revision chain has {got}")
+    if len(chain) != len(expected):
+        problems.append(f"the registry has {len(expected)} versions, the revision chain {len(chain)} revisions")
+    return problems
+
+
 def recorded_versions(conn, target: Target) -> list[str] | None:
     """The versions recorded in our version table, or None when the table does not exist."""
     if not has_table(conn, target, target.version_table):
@@ -132,9 +144,17 @@ def ensure_version_table(ctx, target: Target) -> None:
 
 
 def record(ctx, target: Target, version: SchemaVersion, action: str) -> None:
-    """Record that the database reached ``version`` (in the caller's transaction)."""
+    """Record that the database reached ``version`` (in the caller's transaction).
+
+    A plain insert: the version is the key, so a step that somehow ran twice fails loudly
+    instead of being recorded twice. Online, a version already recorded is left as it is only
+    for downgrades (``action="downgrade"``), whose target row usually exists already.
+    """
     table = version_table(target)
-    execute(ctx, table.delete().where(table.c.version == version.version))
+    if action == "downgrade" and not ctx.as_sql:
+        exists = ctx.connection.execute(sa.select(table.c.version).where(table.c.version == version.version))
+        if exists.first() is not None:
+            return
     execute(
         ctx,
         table.insert().values(
@@ -159,10 +179,7 @@ def agno_versions_table(target: Target) -> sa.Table:
     schema = target.schema if target.backend != "sqlite" else None
     return sa.table(
         target.agno_versions_table,
-        sa.column("table_name"),
-        sa.column("version"),
-        sa.column("created_at"),
-        sa.column("updated_at"),
+        *[sa.column(name, sa.String()) for name in ("table_name", "version", "created_at", "updated_at")],
         schema=schema,
     )
 

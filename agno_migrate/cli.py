@@ -1,0 +1,307 @@
+"""The ``agno-migrate`` command: a thin layer that parses, calls the library, prints, exits.
+
+Every expected failure ends in one line on stderr (or one JSON object with ``--json``) and the
+documented exit code of its error class (errors.py, README "Exit codes"); never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import click
+
+from . import __version__, errors
+from .target import DEFAULT_URL, Target
+
+
+@dataclass
+class Options:
+    db_url: str | None
+    db_schema: str | None
+    session_table: str | None
+    runs_table: str | None
+    lock_timeout: float | None
+    json: bool
+    verbosity: int
+
+    def target(self) -> Target:
+        target = Target.from_url(
+            self.db_url,
+            schema=self.db_schema,
+            session_table=self.session_table,
+            runs_table=self.runs_table,
+            lock_timeout=self.lock_timeout,
+        )
+        if target.url_defaulted and self.verbosity >= 0:
+            click.echo(f"agno-migrate: no --db-url or AGNO_DB_URL given, using {DEFAULT_URL}", err=True)
+        return target
+
+    def say(self, text: str = "") -> None:
+        if not self.json and self.verbosity >= 0:
+            click.echo(text)
+
+    def detail(self, text: str) -> None:
+        if not self.json and self.verbosity >= 1:
+            click.echo(text)
+
+    def emit(self, payload: dict) -> None:
+        if self.json:
+            click.echo(json.dumps(payload, sort_keys=True, default=str))
+
+
+pass_options = click.make_pass_decorator(Options)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db-url", envvar="AGNO_DB_URL", help=f"Database URL (env AGNO_DB_URL; default {DEFAULT_URL}).")
+@click.option("--db-schema", help="PostgreSQL schema (default ai) or MySQL database (default: the URL's).")
+@click.option("--session-table", help="Session table name (default agno_sessions).")
+@click.option("--runs-table", help="Runs table name (default agno_runs).")
+@click.option("--lock-timeout", type=float, help="Seconds to wait for another migrating process (default 60).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output: one JSON object.")
+@click.option("-v", "--verbose", count=True, help="More detail.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(__version__, prog_name="agno-migrate")
+@click.pass_context
+def cli(ctx, db_url, db_schema, session_table, runs_table, lock_timeout, as_json, verbose, quiet):
+    """Keep an Agno session database on the current schema, with nothing lost.
+
+    Exit codes: 0 ok, 1 behind head, 2 usage error, 3 database ahead of this tool, 4 schema drift,
+    5 cannot connect, 6 lock timeout, 7 Agno 1.x tables found, 8 refused (nothing changed),
+    9 completed but some rows could not be converted, 10 database error.
+    """
+    ctx.obj = Options(db_url, db_schema, session_table, runs_table, lock_timeout, as_json, -1 if quiet else verbose)
+
+
+@cli.command()
+@click.option("--to", "to", default="head", show_default=True, help="Version to upgrade to.")
+@click.option("--sql", "as_sql", is_flag=True, help="Print the SQL instead of running it (changes nothing).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@pass_options
+def upgrade(opts: Options, to, as_sql, dry_run):
+    """Upgrade the database to head (or --to). Safe to run from several processes at once."""
+    from .migrate import runner
+
+    target = opts.target()
+    if dry_run:
+        _print_plan(opts, runner.plan(target, to))
+        return
+    with _Progress(opts) as progress:
+        outcome = runner.upgrade(target, to=to, sql=as_sql, progress=progress)
+    if as_sql:
+        if opts.json:
+            opts.emit({"sql": outcome.sql, "database": target.masked_url})
+        else:
+            click.echo(outcome.sql, nl=False)
+        return
+    opts.emit(outcome.as_dict())
+    for line in outcome.drift:
+        opts.say(f"drift: {line}")
+    if outcome.created:
+        opts.say(f"created {target.session_table} at {outcome.after} (head) in {target.masked_url}")
+    elif outcome.applied:
+        start = outcome.before or "nothing"
+        opts.say(f"upgraded {target.session_table} from {start} to {outcome.after}: applied {', '.join(outcome.applied)}")
+    else:
+        opts.say(f"{target.session_table} is already at {outcome.after}: nothing to do")
+    if outcome.adopted:
+        opts.detail(f"the database was not managed yet: detected and recorded {outcome.adopted}")
+    _report(opts, outcome.report)
+
+
+def _report(opts: Options, report: dict) -> None:
+    """Print what the data step met; exit 9 if any session's runs could not be converted."""
+    if "runs_copied" in report:
+        opts.say(f"copied {report['runs_copied']} runs into the runs table (legacy runs column kept)")
+    dups = report.get("duplicate_run_ids", [])
+    if dups:
+        opts.say(f"warning: {len(dups)} run id(s) were already used by another run; stored under derived ids")
+        for run_id, session_id, owner, new_id in dups[: None if opts.verbosity >= 1 else 5]:
+            opts.say(f"  run {run_id} of session {session_id} (owned by session {owner}) -> {new_id}")
+    problems = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
+    if problems:
+        for session_id, reason in problems[: None if opts.verbosity >= 1 else 5]:
+            click.echo(f"agno-migrate: session {session_id}: {reason} (left in the legacy runs column)", err=True)
+        raise errors.Incomplete(f"{len(problems)} session(s) had runs that could not be converted")
+
+
+@cli.command()
+@click.option("--to", "to", required=True, help="Version to downgrade to.")
+@pass_options
+def downgrade(opts: Options, to):
+    """Downgrade the database to --to; refuses (exit 8) if a step on the way is irreversible."""
+    from .migrate import runner
+
+    outcome = runner.downgrade(opts.target(), to)
+    opts.emit(outcome.as_dict())
+    if outcome.applied:
+        opts.say(f"downgraded from {outcome.before} to {outcome.after}: undid {', '.join(outcome.applied)}")
+    else:
+        opts.say(f"already at {outcome.after}: nothing to do")
+
+
+@cli.command()
+@pass_options
+def current(opts: Options):
+    """Show the database's schema version (recorded, or detected if not managed yet)."""
+    from .migrate import runner
+
+    status = runner.current(opts.target())
+    opts.emit(status.as_dict())
+    _print_status(opts, status)
+
+
+def _print_status(opts: Options, status) -> None:
+    target = status.target
+    if status.version is None:
+        what = "Agno 1.x tables only" if status.legacy else f"no {target.session_table} table"
+        opts.say(f"{target.masked_url}: {what} (head is {status.head})")
+    else:
+        where = "head" if status.at_head else f"behind head {status.head}"
+        how = "recorded" if status.managed else "detected, not managed yet"
+        opts.say(f"{target.session_table}: {status.version} ({where}; {how})")
+    if status.agno_stamp:
+        opts.detail(f"Agno's own stamp: {status.agno_stamp}")
+    for table in status.legacy:
+        opts.say(f"legacy Agno 1.x table: {table.name} ({table.mode}, {table.rows} rows)")
+    for line in status.drift:
+        opts.say(f"drift: {line}")
+
+
+@cli.command()
+@pass_options
+def check(opts: Options):
+    """Exit 0 when the database is at head with the head schema; otherwise a one-line reason."""
+    from .migrate import runner
+
+    status = runner.check(opts.target())
+    opts.emit({"ok": True, **status.as_dict()})
+    opts.say(f"ok: {status.target.session_table} is at head {status.version}")
+
+
+@cli.command()
+@click.option("--to", "to", default="head", show_default=True)
+@pass_options
+def plan(opts: Options, to):
+    """Show what upgrade would do, and change nothing."""
+    from .migrate import runner
+
+    _print_plan(opts, runner.plan(opts.target(), to))
+
+
+def _print_plan(opts: Options, the_plan) -> None:
+    opts.emit(the_plan.as_dict())
+    t = the_plan.target
+    for line in the_plan.drift:
+        opts.say(f"drift: {line}")
+    if the_plan.create_head:
+        opts.say(f"empty database: would create {t.session_table} and {t.runs_table} at {the_plan.goal} directly")
+        return
+    if the_plan.adopt:
+        opts.say(f"not managed yet: would record the detected version {the_plan.adopt}")
+    if not the_plan.steps:
+        opts.say(f"{t.session_table} is at {the_plan.current}: nothing to do")
+    for step in the_plan.steps:
+        data = " (copies data)" if step.copies_data else ""
+        opts.say(f"{step.direction} to {step.version}: {step.summary}{data}")
+
+
+@cli.command()
+@pass_options
+def history(opts: Options):
+    """List the schema versions this tool knows, oldest first."""
+    from . import registry
+
+    rows = [
+        {
+            "version": v.version,
+            "summary": v.summary,
+            "agno_stamp": v.agno_stamp,
+            "reversible": v.reversible,
+            "copies_data": v.copies_data,
+            "head": v == registry.HEAD,
+        }
+        for v in registry.VERSIONS
+    ]
+    opts.emit({"versions": rows})
+    for row in rows:
+        flags = ", ".join(f for f, on in (("head", row["head"]), ("irreversible", not row["reversible"])) if on)
+        opts.say(f"{row['version']:<7} {row['summary']}" + (f" [{flags}]" if flags else ""))
+
+
+@cli.command()
+@click.argument("version")
+@pass_options
+def stamp(opts: Options, version):
+    """Record VERSION as the database's version without running anything."""
+    from . import registry
+    from .migrate import runner
+
+    registry.get(version)  # an unknown version is a usage error before any connection
+    outcome = runner.stamp(opts.target(), version)
+    opts.emit(outcome.as_dict())
+    opts.say(f"stamped {outcome.target.session_table} as {outcome.after} (was {outcome.before or 'unmanaged'})")
+
+
+class _Progress:
+    """A progress bar for data steps, on a terminal only (never with --json or -q)."""
+
+    def __init__(self, opts: Options):
+        self.enabled = not opts.json and opts.verbosity >= 0 and sys.stderr.isatty()
+        self.bar = None
+        self.done = 0
+
+    def __enter__(self):
+        return self if self.enabled else None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), label="copying runs", file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script: run, print one line on failure, return the exit code."""
+    from .target import mask_url
+
+    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="agno-migrate", standalone_mode=False)
+        return errors.EXIT_OK
+    except errors.AgnoMigrateError as exc:
+        return _fail(as_json, mask_url(str(exc)), exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        return _fail(as_json, mask_url(exc.format_message()), errors.EXIT_USAGE)
+    except click.exceptions.Abort:
+        return _fail(as_json, "aborted", 130)
+    except KeyboardInterrupt:
+        return _fail(as_json, "interrupted", 130)
+    except Exception as exc:  # a bug of ours: still one line, the traceback only on request
+        if os.environ.get("AGNO_MIGRATE_DEBUG"):
+            raise
+        detail = f"{exc.__class__.__name__}: {exc}"
+        return _fail(as_json, f"unexpected error ({mask_url(detail)[:300]}); set AGNO_MIGRATE_DEBUG=1 for details", errors.EXIT_DATABASE)
+
+
+def _fail(as_json: bool, message: str, code: int) -> int:
+    message = " ".join(message.split())
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit_code": code}))
+    else:
+        click.echo(f"agno-migrate: error: {message}", err=True)
+    return code
+
+
+def run() -> None:
+    sys.exit(main())
