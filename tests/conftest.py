@@ -112,41 +112,79 @@ def _server_or_fail(what: str, exc: Exception):
     pytest.fail(f"{what} is not reachable ({exc}); tests need the real server (see SERVICES in README)", pytrace=False)
 
 
-@pytest.fixture
-def pg_url():
-    """A fresh PostgreSQL database, dropped afterwards."""
+def _create_pg() -> tuple[str, callable]:
     import psycopg
 
     name = f"amt_{uuid.uuid4().hex[:12]}"
     try:
-        admin = psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True)
+        with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
         _server_or_fail("PostgreSQL", exc)
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def drop():
+        with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, drop
 
 
-@pytest.fixture
-def mysql_url():
-    """A fresh MariaDB database, dropped afterwards."""
+def _mysql_admin():
     import pymysql
     from sqlalchemy.engine import make_url
 
     u = make_url(MYSQL_ADMIN_URL)
-    name = f"amt_{uuid.uuid4().hex[:12]}"
     try:
-        admin = pymysql.connect(host=u.host, port=u.port or 3306, user=u.username, password=u.password or "")
+        return pymysql.connect(host=u.host, port=u.port or 3306, user=u.username, password=u.password or "")
     except pymysql.err.OperationalError as exc:
         _server_or_fail("MariaDB", exc)
+
+
+def _create_mysql() -> tuple[str, callable]:
+    name = f"amt_{uuid.uuid4().hex[:12]}"
+    admin = _mysql_admin()
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    yield MYSQL_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
     admin.close()
+
+    def drop():
+        admin = _mysql_admin()
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+    return MYSQL_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, drop
+
+
+@pytest.fixture
+def new_database(tmp_path):
+    """A factory: ``new_database(backend)`` gives a fresh, empty, isolated database each call."""
+    drops = []
+    count = iter(range(1000))
+
+    def make(backend: str) -> Database:
+        if backend == "sqlite":
+            path = tmp_path / f"db{next(count)}.sqlite"
+            return Database("sqlite", f"sqlite:///{path}", path)
+        url, drop = _create_pg() if backend == "postgresql" else _create_mysql()
+        drops.append(drop)
+        return Database(backend, url)
+
+    yield make
+    for drop in drops:
+        drop()
+
+
+@pytest.fixture
+def pg_url(new_database):
+    """A fresh PostgreSQL database, dropped afterwards."""
+    return new_database("postgresql").url
+
+
+@pytest.fixture
+def mysql_url(new_database):
+    """A fresh MariaDB database, dropped afterwards."""
+    return new_database("mysql").url
 
 
 @pytest.fixture
@@ -155,14 +193,6 @@ def sqlite_url(tmp_path):
 
 
 @pytest.fixture(params=SQL_BACKENDS)
-def database(request, tmp_path) -> Database:
+def database(request, new_database) -> Database:
     """An empty database on each SQL backend in turn."""
-    return make_database(request, request.param, tmp_path)
-
-
-def make_database(request, backend: str, tmp_path: Path, name: str = "agno.db") -> Database:
-    if backend == "sqlite":
-        path = tmp_path / name
-        return Database("sqlite", f"sqlite:///{path}", path)
-    fixture = "pg_url" if backend == "postgresql" else "mysql_url"
-    return Database(backend, request.getfixturevalue(fixture))
+    return new_database(request.param)
