@@ -75,5 +75,17 @@ def dump_table(url: str, name: str, order_by: str) -> list[tuple]:
             rows = conn.execute(sa.select(table).order_by(table.c[order_by])).all()
     finally:
         engine.dispose()
-    return [tuple(json.dumps(convert.decode_json(v), sort_keys=True) if isinstance(v, (str, dict, list)) else v
-                  for v in row) for row in rows]  # fmt: skip
+    return [tuple(_canonical(v) for v in row) for row in rows]
+
+
+def _canonical(value):
+    """JSON values (whatever their encoding on this backend) as canonical text; others as they are."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, str):
+        try:
+            decoded = convert.decode_json(value)
+        except ValueError:
+            return value
+        return json.dumps(decoded, sort_keys=True) if isinstance(decoded, (dict, list)) else value
+    return value
