@@ -33,7 +33,8 @@ def create_engine_for(target: Target):
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            readonly = connection.get_execution_options().get("agno_readonly")
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     connect_args = {"connect_timeout": 10}
@@ -50,8 +51,11 @@ def describe_db_error(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def connect(target: Target) -> Iterator["object"]:
-    """A connection to ``target``; connection failures raise ConnectFailed (exit code 5)."""
+def connect(target: Target, readonly: bool = False) -> Iterator["object"]:
+    """A connection to ``target``; connection failures raise ConnectFailed (exit code 5).
+
+    ``readonly`` connections start plain (deferred) transactions on SQLite, so reading a
+    read-only file, or reading while another process writes, works."""
     from sqlalchemy.exc import DBAPIError, OperationalError, InterfaceError
 
     try:
@@ -63,6 +67,8 @@ def connect(target: Target) -> Iterator["object"]:
         ) from None
     except (OperationalError, InterfaceError, DBAPIError) as exc:
         raise ConnectFailed(f"cannot connect to {target.masked_url}: {describe_db_error(exc)}") from None
+    if readonly:
+        conn.execution_options(agno_readonly=True)
     try:
         yield conn
     finally:

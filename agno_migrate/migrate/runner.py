@@ -178,7 +178,7 @@ def current(db: "str | Target | None") -> Status:
     Reads only; raises ConnectFailed, SchemaAhead.
     """
     target = resolve(db)
-    with connect(target) as conn, _translated(target):
+    with connect(target, readonly=True) as conn, _translated(target):
         recorded, found = _read_state(conn, target)
         stamp = _sql.agno_stamp(conn, target)
         if recorded is not None:
@@ -217,7 +217,7 @@ def check(db: "str | Target | None") -> Status:
             f"{target.session_table} is at {status.version} ({how}), head is {status.head}: run agno-migrate upgrade",
             found=status.version,
         )
-    with connect(target) as conn, _translated(target):
+    with connect(target, readonly=True) as conn, _translated(target):
         diffs = detect_mod.compare_to_head(conn, target)
     if diffs:
         status.drift = diffs
@@ -229,7 +229,7 @@ def plan(db: "str | Target | None", to: str = "head") -> Plan:
     """What :func:`upgrade` would do, without doing it (reads only)."""
     target = resolve(db)
     goal = registry.get(to)
-    with connect(target) as conn, _translated(target):
+    with connect(target, readonly=True) as conn, _translated(target):
         recorded, found = _read_state(conn, target)
     return _plan_from(target, goal, recorded, found)
 
@@ -376,7 +376,7 @@ def _apply(conn, target: Target, version: SchemaVersion, direction: str, report:
 
 def _upgrade_sql(target: Target, goal: SchemaVersion) -> Outcome:
     """Render the DDL of the planned upgrade without changing anything."""
-    with connect(target) as conn, _translated(target):
+    with connect(target, readonly=True) as conn, _translated(target):
         recorded, found = _read_state(conn, target)
         conn.rollback()
     the_plan = _plan_from(target, goal, recorded, found)
