@@ -17,14 +17,9 @@ def create_engine_for(target: Target):
     ``BEGIN IMMEDIATE`` (so DDL is transactional and a writer holds the lock from the start) and
     wait up to the target's lock timeout for another writer."""
     from sqlalchemy import create_engine, event
-    from sqlalchemy.pool import NullPool
 
     if target.backend == "sqlite":
-        engine = create_engine(
-            target.driver_url,
-            poolclass=NullPool,
-            connect_args={"timeout": max(target.lock_timeout, 0.001)},
-        )
+        engine = create_engine(target.driver_url, connect_args={"timeout": max(target.lock_timeout, 0.001)})
 
         @event.listens_for(engine, "connect")
         def _no_implicit_transactions(dbapi_connection, _record):
@@ -40,7 +35,7 @@ def create_engine_for(target: Target):
     connect_args = {"connect_timeout": 10}
     if target.backend == "mysql":
         connect_args["charset"] = "utf8mb4"
-    return create_engine(target.driver_url, poolclass=NullPool, connect_args=connect_args)
+    return create_engine(target.driver_url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def describe_db_error(exc: BaseException) -> str:

@@ -109,20 +109,30 @@ def registry_mismatches(chain: list[str]) -> list[str]:
     return problems
 
 
-def recorded_versions(conn, target: Target) -> list[str] | None:
-    """The versions recorded in our version table, or None when the table does not exist."""
-    if not has_table(conn, target, target.version_table):
-        return None
+def recorded_versions(conn, target: Target, probe: bool = False) -> list[str] | None:
+    """The versions recorded in our version table, or None when the table does not exist.
+
+    ``probe``: one query, no catalogue lookup; a missing table is detected from the error (the
+    connection's transaction is rolled back then) — for the store's once-per-object check.
+    """
     table = version_table(target)
-    return [row[0] for row in conn.execute(sa.select(table.c.version))]
+    if not probe:
+        if not has_table(conn, target, target.version_table):
+            return None
+        return [row[0] for row in conn.execute(sa.select(table.c.version))]
+    try:
+        return [row[0] for row in conn.execute(sa.select(table.c.version))]
+    except (sa.exc.ProgrammingError, sa.exc.OperationalError):
+        conn.rollback()
+        return None
 
 
-def recorded_version(conn, target: Target) -> str | None:
+def recorded_version(conn, target: Target, probe: bool = False) -> str | None:
     """The version our table records (the newest of its rows); None if not managed yet.
 
     Raises SchemaAhead when a row names a version this release does not know.
     """
-    rows = recorded_versions(conn, target)
+    rows = recorded_versions(conn, target, probe)
     if not rows:
         return None
     unknown = [v for v in rows if not registry.is_known(v)]

@@ -1,0 +1,319 @@
+"""The session store on SQLite, PostgreSQL and MySQL/MariaDB, with SQLAlchemy Core on the head schema.
+
+Writes are one transaction per call; bulk calls use one statement per table. Runs live in the
+runs table, one row per run; reads return them in ``run_index`` order, merged with any legacy
+``runs`` blob still present in the sessions table (as Agno 3.1 reads them).
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterable
+
+import sqlalchemy as sa
+
+from ..errors import UsageError
+from ..migrate import convert
+from ..migrate import sql as migrate_sql
+from ..migrate.connect import connect, database_errors
+from ..schema import head_tables
+from ..sessions import Run, Session, chat_messages, merge_runs
+from ..target import Target
+from .base import SessionStore
+
+SORTABLE = ("created_at", "updated_at", "session_id", "user_id", "session_type")
+ID_CHUNK = 500
+
+
+class SqlStore(SessionStore):
+    """A session store on a SQL database (see :func:`agno_migrate.store.connect`)."""
+
+    def __init__(self, target: Target, auto_upgrade_schema: bool = False):
+        super().__init__(target, auto_upgrade_schema)
+        head = head_tables(target)
+        self._sessions = head.sessions
+        self._runs = head.runs
+        self._legacy_runs: sa.ColumnClause | None = None
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _recorded_version(self) -> str | None:
+        with connect(self.target, readonly=True) as conn, database_errors(self.target):
+            version = migrate_sql.recorded_version(conn, self.target, probe=True)
+            if version is not None:
+                self._legacy_runs = self._find_legacy_runs_column(conn)
+            return version
+
+    def _find_legacy_runs_column(self, conn) -> sa.ColumnClause | None:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns(self._sessions.name, schema=self._sessions.schema)}
+        if "runs" not in columns:
+            return None
+        return sa.table(self._sessions.name, sa.column("runs"), schema=self._sessions.schema).c.runs
+
+    def upgrade_schema(self, to: str = "head"):
+        outcome = super().upgrade_schema(to)
+        with connect(self.target, readonly=True) as conn:
+            self._legacy_runs = self._find_legacy_runs_column(conn)
+        return outcome
+
+    def _write(self):
+        self._ensure_schema()
+        return _Transaction(self.target, readonly=False)
+
+    def _read(self):
+        self._ensure_schema()
+        return _Transaction(self.target, readonly=True)
+
+    def _upsert(self, conn, table: sa.Table, rows: list[dict], keep: tuple[str, ...] = ("created_at",)) -> None:
+        """Insert ``rows``, updating those whose primary key exists (``keep`` columns untouched)."""
+        if not rows:
+            return
+        key = {c.name for c in table.primary_key.columns}
+        backend = self.target.backend
+        if backend == "mysql":
+            from sqlalchemy.dialects.mysql import insert
+
+            stmt = insert(table)
+            stmt = stmt.on_duplicate_key_update({c.name: stmt.inserted[c.name] for c in table.columns
+                                                 if c.name not in key and c.name not in keep})  # fmt: skip
+        else:
+            if backend == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            stmt = insert(table)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=sorted(key),
+                set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key and c.name not in keep},
+            )
+        conn.execute(stmt, rows)
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def upsert_session(self, session: Session, preserve_updated_at: bool = False) -> Session:
+        """Write ``session``'s row and its runs (each run inserted or updated by ``run_id``; runs
+        already stored and absent from ``session.runs`` are kept). Returns the session."""
+        self.upsert_sessions([session], preserve_updated_at=preserve_updated_at)
+        return session
+
+    def upsert_sessions(self, sessions: Iterable[Session], preserve_updated_at: bool = False) -> list[Session]:
+        """Bulk :meth:`upsert_session`: one transaction, one statement per table."""
+        sessions = list(sessions)
+        now = int(time.time())
+        rows, run_rows = [], []
+        for session in sessions:
+            if not preserve_updated_at or session.updated_at is None:
+                session.updated_at = now
+            if session.created_at is None:
+                session.created_at = now
+            rows.append(session.row(now))
+            built, _ = convert.run_rows(rows[-1], session.runs)
+            for row, run in zip(built, session.runs):
+                run.setdefault("run_id", row["run_id"])
+                row["updated_at"] = now
+            run_rows += built
+        with self._write() as conn:
+            self._upsert(conn, self._sessions, rows)
+            self._upsert(conn, self._runs, run_rows, keep=("created_at", "session_id"))
+        return sessions
+
+    def upsert_run(self, session_id: str, run: dict) -> Run:
+        """Append ``run`` to the session (or update it in place, by ``run_id``) without rewriting the
+        session's other runs. Raises KeyError if the session does not exist."""
+        run = Run(run)
+        now = int(time.time())
+        s, r = self._sessions, self._runs
+        with self._write() as conn:
+            owner = conn.execute(sa.select(s).where(s.c.session_id == session_id)).mappings().first()
+            if owner is None:
+                raise KeyError(f"no session {session_id!r}")
+            index = None
+            if run.run_id is not None:
+                index = conn.execute(
+                    sa.select(r.c.run_index).where(r.c.run_id == run.run_id, r.c.session_id == session_id)
+                ).scalar()
+            if index is None:
+                index = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0)).where(r.c.session_id == session_id)
+                ).scalar()
+            (row,), _ = convert.run_rows(dict(owner), [run])
+            run.setdefault("run_id", row["run_id"])
+            row.update(run_index=index, updated_at=now, run_data=dict(run))
+            self._upsert(conn, r, [row], keep=("created_at", "session_id"))
+            conn.execute(sa.update(s).where(s.c.session_id == session_id).values(updated_at=now))
+        return run
+
+    def rename_session(self, session_id: str, name: str) -> Session | None:
+        """Set the session's name (``session_data.session_name``); None if there is no such session."""
+        s = self._sessions
+        with self._write() as conn:
+            data = conn.execute(sa.select(s.c.session_data).where(s.c.session_id == session_id)).first()
+            if data is None:
+                return None
+            session_data = convert.decode_json(data[0]) or {}
+            session_data["session_name"] = name
+            conn.execute(
+                sa.update(s).where(s.c.session_id == session_id).values(session_data=session_data, updated_at=int(time.time()))
+            )
+        return self.get_session(session_id)
+
+    def delete_session(self, session_id: str) -> bool:
+        """Delete the session and its runs; False if there was no such session."""
+        return self.delete_sessions([session_id]) == 1
+
+    def delete_sessions(self, session_ids: Iterable[str]) -> int:
+        """Delete these sessions and their runs; returns how many sessions were deleted."""
+        ids = list(session_ids)
+        deleted = 0
+        with self._write() as conn:
+            for start in range(0, len(ids), ID_CHUNK):
+                chunk = ids[start : start + ID_CHUNK]
+                conn.execute(sa.delete(self._runs).where(self._runs.c.session_id.in_(chunk)))
+                deleted += conn.execute(sa.delete(self._sessions).where(self._sessions.c.session_id.in_(chunk))).rowcount
+        return deleted
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def get_session(self, session_id: str, session_type: str | None = None, user_id: str | None = None) -> Session | None:
+        """The session with its runs, or None (also when ``session_type``/``user_id`` do not match)."""
+        s = self._sessions
+        query = self._select_sessions().where(s.c.session_id == session_id)
+        if session_type is not None:
+            query = query.where(s.c.session_type == session_type)
+        if user_id is not None:
+            query = query.where(s.c.user_id == user_id)
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+            if row is None:
+                return None
+            return self._with_runs(conn, [row])[0]
+
+    def get_sessions(
+        self,
+        session_type: str | None = None,
+        user_id: str | None = None,
+        component_id: str | None = None,
+        session_name: str | None = None,
+        start_timestamp: int | None = None,
+        end_timestamp: int | None = None,
+        limit: int | None = None,
+        page: int | None = None,
+        sort_by: str = "created_at",
+        sort_order: str = "desc",
+    ) -> tuple[list[Session], int]:
+        """Sessions matching every given filter, a page of them, and the total count of matches.
+
+        ``page`` counts from 1 and needs ``limit``. ``sort_by`` is one of SORTABLE.
+        """
+        if sort_by not in SORTABLE:
+            raise UsageError(f"sort_by must be one of {', '.join(SORTABLE)}")
+        if sort_order not in ("asc", "desc"):
+            raise UsageError("sort_order must be 'asc' or 'desc'")
+        if page is not None and (limit is None or page < 1):
+            raise UsageError("page counts from 1 and needs a limit")
+        s = self._sessions
+        where = self._filters(session_type, user_id, component_id, session_name, start_timestamp, end_timestamp)
+        column = s.c[sort_by]
+        order = [column.asc() if sort_order == "asc" else column.desc(), s.c.session_id.asc()]
+        query = self._select_sessions().where(*where).order_by(*order)
+        if limit is not None:
+            query = query.limit(limit).offset(((page or 1) - 1) * limit)
+        with self._read() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(s).where(*where)).scalar()
+            rows = conn.execute(query).mappings().all()
+            return self._with_runs(conn, rows), total
+
+    def get_all_session_ids(self, user_id: str | None = None, component_id: str | None = None,
+                            session_type: str | None = None) -> list[str]:  # fmt: skip
+        """The ids of the matching sessions, newest first."""
+        s = self._sessions
+        where = self._filters(session_type, user_id, component_id, None, None, None)
+        query = sa.select(s.c.session_id).where(*where).order_by(s.c.created_at.desc(), s.c.session_id)
+        with self._read() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    def get_messages(self, session_id: str, last_n_runs: int | None = None) -> list[dict]:
+        """The chat history an agent adds to its context (see ``sessions.chat_messages``)."""
+        session = self.get_session(session_id)
+        return chat_messages(session.runs, last_n_runs) if session else []
+
+    # --- read helpers ---------------------------------------------------------------------------
+
+    def _select_sessions(self):
+        columns = list(self._sessions.columns)
+        if self._legacy_runs is not None:
+            columns.append(self._legacy_runs.label("legacy_runs"))
+        return sa.select(*columns)
+
+    def _filters(self, session_type, user_id, component_id, session_name, start, end) -> list:
+        s = self._sessions
+        where = []
+        if session_type is not None:
+            where.append(s.c.session_type == session_type)
+        if user_id is not None:
+            where.append(s.c.user_id == user_id)
+        if component_id is not None:
+            kinds = [session_type] if session_type else ["agent", "team", "workflow"]
+            where.append(sa.or_(*[s.c[f"{kind}_id"] == component_id for kind in kinds]))
+        if start is not None:
+            where.append(s.c.created_at >= start)
+        if end is not None:
+            where.append(s.c.created_at <= end)
+        if session_name is not None:
+            where.append(self._session_name().ilike(f"%{_escape_like(session_name)}%", escape="\\"))
+        return where
+
+    def _session_name(self):
+        data = self._sessions.c.session_data
+        if self.target.backend == "postgresql":
+            return data["session_name"].astext
+        if self.target.backend == "mysql":
+            return sa.func.json_unquote(sa.func.json_extract(data, "$.session_name"))
+        # SQLite: Agno 2.x-3.0.7 rows are double-encoded (a JSON string holding the JSON text)
+        raw = sa.type_coerce(data, sa.Text)
+        inner = sa.case((sa.func.json_type(raw) == "text", sa.func.json_extract(raw, "$")), else_=raw)
+        return sa.func.json_extract(inner, "$.session_name")
+
+    def _with_runs(self, conn, rows) -> list[Session]:
+        """Sessions from rows, each with its runs (one query for all of them)."""
+        ids = [row["session_id"] for row in rows]
+        by_session: dict[str, list[dict]] = {sid: [] for sid in ids}
+        r = self._runs
+        for start in range(0, len(ids), ID_CHUNK):
+            query = (
+                sa.select(r.c.session_id, r.c.run_data)
+                .where(r.c.session_id.in_(ids[start : start + ID_CHUNK]))
+                .order_by(r.c.session_id, r.c.run_index, r.c.created_at)
+            )
+            for sid, data in conn.execute(query):
+                by_session[sid].append(convert.decode_json(data))
+        return [Session.from_row(row, merge_runs(by_session[row["session_id"]], row.get("legacy_runs"))) for row in rows]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class _Transaction:
+    """A connection in a transaction for one store call: committed on success, rolled back on error;
+    driver errors become DatabaseFailure lines."""
+
+    def __init__(self, target: Target, readonly: bool):
+        self.target = target
+        self.readonly = readonly
+
+    def __enter__(self):
+        self._connect = connect(self.target, readonly=self.readonly)
+        self.conn = self._connect.__enter__()
+        self._errors = database_errors(self.target)
+        self._errors.__enter__()
+        return self.conn
+
+    def __exit__(self, kind, exc, tb):
+        try:
+            if kind is None:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+            return self._errors.__exit__(kind, exc, tb)
+        finally:
+            self._connect.__exit__(None, None, None)
