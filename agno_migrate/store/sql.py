@@ -32,7 +32,7 @@ class SqlStore(SessionStore):
         head = head_tables(target)
         self._sessions = head.sessions
         self._runs = head.runs
-        self._legacy_runs: sa.ColumnClause | None = None
+        self._legacy_runs = None
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -43,11 +43,11 @@ class SqlStore(SessionStore):
                 self._legacy_runs = self._find_legacy_runs_column(conn)
             return version
 
-    def _find_legacy_runs_column(self, conn) -> sa.ColumnClause | None:
+    def _find_legacy_runs_column(self, conn):
         columns = {c["name"] for c in sa.inspect(conn).get_columns(self._sessions.name, schema=self._sessions.schema)}
         if "runs" not in columns:
             return None
-        return sa.table(self._sessions.name, sa.column("runs"), schema=self._sessions.schema).c.runs
+        return sa.literal_column("runs")  # unqualified: only the sessions table is in those FROMs
 
     def upgrade_schema(self, to: str = "head"):
         outcome = super().upgrade_schema(to)
