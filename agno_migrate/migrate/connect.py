@@ -25,6 +25,10 @@ def create_engine_for(target: Target):
         def _no_implicit_transactions(dbapi_connection, _record):
             dbapi_connection.isolation_level = None
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
+            # As Agno 3.1 does: WAL instead of a journal file created, fsynced and deleted per
+            # commit. The mode persists in the file; a read-only file keeps its mode.
+            with contextlib.suppress(Exception):
+                dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):

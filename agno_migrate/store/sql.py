@@ -33,6 +33,7 @@ class SqlStore(SessionStore):
         self._sessions = head.sessions
         self._runs = head.runs
         self._legacy_runs = None
+        self._statements: dict = {}
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -65,27 +66,32 @@ class SqlStore(SessionStore):
 
     def _upsert(self, conn, table: sa.Table, rows: list[dict], keep: tuple[str, ...] = ("created_at",)) -> None:
         """Insert ``rows``, updating those whose primary key exists (``keep`` columns untouched)."""
-        if not rows:
-            return
+        if rows:
+            conn.execute(self._upsert_statement(table, keep), rows)
+
+    def _upsert_statement(self, table: sa.Table, keep: tuple[str, ...]):
+        """The dialect's INSERT ... ON CONFLICT / ON DUPLICATE KEY statement, built once per store."""
+        cache_key = (table.name, keep)
+        stmt = self._statements.get(cache_key)
+        if stmt is not None:
+            return stmt
         key = {c.name for c in table.primary_key.columns}
+        update = [c.name for c in table.columns if c.name not in key and c.name not in keep]
         backend = self.target.backend
         if backend == "mysql":
             from sqlalchemy.dialects.mysql import insert
 
             stmt = insert(table)
-            stmt = stmt.on_duplicate_key_update({c.name: stmt.inserted[c.name] for c in table.columns
-                                                 if c.name not in key and c.name not in keep})  # fmt: skip
+            stmt = stmt.on_duplicate_key_update({name: stmt.inserted[name] for name in update})
         else:
             if backend == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert
             else:
                 from sqlalchemy.dialects.sqlite import insert
             stmt = insert(table)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=sorted(key),
-                set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key and c.name not in keep},
-            )
-        conn.execute(stmt, rows)
+            stmt = stmt.on_conflict_do_update(index_elements=sorted(key), set_={n: stmt.excluded[n] for n in update})
+        self._statements[cache_key] = stmt
+        return stmt
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -123,24 +129,28 @@ class SqlStore(SessionStore):
         now = int(time.time())
         s, r = self._sessions, self._runs
         with self._write() as conn:
-            owner = conn.execute(sa.select(s).where(s.c.session_id == session_id)).mappings().first()
+            owner = conn.execute(self._run_owner_query, {"sid": session_id}).mappings().first()
             if owner is None:
                 raise KeyError(f"no session {session_id!r}")
-            index = None
-            if run.run_id is not None:
-                index = conn.execute(
-                    sa.select(r.c.run_index).where(r.c.run_id == run.run_id, r.c.session_id == session_id)
-                ).scalar()
-            if index is None:
-                index = conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0)).where(r.c.session_id == session_id)
-                ).scalar()
-            (row,), _ = convert.run_rows(dict(owner), [run])
+            (row,), _ = convert.run_rows({**owner, "session_id": session_id}, [run])
             run.setdefault("run_id", row["run_id"])
+            # a new run goes last; an existing one keeps its position (run_index is not updated)
+            index = conn.execute(self._next_index_query, {"sid": session_id}).scalar()
             row.update(run_index=index, updated_at=now, run_data=dict(run))
-            self._upsert(conn, r, [row], keep=("created_at", "session_id"))
+            self._upsert(conn, r, [row], keep=("created_at", "session_id", "run_index"))
             conn.execute(sa.update(s).where(s.c.session_id == session_id).values(updated_at=now))
         return run
+
+    @property
+    def _run_owner_query(self):
+        s = self._sessions
+        cols = [s.c.session_type, s.c.user_id, s.c.agent_id, s.c.team_id, s.c.workflow_id, s.c.created_at]
+        return sa.select(*cols).where(s.c.session_id == sa.bindparam("sid"))
+
+    @property
+    def _next_index_query(self):
+        r = self._runs
+        return sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0)).where(r.c.session_id == sa.bindparam("sid"))
 
     def rename_session(self, session_id: str, name: str) -> Session | None:
         """Set the session's name (``session_data.session_name``); None if there is no such session."""

@@ -1,0 +1,57 @@
+"""The store benchmark's workload, run the same way against any store object.
+
+Used by bench_store.py for agno-migrate's store and, inside the Agno 3.1.10 environment, for
+Agno's own SqliteDb / PostgresDb (agno_store_side.py). No import of either package here.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import time
+
+
+def load(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def run(ops: dict, sessions: list[dict], page_size: int = 100) -> dict:
+    """Time each operation over the whole data set; ops maps a name to a callable.
+
+    ops: upsert_session(session_dict_without_runs), upsert_run(session, run, index),
+    get_session(session), get_page(page, page_size) -> number of sessions returned.
+    """
+    results = {}
+    n_runs = sum(len(s["runs"]) for s in sessions)
+
+    t = time.perf_counter()
+    for s in sessions:
+        ops["upsert_session"](s)
+    results["upsert_session"] = len(sessions) / (time.perf_counter() - t)
+
+    t = time.perf_counter()
+    for s in sessions:
+        for index, r in enumerate(s["runs"]):
+            ops["upsert_run"](s, r, index)
+    results["upsert_run"] = n_runs / (time.perf_counter() - t)
+
+    t = time.perf_counter()
+    for s in sessions:
+        ops["get_session"](s)
+    results["get_session"] = len(sessions) / (time.perf_counter() - t)
+
+    t = time.perf_counter()
+    seen, page = 0, 1
+    while True:
+        got = ops["get_page"](page, page_size)
+        seen += got
+        if got < page_size:
+            break
+        page += 1
+    results["get_sessions_page"] = seen / (time.perf_counter() - t)
+    if seen != len(sessions):
+        raise AssertionError(f"paged through {seen} sessions, expected {len(sessions)}")
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["sessions"] = len(sessions)
+    results["runs"] = n_runs
+    return results
