@@ -33,12 +33,19 @@ _SCHEMES = {
     "mongodb": ("mongodb", None),
     "mongodb+srv": ("mongodb", None),
 }
-_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^/@:]*:)(?P<pw>[^@/]*)(?P<tail>@)")
+# user:password@ after a scheme and up to three slashes (also a mistyped "postgresql:/"), or at the
+# start of a word; a password may hold '/' or ':' (SQLAlchemy accepts them), never a raw '@'.
+_PASSWORDS_IN_URLS = (
+    re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*:/{0,3}[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<tail>@)"),
+    re.compile(r"(?P<head>(?<![^\s'\"(])[^:/@\s]+:)(?P<pw>(?!/)[^@\s]+)(?P<tail>@)"),
+)
 
 
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ``***``, safe to print or log."""
-    return _PASSWORD_IN_URL.sub(lambda m: m["head"] + "***" + m["tail"], url)
+    for pattern in _PASSWORDS_IN_URLS:
+        url = pattern.sub(lambda m: m["head"] + "***" + m["tail"], url)
+    return url
 
 
 def validate_identifier(name: str, what: str, max_len: int = _MAX_TABLE) -> str:
@@ -47,7 +54,7 @@ def validate_identifier(name: str, what: str, max_len: int = _MAX_TABLE) -> str:
     Plain identifiers (letters, digits, underscore) are all Agno ever creates; refusing anything
     else keeps quoting trivial on every backend and rules out injection through names.
     """
-    if not isinstance(name, str) or not _IDENTIFIER.match(name) or len(name) > max_len:
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or len(name) > max_len:
         shown = repr(name)[:80]
         raise UsageError(
             f"invalid {what} {shown}: use letters, digits and underscores, "

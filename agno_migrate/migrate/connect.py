@@ -25,15 +25,20 @@ def create_engine_for(target: Target):
         def _no_implicit_transactions(dbapi_connection, _record):
             dbapi_connection.isolation_level = None
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
-            # As Agno 3.1 does: WAL instead of a journal file created, fsynced and deleted per
-            # commit. The mode persists in the file; a read-only file keeps its mode.
-            with contextlib.suppress(Exception):
-                dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):
-            readonly = connection.get_execution_options().get("agno_readonly")
-            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            if connection.get_execution_options().get("agno_readonly"):
+                connection.exec_driver_sql("BEGIN")
+                return
+            info = connection.connection.info
+            if "wal" not in info:
+                # As Agno 3.1 does: WAL instead of a journal file created, fsynced and deleted per
+                # commit. Only writers switch (the mode persists in the file); reads change nothing.
+                with contextlib.suppress(Exception):
+                    connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+                info["wal"] = True
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     connect_args = {"connect_timeout": 10}
@@ -57,6 +62,13 @@ def connect(target: Target, readonly: bool = False) -> Iterator["object"]:
     read-only file, or reading while another process writes, works."""
     from sqlalchemy.exc import DBAPIError, OperationalError, InterfaceError
 
+    if readonly and _missing_sqlite_file(target):
+        # reading a file that does not exist must not create it: read an empty database instead
+        from sqlalchemy import create_engine
+
+        with create_engine("sqlite://").connect() as empty:
+            yield empty
+        return
     try:
         conn = target.engine().connect()
     except ModuleNotFoundError as exc:
@@ -73,6 +85,17 @@ def connect(target: Target, readonly: bool = False) -> Iterator["object"]:
     finally:
         with contextlib.suppress(Exception):
             conn.close()
+
+
+def _missing_sqlite_file(target: Target) -> bool:
+    if target.backend != "sqlite":
+        return False
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(target.driver_url).database
+    return bool(database) and database != ":memory:" and not database.startswith("file:") and not Path(database).exists()
 
 
 def _extra(backend: str) -> str:

@@ -105,7 +105,7 @@ def detect(conn, target: Target) -> Detection:
     """
     insp = sa.inspect(conn)
     schema = target.schema if target.backend != "sqlite" else None
-    tables = set(insp.get_table_names(schema=schema)) if _schema_exists(insp, target) else set()
+    tables = set(insp.get_table_names(schema=schema)) if schema_exists(insp, target) else set()
     result = Detection(version=None, has_session_table=target.session_table in tables)
     if not result.has_session_table:
         result.legacy = legacy_tables(conn, target) if tables else []
@@ -152,7 +152,7 @@ def detect(conn, target: Target) -> Detection:
     return result
 
 
-def _schema_exists(insp, target: Target) -> bool:
+def schema_exists(insp, target: Target) -> bool:
     if target.backend == "sqlite":
         return True
     return target.schema in insp.get_schema_names()

@@ -10,6 +10,8 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+import sqlalchemy as sa
+
 from .. import registry
 from ..errors import LegacyDataFound, LockTimeout, Refused, SchemaBehind, SchemaDrift
 from ..registry import SchemaVersion
@@ -328,7 +330,7 @@ def _create_head_in(ctx, target: Target) -> None:
     if target.backend == "postgresql":
         _sql.execute(ctx, CreateSchema(target.schema, if_not_exists=True))
     for table in (head.sessions, head.runs, head.agno_versions):
-        if not ctx.as_sql and _sql.has_table(ctx.connection, target, table.name):
+        if _sql.table_exists(ctx, target, table.name):
             continue
         _sql.execute(ctx, CreateTable(table))
         for index in sorted(table.indexes, key=lambda i: i.name):
@@ -378,6 +380,9 @@ def _upgrade_sql(target: Target, goal: SchemaVersion) -> Outcome:
     """Render the DDL of the planned upgrade without changing anything."""
     with connect(target, readonly=True) as conn, _translated(target):
         recorded, found = _read_state(conn, target)
+        insp = sa.inspect(conn)
+        schema = target.schema if target.backend != "sqlite" else None
+        existing = set(insp.get_table_names(schema=schema)) if detect_mod.schema_exists(insp, target) else set()
         conn.rollback()
     the_plan = _plan_from(target, goal, recorded, found)
     data_steps = [s.version for s in the_plan.steps if s.copies_data]
@@ -400,7 +405,7 @@ def _upgrade_sql(target: Target, goal: SchemaVersion) -> Outcome:
             _sql.record(ctx, target, version, "upgrade")
             _sql.write_agno_stamps(ctx, target, version)
 
-    rendered = _sql.render_offline(target, body)
+    rendered = _sql.render_offline(target, body, existing_tables=existing)
     return Outcome(target, before=the_plan.current, after=recorded, sql=rendered)
 
 

@@ -144,12 +144,22 @@ def recorded_version(conn, target: Target, probe: bool = False) -> str | None:
     return max(rows, key=lambda v: registry.get(v).key)
 
 
-def ensure_version_table(ctx, target: Target) -> None:
-    """Create our version table if it is missing (offline: always rendered)."""
-    from sqlalchemy.schema import CreateTable
+def table_exists(ctx, target: Target, name: str) -> bool:
+    """Whether table ``name`` exists: asked of the database online; offline, taken from the tables
+    the database had when the SQL was rendered (``existing_tables`` in the context options)."""
+    if ctx.as_sql:
+        return name in ctx.opts.get("existing_tables", ())
+    return has_table(ctx.connection, target, name)
 
-    if not ctx.as_sql and has_table(ctx.connection, target, target.version_table):
+
+def ensure_version_table(ctx, target: Target) -> None:
+    """Create our version table (and on PostgreSQL its schema) if missing."""
+    from sqlalchemy.schema import CreateSchema, CreateTable
+
+    if table_exists(ctx, target, target.version_table):
         return
+    if target.backend == "postgresql":
+        execute(ctx, CreateSchema(target.schema, if_not_exists=True))
     execute(ctx, CreateTable(version_table(target)))
 
 
@@ -215,9 +225,14 @@ def write_agno_stamps(ctx, target: Target, version: SchemaVersion) -> None:
     now = datetime.datetime.now().isoformat()
     for table_name, stamp in wanted.items():
         where = table.c.table_name == table_name
-        current = ctx.connection.execute(sa.select(table.c.version).where(where)).scalar() if online else None
+        if not online:  # rendered SQL cannot look: replace whatever row is there
+            execute(ctx, table.delete().where(where))
+            if stamp is not None:
+                execute(ctx, table.insert().values(table_name=table_name, version=stamp, created_at=now, updated_at=now))
+            continue
+        current = ctx.connection.execute(sa.select(table.c.version).where(where)).scalar()
         if stamp is None:
-            if current is not None or not online:
+            if current is not None:
                 execute(ctx, table.delete().where(where))
         elif current is None:
             execute(ctx, table.insert().values(table_name=table_name, version=stamp, created_at=now, updated_at=now))
@@ -225,9 +240,9 @@ def write_agno_stamps(ctx, target: Target, version: SchemaVersion) -> None:
             execute(ctx, table.update().where(where).values(version=stamp, updated_at=now))
 
 
-def render_offline(target: Target, body: Callable[[Any], None]) -> str:
+def render_offline(target: Target, body: Callable[[Any], None], **opts: Any) -> str:
     """Run ``body(ctx)`` against an offline context and return the SQL it rendered."""
     output = io.StringIO()
-    ctx = migration_context(target, output=output)
+    ctx = migration_context(target, output=output, **opts)
     body(ctx)
     return output.getvalue()

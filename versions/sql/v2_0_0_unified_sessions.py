@@ -22,13 +22,21 @@ def _string(dialect, length):
     return sa.String(length) if dialect == "mysql" else sa.String()
 
 
+def _exists(name, schema):
+    """Whether the table exists; offline, as the database was when the SQL was rendered."""
+    ctx = op.get_context()
+    if ctx.as_sql:
+        return name in ctx.opts.get("existing_tables", ())
+    return sa.inspect(op.get_bind()).has_table(name, schema=schema)
+
+
 def upgrade():
     ctx = op.get_context()
     t = ctx.opts["agno_target"]
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
     name = t.session_table
-    if not ctx.as_sql and sa.inspect(op.get_bind()).has_table(name, schema=schema):
+    if _exists(name, schema):
         return
     if dialect == "postgresql":
         op.execute(sa.schema.CreateSchema(schema, if_not_exists=True))

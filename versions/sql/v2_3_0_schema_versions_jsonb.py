@@ -35,13 +35,21 @@ def _json_columns_of_type(type_name):
     ]
 
 
+def _exists(name, schema):
+    """Whether the table exists; offline, as the database was when the SQL was rendered."""
+    ctx = op.get_context()
+    if ctx.as_sql:
+        return name in ctx.opts.get("existing_tables", ())
+    return sa.inspect(op.get_bind()).has_table(name, schema=schema)
+
+
 def upgrade():
     ctx = op.get_context()
     t = ctx.opts["agno_target"]
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
     versions = t.agno_versions_table
-    if ctx.as_sql or not sa.inspect(op.get_bind()).has_table(versions, schema=schema):
+    if not _exists(versions, schema):
         op.create_table(
             versions,
             sa.Column("table_name", _string(dialect, 128), nullable=False),

@@ -35,6 +35,14 @@ def _json(dialect):
     return postgresql.JSONB() if dialect == "postgresql" else sa.JSON()
 
 
+def _exists(name, schema):
+    """Whether the table exists; offline, as the database was when the SQL was rendered."""
+    ctx = op.get_context()
+    if ctx.as_sql:
+        return name in ctx.opts.get("existing_tables", ())
+    return sa.inspect(op.get_bind()).has_table(name, schema=schema)
+
+
 def upgrade():
     ctx = op.get_context()
     t = ctx.opts["agno_target"]
@@ -47,7 +55,7 @@ def _create_runs_table(ctx, t):
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
     r = t.runs_table
-    if not ctx.as_sql and sa.inspect(op.get_bind()).has_table(r, schema=schema):
+    if _exists(r, schema):
         return
     op.create_table(
         r,
