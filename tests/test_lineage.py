@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import agno_migrate
+from agno_migrate.target import Target
 from conftest import POINTS, SQL_BACKENDS, expected_file, expected_sessions
 from lineage_checks import agno_stamps, schema_without_legacy_runs, session_ids, stored_runs
 
@@ -43,11 +44,8 @@ def test_fixture_point_upgrades_to_head_with_nothing_lost(new_database, backend,
     assert stored_runs(db.url) == runs
 
 
-VERIFIED = [(b, p) for b, p in CASES if b != "mysql"]  # Agno reads MariaDB JSON as text (tools/README)
-
-
 @pytest.mark.agno
-@pytest.mark.parametrize("backend,point", VERIFIED, ids=[f"{b}-{p}" for b, p in VERIFIED])
+@pytest.mark.parametrize("backend,point", CASES, ids=[f"{b}-{p}" for b, p in CASES])
 def test_real_agno_reads_every_upgraded_session(new_database, tmp_path, backend, point):
     """../shared/tools/verify_with_agno.sh: Agno 3.1.10 itself reads every session and run."""
     script = SHARED_TOOLS / "verify_with_agno.sh"
@@ -62,6 +60,10 @@ def test_real_agno_reads_every_upgraded_session(new_database, tmp_path, backend,
     cmd = ["bash", str(script), "--db", target, "--expected", str(expected_file(point, backend, tmp_path))]
     if backend == "postgresql":
         cmd += ["--db-schema", "ai"]
+    if backend == "mysql":
+        # Agno's MySQLDb returns MariaDB's JSON (LONGTEXT) columns as strings whatever the data
+        # (LINEAGE §5.3, tools/README "Known limit"): every other check still applies
+        cmd += ["--db-schema", Target.from_url(db.url).schema, "--skip", "json_encoding"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
