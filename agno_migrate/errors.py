@@ -90,3 +90,9 @@ class Incomplete(AgnoMigrateError):
     """The command finished, but some rows could not be converted; they were kept as they were."""
 
     exit_code = EXIT_INCOMPLETE
+
+
+class RunIdTaken(AgnoMigrateError, ValueError):
+    """A run id written for one session already belongs to another session; nothing was written."""
+
+    exit_code = EXIT_REFUSED

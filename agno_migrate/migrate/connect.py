@@ -6,6 +6,7 @@ SQLite file) become one ConnectFailed line with the password masked; nothing her
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Iterator
 
 from ..errors import ConnectFailed, DatabaseFailure
@@ -19,12 +20,18 @@ def create_engine_for(target: Target):
     from sqlalchemy import create_engine, event
 
     if target.backend == "sqlite":
-        engine = create_engine(target.driver_url, connect_args={"timeout": max(target.lock_timeout, 0.001)})
+        engine = create_engine(
+            target.driver_url,
+            connect_args={"timeout": max(target.lock_timeout, 0.001)},
+            json_serializer=json_text,
+        )
 
         @event.listens_for(engine, "connect")
         def _no_implicit_transactions(dbapi_connection, _record):
             dbapi_connection.isolation_level = None
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
+            # SQLite's lower() folds ASCII only: the store's case-insensitive filters use this
+            dbapi_connection.create_function("agno_casefold", 1, _casefold, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):
@@ -44,7 +51,23 @@ def create_engine_for(target: Target):
     connect_args = {"connect_timeout": 10}
     if target.backend == "mysql":
         connect_args["charset"] = "utf8mb4"
-    return create_engine(target.driver_url, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(target.driver_url, pool_pre_ping=True, connect_args=connect_args, json_serializer=json_text)
+
+
+def json_text(value) -> str:
+    """JSON as UTF-8 text, not \\u-escaped (escaping doubles CJK and triples emoji, and can push a
+    large session past MariaDB's packet limit); escaped only when the data holds lone surrogates,
+    which UTF-8 cannot carry."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return text
+
+
+def _casefold(value):
+    return value.casefold() if isinstance(value, str) else value
 
 
 def describe_db_error(exc: BaseException) -> str:

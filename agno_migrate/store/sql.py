@@ -11,7 +11,7 @@ from typing import Iterable
 
 import sqlalchemy as sa
 
-from ..errors import UsageError
+from ..errors import RunIdTaken, UsageError
 from ..migrate import convert
 from ..migrate import sql as migrate_sql
 from ..migrate.connect import connect, database_errors
@@ -102,7 +102,11 @@ class SqlStore(SessionStore):
         return session
 
     def upsert_sessions(self, sessions: Iterable[Session], preserve_updated_at: bool = False) -> list[Session]:
-        """Bulk :meth:`upsert_session`: one transaction, one statement per table."""
+        """Bulk :meth:`upsert_session`: one transaction, one statement per table.
+
+        A run already stored keeps its position; new runs go after the session's last stored run,
+        in list order. A run id that belongs to another session raises RunIdTaken (nothing written).
+        """
         sessions = list(sessions)
         now = int(time.time())
         rows, run_rows = [], []
@@ -118,13 +122,38 @@ class SqlStore(SessionStore):
                 row["updated_at"] = now
             run_rows += built
         with self._write() as conn:
+            self._place_runs(conn, run_rows)
             self._upsert(conn, self._sessions, rows)
-            self._upsert(conn, self._runs, run_rows, keep=("created_at", "session_id"))
+            self._upsert(conn, self._runs, run_rows, keep=("created_at", "session_id", "run_index"))
         return sessions
+
+    def _place_runs(self, conn, run_rows: list[dict]) -> None:
+        """Give new runs the positions after their session's stored runs; refuse foreign run ids."""
+        r = self._runs
+        owners: dict = {}
+        ids = [row["run_id"] for row in run_rows]
+        for start in range(0, len(ids), ID_CHUNK):
+            query = sa.select(r.c.run_id, r.c.session_id).where(r.c.run_id.in_(ids[start : start + ID_CHUNK]))
+            owners.update(conn.execute(query).all())
+        sessions = list({row["session_id"] for row in run_rows})
+        following: dict = {}
+        for start in range(0, len(sessions), ID_CHUNK):
+            chunk = sessions[start : start + ID_CHUNK]
+            query = sa.select(r.c.session_id, sa.func.max(r.c.run_index)).where(r.c.session_id.in_(chunk))
+            following.update({sid: top + 1 for sid, top in conn.execute(query.group_by(r.c.session_id)) if top is not None})
+        for row in run_rows:
+            owner = owners.get(row["run_id"])
+            if owner is not None and owner != row["session_id"]:
+                raise RunIdTaken(f"run {row['run_id']!r} belongs to session {owner!r}, not {row['session_id']!r}")
+            if owner is None:
+                row["run_index"] = following.get(row["session_id"], 0)
+                following[row["session_id"]] = row["run_index"] + 1
 
     def upsert_run(self, session_id: str, run: dict) -> Run:
         """Append ``run`` to the session (or update it in place, by ``run_id``) without rewriting the
-        session's other runs. Raises KeyError if the session does not exist."""
+        session's other runs. Raises KeyError if the session does not exist, RunIdTaken if the run
+        id belongs to another session. The session row is locked first, so concurrent writers to one
+        session queue up and each run gets its own position."""
         run = Run(run)
         now = int(time.time())
         s, r = self._sessions, self._runs
@@ -134,8 +163,10 @@ class SqlStore(SessionStore):
                 raise KeyError(f"no session {session_id!r}")
             (row,), _ = convert.run_rows({**owner, "session_id": session_id}, [run])
             run.setdefault("run_id", row["run_id"])
+            taken_by, index = conn.execute(self._run_place_query, {"sid": session_id, "rid": run.run_id}).one()
+            if taken_by is not None and taken_by != session_id:
+                raise RunIdTaken(f"run {run.run_id!r} belongs to session {taken_by!r}, not {session_id!r}")
             # a new run goes last; an existing one keeps its position (run_index is not updated)
-            index = conn.execute(self._next_index_query, {"sid": session_id}).scalar()
             row.update(run_index=index, updated_at=now, run_data=dict(run))
             self._upsert(conn, r, [row], keep=("created_at", "session_id", "run_index"))
             conn.execute(sa.update(s).where(s.c.session_id == session_id).values(updated_at=now))
@@ -145,12 +176,16 @@ class SqlStore(SessionStore):
     def _run_owner_query(self):
         s = self._sessions
         cols = [s.c.session_type, s.c.user_id, s.c.agent_id, s.c.team_id, s.c.workflow_id, s.c.created_at]
-        return sa.select(*cols).where(s.c.session_id == sa.bindparam("sid"))
+        return sa.select(*cols).where(s.c.session_id == sa.bindparam("sid")).with_for_update()
 
     @property
-    def _next_index_query(self):
+    def _run_place_query(self):
+        """(the session owning run ``rid`` or None, the next position in session ``sid``)."""
         r = self._runs
-        return sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0)).where(r.c.session_id == sa.bindparam("sid"))
+        owner = sa.select(r.c.session_id).where(r.c.run_id == sa.bindparam("rid")).scalar_subquery()
+        following = sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0))
+        following = following.where(r.c.session_id == sa.bindparam("sid")).scalar_subquery()
+        return sa.select(owner, following)
 
     def rename_session(self, session_id: str, name: str) -> Session | None:
         """Set the session's name (``session_data.session_name``); None if there is no such session."""
@@ -269,7 +304,9 @@ class SqlStore(SessionStore):
         if end is not None:
             where.append(s.c.created_at <= end)
         if session_name is not None:
-            where.append(self._session_name().ilike(f"%{_escape_like(session_name)}%", escape="\\"))
+            pattern = f"%{_escape_like(session_name.casefold())}%"
+            where.append(sa.func.agno_casefold(self._session_name()).like(pattern, escape="\\")
+                         if self.target.backend == "sqlite" else self._session_name().ilike(pattern, escape="\\"))
         return where
 
     def _session_name(self):
