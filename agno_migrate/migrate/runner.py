@@ -291,8 +291,9 @@ def _upgrade_locked(conn, target: Target, goal: SchemaVersion, progress: Progres
         outcome.drift = found.drift
         if found.empty or found.version is None:
             if goal == registry.HEAD:
-                created = _create_head(conn, target)
-                outcome.created = created
+                _create_head_in(_sql.migration_context(target, conn), target)
+                conn.commit()
+                outcome.created = True
                 outcome.after = registry.HEAD.version
                 return outcome
         else:
@@ -309,19 +310,9 @@ def _upgrade_locked(conn, target: Target, goal: SchemaVersion, progress: Progres
     return outcome
 
 
-def _create_head(conn, target: Target) -> bool:
-    """Create the head schema and record it, in one transaction; False if another process did."""
-    recorded, found = _read_state(conn, target)
-    if recorded is not None or not found.empty:
-        conn.rollback()
-        return False
-    ctx = _sql.migration_context(target, conn)
-    _create_head_in(ctx, target)
-    conn.commit()
-    return True
-
-
 def _create_head_in(ctx, target: Target) -> None:
+    """Create (or render) the head schema, our record of it and Agno's stamps, in the caller's
+    transaction: read under the lock just before, so no other process is doing the same."""
     from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
     from ..schema import head_tables
