@@ -51,7 +51,9 @@ def create_engine_for(target: Target):
     connect_args = {"connect_timeout": 10}
     if target.backend == "mysql":
         connect_args["charset"] = "utf8mb4"
-    return create_engine(target.driver_url, pool_pre_ping=True, connect_args=connect_args, json_serializer=json_text)
+    # no pool_pre_ping: it costs a round trip per call; a connection the server dropped fails one
+    # call, is discarded with the pool, and the next call reconnects
+    return create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, json_serializer=json_text)
 
 
 def json_text(value) -> str:
@@ -103,6 +105,8 @@ def connect(target: Target, readonly: bool = False) -> Iterator["object"]:
         raise ConnectFailed(f"cannot connect to {target.masked_url}: {describe_db_error(exc)}") from None
     if readonly:
         conn.execution_options(agno_readonly=True)
+        if target.backend != "sqlite":  # reads need no BEGIN/COMMIT round trips
+            conn.execution_options(isolation_level="AUTOCOMMIT")
     try:
         yield conn
     finally:

@@ -156,9 +156,9 @@ class SqlStore(SessionStore):
         session queue up and each run gets its own position."""
         run = Run(run)
         now = int(time.time())
-        s, r = self._sessions, self._runs
+        r = self._runs
         with self._write() as conn:
-            owner = conn.execute(self._run_owner_query, {"sid": session_id}).mappings().first()
+            owner = self._touch_session(conn, session_id, now)
             if owner is None:
                 raise KeyError(f"no session {session_id!r}")
             (row,), _ = convert.run_rows({**owner, "session_id": session_id}, [run])
@@ -169,14 +169,20 @@ class SqlStore(SessionStore):
             # a new run goes last; an existing one keeps its position (run_index is not updated)
             row.update(run_index=index, updated_at=now, run_data=dict(run))
             self._upsert(conn, r, [row], keep=("created_at", "session_id", "run_index"))
-            conn.execute(sa.update(s).where(s.c.session_id == session_id).values(updated_at=now))
         return run
 
-    @property
-    def _run_owner_query(self):
+    def _touch_session(self, conn, session_id: str, now: int):
+        """Bump the session's updated_at, locking its row first thing (so concurrent writers to one
+        session queue up), and return what a run row needs from it; None if there is no session."""
         s = self._sessions
         cols = [s.c.session_type, s.c.user_id, s.c.agent_id, s.c.team_id, s.c.workflow_id, s.c.created_at]
-        return sa.select(*cols).where(s.c.session_id == sa.bindparam("sid")).with_for_update()
+        touch = sa.update(s).where(s.c.session_id == session_id).values(updated_at=now)
+        if self.target.backend == "mysql":  # MariaDB has no UPDATE ... RETURNING
+            owner = conn.execute(sa.select(*cols).where(s.c.session_id == session_id).with_for_update()).mappings().first()
+            if owner is not None:
+                conn.execute(touch)
+            return owner
+        return conn.execute(touch.returning(*cols)).mappings().first()
 
     @property
     def _run_place_query(self):
