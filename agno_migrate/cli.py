@@ -75,21 +75,29 @@ def cli(ctx, db_url, db_schema, session_table, runs_table, lock_timeout, as_json
     ctx.obj = Options(db_url, db_schema, session_table, runs_table, lock_timeout, as_json, -1 if quiet else verbose)
 
 
+LEGACY_HELP = "An Agno 1.x session table to import, NAME[:agent|team|workflow|workflow_v2] (repeatable; default: found by columns)."
+
+
 @cli.command()
 @click.option("--to", "to", default="head", show_default=True, help="Version to upgrade to.")
 @click.option("--sql", "as_sql", is_flag=True, help="Print the SQL instead of running it (changes nothing).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--legacy-table", "legacy_tables", multiple=True, help=LEGACY_HELP)
+@click.option("--report", "report_path", default="agno-migrate-report.jsonl", show_default=True,
+              help="Where rows that could not be imported or collided are listed (written only if any).")  # fmt: skip
 @pass_options
-def upgrade(opts: Options, to, as_sql, dry_run):
-    """Upgrade the database to head (or --to). Safe to run from several processes at once."""
+def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
+    """Upgrade the database to head (or --to), importing Agno 1.x tables at head. Safe to run from
+    several processes at once; an interrupted run is finished by the next one."""
     from .migrate import runner
 
     target = opts.target()
+    legacy_tables = list(legacy_tables) or None
     if dry_run:
-        _print_plan(opts, runner.plan(target, to))
+        _print_plan(opts, runner.plan(target, to, legacy_tables=legacy_tables))
         return
     with _Progress(opts) as progress:
-        outcome = runner.upgrade(target, to=to, sql=as_sql, progress=progress)
+        outcome = runner.upgrade(target, to=to, sql=as_sql, progress=progress, legacy_tables=legacy_tables)
     if as_sql:
         if opts.json:
             opts.emit({"sql": outcome.sql, "database": target.masked_url})
@@ -108,23 +116,50 @@ def upgrade(opts: Options, to, as_sql, dry_run):
         opts.say(f"{target.session_table} is already at {outcome.after}: nothing to do")
     if outcome.adopted:
         opts.detail(f"the database was not managed yet: detected and recorded {outcome.adopted}")
-    _report(opts, outcome.report)
+    _report(opts, outcome.report, report_path)
 
 
-def _report(opts: Options, report: dict) -> None:
-    """Print what the data step met; exit 9 if any session's runs could not be converted."""
+def _report(opts: Options, report: dict, report_path: str) -> None:
+    """Print what the data steps met. Rows that could not be imported, and collisions, are listed in
+    ``report_path``; unconvertible rows end the command with exit 9."""
+    legacy = report.get("legacy")
+    incomplete = 0
+    if legacy is not None:
+        for name, table in legacy.tables.items():
+            opts.detail(f"Agno 1.x table {name} ({table['mode']}, {table['rows']} rows): imported")
+        opts.say(f"imported {legacy.sessions} Agno 1.x sessions ({legacy.runs} runs) from {', '.join(legacy.tables)}")
+        if legacy.nul_bytes_removed:
+            opts.say(f"removed {legacy.nul_bytes_removed} NUL characters (PostgreSQL text and JSONB cannot hold them)")
+        _warn_duplicates(opts, legacy.duplicate_run_ids)
+        problems = [("unparseable", *row) for row in legacy.unparseable] + [("collision", *row) for row in legacy.collisions]
+        if problems:
+            with open(report_path, "w", encoding="utf-8") as out:
+                for kind, table, session_id, reason in problems:
+                    out.write(json.dumps({"kind": kind, "table": table, "session_id": session_id, "reason": reason}) + "\n")
+            if legacy.collisions:
+                opts.say(f"warning: {len(legacy.collisions)} session id(s) already stored with other content; "
+                         f"not overwritten (listed in {report_path})")  # fmt: skip
+            incomplete = len(legacy.unparseable)
+            if incomplete:
+                click.echo(f"agno-migrate: {incomplete} Agno 1.x row(s) could not be read; listed in {report_path} "
+                           f"(the legacy tables are unchanged)", err=True)  # fmt: skip
     if "runs_copied" in report:
         opts.say(f"copied {report['runs_copied']} runs into the runs table (legacy runs column kept)")
-    dups = report.get("duplicate_run_ids", [])
+    _warn_duplicates(opts, report.get("duplicate_run_ids", []))
+    problems = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
+    for session_id, reason in problems[: None if opts.verbosity >= 1 else 5]:
+        click.echo(f"agno-migrate: session {session_id}: {reason} (left in the legacy runs column)", err=True)
+    if problems:
+        raise errors.Incomplete(f"{len(problems)} session(s) had runs that could not be converted")
+    if incomplete:
+        raise errors.Incomplete(f"{incomplete} Agno 1.x row(s) could not be read and were not imported")
+
+
+def _warn_duplicates(opts: Options, dups: list) -> None:
     if dups:
         opts.say(f"warning: {len(dups)} run id(s) were already used by another run; stored under derived ids")
         for run_id, session_id, owner, new_id in dups[: None if opts.verbosity >= 1 else 5]:
             opts.say(f"  run {run_id} of session {session_id} (owned by session {owner}) -> {new_id}")
-    problems = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
-    if problems:
-        for session_id, reason in problems[: None if opts.verbosity >= 1 else 5]:
-            click.echo(f"agno-migrate: session {session_id}: {reason} (left in the legacy runs column)", err=True)
-        raise errors.Incomplete(f"{len(problems)} session(s) had runs that could not be converted")
 
 
 @cli.command()
@@ -165,7 +200,8 @@ def _print_status(opts: Options, status) -> None:
     if status.agno_stamp:
         opts.detail(f"Agno's own stamp: {status.agno_stamp}")
     for table in status.legacy:
-        opts.say(f"legacy Agno 1.x table: {table.name} ({table.mode}, {table.rows} rows)")
+        state = "not imported yet" if table.name in status.legacy_pending else "imported"
+        opts.say(f"Agno 1.x table {table.name} ({table.mode}, {table.rows} rows): {state}")
     for line in status.drift:
         opts.say(f"drift: {line}")
 
@@ -183,12 +219,13 @@ def check(opts: Options):
 
 @cli.command()
 @click.option("--to", "to", default="head", show_default=True)
+@click.option("--legacy-table", "legacy_tables", multiple=True, help=LEGACY_HELP)
 @pass_options
-def plan(opts: Options, to):
-    """Show what upgrade would do, and change nothing."""
+def plan(opts: Options, to, legacy_tables):
+    """Show what upgrade would do (schema steps, Agno 1.x tables with row counts); change nothing."""
     from .migrate import runner
 
-    _print_plan(opts, runner.plan(opts.target(), to))
+    _print_plan(opts, runner.plan(opts.target(), to, legacy_tables=list(legacy_tables) or None))
 
 
 def _print_plan(opts: Options, the_plan) -> None:
@@ -196,8 +233,10 @@ def _print_plan(opts: Options, the_plan) -> None:
     t = the_plan.target
     for line in the_plan.drift:
         opts.say(f"drift: {line}")
+    for table in the_plan.legacy:
+        opts.say(f"Agno 1.x table {table.name} ({table.mode}, {table.rows} rows): would be imported at head")
     if the_plan.create_head:
-        opts.say(f"empty database: would create {t.session_table} and {t.runs_table} at {the_plan.goal} directly")
+        opts.say(f"no session table: would create {t.session_table} and {t.runs_table} at {the_plan.goal} directly")
         return
     if the_plan.adopt:
         opts.say(f"not managed yet: would record the detected version {the_plan.adopt}")

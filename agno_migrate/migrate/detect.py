@@ -64,7 +64,11 @@ def type_family(type_: sa.types.TypeEngine, dialect: str) -> str:
     return name.lower()
 
 
-def _legacy_mode(columns: set[str]) -> str | None:
+LEGACY_MODES = ("agent", "team", "workflow", "workflow_v2")
+
+
+def legacy_mode(columns: set[str]) -> str | None:
+    """The Agno 1.x storage mode a table's columns show, or None (LINEAGE §1, §8 #30)."""
     if not LEGACY_SIGNATURE <= columns:
         return None
     if "workflow_name" in columns and "runs" in columns:
@@ -81,7 +85,7 @@ def legacy_tables(conn, target: Target) -> list[LegacyTable]:
     schema = target.schema if target.backend != "sqlite" else None
     found = []
     for name in sorted(insp.get_table_names(schema=schema)):
-        mode = _legacy_mode({c["name"] for c in insp.get_columns(name, schema=schema)})
+        mode = legacy_mode({c["name"] for c in insp.get_columns(name, schema=schema)})
         if mode:
             table = sa.table(name, schema=schema)
             rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()

@@ -13,10 +13,11 @@ from typing import Callable, Iterator
 import sqlalchemy as sa
 
 from .. import registry
-from ..errors import LegacyDataFound, LockTimeout, Refused, SchemaBehind, SchemaDrift
+from ..errors import LockTimeout, Refused, SchemaBehind, SchemaDrift
 from ..registry import SchemaVersion
 from ..target import Target, resolve
 from . import detect as detect_mod
+from . import legacy as legacy_mod
 from . import sql as _sql
 from .connect import connect, database_errors
 from .locks import is_sqlite_busy, migration_lock
@@ -35,6 +36,7 @@ class Status:
     agno_stamp: str | None = None
     drift: list[str] = field(default_factory=list)
     legacy: list[detect_mod.LegacyTable] = field(default_factory=list)
+    legacy_pending: list[str] = field(default_factory=list)
 
     @property
     def head(self) -> str:
@@ -54,7 +56,10 @@ class Status:
             "managed": self.managed,
             "agno_stamp": self.agno_stamp,
             "drift": self.drift,
-            "legacy_tables": [{"name": t.name, "mode": t.mode, "rows": t.rows} for t in self.legacy],
+            "legacy_tables": [
+                {"name": t.name, "mode": t.mode, "rows": t.rows, "imported": t.name not in self.legacy_pending}
+                for t in self.legacy
+            ],
         }
 
 
@@ -75,10 +80,13 @@ class Plan:
     create_head: bool = False
     adopt: str | None = None
     drift: list[str] = field(default_factory=list)
+    legacy: list[detect_mod.LegacyTable] = field(default_factory=list)
+    """Agno 1.x tables the upgrade would import (only when going to head)."""
 
     def as_dict(self) -> dict:
         return {
             "database": self.target.masked_url,
+            "legacy_tables": [{"name": t.name, "mode": t.mode, "rows": t.rows} for t in self.legacy],
             "current": self.current,
             "target": self.goal,
             "create_head": self.create_head,
@@ -103,7 +111,10 @@ class Outcome:
     sql: str | None = None
 
     def as_dict(self) -> dict:
-        report = {k: (len(v) if isinstance(v, list) else v) for k, v in self.report.items()}
+        report = {
+            k: v.as_dict() if hasattr(v, "as_dict") else len(v) if isinstance(v, list) else v
+            for k, v in self.report.items()
+        }
         return {
             "database": self.target.masked_url,
             "before": self.before,
@@ -151,17 +162,17 @@ def _read_state(conn, target: Target) -> tuple[str | None, detect_mod.Detection 
     return None, detect_mod.detect(conn, target)
 
 
-def _legacy_error(target: Target, legacy: list[detect_mod.LegacyTable]) -> LegacyDataFound:
-    names = ", ".join(f"{t.name} ({t.mode}, {t.rows} rows)" for t in legacy)
-    return LegacyDataFound(
-        f"Agno 1.x tables found in {target.masked_url}: {names}; migrating Agno 1.x storage is not "
-        f"supported by this version of agno-migrate (nothing was changed)"
-    )
+def _describe_tables(tables: list[detect_mod.LegacyTable]) -> str:
+    return ", ".join(f"{t.name} ({t.mode}, {t.rows} rows)" for t in tables)
+
+
+def _legacy_state(conn, target: Target, named: list[str] | None = None):
+    """(every Agno 1.x table to import, those whose import has not completed)."""
+    tables = legacy_mod.resolve_tables(conn, target, detect_mod.legacy_tables(conn, target), named)
+    return tables, legacy_mod.pending(conn, target, tables)
 
 
 def _check_detection(target: Target, found: detect_mod.Detection) -> None:
-    if found.legacy and not found.has_session_table:
-        raise _legacy_error(target, found.legacy)
     if found.has_session_table and found.version is None:
         raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
 
@@ -183,15 +194,17 @@ def current(db: "str | Target | None") -> Status:
     with connect(target, readonly=True) as conn, _translated(target):
         recorded, found = _read_state(conn, target)
         stamp = _sql.agno_stamp(conn, target)
+        legacy, pending = _legacy_state(conn, target)
         if recorded is not None:
-            return Status(target, recorded, True, agno_stamp=stamp)
+            return Status(target, recorded, True, agno_stamp=stamp, legacy=legacy, legacy_pending=[t.name for t in pending])
         return Status(
             target,
             found.version.version if found.version else None,
             False,
             agno_stamp=found.agno_stamp,
             drift=found.drift,
-            legacy=found.legacy,
+            legacy=legacy,
+            legacy_pending=[t.name for t in pending],
         )
 
 
@@ -199,12 +212,11 @@ def check(db: "str | Target | None") -> Status:
     """Succeed only when the database is at head and its physical schema is the head schema.
 
     Raises SchemaBehind (exit 1) naming the version found, SchemaDrift (exit 4) naming what
-    differs, SchemaAhead (exit 3), LegacyDataFound (exit 7) or ConnectFailed (exit 5).
+    differs, SchemaAhead (exit 3) or ConnectFailed (exit 5). Agno 1.x tables not imported yet
+    count as behind.
     """
     target = resolve(db)
     status = current(target)
-    if status.legacy and status.version is None:
-        raise _legacy_error(target, status.legacy)
     if status.drift:
         raise SchemaDrift(f"schema drift in {target.session_table}: {'; '.join(status.drift)}")
     if status.version is None:
@@ -212,6 +224,12 @@ def check(db: "str | Target | None") -> Status:
             f"{target.masked_url} has no {target.session_table} table yet (head is {status.head}): "
             f"run agno-migrate upgrade",
             found=None,
+        )
+    if status.legacy_pending:
+        pending = [t for t in status.legacy if t.name in status.legacy_pending]
+        raise SchemaBehind(
+            f"Agno 1.x tables not migrated yet: {_describe_tables(pending)}: run agno-migrate upgrade",
+            found=status.version,
         )
     if not status.at_head:
         how = "recorded" if status.managed else "detected, not managed yet"
@@ -227,19 +245,24 @@ def check(db: "str | Target | None") -> Status:
     return status
 
 
-def plan(db: "str | Target | None", to: str = "head") -> Plan:
-    """What :func:`upgrade` would do, without doing it (reads only)."""
+def plan(db: "str | Target | None", to: str = "head", legacy_tables: list[str] | None = None) -> Plan:
+    """What :func:`upgrade` would do, without doing it (reads only): the schema steps, and the
+    Agno 1.x tables it would import with their row counts."""
     target = resolve(db)
     goal = registry.get(to)
     with connect(target, readonly=True) as conn, _translated(target):
         recorded, found = _read_state(conn, target)
-    return _plan_from(target, goal, recorded, found)
+        _, pending = _legacy_state(conn, target, legacy_tables)
+    the_plan = _plan_from(target, goal, recorded, found)
+    if goal == registry.HEAD:
+        the_plan.legacy = pending
+    return the_plan
 
 
 def _plan_from(target, goal: SchemaVersion, recorded, found) -> Plan:
     if recorded is None:
         _check_detection(target, found)
-        if found.empty or found.version is None:
+        if found.version is None:  # empty, or Agno 1.x tables only
             if goal == registry.HEAD:
                 return Plan(target, None, goal.version, [], create_head=True, drift=found.drift)
             steps = registry.steps_up(None, goal.version)
@@ -265,21 +288,35 @@ def _step(v: SchemaVersion, direction: str) -> Step:
     return Step(v.version, direction, v.summary, v.copies_data)
 
 
-def upgrade(db: "str | Target | None", to: str = "head", sql: bool = False, progress: Progress | None = None) -> Outcome:
+def upgrade(
+    db: "str | Target | None",
+    to: str = "head",
+    sql: bool = False,
+    progress: Progress | None = None,
+    legacy_tables: list[str] | None = None,
+) -> Outcome:
     """Bring the database up to ``to`` (default head).
 
     Takes the lock, re-reads the version, then: an empty database is created at head directly and
     stamped (no replay); an unmanaged one is fingerprinted (drift reported), its version recorded,
-    then upgraded step by step. ``sql`` renders the DDL instead and changes nothing (a step
-    that copies data cannot be rendered: Refused). Raises LockTimeout, LegacyDataFound,
-    SchemaDrift, SchemaAhead, ConnectFailed, DatabaseFailure.
+    then upgraded step by step. At head, the Agno 1.x tables found (or ``legacy_tables``, each
+    ``NAME[:mode]``) are imported, resumably (``migrate.legacy``); their report is in
+    ``Outcome.report["legacy"]``. ``sql`` renders the DDL instead and changes nothing (a step
+    that copies data cannot be rendered: Refused). Raises LockTimeout, SchemaDrift, SchemaAhead,
+    ConnectFailed, DatabaseFailure, UsageError.
     """
     target = resolve(db)
     goal = registry.get(to)
     if sql:
-        return _upgrade_sql(target, goal)
+        return _upgrade_sql(target, goal, legacy_tables)
     with _locked(target) as conn:
-        return _upgrade_locked(conn, target, goal, progress)
+        outcome = _upgrade_locked(conn, target, goal, progress)
+        if outcome.after == registry.HEAD.version:
+            _, pending = _legacy_state(conn, target, legacy_tables)
+            conn.commit()
+            if pending:
+                outcome.report["legacy"] = legacy_mod.import_tables(conn, target, pending, progress)
+        return outcome
 
 
 def _upgrade_locked(conn, target: Target, goal: SchemaVersion, progress: Progress | None) -> Outcome:
@@ -289,7 +326,7 @@ def _upgrade_locked(conn, target: Target, goal: SchemaVersion, progress: Progres
     if recorded is None:
         _check_detection(target, found)
         outcome.drift = found.drift
-        if found.empty or found.version is None:
+        if found.version is None:  # empty, or Agno 1.x tables only
             if goal == registry.HEAD:
                 _create_head_in(_sql.migration_context(target, conn), target)
                 conn.commit()
@@ -367,15 +404,21 @@ def _apply(conn, target: Target, version: SchemaVersion, direction: str, report:
         raise
 
 
-def _upgrade_sql(target: Target, goal: SchemaVersion) -> Outcome:
+def _upgrade_sql(target: Target, goal: SchemaVersion, legacy_tables: list[str] | None) -> Outcome:
     """Render the DDL of the planned upgrade without changing anything."""
     with connect(target, readonly=True) as conn, _translated(target):
         recorded, found = _read_state(conn, target)
+        _, pending = _legacy_state(conn, target, legacy_tables)
         insp = sa.inspect(conn)
         schema = target.schema if target.backend != "sqlite" else None
         existing = set(insp.get_table_names(schema=schema)) if detect_mod.schema_exists(insp, target) else set()
         conn.rollback()
     the_plan = _plan_from(target, goal, recorded, found)
+    if pending and goal == registry.HEAD:
+        raise Refused(
+            f"importing the Agno 1.x tables {_describe_tables(pending)} copies data and cannot be rendered "
+            f"as SQL; run agno-migrate upgrade online"
+        )
     data_steps = [s.version for s in the_plan.steps if s.copies_data]
     if data_steps:
         raise Refused(

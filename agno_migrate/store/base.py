@@ -57,17 +57,17 @@ class SessionStore:
             from ..migrate import runner
 
             status = runner.current(self.target) if found is None else None
-            if found is None and (status.version is None or status.version == registry.HEAD.version):
-                if status.legacy and status.version is None:
-                    runner.check(self.target)  # raises LegacyDataFound
-                self.upgrade_schema()  # empty: create at head; unmanaged at head: record it
+            if status is not None and not status.legacy_pending and status.version in (None, registry.HEAD.version):
+                self.upgrade_schema()  # brand new: create at head; unmanaged at head: record it
                 return
-            version = found or status.version
             if not self.auto_upgrade_schema:
+                what = f"schema {found or status.version}" if (found or status.version) else "no session table"
+                if status is not None and status.legacy_pending:
+                    what += f" and Agno 1.x tables not imported ({', '.join(status.legacy_pending)})"
                 raise SchemaBehind(
-                    f"{self.target.session_table} is at schema {version}, head is {registry.HEAD.version}: "
-                    f"run `agno-migrate upgrade` (or pass auto_upgrade_schema=True, or call upgrade_schema())",
-                    found=version,
+                    f"{self.target.session_table} has {what}, head is {registry.HEAD.version}: run "
+                    f"`agno-migrate upgrade` (or pass auto_upgrade_schema=True, or call upgrade_schema())",
+                    found=found or (status.version if status else None),
                 )
             self.upgrade_schema()
 
