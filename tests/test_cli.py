@@ -638,25 +638,30 @@ def test_drift_missing_index_at_head(database):
 
 
 @pytest.mark.parametrize("backend", SQL_BACKENDS)
-def test_agno_1x_tables(new_database, backend):
+def test_agno_1x_tables_are_listed_then_imported(new_database, backend, tmp_path):
     db = new_database(backend)
     db.load("v1")
     legacy = ("agent_sessions", "team_sessions", "workflow_sessions", "workflow_v2_sessions")
     before = state(db)
-    line = failed(cli("upgrade", url=db.url), 7)
-    for name in legacy:
-        assert name in line
-    assert "agno_sessions" not in tables(db)
-    assert state(db) == before
-    failed(cli("check", url=db.url), 7)
-
+    line = failed(cli("check", url=db.url), 1)
+    assert all(name in line for name in legacy)
+    planned = ok(cli("plan", url=db.url)).out
+    assert "agent_sessions (agent, 146 rows)" in planned and "workflow_v2_sessions (workflow_v2, 13 rows)" in planned
     current = ok(cli("current", url=db.url))
     for name in legacy:
-        assert f"legacy Agno 1.x table: {name}" in current.out
+        assert f"Agno 1.x table {name} (" in current.out and "not imported yet" in current.out
     status = current_json(db.url)
     assert status["version"] is None
     assert sorted(t["name"] for t in status["legacy_tables"]) == sorted(legacy)
-    assert state(db) == before
+    assert state(db) == before  # reading changed nothing
+
+    done = ok(cli("upgrade", url=db.url, cwd=tmp_path))
+    assert "imported 200 Agno 1.x sessions (754 runs)" in done.out
+    assert not (tmp_path / "agno-migrate-report.jsonl").exists()
+    ok(cli("check", url=db.url))
+    again = ok(cli("upgrade", url=db.url, cwd=tmp_path))
+    assert "imported" not in again.out and "already at 3.0.0" in again.out
+    assert all(t["imported"] for t in current_json(db.url)["legacy_tables"])
 
 
 # --- lock timeout --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from agno_migrate.target import Target
 from conftest import POINTS, SQL_BACKENDS, expected_file, expected_sessions
 from lineage_checks import agno_stamps, schema_without_legacy_runs, session_ids, stored_runs
 
-CASES = [(backend, point) for backend in SQL_BACKENDS for point in POINTS[backend]]
+CASES = [(backend, point) for backend in SQL_BACKENDS for point in (*POINTS[backend], "v1")]
 SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "tools"
 
 

@@ -219,17 +219,17 @@ def check(db: "str | Target | None") -> Status:
     status = current(target)
     if status.drift:
         raise SchemaDrift(f"schema drift in {target.session_table}: {'; '.join(status.drift)}")
-    if status.version is None:
-        raise SchemaBehind(
-            f"{target.masked_url} has no {target.session_table} table yet (head is {status.head}): "
-            f"run agno-migrate upgrade",
-            found=None,
-        )
     if status.legacy_pending:
         pending = [t for t in status.legacy if t.name in status.legacy_pending]
         raise SchemaBehind(
             f"Agno 1.x tables not migrated yet: {_describe_tables(pending)}: run agno-migrate upgrade",
             found=status.version,
+        )
+    if status.version is None:
+        raise SchemaBehind(
+            f"{target.masked_url} has no {target.session_table} table yet (head is {status.head}): "
+            f"run agno-migrate upgrade",
+            found=None,
         )
     if not status.at_head:
         how = "recorded" if status.managed else "detected, not managed yet"
