@@ -72,7 +72,9 @@ def dump_table(url: str, name: str, order_by: str) -> list[tuple]:
     try:
         with engine.connect() as conn:
             table = sa.Table(name, sa.MetaData(), autoload_with=conn, schema=schema)
-            rows = conn.execute(sa.select(table).order_by(table.c[order_by])).all()
+            columns = [sa.type_coerce(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c
+                       for c in table.columns]  # fmt: skip
+            rows = conn.execute(sa.select(*columns).order_by(table.c[order_by])).all()
     finally:
         engine.dispose()
     return [tuple(_canonical(v) for v in row) for row in rows]
