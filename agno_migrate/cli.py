@@ -285,26 +285,39 @@ def stamp(opts: Options, version):
 
 
 class _Progress:
-    """A progress bar for data steps, on a terminal only (never with --json or -q)."""
+    """A progress bar with rows per second for data steps, on a terminal only (never with --json or
+    -q). A step that reports a new total (the next data step) starts a new bar."""
 
     def __init__(self, opts: Options):
         self.enabled = not opts.json and opts.verbosity >= 0 and sys.stderr.isatty()
         self.bar = None
+        self.total = None
         self.done = 0
+        self.started = 0.0
 
     def __enter__(self):
         return self if self.enabled else None
 
     def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = click.progressbar(length=max(total, 1), label="copying runs", file=sys.stderr)
+        import time
+
+        if total != self.total:
+            self._close()
+            self.total, self.done, self.started = total, 0, time.monotonic()
+            self.bar = click.progressbar(length=max(total, 1), label="copying rows", file=sys.stderr)
             self.bar.__enter__()
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        self.bar.label = f"copying rows ({rate:,.0f} rows/s)"
         self.bar.update(done - self.done)
         self.done = done
 
-    def __exit__(self, *exc):
+    def _close(self, *exc):
         if self.bar is not None:
-            self.bar.__exit__(*exc)
+            self.bar.__exit__(*(exc or (None, None, None)))
+            self.bar = None
+
+    def __exit__(self, *exc):
+        self._close(*exc)
         return False
 
 

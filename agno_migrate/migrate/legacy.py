@@ -132,6 +132,8 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
     report = LegacyReport()
     total = sum(t.rows for t in tables)
     done_rows = 0
+    if progress:
+        progress(0, total)  # the clock of a rows/s display starts now
     for legacy in tables:
         state = checkpoints(conn, target).get(legacy.name)
         report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": bool(state and state["done"])}

@@ -1,0 +1,136 @@
+"""Legacy-migration benchmark: agno-migrate's Agno 1.x import against Agno 3.1.10's own
+``v1_to_v2.migrate()``, on the same input, in the same run.
+
+    python benchmarks/bench_legacy.py [--cases sqlite:10000,sqlite:100000,postgresql:10000]
+
+Input: Agno 1.x agent sessions written by the real Agno 1.8.4 (../shared/tools/make_v1_fixtures.sh,
+``--mix agent:100``, seed 1234), generated once and cached. Each side gets its own copy and runs in
+its own process under /usr/bin/time (wall clock, peak RSS of the whole process); our result is then
+read back by the real Agno 3.1.10 (verify_with_agno.sh). Writes benchmarks/results/legacy.md/.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", HERE.parent.parent / "shared")) / "tools"
+CACHE = Path(os.environ.get("AGNO_MIGRATE_BENCH_CACHE", Path.home() / ".cache" / "agno-migrate-bench"))
+AGNO_PYTHON = Path(os.environ.get("AGNO_TOOLS_HOME", Path.home() / ".cache" / "agno-migrate-tools")) / "agno-3.1.10" / "bin" / "python"
+PG = os.environ.get("AGNO_MIGRATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+CLI = Path(sys.executable).parent / "agno-migrate"
+sys.path.insert(0, str(HERE))
+from bench_store import machine  # noqa: E402
+
+
+def timed(cmd: list[str]) -> dict:
+    """Run ``cmd`` under /usr/bin/time -v: wall seconds, peak RSS (MB), exit code, last output lines."""
+    done = subprocess.run(["/usr/bin/time", "-v", *map(str, cmd)], capture_output=True, text=True)
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):(\d+(?:\.\d+)?)", done.stderr)
+    h, m, s = (float(x) if x else 0.0 for x in wall.groups())
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1)) / 1024
+    return {"seconds": h * 3600 + m * 60 + s, "peak_rss_mb": rss, "exit": done.returncode,
+            "tail": (done.stdout + done.stderr).strip().splitlines()[-25:-22] or [""]}  # fmt: skip
+
+
+def pg_database(name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(PG.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return PG.rsplit("/", 1)[0] + "/" + name
+
+
+def source(backend: str, count: int) -> tuple[str, Path]:
+    """The cached Agno 1.x input (a SQLite file, or a PostgreSQL template database) and its expected file."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    expected = CACHE / f"{backend}-{count}.expected.jsonl"
+    if backend == "sqlite":
+        path = CACHE / f"v1-{count}.db"
+        if not path.exists():
+            subprocess.run(["bash", SHARED_TOOLS / "make_v1_fixtures.sh", "--count", str(count), "--mix", "agent:100",
+                            "--sqlite", path, "--expected", expected, "--jobs", "2"], check=True)  # fmt: skip
+        return str(path), expected
+    name = f"bench_v1_{count}"
+    marker = CACHE / f"{name}.ready"
+    if not marker.exists():
+        url = pg_database(name)
+        subprocess.run(["bash", SHARED_TOOLS / "make_v1_fixtures.sh", "--count", str(count), "--mix", "agent:100",
+                        "--pg-url", url, "--pg-schema", "ai", "--expected", expected, "--jobs", "2"], check=True)  # fmt: skip
+        marker.touch()
+    return name, expected
+
+
+def copy(backend: str, src: str, tmp: Path) -> tuple[str, str]:
+    """A fresh copy of the input: (URL, the --db argument the verifier takes)."""
+    if backend == "sqlite":
+        path = tmp / f"{uuid.uuid4().hex}.db"
+        shutil.copy(src, path)
+        return f"sqlite:///{path}", str(path)
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{src}"')
+    url = PG.rsplit("/", 1)[0] + "/" + name
+    return url, url
+
+
+def verify(db: str, expected: Path, backend: str) -> str:
+    cmd = ["bash", SHARED_TOOLS / "verify_with_agno.sh", "--db", db, "--expected", expected]
+    if backend == "postgresql":
+        cmd += ["--db-schema", "ai"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()[-300:]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--cases", default="sqlite:10000,sqlite:100000,postgresql:10000")
+    ap.add_argument("--out", default=str(HERE / "results" / "legacy"))
+    ap.add_argument("--tmp", default=str(CACHE / "work"))
+    args = ap.parse_args()
+    tmp = Path(args.tmp)
+    tmp.mkdir(parents=True, exist_ok=True)
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "cases": []}
+    for case in args.cases.split(","):
+        backend, count = case.split(":")
+        src, expected = source(backend, int(count))
+        agno_url, agno_db = copy(backend, src, tmp)
+        agno = timed([AGNO_PYTHON, HERE / "agno_legacy_side.py", agno_url])
+        agno["verify"] = verify(agno_db, expected, backend)
+        ours_url, ours_db = copy(backend, src, tmp)
+        ours = timed([CLI, "--db-url", ours_url, "-q", "upgrade"])
+        ours["verify"] = verify(ours_db, expected, backend)
+        row = {"backend": backend, "sessions": int(count), "agno": agno, "agno_migrate": ours,
+               "speedup": agno["seconds"] / ours["seconds"], "rss_ratio": ours["peak_rss_mb"] / agno["peak_rss_mb"]}  # fmt: skip
+        results["cases"].append(row)
+        print(json.dumps(row), flush=True)
+        if backend == "sqlite":
+            for url in (agno_url, ours_url):
+                Path(url.split("///", 1)[1]).unlink(missing_ok=True)
+    Path(args.out + ".json").write_text(json.dumps(results, indent=1))
+    lines = [f"# Legacy (Agno 1.x) migration benchmark ({results['date']})", "", f"Machine: {results['machine']}.", "",
+             "Input: Agno 1.x agent sessions written by the real Agno 1.8.4 (make_v1_fixtures.sh --mix agent:100, "
+             "seed 1234). Wall clock and peak RSS of the whole process (/usr/bin/time -v); `verify` is the last line of "
+             "verify_with_agno.sh (the real Agno 3.1.10 reading the result against the generator's expected file).", "",
+             "| input | Agno 3.1.10 v1_to_v2.migrate() | agno-migrate upgrade | speed-up | Agno verify | agno-migrate verify |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results["cases"]:
+        a, o = r["agno"], r["agno_migrate"]
+        lines.append(f"| {r['backend']} {r['sessions']:,} | {a['seconds']:.1f} s, {a['peak_rss_mb']:.0f} MB | "
+                     f"{o['seconds']:.1f} s, {o['peak_rss_mb']:.0f} MB | {r['speedup']:.1f}x | {a['verify']} | {o['verify']} |")  # fmt: skip
+    Path(args.out + ".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
