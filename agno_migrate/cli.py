@@ -69,7 +69,7 @@ def cli(ctx, db_url, db_schema, session_table, runs_table, lock_timeout, as_json
     """Keep an Agno session database on the current schema, with nothing lost.
 
     Exit codes: 0 ok, 1 behind head, 2 usage error, 3 database ahead of this tool, 4 schema drift,
-    5 cannot connect, 6 lock timeout, 7 Agno 1.x tables found, 8 refused (nothing changed),
+    5 cannot connect, 6 lock timeout, 8 refused (nothing changed),
     9 completed but some rows could not be converted, 10 database error.
     """
     ctx.obj = Options(db_url, db_schema, session_table, runs_table, lock_timeout, as_json, -1 if quiet else verbose)

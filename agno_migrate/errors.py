@@ -12,7 +12,6 @@ EXIT_AHEAD = 3
 EXIT_DRIFT = 4
 EXIT_CONNECT = 5
 EXIT_LOCK_TIMEOUT = 6
-EXIT_LEGACY = 7
 EXIT_REFUSED = 8
 EXIT_INCOMPLETE = 9
 EXIT_DATABASE = 10
@@ -66,12 +65,6 @@ class LockTimeout(AgnoMigrateError):
     """Another process held the migration lock for longer than the lock timeout."""
 
     exit_code = EXIT_LOCK_TIMEOUT
-
-
-class LegacyDataFound(AgnoMigrateError):
-    """Agno 1.x tables are present and this command does not migrate them."""
-
-    exit_code = EXIT_LEGACY
 
 
 class Refused(AgnoMigrateError):
