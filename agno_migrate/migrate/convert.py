@@ -425,15 +425,18 @@ def convert_v1_metrics(metrics: dict, level: str) -> dict:
     return out
 
 
+_NUMBER_TYPES = frozenset((int, float))
+
+
 def _summed(value: Any) -> Any:
     """The sum of a list of numbers (left to right, ints stay ints); other values unchanged."""
-    if isinstance(value, list) and all(_is_number(x) for x in value):
+    if type(value) is list and {type(x) for x in value} <= _NUMBER_TYPES:
         return sum(value)
     return value
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return type(value) in _NUMBER_TYPES or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _metric_value_ok(name: str, value: Any) -> bool:
@@ -455,6 +458,11 @@ def _place_alias(out: dict, keep: dict, alias: str, name: str, raw: Any, level: 
 def _is_default_metric(value: Any) -> bool:
     if value is None:
         return True
+    kind = type(value)
+    if kind is int:
+        return value == 0
+    if kind is float or kind is bool:
+        return False
     if isinstance(value, int) and not isinstance(value, bool):
         return value == 0
     return isinstance(value, dict) and not value
