@@ -196,3 +196,63 @@ def sqlite_url(tmp_path):
 def database(request, new_database) -> Database:
     """An empty database on each SQL backend in turn."""
     return new_database(request.param)
+
+
+# --- MongoDB: a real mongod 6.0.5 (single-node replica set rs0), started by the tests themselves.
+# See tests/mongo_server.py; AGNO_MIGRATE_TEST_MONGO_URL points the tests at an existing server.
+# Expected sessions for MongoDB: tests/fixtures/<point>/expected.mongo.jsonl.xz for v1 and 2.0.0;
+# at 2.3.0-3.1.10 it is byte-identical to expected.jsonl.xz, so use that.
+
+
+@pytest.fixture(scope="session")
+def mongo_server():
+    """The session's MongoDB server (``.url``), started on first use and stopped at the end."""
+    from mongo_server import MongoServer
+
+    try:
+        server, error = MongoServer.start(), None
+    except Exception as exc:
+        server, error = None, exc
+    if error is not None:
+        pytest.fail(f"MongoDB could not be started ({error}); tests need the real server (see SERVICES)", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mongo_url(mongo_server) -> tuple[str, str]:
+    """``(url, db_name)``: a fresh, empty database on the session's server, dropped afterwards."""
+    from pymongo import MongoClient
+
+    name = f"amt_{uuid.uuid4().hex[:12]}"
+    yield mongo_server.url, name
+    with MongoClient(mongo_server.url) as client:
+        client.drop_database(name)
+
+
+def load_mongo_fixture(url: str, db_name: str, point: str) -> dict[str, int]:
+    """Fill ``db_name`` with the fixture pack's MongoDB collections of ``point`` (documents and
+    indexes, as the real Agno wrote them); returns the number of documents per collection."""
+    from bson import json_util
+    from pymongo import IndexModel, MongoClient
+
+    loaded = {}
+    with MongoClient(url) as client:
+        db = client[db_name]
+        for data in sorted((FIXTURES / point / "mongo").glob("*.jsonl.xz")):
+            collection = data.name[: -len(".jsonl.xz")]
+            lines = lzma.decompress(data.read_bytes()).decode("utf-8").splitlines()
+            docs = [json_util.loads(line) for line in lines if line.strip()]
+            db.create_collection(collection)
+            if docs:
+                db[collection].insert_many(docs)
+            indexes = json.loads((data.parent / f"{collection}.indexes.json").read_text())
+            models = [
+                IndexModel([tuple(k) for k in info["key"]], name=index_name,
+                           **{k: v for k, v in info.items() if k not in ("key", "v", "ns")})
+                for index_name, info in indexes.items() if index_name != "_id_"
+            ]  # fmt: skip
+            if models:  # one createIndexes: a single index build (one build each costs ~0.1 s)
+                db[collection].create_indexes(models)
+            loaded[collection] = len(docs)
+    return loaded
