@@ -23,7 +23,6 @@ def create_engine_for(target: Target):
         engine = create_engine(
             target.driver_url,
             connect_args={"timeout": max(target.lock_timeout, 0.001)},
-            json_serializer=json_text,
         )
 
         @event.listens_for(engine, "connect")
@@ -53,13 +52,14 @@ def create_engine_for(target: Target):
         connect_args["charset"] = "utf8mb4"
     # no pool_pre_ping: it costs a round trip per call; a connection the server dropped fails one
     # call, is discarded with the pool, and the next call reconnects
-    return create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, json_serializer=json_text)
+    options = {"json_serializer": json_text} if target.backend == "mysql" else {}
+    return create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, **options)
 
 
 def json_text(value) -> str:
-    """JSON as UTF-8 text, not \\u-escaped (escaping doubles CJK and triples emoji, and can push a
-    large session past MariaDB's packet limit); escaped only when the data holds lone surrogates,
-    which UTF-8 cannot carry."""
+    """JSON for MariaDB as UTF-8 text, not \\u-escaped (escaping doubles CJK and triples emoji, and
+    can push a large session past MariaDB's packet limit); escaped only when the data holds lone
+    surrogates, which UTF-8 cannot carry. Elsewhere the (faster) escaped form is used, as Agno does."""
     text = json.dumps(value, ensure_ascii=False)
     try:
         text.encode("utf-8")
