@@ -120,39 +120,44 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
 
 
 def _report(opts: Options, report: dict, report_path: str) -> None:
-    """Print what the data steps met. Rows that could not be imported, and collisions, are listed in
-    ``report_path``; unconvertible rows end the command with exit 9."""
-    legacy = report.get("legacy")
-    incomplete = 0
-    if legacy is not None:
-        for name, table in legacy.tables.items():
-            opts.detail(f"Agno 1.x table {name} ({table['mode']}, {table['rows']} rows): imported")
-        opts.say(f"imported {legacy.sessions} Agno 1.x sessions ({legacy.runs} runs) from {', '.join(legacy.tables)}")
-        if legacy.nul_bytes_removed:
-            opts.say(f"removed {legacy.nul_bytes_removed} NUL characters (PostgreSQL text and JSONB cannot hold them)")
-        _warn_duplicates(opts, legacy.duplicate_run_ids)
-        problems = [("unparseable", *row) for row in legacy.unparseable] + [("collision", *row) for row in legacy.collisions]
-        if problems:
-            with open(report_path, "w", encoding="utf-8") as out:
-                for kind, table, session_id, reason in problems:
-                    out.write(json.dumps({"kind": kind, "table": table, "session_id": session_id, "reason": reason}) + "\n")
-            if legacy.collisions:
-                opts.say(f"warning: {len(legacy.collisions)} session id(s) already stored with other content; "
-                         f"not overwritten (listed in {report_path})")  # fmt: skip
-            incomplete = len(legacy.unparseable)
-            if incomplete:
-                click.echo(f"agno-migrate: {incomplete} Agno 1.x row(s) could not be read; listed in {report_path} "
-                           f"(the legacy tables are unchanged)", err=True)  # fmt: skip
+    """Print what the data steps met; rows that could not be converted end the command with exit 9."""
+    failures = []
+    if report.get("legacy") is not None:
+        failures += _report_legacy(opts, report["legacy"], report_path)
     if "runs_copied" in report:
         opts.say(f"copied {report['runs_copied']} runs into the runs table (legacy runs column kept)")
     _warn_duplicates(opts, report.get("duplicate_run_ids", []))
-    problems = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
-    for session_id, reason in problems[: None if opts.verbosity >= 1 else 5]:
-        click.echo(f"agno-migrate: session {session_id}: {reason} (left in the legacy runs column)", err=True)
-    if problems:
-        raise errors.Incomplete(f"{len(problems)} session(s) had runs that could not be converted")
-    if incomplete:
-        raise errors.Incomplete(f"{incomplete} Agno 1.x row(s) could not be read and were not imported")
+    blobs = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
+    for session_id, reason in blobs[: None if opts.verbosity >= 1 else 5]:
+        opts.say(f"session {session_id}: {reason} (left in the legacy runs column)")
+    if blobs:
+        failures.append(f"{len(blobs)} session(s) had runs that could not be converted (left in the legacy runs column)")
+    if failures:
+        raise errors.Incomplete("; ".join(failures))
+
+
+def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
+    """Print the Agno 1.x import's summary; list unreadable rows and collisions in ``report_path``.
+    Returns the failure to report (unreadable rows), if any."""
+    for name, table in legacy.tables.items():
+        opts.detail(f"Agno 1.x table {name} ({table['mode']}, {table['rows']} rows): imported")
+    opts.say(f"imported {legacy.sessions} Agno 1.x sessions ({legacy.runs} runs) from {', '.join(legacy.tables)}")
+    if legacy.nul_bytes_removed:
+        opts.say(f"removed {legacy.nul_bytes_removed} NUL characters (PostgreSQL text and JSONB cannot hold them)")
+    _warn_duplicates(opts, legacy.duplicate_run_ids)
+    problems = [("unparseable", *row) for row in legacy.unparseable] + [("collision", *row) for row in legacy.collisions]
+    if not problems:
+        return []
+    with open(report_path, "w", encoding="utf-8") as out:
+        for kind, table, session_id, reason in problems:
+            out.write(json.dumps({"kind": kind, "table": table, "session_id": session_id, "reason": reason}) + "\n")
+    if legacy.collisions:
+        opts.say(f"warning: {len(legacy.collisions)} session id(s) already stored with other content; "
+                 f"not overwritten (listed in {report_path})")  # fmt: skip
+    if not legacy.unparseable:
+        return []
+    return [f"{len(legacy.unparseable)} Agno 1.x row(s) could not be read and were not imported; listed in "
+            f"{report_path} (the legacy tables are unchanged)"]  # fmt: skip
 
 
 def _warn_duplicates(opts: Options, dups: list) -> None:

@@ -126,6 +126,7 @@ def test_unparseable_rows_are_reported_and_the_rest_migrated(new_database, backe
     done = subprocess.run([CLI, "--db-url", db.url, "upgrade"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 9, done.stderr
     assert "3 Agno 1.x row(s) could not be read" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     report = [json.loads(line) for line in (tmp_path / "agno-migrate-report.jsonl").read_text().splitlines()]
     assert sorted(r["session_id"] for r in report) == sorted(bad)
     assert {r["kind"] for r in report} == {"unparseable"} and all(r["table"] == "agent_sessions" for r in report)
