@@ -144,6 +144,9 @@ def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
     opts.say(f"imported {legacy.sessions} Agno 1.x sessions ({legacy.runs} runs) from {', '.join(legacy.tables)}")
     if legacy.nul_bytes_removed:
         opts.say(f"removed {legacy.nul_bytes_removed} NUL characters (PostgreSQL text and JSONB cannot hold them)")
+    if legacy.created_at_filled:
+        opts.say(f"note: {len(legacy.created_at_filled)} session(s) had no created_at (NULL); given their "
+                 f"updated_at (or 0), as the current schema requires one")  # fmt: skip
     _warn_duplicates(opts, legacy.duplicate_run_ids)
     problems = [("unparseable", *row) for row in legacy.unparseable] + [("collision", *row) for row in legacy.collisions]
     if not problems:

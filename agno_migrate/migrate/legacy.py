@@ -37,12 +37,14 @@ class LegacyReport:
     collisions: list = field(default_factory=list)  # (table, session_id, reason)
     duplicate_run_ids: list = field(default_factory=list)  # (run_id, session_id, owner, new_id)
     nul_bytes_removed: int = 0
+    created_at_filled: list = field(default_factory=list)  # (table, session_id): NULL created_at given one
     tables: dict = field(default_factory=dict)  # name -> {"mode", "rows", "done"}
 
     def as_dict(self) -> dict:
         return {"sessions": self.sessions, "runs": self.runs, "unparseable": len(self.unparseable),
                 "collisions": len(self.collisions), "duplicate_run_ids": len(self.duplicate_run_ids),
-                "nul_bytes_removed": self.nul_bytes_removed, "tables": self.tables}  # fmt: skip
+                "nul_bytes_removed": self.nul_bytes_removed, "created_at_filled": len(self.created_at_filled),
+                "tables": self.tables}  # fmt: skip
 
 
 def parse_table_option(value: str) -> tuple[str, str | None]:
@@ -186,8 +188,9 @@ def _import_batch(conn, target: Target, head, legacy: LegacyTable, batch: list[d
         if strip:
             (session_row, runs), removed = convert.strip_nul((session_row, runs))
             report.nul_bytes_removed += removed
-        if session_row["created_at"] is None:  # the head schema requires one; keep what the row has
+        if session_row["created_at"] is None:  # the head schema requires one: the row's updated_at, else 0
             session_row["created_at"] = session_row["updated_at"] or 0
+            report.created_at_filled.append((legacy.name, session_row["session_id"]))
         converted.append((session_row, runs))
     converted = _without_collisions(conn, head, legacy, converted, report)
     if not converted:
