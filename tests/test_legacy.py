@@ -155,3 +155,24 @@ def test_a_session_in_two_legacy_tables_is_reported_not_overwritten(new_database
     assert [(r["kind"], r["session_id"], r["table"]) for r in report] == [("collision", team_id, "team_sessions")]
     stored = agno_migrate.connect(db.url).get_session(team_id)
     assert stored.session_type == "agent"  # agent_sessions came first; the team row did not overwrite it
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+def test_a_null_created_at_is_filled_and_said(new_database, backend, tmp_path):
+    db = new_database(backend)
+    db.load("v1")
+    target = Target.from_url(db.url)
+    schema = target.schema if backend != "sqlite" else None
+    table = sa.table("agent_sessions", sa.column("session_id"), sa.column("created_at"), sa.column("updated_at"),
+                     schema=schema)  # fmt: skip
+    engine = engine_of(db.url)
+    with engine.begin() as conn:
+        sid, updated = conn.execute(
+            sa.select(table.c.session_id, table.c.updated_at).where(table.c.updated_at.isnot(None)).limit(1)
+        ).one()
+        conn.execute(table.update().where(table.c.session_id == sid).values(created_at=None))
+    engine.dispose()
+    done = subprocess.run([CLI, "--db-url", db.url, "upgrade"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "note: 1 session(s) had no created_at" in done.stdout
+    assert agno_migrate.connect(db.url).get_session(sid).created_at == updated
