@@ -12,17 +12,24 @@ skipped; a session id already present with other content (from another legacy ta
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from ..errors import UsageError
 from ..target import Target, validate_identifier
+from ..schema import JSON_COLUMNS
 from . import convert
+from .connect import json_text
 from .detect import LEGACY_MODES, LegacyTable, legacy_mode
 
+MAX_WORKERS = 4  # conversion processes at most: beyond that the single writer is the bottleneck
 BATCH = 200  # rows per transaction: bounds memory (peak RSS under 100 MB on Agno 1.8 data)
 LOOKUP_CHUNK = 500
 
@@ -123,7 +130,9 @@ def pending(conn, target: Target, tables: list[LegacyTable]) -> list[LegacyTable
 def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None) -> LegacyReport:
     """Import every table of ``tables`` into the head schema (see the module docstring).
 
-    ``conn`` holds the migration lock and no open transaction; each batch commits.
+    ``conn`` holds the migration lock and no open transaction; each batch commits. Rows are
+    converted (decoded, converted, JSON-encoded) in worker processes while this process reads the
+    next batch and writes the previous one; with one core, or few rows, they are converted inline.
     """
     from ..schema import head_tables
 
@@ -136,76 +145,157 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
     done_rows = 0
     if progress:
         progress(0, total)  # the clock of a rows/s display starts now
-    for legacy in tables:
-        state = checkpoints(conn, target).get(legacy.name)
-        report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": bool(state and state["done"])}
-        if state and state["done"]:
-            done_rows += legacy.rows
-            continue
-        if state is None:
-            conn.execute(cp.insert().values(table_name=legacy.name, mode=legacy.mode, sessions=0, failed=0,
-                                            done=False, updated_at=int(time.time())))  # fmt: skip
+    with _converter(total) as submit:
+        for legacy in tables:
+            state = checkpoints(conn, target).get(legacy.name)
+            report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": bool(state and state["done"])}
+            if state and state["done"]:
+                done_rows += legacy.rows
+                continue
+            if state is None:
+                conn.execute(cp.insert().values(table_name=legacy.name, mode=legacy.mode, sessions=0, failed=0,
+                                                done=False, updated_at=int(time.time())))  # fmt: skip
+                conn.commit()
+            in_flight: deque = deque()
+            batches = _batches(conn, target, legacy, state["last_session_id"] if state else None)
+            for last, rows in batches:
+                in_flight.append((last, len(rows), [submit(convert_rows, legacy.mode, chunk, target.backend)
+                                                    for chunk in _halves(rows)]))  # fmt: skip
+                while len(in_flight) > 1:  # keep one batch converting while this one is written
+                    done_rows = _write(conn, target, head, cp, legacy, in_flight.popleft(), report, done_rows)
+                    if progress:
+                        progress(done_rows, total)
+            while in_flight:
+                done_rows = _write(conn, target, head, cp, legacy, in_flight.popleft(), report, done_rows)
+                if progress:
+                    progress(done_rows, total)
+            conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(done=True, updated_at=int(time.time())))
             conn.commit()
-        last = state["last_session_id"] if state else None
-        source = sa.Table(legacy.name, sa.MetaData(), autoload_with=conn, schema=_schema(target))
-        key = source.c.session_id
-        # JSON columns read as text: a corrupt value must fail its row's conversion, not the fetch
-        columns = [sa.type_coerce(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c for c in source.columns]
-        while True:
-            query = sa.select(*columns).order_by(key).limit(BATCH)
-            if last is not None:
-                query = query.where(key > last)
-            batch = [dict(row) for row in conn.execute(query).mappings()]
-            if not batch:
-                break
-            last = batch[-1]["session_id"]
-            written, failed = _import_batch(conn, target, head, legacy, batch, report)
-            conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(
-                last_session_id=last, sessions=cp.c.sessions + written, failed=cp.c.failed + failed,
-                updated_at=int(time.time())))  # fmt: skip
-            conn.commit()
-            done_rows += len(batch)
-            if progress:
-                progress(done_rows, total)
-        conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(done=True, updated_at=int(time.time())))
-        conn.commit()
-        report.tables[legacy.name]["done"] = True
+            report.tables[legacy.name]["done"] = True
     return report
 
 
-def _import_batch(conn, target: Target, head, legacy: LegacyTable, batch: list[dict], report: LegacyReport):
-    """Convert and write one batch (in the caller's transaction). Returns (sessions written, failed)."""
-    strip = target.backend == "postgresql"  # JSONB and text there cannot hold NUL
-    converted = []
-    failed = 0
-    for row in batch:
+def _batches(conn, target: Target, legacy: LegacyTable, last):
+    """(last session id, rows) of the legacy table after ``last``, by keyset pagination."""
+    source = sa.Table(legacy.name, sa.MetaData(), autoload_with=conn, schema=_schema(target))
+    key = source.c.session_id
+    # JSON columns read as text: a corrupt value must fail its row's conversion, not the fetch
+    columns = [sa.type_coerce(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c for c in source.columns]
+    while True:
+        query = sa.select(*columns).order_by(key).limit(BATCH)
+        if last is not None:
+            query = query.where(key > last)
+        rows = [dict(row) for row in conn.execute(query).mappings()]
+        if not rows:
+            return
+        last = rows[-1]["session_id"]
+        yield last, rows
+
+
+def _halves(rows: list) -> list[list]:
+    middle = (len(rows) + 1) // 2
+    return [part for part in (rows[:middle], rows[middle:]) if part]
+
+
+def _write(conn, target, head, cp, legacy, item, report: LegacyReport, done_rows: int) -> int:
+    """Write one converted batch with its checkpoint, in one transaction. Returns the rows done."""
+    last, count, futures = item
+    results = [result for future in futures for result in future.result()]
+    written, failed = _import_batch(conn, target, head, legacy, results, report)
+    conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(
+        last_session_id=last, sessions=cp.c.sessions + written, failed=cp.c.failed + failed,
+        updated_at=int(time.time())))  # fmt: skip
+    conn.commit()
+    return done_rows + count
+
+
+@contextlib.contextmanager
+def _converter(total_rows: int):
+    """``submit(fn, *args) -> Future``: a pool of worker processes, or inline for small imports."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if workers < 2 or total_rows < 2 * BATCH:
+        def inline(fn, *args):
+            future: Future = Future()
+            future.set_result(fn(*args))
+            return future
+
+        yield inline
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) as pool:
+        yield pool.submit
+
+
+def _die_with_parent() -> None:
+    """Worker start: on Linux, ask the kernel to kill this worker when the importing process dies
+    (a killed import must not leave workers waiting on their queue forever)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def convert_rows(mode: str, rows: list[dict], backend: str) -> list[tuple]:
+    """Convert Agno 1.x rows for ``backend``, ready to insert (pure; runs in a worker process).
+
+    Each row gives ``("ok", session_row, run_rows, nul_removed, created_at_filled)`` with its JSON
+    columns already encoded as text, or ``("error", session_id, reason)``.
+    """
+    out = []
+    for row in rows:
         try:
-            session_row, runs = convert.convert_v1_session(legacy.mode, row)
+            session_row, runs = convert.convert_v1_session(mode, row)
         except convert.ConversionError as exc:
-            report.unparseable.append((legacy.name, str(row.get("session_id")), str(exc)))
+            out.append(("error", str(row.get("session_id")), str(exc)))
+            continue
+        removed = 0
+        if backend == "postgresql":  # JSONB and text there cannot hold NUL
+            (session_row, runs), removed = convert.strip_nul((session_row, runs))
+        filled = session_row["created_at"] is None
+        if filled:  # the head schema requires one: the row's updated_at, else 0
+            session_row["created_at"] = session_row["updated_at"] or 0
+        run_rows, _ = convert.run_rows(session_row, runs)
+        encode = json_text if backend == "mysql" else json.dumps
+        for column in JSON_COLUMNS:
+            if session_row[column] is not None:
+                session_row[column] = encode(session_row[column])
+        for run in run_rows:
+            run["run_data"] = encode(run["run_data"])
+        out.append(("ok", session_row, run_rows, removed, filled))
+    return out
+
+
+def _import_batch(conn, target: Target, head, legacy: LegacyTable, results: list[tuple], report: LegacyReport):
+    """Write one batch of converted rows (in the caller's transaction). Returns (written, failed)."""
+    converted, failed = [], 0
+    for result in results:
+        if result[0] == "error":
+            report.unparseable.append((legacy.name, result[1], result[2]))
             failed += 1
             continue
-        if strip:
-            (session_row, runs), removed = convert.strip_nul((session_row, runs))
-            report.nul_bytes_removed += removed
-        if session_row["created_at"] is None:  # the head schema requires one: the row's updated_at, else 0
-            session_row["created_at"] = session_row["updated_at"] or 0
+        _, session_row, run_rows, removed, filled = result
+        report.nul_bytes_removed += removed
+        if filled:
             report.created_at_filled.append((legacy.name, session_row["session_id"]))
-        converted.append((session_row, runs))
+        converted.append((session_row, run_rows))
     converted = _without_collisions(conn, head, legacy, converted, report)
     if not converted:
         return 0, failed
-    run_rows = []
-    for session_row, runs in converted:
-        rows, _ = convert.run_rows(session_row, runs)
-        run_rows += rows
-    run_rows = _rekey_taken_runs(conn, head, run_rows, report)
-    conn.execute(sa.insert(head.sessions), [s for s, _ in converted])
+    run_rows = _rekey_taken_runs(conn, head, [row for _, rows in converted for row in rows], report)
+    conn.execute(sa.insert(_untyped(head.sessions)), [s for s, _ in converted])
     if run_rows:
-        conn.execute(sa.insert(head.runs), run_rows)
+        conn.execute(sa.insert(_untyped(head.runs)), run_rows)
     report.sessions += len(converted)
     report.runs += len(run_rows)
     return len(converted), failed
+
+
+def _untyped(table: sa.Table) -> sa.TableClause:
+    """The table with untyped columns: the JSON values are already encoded text, to be stored as is
+    (no second encoding; on PostgreSQL the driver sends them untyped and the server parses JSONB)."""
+    return sa.table(table.name, *[sa.column(c.name) for c in table.columns], schema=table.schema)
 
 
 def _without_collisions(conn, head, legacy, converted, report):
