@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConnectFailed, UsageError
+from .errors import UsageError
 
 DEFAULT_URL = "sqlite:///agno.db"
 DEFAULT_SESSION_TABLE = "agno_sessions"
@@ -198,4 +198,4 @@ def resolve(db: "str | Target | None", **options: Any) -> Target:
     return Target.from_url(db, **options)
 
 
-__all__ = ["Target", "resolve", "mask_url", "validate_identifier", "ConnectFailed", "DEFAULT_URL"]
+__all__ = ["Target", "resolve", "mask_url", "validate_identifier", "DEFAULT_URL"]

@@ -157,18 +157,20 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
                                                 done=False, updated_at=int(time.time())))  # fmt: skip
                 conn.commit()
             in_flight: deque = deque()
-            batches = _batches(conn, target, legacy, state["last_session_id"] if state else None)
-            for last, rows in batches:
-                in_flight.append((last, len(rows), [submit(convert_rows, legacy.mode, chunk, target.backend)
-                                                    for chunk in _halves(rows)]))  # fmt: skip
-                while len(in_flight) > 1:  # keep one batch converting while this one is written
+
+            def flush(keep: int) -> None:
+                """Write converted batches, oldest first, until ``keep`` remain in flight."""
+                nonlocal done_rows
+                while len(in_flight) > keep:
                     done_rows = _write(conn, target, head, cp, legacy, in_flight.popleft(), report, done_rows)
                     if progress:
                         progress(done_rows, total)
-            while in_flight:
-                done_rows = _write(conn, target, head, cp, legacy, in_flight.popleft(), report, done_rows)
-                if progress:
-                    progress(done_rows, total)
+
+            for last, rows in _batches(conn, target, legacy, state["last_session_id"] if state else None):
+                in_flight.append((last, len(rows), [submit(convert_rows, legacy.mode, chunk, target.backend)
+                                                    for chunk in _halves(rows)]))  # fmt: skip
+                flush(1)  # keep one batch converting while the previous one is written
+            flush(0)
             conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(done=True, updated_at=int(time.time())))
             conn.commit()
             report.tables[legacy.name]["done"] = True
