@@ -22,6 +22,7 @@ _EXPORTS = {
     "SqliteDb": "agno_migrate.store",
     "PostgresDb": "agno_migrate.store",
     "MySQLDb": "agno_migrate.store",
+    "MongoDb": "agno_migrate.store.mongo",
     "SqliteStorage": "agno_migrate.store",
     "PostgresStorage": "agno_migrate.store",
     "MySQLStorage": "agno_migrate.store",

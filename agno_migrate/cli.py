@@ -23,6 +23,7 @@ class Options:
     session_table: str | None
     runs_table: str | None
     lock_timeout: float | None
+    lock_lease: float | None
     json: bool
     verbosity: int
 
@@ -33,6 +34,7 @@ class Options:
             session_table=self.session_table,
             runs_table=self.runs_table,
             lock_timeout=self.lock_timeout,
+            lock_lease=self.lock_lease,
         )
         if target.url_defaulted and self.verbosity >= 0:
             click.echo(f"agno-migrate: no --db-url or AGNO_DB_URL given, using {DEFAULT_URL}", err=True)
@@ -56,23 +58,24 @@ pass_options = click.make_pass_decorator(Options)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db-url", envvar="AGNO_DB_URL", help=f"Database URL (env AGNO_DB_URL; default {DEFAULT_URL}).")
-@click.option("--db-schema", help="PostgreSQL schema (default ai) or MySQL database (default: the URL's).")
-@click.option("--session-table", help="Session table name (default agno_sessions).")
-@click.option("--runs-table", help="Runs table name (default agno_runs).")
+@click.option("--db-schema", help="PostgreSQL schema (default ai), MySQL database or MongoDB database (default: the URL's; agno on MongoDB).")
+@click.option("--session-table", help="Session table (MongoDB: collection) name (default agno_sessions).")
+@click.option("--runs-table", help="Runs table (MongoDB: collection) name (default agno_runs).")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for another migrating process (default 60).")
+@click.option("--lock-lease", type=float, help="MongoDB: seconds a migration lock stays valid without renewal; a dead migrator's lock is taken over after it (default 30).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: one JSON object.")
 @click.option("-v", "--verbose", count=True, help="More detail.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.version_option(__version__, prog_name="agno-migrate")
 @click.pass_context
-def cli(ctx, db_url, db_schema, session_table, runs_table, lock_timeout, as_json, verbose, quiet):
+def cli(ctx, db_url, db_schema, session_table, runs_table, lock_timeout, lock_lease, as_json, verbose, quiet):
     """Keep an Agno session database on the current schema, with nothing lost.
 
     Exit codes: 0 ok, 1 behind head, 2 usage error, 3 database ahead of this tool, 4 schema drift,
     5 cannot connect, 6 lock timeout, 8 refused (nothing changed),
     9 completed but some rows could not be converted, 10 database error.
     """
-    ctx.obj = Options(db_url, db_schema, session_table, runs_table, lock_timeout, as_json, -1 if quiet else verbose)
+    ctx.obj = Options(db_url, db_schema, session_table, runs_table, lock_timeout, lock_lease, as_json, -1 if quiet else verbose)
 
 
 LEGACY_HELP = "An Agno 1.x session table to import, NAME[:agent|team|workflow|workflow_v2] (repeatable; default: found by columns)."
@@ -331,8 +334,13 @@ class _Progress:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: run, print one line on failure, return the exit code."""
+    import logging
+
     from .target import mask_url
 
+    # drivers log warnings (psycopg: "error ignored terminating <Pipeline>" after a lost connection);
+    # with no handler Python prints them to stderr, a second line after our one error line
+    logging.getLogger().addHandler(logging.NullHandler())
     as_json = "--json" in (argv if argv is not None else sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="agno-migrate", standalone_mode=False)

@@ -48,7 +48,7 @@ VERSIONS: tuple[SchemaVersion, ...] = (
     SchemaVersion(
         version="2.3.0",
         revision="v2_3_0",
-        summary="agno_schema_versions table; JSONB columns on PostgreSQL",
+        summary="agno_schema_versions table; JSONB columns on PostgreSQL; native documents on MongoDB",
         agno_stamp="2.3.0",
     ),
     SchemaVersion(
@@ -65,6 +65,12 @@ VERSIONS: tuple[SchemaVersion, ...] = (
         agno_stamp="3.0.0",
         reversible=False,
         copies_data=True,
+    ),
+    SchemaVersion(
+        version="3.0.1",
+        revision="v3_0_1",
+        summary="binary (exact) collation for id columns on MySQL/MariaDB; no change elsewhere",
+        agno_stamp="3.0.0",  # Agno's stamp for the session storage stays 3.0.0
     ),
 )
 
@@ -90,13 +96,24 @@ def is_known(version: str) -> bool:
 
 
 def from_agno_stamp(stamp: str | None) -> SchemaVersion | None:
-    """The registry version an Agno ``agno_schema_versions`` stamp stands for, or None if unknown."""
+    """The oldest registry version an Agno ``agno_schema_versions`` stamp stands for, or None if
+    unknown. Several versions may share a stamp (3.0.0 and 3.0.1): see :func:`meant_by_agno_stamp`."""
+    meant = meant_by_agno_stamp(stamp)
+    return meant[0] if meant else None
+
+
+def meant_by_agno_stamp(stamp: str | None) -> list[SchemaVersion]:
+    """Every registry version, oldest first, that an Agno stamp is compatible with (Agno stamps its
+    own schema numbering; our versions that change nothing Agno sees keep the stamp before them)."""
     if stamp is None:
-        return None
-    for entry in VERSIONS:
-        if stamp == entry.agno_stamp or stamp in entry.agno_aliases:
-            return entry
-    return None
+        return []
+    return [entry for entry in VERSIONS if stamp == entry.agno_stamp or stamp in entry.agno_aliases]
+
+
+def newest_agno_stamp_key() -> tuple[int, ...]:
+    """The newest Agno stamp this registry knows, as a comparable key (3.0.0 while head is 3.0.1)."""
+    stamps = {s for v in VERSIONS for s in (v.agno_stamp, *v.agno_aliases) if s is not None}
+    return max(tuple(int(part) for part in s.split(".")) for s in stamps)
 
 
 def steps_up(current: str | None, target: str) -> list[SchemaVersion]:

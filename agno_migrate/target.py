@@ -20,6 +20,8 @@ DEFAULT_RUNS_TABLE = "agno_runs"
 DEFAULT_AGNO_VERSIONS_TABLE = "agno_schema_versions"
 DEFAULT_PG_SCHEMA = "ai"
 DEFAULT_LOCK_TIMEOUT = 60.0
+DEFAULT_MONGO_DB = "agno"  # as Agno's MongoDb
+DEFAULT_LOCK_LEASE = 30.0  # seconds a MongoDB lock document stays valid without renewal
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_TABLE = 40  # leaves room for derived names (idx_<table>_session_id_run_index) under 63
@@ -67,8 +69,9 @@ def validate_identifier(name: str, what: str, max_len: int = _MAX_TABLE) -> str:
 class Target:
     """Where the session storage lives and what its tables are called.
 
-    Build one with :meth:`from_url`. ``schema`` is the PostgreSQL schema (default ``ai``, as Agno)
-    or the MySQL database (default: the one in the URL); SQLite has none.
+    Build one with :meth:`from_url`. ``schema`` is the PostgreSQL schema (default ``ai``, as Agno),
+    the MySQL database (default: the one in the URL) or the MongoDB database (default: the one in
+    the URL, else ``agno`` as Agno); SQLite has none. On MongoDB the "tables" are collections.
     """
 
     url: str
@@ -79,8 +82,10 @@ class Target:
     runs_table: str = DEFAULT_RUNS_TABLE
     agno_versions_table: str = DEFAULT_AGNO_VERSIONS_TABLE
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    lock_lease: float = DEFAULT_LOCK_LEASE
     url_defaulted: bool = False
     _engine: Any = field(default=None, repr=False, compare=False)
+    _client: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_url(
@@ -92,6 +97,7 @@ class Target:
         runs_table: str | None = None,
         agno_versions_table: str | None = None,
         lock_timeout: float | None = None,
+        lock_lease: float | None = None,
     ) -> "Target":
         """Parse and normalise ``url`` (None: the embedded default ``sqlite:///agno.db``).
 
@@ -118,6 +124,8 @@ class Target:
             schema = schema or _url_database(driver_url) or None
             if schema is None:
                 raise UsageError("a MySQL URL must name a database (mysql://user@host/DATABASE) or give --db-schema")
+        elif backend == "mongodb":
+            schema = schema or _check_mongo_url(url) or DEFAULT_MONGO_DB
         elif schema is not None and backend == "sqlite":
             raise UsageError("--db-schema does not apply to SQLite")
         target = cls(
@@ -131,6 +139,7 @@ class Target:
                 agno_versions_table or DEFAULT_AGNO_VERSIONS_TABLE, "Agno version table name"
             ),
             lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else float(lock_timeout),
+            lock_lease=DEFAULT_LOCK_LEASE if lock_lease is None else float(lock_lease),
             url_defaulted=defaulted,
         )
         if target.runs_table == target.session_table:
@@ -154,20 +163,37 @@ class Target:
         """A name for the migration lock, unique per database, schema and session table."""
         return f"agno_migrate:{self.schema or ''}.{self.session_table}"
 
+    @property
+    def is_mongo(self) -> bool:
+        return self.backend == "mongodb"
+
     def engine(self):
         """The SQLAlchemy engine of this target, created on first use (loads the dialect's driver)."""
-        if self.backend == "mongodb":
-            raise UsageError("MongoDB is not supported by this command yet")
+        if self.is_mongo:
+            raise UsageError("this operation applies to SQL databases, not MongoDB")
         if self._engine is None:
             from .migrate.connect import create_engine_for
 
             self._engine = create_engine_for(self)
         return self._engine
 
+    def mongo_db(self):
+        """The pymongo Database of this target (client created on first use, loads pymongo)."""
+        if not self.is_mongo:
+            raise UsageError(f"{self.masked_url} is not a MongoDB URL")
+        if self._client is None:
+            from .migrate.mongo_connect import create_client
+
+            self._client = create_client(self)
+        return self._client[self.schema]
+
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 def _check_sqlalchemy_url(driver_url: str, original: str) -> str:
@@ -181,6 +207,25 @@ def _check_sqlalchemy_url(driver_url: str, original: str) -> str:
     if parsed.get_backend_name() != "sqlite" and not parsed.host:
         raise UsageError(f"malformed database URL {mask_url(original)!r}: no host")
     return driver_url
+
+
+def _check_mongo_url(url: str) -> str | None:
+    """The database named in a MongoDB URL (None if none); UsageError if pymongo cannot parse it."""
+    try:
+        from pymongo.errors import ConfigurationError, InvalidURI
+        from pymongo.uri_parser import parse_uri
+    except ImportError:
+        raise UsageError("MongoDB needs pymongo: pip install 'agno-migrate[mongo]'") from None
+    try:
+        parsed = parse_uri(url)
+    except (InvalidURI, ValueError) as exc:
+        reason = mask_url(str(exc).splitlines()[0][:120]) if str(exc) else exc.__class__.__name__
+        raise UsageError(f"malformed database URL {mask_url(url)!r}: {reason}") from None
+    except ConfigurationError as exc:  # a mongodb+srv:// name that does not resolve
+        from .errors import ConnectFailed
+
+        raise ConnectFailed(f"cannot resolve {mask_url(url)}: {exc.__class__.__name__}") from None
+    return parsed.get("database")
 
 
 def _url_database(driver_url: str | None) -> str | None:

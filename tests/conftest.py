@@ -5,6 +5,7 @@ A server that cannot be reached is a test failure, never a skip: see README "Tes
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import lzma
 import os
@@ -25,7 +26,14 @@ POINTS = {
     "mysql": ("2.5.0", "2.6.0", "3.1.10"),
 }
 _DUMP = {"sqlite": "sqlite.db", "postgresql": "postgres.sql", "mysql": "mysql.sql"}
-_EXPECTED = {"sqlite": "expected.jsonl", "postgresql": "expected.pg.jsonl", "mysql": "expected.my.jsonl"}
+_EXPECTED = {"sqlite": "expected.jsonl", "postgresql": "expected.pg.jsonl", "mysql": "expected.my.jsonl",
+             "mongodb": "expected.mongo.jsonl"}  # fmt: skip
+
+
+def pytest_addoption(parser):
+    # here, not in tests/reliability/conftest.py: pytest reads options only from the top conftest
+    parser.addoption("--stress", action="store_true",
+                     help="tests/reliability: the long variants (16 racers, 20 kill points per backend)")
 
 
 def fixture_bytes(point: str, name: str) -> bytes:
@@ -53,14 +61,20 @@ def expected_file(point: str, backend: str, tmp_path: Path) -> Path:
 
 @dataclass
 class Database:
-    """One isolated, empty database on a real server (or a SQLite file)."""
+    """One isolated, empty database on a real server (or a SQLite file). On MongoDB ``url`` names
+    the database (``db_name``) and ``server_url`` is the server's URL."""
 
     backend: str
     url: str
     path: Path | None = None
+    db_name: str | None = None
+    server_url: str | None = None
 
     def load(self, point: str) -> None:
         """Fill this database with the fixture pack's ``point``, as the real Agno wrote it."""
+        if self.backend == "mongodb":
+            load_mongo_fixture(self.server_url, self.db_name, point)
+            return
         data = fixture_bytes(point, _DUMP[self.backend])
         if self.backend == "sqlite":
             self.path.write_bytes(data)
@@ -74,6 +88,14 @@ class Database:
         from sqlalchemy.pool import NullPool
 
         return create_engine(self.url, poolclass=NullPool)
+
+    @contextlib.contextmanager
+    def mongo(self):
+        """The pymongo Database of a MongoDB ``Database`` (its own client, closed afterwards)."""
+        from pymongo import MongoClient
+
+        with MongoClient(self.server_url) as client:
+            yield client[self.db_name]
 
 
 def run_pg_script(url: str, script: str) -> None:
@@ -157,8 +179,9 @@ def _create_mysql() -> tuple[str, callable]:
 
 
 @pytest.fixture
-def new_database(tmp_path):
-    """A factory: ``new_database(backend)`` gives a fresh, empty, isolated database each call."""
+def new_database(tmp_path, request):
+    """A factory: ``new_database(backend)`` gives a fresh, empty, isolated database each call
+    (backend: sqlite, postgresql, mysql, or mongodb on the session's mongod)."""
     drops = []
     count = iter(range(1000))
 
@@ -166,6 +189,11 @@ def new_database(tmp_path):
         if backend == "sqlite":
             path = tmp_path / f"db{next(count)}.sqlite"
             return Database("sqlite", f"sqlite:///{path}", path)
+        if backend == "mongodb":
+            server_url = request.getfixturevalue("mongo_server").url
+            name = f"amt_{uuid.uuid4().hex[:12]}"
+            drops.append(lambda: _drop_mongo(server_url, name))
+            return Database("mongodb", mongo_url_with_database(server_url, name), db_name=name, server_url=server_url)
         url, drop = _create_pg() if backend == "postgresql" else _create_mysql()
         drops.append(drop)
         return Database(backend, url)
@@ -227,6 +255,27 @@ def mongo_url(mongo_server) -> tuple[str, str]:
     name = f"amt_{uuid.uuid4().hex[:12]}"
     yield mongo_server.url, name
     with MongoClient(mongo_server.url) as client:
+        client.drop_database(name)
+
+
+def mongo_url_with_database(server_url: str, name: str) -> str:
+    """``server_url`` (``mongodb://hosts[/db][?options]``) naming database ``name`` instead."""
+    scheme, _, rest = server_url.partition("://")
+    hosts, _, tail = rest.partition("/")
+    if "?" in hosts:  # mongodb://host?options (no slash before the options)
+        hosts, _, options = hosts.partition("?")
+        database = ""
+    else:
+        database, _, options = tail.partition("?")
+    if "@" in hosts and "authsource=" not in options.lower():  # credentials keep their database
+        options = "&".join(filter(None, [options, f"authSource={database or 'admin'}"]))
+    return f"{scheme}://{hosts}/{name}" + (f"?{options}" if options else "")
+
+
+def _drop_mongo(server_url: str, name: str) -> None:
+    from pymongo import MongoClient
+
+    with MongoClient(server_url) as client:
         client.drop_database(name)
 
 

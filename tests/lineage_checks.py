@@ -19,6 +19,7 @@ def schema_without_legacy_runs(url: str) -> dict:
     finally:
         engine.dispose()
     sig[target.session_table]["columns"].pop("runs", None)
+    sig[target.session_table].get("collations", {}).pop("runs", None)  # MySQL only
     return sig
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.pool import NullPool
 from conftest import MYSQL_ADMIN_URL, SQL_BACKENDS, Database, run_mysql_script, run_pg_script
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")
-VERSIONS = ["2.0.0", "2.3.0", "2.5.0", "3.0.0"]
-HEAD = "3.0.0"
+VERSIONS = ["2.0.0", "2.3.0", "2.5.0", "3.0.0", "3.0.1"]
+HEAD = "3.0.1"
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -303,7 +303,7 @@ def test_dry_run_and_plan_on_empty_database_change_nothing(database):
     before = state(database)
     for args in (("upgrade", "--dry-run"), ("plan",)):
         result = ok(cli(*args, url=database.url))
-        assert "would create agno_sessions and agno_runs at 3.0.0" in result.out
+        assert f"would create agno_sessions and agno_runs at {HEAD}" in result.out
     assert state(database) == before
     assert tables(database) == set()
 
@@ -323,10 +323,10 @@ def test_dry_run_and_plan_on_agno_database_change_nothing(database):
     outputs = [ok(cli(*args, url=database.url)).out for args in (("upgrade", "--dry-run"), ("plan",))]
     assert outputs[0] == outputs[1]
     assert "would record the detected version 2.5.0" in outputs[0]
-    assert "upgrade to 3.0.0" in outputs[0] and "(copies data)" in outputs[0]
+    assert "upgrade to 3.0.0" in outputs[0] and "(copies data)" in outputs[0] and "upgrade to 3.0.1" in outputs[0]
     plan = as_json(ok(cli("--json", "plan", url=database.url)))
     assert plan["current"] == "2.5.0" and plan["adopt"] == "2.5.0"
-    assert [s["version"] for s in plan["steps"]] == ["3.0.0"]
+    assert [s["version"] for s in plan["steps"]] == ["3.0.0", "3.0.1"]
     assert state(database) == before
 
 
@@ -345,8 +345,10 @@ def test_history_json_parses(tmp_path):
     payload = as_json(ok(cli("--json", "history", cwd=tmp_path)))
     rows = payload["versions"]
     assert [r["version"] for r in rows] == VERSIONS
-    assert [r["head"] for r in rows] == [False, False, False, True]
-    assert rows[-1]["copies_data"] is True and rows[-1]["reversible"] is False
+    assert [r["head"] for r in rows] == [v == HEAD for v in VERSIONS]
+    assert rows[-2]["copies_data"] is True and rows[-2]["reversible"] is False  # 3.0.0
+    assert rows[-1]["copies_data"] is False and rows[-1]["reversible"] is True  # 3.0.1
+    assert rows[-1]["agno_stamp"] == "3.0.0"
 
 
 def test_stamp_unknown_version(database):
@@ -458,7 +460,7 @@ def test_downgrade_reversible_steps_and_upgrade_again(new_database, backend):
         assert unique == {"agno_sessions_uq_session_id": ["session_id"]}
 
     again = ok(cli("upgrade", url=db.url))
-    assert "from 2.0.0 to 3.0.0" in again.out
+    assert f"from 2.0.0 to {HEAD}" in again.out
     ok(cli("check", url=db.url))
     assert current_json(db.url)["version"] == HEAD
 
@@ -660,7 +662,7 @@ def test_agno_1x_tables_are_listed_then_imported(new_database, backend, tmp_path
     assert not (tmp_path / "agno-migrate-report.jsonl").exists()
     ok(cli("check", url=db.url))
     again = ok(cli("upgrade", url=db.url, cwd=tmp_path))
-    assert "imported" not in again.out and "already at 3.0.0" in again.out
+    assert "imported" not in again.out and f"already at {HEAD}" in again.out
     assert all(t["imported"] for t in current_json(db.url)["legacy_tables"])
 
 

@@ -45,9 +45,9 @@ def test_replicas_on_a_fresh_database(new_database, backend):
     db = new_database(backend)
     results = run_replicas(db.url)
     assert [r.returncode for r in results] == [0] * REPLICAS, [r.stderr for r in results]
-    assert sum("created agno_sessions at 3.0.0" in r.stdout for r in results) == 1
-    assert sum("already at 3.0.0" in r.stdout for r in results) == REPLICAS - 1
-    assert version_rows(db.url) == [("3.0.0", "create")]
+    assert sum("created agno_sessions at 3.0.1" in r.stdout for r in results) == 1
+    assert sum("already at 3.0.1" in r.stdout for r in results) == REPLICAS - 1
+    assert version_rows(db.url) == [("3.0.1", "create")]
 
 
 @pytest.mark.parametrize("backend", SQL_BACKENDS)
@@ -58,7 +58,7 @@ def test_replicas_on_an_agno_database(new_database, backend):
     results = run_replicas(db.url)
     assert [r.returncode for r in results] == [0] * REPLICAS, [r.stderr for r in results]
     assert sum("upgraded agno_sessions" in r.stdout for r in results) == 1
-    expected_rows = [(point, "detect")] + [(v, "upgrade") for v in ("2.3.0", "2.5.0", "3.0.0") if v > point]
+    expected_rows = [(point, "detect")] + [(v, "upgrade") for v in ("2.3.0", "2.5.0", "3.0.0", "3.0.1") if v > point]
     assert version_rows(db.url) == expected_rows
     expected = expected_sessions(point, backend)
     runs = stored_runs(db.url)

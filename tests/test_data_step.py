@@ -65,7 +65,7 @@ def test_every_run_is_copied_with_the_rules(database):
         ],
     )
     outcome = agno_migrate.upgrade(database.url)
-    assert outcome.applied == ["2.3.0", "2.5.0", "3.0.0"]
+    assert outcome.applied == ["2.3.0", "2.5.0", "3.0.0", "3.0.1"]
     rows = runs_rows(database.url)
     no_id = convert.derived_run_id("s1", 1)
     clash = convert.derived_run_id("s2", 0, "r1")

@@ -21,7 +21,7 @@ def test_fixture_point_upgrades_to_head_with_nothing_lost(new_database, backend,
     db = new_database(backend)
     db.load(point)
     outcome = agno_migrate.upgrade(db.url)
-    assert outcome.after == "3.0.0"
+    assert outcome.after == "3.0.1"
     status = agno_migrate.check(db.url)
     assert status.at_head and status.managed and not status.drift
 
@@ -37,10 +37,10 @@ def test_fixture_point_upgrades_to_head_with_nothing_lost(new_database, backend,
     assert sum(len(s["runs"]) for s in expected) > 0
 
     stamps = agno_stamps(db.url)
-    assert stamps["agno_sessions"] == "3.0.0" and stamps["agno_runs"] == "3.0.0"
+    assert stamps["agno_sessions"] == "3.0.0" and stamps["agno_runs"] == "3.0.0"  # Agno's stamp for 3.0.1
 
     again = agno_migrate.upgrade(db.url)
-    assert again.applied == [] and not again.created and again.after == "3.0.0"
+    assert again.applied == [] and not again.created and again.after == "3.0.1"
     assert stored_runs(db.url) == runs
 
 

@@ -14,9 +14,9 @@ def test_revision_chain_matches_registry():
 @pytest.mark.parametrize(
     "chain",
     [
-        ["v2_0_0", "v2_3_0", "v3_0_0"],  # a revision missing
-        ["v2_0_0", "v2_5_0", "v2_3_0", "v3_0_0"],  # out of order
-        ["v2_0_0", "v2_3_0", "v2_5_0", "v3_0_0", "v3_1_0"],  # a revision the registry does not know
+        ["v2_0_0", "v2_3_0", "v3_0_0", "v3_0_1"],  # a revision missing
+        ["v2_0_0", "v2_5_0", "v2_3_0", "v3_0_0", "v3_0_1"],  # out of order
+        ["v2_0_0", "v2_3_0", "v2_5_0", "v3_0_0", "v3_0_1", "v3_1_0"],  # a revision the registry does not know
     ],
 )
 def test_a_disagreeing_chain_is_reported(chain):
@@ -31,25 +31,31 @@ def test_every_revision_script_names_its_registry_version():
         assert version.version in rev.doc
 
 
-def test_versions_are_strictly_ordered_and_head_is_3_0_0():
+def test_versions_are_strictly_ordered_and_head_is_3_0_1():
     keys = [v.key for v in registry.VERSIONS]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
-    assert registry.HEAD.version == "3.0.0"
+    assert registry.HEAD.version == "3.0.1"
     assert registry.get("head") is registry.HEAD
 
 
 def test_agno_stamps_map_to_versions():
     assert registry.from_agno_stamp("2.5.6").version == "2.5.0"
     assert registry.from_agno_stamp("2.3.0").version == "2.3.0"
-    assert registry.from_agno_stamp("3.0.0").version == "3.0.0"
+    assert registry.from_agno_stamp("3.0.0").version == "3.0.0"  # the oldest version the stamp means
+    assert [v.version for v in registry.meant_by_agno_stamp("3.0.0")] == ["3.0.0", "3.0.1"]
+    assert [v.version for v in registry.meant_by_agno_stamp("2.5.6")] == ["2.5.0"]
+    assert registry.meant_by_agno_stamp(None) == [] and registry.meant_by_agno_stamp("4.0.0") == []
+    assert registry.newest_agno_stamp_key() == (3, 0, 0)
     assert registry.from_agno_stamp("4.0.0") is None
     assert registry.from_agno_stamp(None) is None
 
 
 def test_plans_up_and_down():
-    assert [v.version for v in registry.steps_up(None, "head")] == ["2.0.0", "2.3.0", "2.5.0", "3.0.0"]
+    assert [v.version for v in registry.steps_up(None, "head")] == ["2.0.0", "2.3.0", "2.5.0", "3.0.0", "3.0.1"]
     assert [v.version for v in registry.steps_up("2.3.0", "3.0.0")] == ["2.5.0", "3.0.0"]
-    assert registry.steps_up("3.0.0", "head") == []
+    assert [v.version for v in registry.steps_up("3.0.0", "head")] == ["3.0.1"]
+    assert registry.steps_up("3.0.1", "head") == []
+    assert [v.version for v in registry.steps_down("3.0.1", "3.0.0")] == ["3.0.1"]
     assert [v.version for v in registry.steps_down("2.5.0", "2.0.0")] == ["2.5.0", "2.3.0"]
     assert registry.previous("2.3.0").version == "2.0.0"
     assert registry.previous("2.0.0") is None

@@ -1,6 +1,7 @@
-"""The session store (``agno_migrate.connect``) on every SQL backend: each method, filters,
-pagination and sort, unicode and big payloads, concurrent writers, and cross-reads with the real
-Agno 3.1.10 (its own SqliteDb / PostgresDb run in their venv through tests/agno_side/).
+"""The session store (``agno_migrate.connect``) on every backend (SQLite, PostgreSQL, MariaDB and
+MongoDB): each method, filters, pagination and sort, unicode and big payloads, concurrent writers,
+and cross-reads with the real Agno 3.1.10 (its own SqliteDb / PostgresDb / MongoDb run in their venv
+through tests/agno_side/).
 
 Every test gets fresh databases on the real servers (conftest); a server that cannot be reached
 fails, it is never skipped.
@@ -23,6 +24,8 @@ import agno_migrate
 from agno_migrate import AgentSession, Run, SchemaBehind, TeamSession, UsageError, WorkflowSession
 from conftest import POINTS, SQL_BACKENDS, expected_sessions
 
+STORE_BACKENDS = (*SQL_BACKENDS, "mongodb")
+
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("AGNO_MIGRATE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 AGNO_SIDE = HERE / "agno_side" / "agno_sessions.py"
@@ -33,6 +36,12 @@ T0 = 1_700_000_000  # a fixed epoch for explicit timestamps
 
 
 # --- helpers --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def database(request, new_database):
+    """An empty database on each backend of the store in turn (conftest's ``database``: SQL only)."""
+    return new_database(request.param)
 
 
 def store_of(db, **options):
@@ -56,6 +65,10 @@ def sql(db, text: str, **params) -> list[tuple]:
 
 def stored_runs(db, session_id: str) -> list[tuple[str, int]]:
     """(run_id, run_index) of the session's rows in the runs table, in run_index order."""
+    if db.backend == "mongodb":
+        with db.mongo() as mdb:
+            found = mdb.agno_runs.find({"session_id": session_id}, {"run_id": 1, "run_index": 1})
+            return [(d["run_id"], d["run_index"]) for d in found.sort([("run_index", 1), ("run_id", 1)])]
     return sql(
         db,
         f"SELECT run_id, run_index FROM {table(db, 'agno_runs')} WHERE session_id = :sid ORDER BY run_index, run_id",
@@ -64,8 +77,34 @@ def stored_runs(db, session_id: str) -> list[tuple[str, int]]:
 
 
 def runs_count(db, session_id: str | None = None) -> int:
+    if db.backend == "mongodb":
+        with db.mongo() as mdb:
+            return mdb.agno_runs.count_documents({} if session_id is None else {"session_id": session_id})
     where = "" if session_id is None else " WHERE session_id = :sid"
     return sql(db, f"SELECT COUNT(*) FROM {table(db, 'agno_runs')}{where}", sid=session_id)[0][0]
+
+
+def sessions_count(db, session_id: str) -> int:
+    if db.backend == "mongodb":
+        with db.mongo() as mdb:
+            return mdb.agno_sessions.count_documents({"session_id": session_id})
+    return sql(db, f"SELECT COUNT(*) FROM {table(db, 'agno_sessions')} WHERE session_id = :sid", sid=session_id)[0][0]
+
+
+def run_values(db, session_id: str, column: str) -> dict:
+    """run_id -> ``column`` of the session's stored runs."""
+    if db.backend == "mongodb":
+        with db.mongo() as mdb:
+            return {d["run_id"]: d.get(column) for d in mdb.agno_runs.find({"session_id": session_id})}
+    return dict(sql(db, f"SELECT run_id, {column} FROM {table(db, 'agno_runs')} WHERE session_id = :sid", sid=session_id))
+
+
+def set_runs_updated_at(db, session_id: str, value: int) -> None:
+    if db.backend == "mongodb":
+        with db.mongo() as mdb:
+            mdb.agno_runs.update_many({"session_id": session_id}, {"$set": {"updated_at": value}})
+        return
+    sql(db, f"UPDATE {table(db, 'agno_runs')} SET updated_at = :v WHERE session_id = :sid", v=value, sid=session_id)
 
 
 def canon(value) -> str:
@@ -226,8 +265,7 @@ def test_upsert_run_appends_with_next_index_and_updates_in_place(database):
     originals = [agent_run(f"r{i}", content=f"c{i}") for i in range(3)]
     store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", user_id="u", created_at=T0,
                                       updated_at=T0, runs=copy.deepcopy(originals)), preserve_updated_at=True)  # fmt: skip
-    runs_t = table(database, "agno_runs")
-    sql(database, f"UPDATE {runs_t} SET updated_at = 7 WHERE session_id = 's'")  # to see rows being rewritten
+    set_runs_updated_at(database, "s", 7)  # to see rows being rewritten
 
     before = int(time.time())
     appended = store.upsert_run("s", agent_run("r3", content="c3"))
@@ -245,10 +283,10 @@ def test_upsert_run_appends_with_next_index_and_updates_in_place(database):
     assert dict(got.runs[1]) == edited
     assert [dict(r) for r in got.runs[:1] + got.runs[2:3]] == [originals[0], originals[2]]
     assert stored_runs(database, "s") == [("r0", 0), ("r1", 1), ("r2", 2), ("r3", 3)]
-    rows = dict(sql(database, f"SELECT run_id, updated_at FROM {runs_t} WHERE session_id = 's'"))
+    rows = run_values(database, "s", "updated_at")
     assert rows["r0"] == 7 and rows["r2"] == 7, "upsert_run rewrote other runs"
     assert rows["r1"] != 7
-    assert sql(database, f"SELECT status FROM {runs_t} WHERE run_id = 'r1'") == [("ERROR",)]
+    assert run_values(database, "s", "status")["r1"] == "ERROR"
 
     # A run without an id gets one, appended last.
     anonymous = store.upsert_run("s", {"agent_id": "agent-1", "content": "no id", "status": "COMPLETED"})
@@ -266,6 +304,18 @@ def test_upsert_session_with_only_a_new_run_appends_it(database):
     store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", runs=[agent_run("r3", created_at=T0 + 2)]))
     assert [r.run_id for r in store.get_session("s").runs] == ["r1", "r2", "r3"]
     assert sorted(index for _, index in stored_runs(database, "s")) == [0, 1, 2]
+
+
+def test_runs_without_an_id_are_new_runs(database):
+    store = store_of(database)
+    anonymous = [{"agent_id": "agent-1", "content": c, "status": "COMPLETED"} for c in ("first", "second", "third", "fourth")]
+    store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", runs=[anonymous[0]]))
+    second, third = store.upsert_run("s", anonymous[1]), store.upsert_run("s", anonymous[2])
+    store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", runs=[anonymous[3]]))
+    got = store.get_session("s")
+    assert [r["content"] for r in got.runs] == ["first", "second", "third", "fourth"]
+    assert len({r.run_id for r in got.runs}) == 4 and [second.run_id, third.run_id] == [r.run_id for r in got.runs[1:3]]
+    assert sorted(index for _, index in stored_runs(database, "s")) == [0, 1, 2, 3]
 
 
 def test_upsert_run_leaves_another_sessions_run_alone(database):
@@ -320,7 +370,7 @@ def test_delete_session_removes_it_and_its_runs(database):
     assert store.delete_session("a") is True
     assert store.get_session("a") is None
     assert runs_count(database, "a") == 0
-    assert sql(database, f"SELECT COUNT(*) FROM {table(database, 'agno_sessions')} WHERE session_id = 'a'") == [(0,)]
+    assert sessions_count(database, "a") == 0
     assert [r.run_id for r in store.get_session("b").runs] == ["b0", "b1"]
     assert runs_count(database) == 2
     assert store.delete_session("a") is False
@@ -394,29 +444,33 @@ def test_schema_version_and_upgrade_schema_on_a_new_database(database):
     store = store_of(database)
     assert store.schema_version is None
     assert store.get_sessions() == ([], 0)  # first use creates the schema at head
-    assert store.schema_version == "3.0.0"
+    assert store.schema_version == "3.0.1"
     status = agno_migrate.check(database.url)
     assert status.at_head and status.managed
     outcome = store.upgrade_schema()
-    assert outcome.after == "3.0.0" and outcome.applied == []
+    assert outcome.after == "3.0.1" and outcome.applied == []
     store.upsert_session(AgentSession(session_id="s", runs=[agent_run("r1")]))
     assert [r.run_id for r in store_of(database).get_session("s").runs] == ["r1"]
 
 
-@pytest.mark.parametrize("backend", SQL_BACKENDS)
+OLDER_POINT = {**{backend: POINTS[backend][0] for backend in SQL_BACKENDS}, "mongodb": "2.3.0"}
+DETECTED_AS = {"mongodb": "2.0.0"}  # Agno 2.x never stamps MongoDB; 2.0.0-2.5.0 look the same there
+
+
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
 def test_store_on_an_older_agno_database(new_database, backend):
-    point = POINTS[backend][0]
+    point = OLDER_POINT[backend]
     expected = {s["session_id"]: [r["run_id"] for r in s["runs"]] for s in expected_sessions(point, backend)}
     db = new_database(backend)
     db.load(point)
     store = store_of(db)
-    assert store.schema_version == point
+    assert store.schema_version == DETECTED_AS.get(backend, point)
     with pytest.raises(SchemaBehind):
         store.get_sessions()
     with pytest.raises(SchemaBehind):
         store.upsert_session(AgentSession(session_id="new"))
-    assert store.upgrade_schema().after == "3.0.0"
-    assert store.schema_version == "3.0.0"
+    assert store.upgrade_schema().after == "3.0.1"
+    assert store.schema_version == "3.0.1"
     sessions, total = store.get_sessions()
     assert total == len(expected) and {s.session_id: [r.run_id for r in s.runs] for s in sessions} == expected
 
@@ -424,7 +478,7 @@ def test_store_on_an_older_agno_database(new_database, backend):
     auto_db.load(point)
     auto = store_of(auto_db, auto_upgrade_schema=True)
     assert auto.get_sessions()[1] == len(expected)
-    assert auto.schema_version == "3.0.0"
+    assert auto.schema_version == "3.0.1"
 
 
 # --- 2. filters, pagination, sort -----------------------------------------------------------------
@@ -520,6 +574,7 @@ UNICODE_NAMES = {"u-1": "Café Über Straße", "u-2": "ПРИВЕТ мир", "u-
         "sqlite",
         "postgresql",
         "mysql",
+        "mongodb",
     ],
 )
 def test_session_name_filter_is_unicode_case_insensitive(new_database, backend):
@@ -638,11 +693,8 @@ EMOJI_TWINS = ["chat-😀", "chat-😎", "chat-🎉", "chat-𝔘"]
     [
         "sqlite",
         "postgresql",
-        pytest.param("mysql", marks=pytest.mark.xfail(strict=True, reason=(
-            "package bug: the head tables are created without a binary collation, so on MariaDB the id "
-            "columns take the database default utf8mb4_general_ci, which gives every supplementary-plane "
-            "character (emoji) the same weight: 'chat-😀' and 'chat-😎' are one primary key, the second "
-            "upsert overwrites the first session"))),  # fmt: skip
+        "mysql",
+        "mongodb",
     ],
 )
 def test_ids_differing_only_by_emoji_stay_distinct(new_database, backend):
@@ -667,10 +719,8 @@ TEN_MB = 10 * 1024 * 1024
     [
         "sqlite",
         "postgresql",
-        pytest.param("mysql", marks=pytest.mark.xfail(strict=True, reason=(
-            "package bug: the head tables are created without a binary collation, so on MariaDB session_id "
-            "and user_id compare case-insensitively (utf8mb4_general_ci): 'chat-1' upserted by bob "
-            "overwrites alice's 'Chat-1', and get_session('Chat-1', user_id='ALICE') returns alice's session"))),  # fmt: skip
+        "mysql",
+        "mongodb",
     ],
 )
 def test_ids_and_user_ids_are_case_sensitive(new_database, backend):
@@ -706,6 +756,7 @@ def test_ten_megabyte_message_round_trips(database):
         "sqlite",
         "postgresql",
         "mysql",
+        "mongodb",
     ],
 )
 def test_ten_megabyte_non_ascii_message_round_trips(new_database, backend):
@@ -783,7 +834,7 @@ def test_state_round_trips_exactly(database):
 THREADS, PROCESSES, RUNS_EACH = 8, 4, 20
 
 
-CONCURRENT_BACKENDS = ["sqlite", "postgresql", "mysql"]
+CONCURRENT_BACKENDS = ["sqlite", "postgresql", "mysql", "mongodb"]
 
 
 def check_all_runs_present(db, store, session_id: str, workers: int) -> None:
@@ -835,6 +886,7 @@ def test_concurrent_threads_append_runs_to_one_session(new_database, backend):
         "sqlite",
         "postgresql",
         "mysql",
+        "mongodb",
     ],
 )
 def test_concurrent_appends_get_distinct_consecutive_indexes(new_database, backend):
@@ -887,7 +939,7 @@ def test_concurrent_processes_append_runs_to_one_session(new_database, tmp_path,
 
 # --- 5. cross-reads with the real Agno 3.1.10 -----------------------------------------------------
 
-AGNO_BACKENDS = ("sqlite", "postgresql")  # Agno returns MariaDB JSON columns as strings (tools/README)
+AGNO_BACKENDS = ("sqlite", "postgresql", "mongodb")  # Agno returns MariaDB JSON columns as strings (tools/README)
 _agno_python: list[Path] = []
 
 
@@ -909,8 +961,11 @@ def agno_python() -> Path:
 
 
 def run_agno(mode: str, db, sessions: list[dict], tmp_path: Path) -> dict:
-    spec = {"backend": "sqlite", "path": str(db.path)} if db.backend == "sqlite" else {
-        "backend": "postgresql", "url": db.url, "schema": "ai"}  # fmt: skip
+    spec = {
+        "sqlite": lambda: {"backend": "sqlite", "path": str(db.path)},
+        "postgresql": lambda: {"backend": "postgresql", "url": db.url, "schema": "ai"},
+        "mongodb": lambda: {"backend": "mongodb", "url": db.url, "db_name": db.db_name},
+    }[db.backend]()
     request, result = tmp_path / f"agno-{mode}-request.json", tmp_path / f"agno-{mode}-result.json"
     request.write_text(json.dumps({"db": spec, "sessions": sessions}, ensure_ascii=False), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
@@ -1061,7 +1116,7 @@ def test_our_store_reads_sessions_written_by_agno(new_database, tmp_path, backen
     assert not agno_migrate.current(db.url).managed  # only Agno's stamp so far
 
     store = store_of(db)
-    assert store.schema_version == "3.0.0"
+    assert store.schema_version == "3.0.1"  # Agno 3.x is physically at head (3.0.1 changes MySQL only)
     for spec in specs:
         sid, kind = spec["session_id"], spec["session_type"]
         agno_view = out["read_back"][sid]

@@ -55,7 +55,7 @@ def test_upgrade_schema_upgrades_with_the_flag_off(new_database, backend):
     store = agno_migrate.connect(db.url)
     assert store.schema_version == BEHIND[backend]
     outcome = store.upgrade_schema()
-    assert outcome.after == "3.0.0" and store.schema_version == "3.0.0"
+    assert outcome.after == "3.0.1" and store.schema_version == "3.0.1"
     assert store.get_sessions(limit=5)[1] == len(expected_sessions(BEHIND[backend], backend))
 
 

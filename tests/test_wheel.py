@@ -27,9 +27,9 @@ def test_wheel_in_a_fresh_venv_runs_every_revision(tmp_path):
     location = sh(venv / "bin" / "python", "-c", "import agno_migrate.versions as v; print(v.__file__)", cwd=work)
     assert str(venv) in location
     scripts = sorted(p.name for p in (Path(location.strip()).parent / "sql").glob("*.py"))
-    assert len(scripts) == 4, scripts
+    assert len(scripts) == 5, scripts
     cli = venv / "bin" / "agno-migrate"
     url = f"sqlite:///{work / 'agno.db'}"
     assert "applied 2.0.0" in sh(cli, "--db-url", url, "upgrade", "--to", "2.0.0", cwd=work)
-    assert "applied 2.3.0, 2.5.0, 3.0.0" in sh(cli, "--db-url", url, "upgrade", cwd=work)
-    assert "at head 3.0.0" in sh(cli, "--db-url", url, "check", cwd=work)
+    assert "applied 2.3.0, 2.5.0, 3.0.0, 3.0.1" in sh(cli, "--db-url", url, "upgrade", cwd=work)
+    assert "at head 3.0.1" in sh(cli, "--db-url", url, "check", cwd=work)

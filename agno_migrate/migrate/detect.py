@@ -4,7 +4,8 @@
   (empty, Agno 1.x, Agno 2.x/3.x), with Agno's own stamp read as a second opinion and any
   disagreement reported as drift.
 * :func:`signature` is a normalised description of the session tables (columns and their type
-  families, keys, foreign keys, indexes), used to compare a database with the head schema.
+  families, keys, foreign keys, indexes; on MySQL the columns' collations), used to compare a
+  database with the head schema.
 """
 from __future__ import annotations
 
@@ -128,24 +129,21 @@ def detect(conn, target: Target) -> Detection:
     if target.runs_table in tables:
         if "runs" not in columns:
             if candidates[-1].version == "2.5.0":
-                candidates = [registry.get("3.0.0")]
+                candidates = _v3_candidates(conn, target)
             else:
                 result.drift.append("the runs table exists but the session table is older than 2.5.0")
         elif candidates[-1].version == "2.5.0":
-            candidates = candidates + [registry.get("3.0.0")]
+            candidates = candidates + _v3_candidates(conn, target)
     elif "runs" not in columns:
         result.drift.append(f"neither a runs column in {target.session_table} nor a runs table {target.runs_table}")
     result.candidates = candidates
     stamped = registry.from_agno_stamp(stamp)
+    meant = [c for c in candidates if c in registry.meant_by_agno_stamp(stamp)]
     if stamp is not None and stamped is None:
-        if _looks_newer(stamp):
-            raise SchemaAhead(
-                f"Agno stamped {target.session_table} as {stamp}, newer than this agno-migrate knows "
-                f"(head {registry.HEAD.version}); upgrade agno-migrate"
-            )
-        result.drift.append(f"Agno's stamp {stamp!r} is not a known schema version")
-    if stamped is not None and stamped in candidates:
-        result.version = stamped
+        result.drift.append(unknown_stamp(target, stamp))
+    if meant:  # the newest version both the stamp and the physical schema agree on (3.0.1 for an
+        # Agno 3.x database on SQLite/PostgreSQL, where 3.0.1 changed nothing: it is at head)
+        result.version = meant[-1]
     else:
         result.version = candidates[0]
         if stamped is not None:
@@ -160,6 +158,49 @@ def schema_exists(insp, target: Target) -> bool:
     if target.backend == "sqlite":
         return True
     return target.schema in insp.get_schema_names()
+
+
+def _v3_candidates(conn, target: Target) -> list[SchemaVersion]:
+    """The versions (3.0.0 and up) a database with the runs table physically matches.
+
+    3.0.1 changed only the collation of the id columns on MySQL: there, every id column binary
+    (as the head declares it) is 3.0.1 and anything else 3.0.0, the 3.0.1 step making the rest
+    binary; on SQLite and PostgreSQL the two are physically the same schema.
+    """
+    if target.backend != "mysql":
+        return [registry.get("3.0.0"), registry.get("3.0.1")]
+    wanted = _declared_collations(target)
+    for table, columns in wanted.items():
+        found = mysql_collations(conn, target, table)
+        if any(found.get(col) != collation for col, collation in columns.items()):
+            return [registry.get("3.0.0")]
+    return [registry.get("3.0.1")]
+
+
+def mysql_collations(conn, target: Target, table: str) -> dict[str, str | None]:
+    """column -> its collation (None for a non-string column) from information_schema.COLUMNS:
+    SHOW CREATE TABLE, which reflection reads, omits a collation equal to the table default."""
+    query = sa.text(
+        "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+        "WHERE TABLE_SCHEMA = :schema AND TABLE_NAME = :table"
+    )
+    rows = conn.execute(query, {"schema": target.schema, "table": table})
+    return {_text(name): _text(collation) if collation is not None else None for name, collation in rows}
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else value
+
+
+def _declared_collations(target: Target) -> dict[str, dict[str, str]]:
+    """table -> {column: collation} for the columns whose collation the head schema declares."""
+    from ..schema import head_tables
+
+    head = head_tables(target, "mysql")
+    return {
+        table.name: {c.name: c.type.collation for c in table.columns if getattr(c.type, "collation", None)}
+        for table in (head.sessions, head.runs, head.agno_versions)
+    }
 
 
 def _pre3_candidates(backend, columns, key, has_agno_versions):
@@ -210,9 +251,19 @@ def _describe(candidates: list[SchemaVersion]) -> str:
     return " or ".join(c.version for c in candidates)
 
 
-def _looks_newer(stamp: str) -> bool:
+def unknown_stamp(target: Target, stamp: str) -> str:
+    """The drift note for an Agno stamp that is no known version; SchemaAhead if it is newer."""
+    if looks_newer(stamp):
+        raise SchemaAhead(
+            f"Agno stamped {target.session_table} as {stamp}, newer than this agno-migrate knows "
+            f"(head {registry.HEAD.version}); upgrade agno-migrate"
+        )
+    return f"Agno's stamp {stamp!r} is not a known schema version"
+
+
+def looks_newer(stamp: str) -> bool:
     try:
-        return tuple(int(p) for p in stamp.split(".")) > registry.HEAD.key
+        return tuple(int(p) for p in stamp.split(".")) > registry.newest_agno_stamp_key()
     except ValueError:
         return False
 
@@ -243,6 +294,10 @@ def signature(conn, target: Target) -> dict:
                 for i in insp.get_indexes(name, schema=schema)
             ),
         }
+        if target.backend == "mysql":
+            out[name]["collations"] = {
+                col: coll for col, coll in mysql_collations(conn, target, name).items() if coll is not None
+            }
     return out
 
 
@@ -262,6 +317,9 @@ def head_signature(target: Target) -> dict:
             "foreign_keys": sorted(fks),
             "indexes": sorted((i.name, tuple(c.name for c in i.columns), bool(i.unique)) for i in table.indexes),
         }
+    if target.backend == "mysql":  # only what the head declares: other columns take the table default
+        for name, collations in _declared_collations(target).items():
+            out[name]["collations"] = collations
     return out
 
 
@@ -283,6 +341,10 @@ def compare_to_head(conn, target: Target) -> list[str]:
                 diffs.append(f"{name}.{col} is {got_columns[col][0]}, expected {spec[0]}")
         for col in got_columns.keys() - want["columns"].keys():
             diffs.append(f"{name}.{col} is not in the head schema")
+        for col, collation in want.get("collations", {}).items():
+            got_collation = got.get("collations", {}).get(col)
+            if col in got_columns and got_collation != collation:
+                diffs.append(f"{name}.{col} has collation {got_collation}, expected {collation}")
         if got["primary_key"] != want["primary_key"]:
             diffs.append(f"{name} primary key is {got['primary_key']}, expected {want['primary_key']}")
         if got["foreign_keys"] != want["foreign_keys"]:

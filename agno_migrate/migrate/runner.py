@@ -127,6 +127,13 @@ class Outcome:
         }
 
 
+def _mongo():
+    """The MongoDB runner (imported on use: it loads pymongo)."""
+    from . import mongo
+
+    return mongo
+
+
 # --- sessions on the database ------------------------------------------------------------------
 
 
@@ -191,6 +198,8 @@ def current(db: "str | Target | None") -> Status:
     Reads only; raises ConnectFailed, SchemaAhead.
     """
     target = resolve(db)
+    if target.is_mongo:
+        return _mongo().current(target)
     with connect(target, readonly=True) as conn, _translated(target):
         recorded, found = _read_state(conn, target)
         stamp = _sql.agno_stamp(conn, target)
@@ -237,8 +246,11 @@ def check(db: "str | Target | None") -> Status:
             f"{target.session_table} is at {status.version} ({how}), head is {status.head}: run agno-migrate upgrade",
             found=status.version,
         )
-    with connect(target, readonly=True) as conn, _translated(target):
-        diffs = detect_mod.compare_to_head(conn, target)
+    if target.is_mongo:
+        diffs = _mongo().head_drift(target)
+    else:
+        with connect(target, readonly=True) as conn, _translated(target):
+            diffs = detect_mod.compare_to_head(conn, target)
     if diffs:
         status.drift = diffs
         raise SchemaDrift(f"schema drift in {target.session_table} at {status.version}: {'; '.join(diffs)}")
@@ -250,6 +262,8 @@ def plan(db: "str | Target | None", to: str = "head", legacy_tables: list[str] |
     Agno 1.x tables it would import with their row counts."""
     target = resolve(db)
     goal = registry.get(to)
+    if target.is_mongo:
+        return _mongo().plan(target, goal, legacy_tables)
     with connect(target, readonly=True) as conn, _translated(target):
         recorded, found = _read_state(conn, target)
         _, pending = _legacy_state(conn, target, legacy_tables)
@@ -307,9 +321,13 @@ def upgrade(
     """
     target = resolve(db)
     goal = registry.get(to)
+    if target.is_mongo:
+        return _mongo().upgrade(target, goal, sql, progress, legacy_tables)
     if sql:
         return _upgrade_sql(target, goal, legacy_tables)
     with _locked(target) as conn:
+        if legacy_tables:  # a bad --legacy-table (name, mode, missing table) is refused before any change
+            _legacy_state(conn, target, legacy_tables)
         outcome = _upgrade_locked(conn, target, goal, progress)
         if outcome.after == registry.HEAD.version:
             _, pending = _legacy_state(conn, target, legacy_tables)
@@ -336,7 +354,8 @@ def _upgrade_locked(conn, target: Target, goal: SchemaVersion, progress: Progres
         else:
             current_version = _adopt(conn, target, found.version)
             outcome.before = outcome.adopted = found.version.version
-    conn.commit()
+    # no commit here: the adoption is committed with the first step (SQLite, PostgreSQL), so a step
+    # that fails or a killed process leaves the database exactly as it was
     if current_version is not None and registry.get(current_version).key > goal.key:
         raise Refused(f"the database is at {current_version}, above {goal.version}: use agno-migrate downgrade")
     for version in registry.steps_up(current_version, goal.version):
@@ -448,6 +467,8 @@ def downgrade(db: "str | Target | None", to: str) -> Outcome:
     Refused (exit 8) is raised before anything changes."""
     target = resolve(db)
     goal = registry.get(to)
+    if target.is_mongo:
+        return _mongo().downgrade(target, goal)
     with _locked(target) as conn:
         recorded, found = _read_state(conn, target)
         if recorded is None:
@@ -456,13 +477,7 @@ def downgrade(db: "str | Target | None", to: str) -> Outcome:
                 raise Refused(f"{target.masked_url} has no {target.session_table} table: nothing to downgrade")
             recorded = found.version.version
         conn.rollback()
-        steps = registry.steps_down(recorded, goal.version)
-        blocked = [v.version for v in steps if not v.reversible]
-        if blocked:
-            raise Refused(
-                f"cannot downgrade {target.session_table} from {recorded} to {goal.version}: "
-                f"{', '.join(blocked)} is irreversible ({registry.get(blocked[0]).summary}); nothing was changed"
-            )
+        steps = reversible_steps(target, recorded, goal)
         outcome = Outcome(target, before=recorded, after=recorded)
         if found is not None and steps:
             outcome.adopted = _adopt(conn, target, found.version)
@@ -475,11 +490,26 @@ def downgrade(db: "str | Target | None", to: str) -> Outcome:
         return outcome
 
 
+def reversible_steps(target: Target, recorded: str, goal: SchemaVersion) -> list[SchemaVersion]:
+    """The steps to undo from ``recorded`` down to ``goal``; Refused (nothing changed) if one of
+    them is irreversible."""
+    steps = registry.steps_down(recorded, goal.version)
+    blocked = [v.version for v in steps if not v.reversible]
+    if blocked:
+        raise Refused(
+            f"cannot downgrade {target.session_table} from {recorded} to {goal.version}: "
+            f"{', '.join(blocked)} is irreversible ({registry.get(blocked[0]).summary}); nothing was changed"
+        )
+    return steps
+
+
 def stamp(db: "str | Target | None", version: str) -> Outcome:
     """Record ``version`` as the database's version without running anything (an operator's
     override, as ``alembic stamp``). Raises UnknownVersion for a version not in the registry."""
     target = resolve(db)
     entry = registry.get(version)
+    if target.is_mongo:
+        return _mongo().stamp(target, entry)
     with _locked(target) as conn:
         before = _sql.recorded_version(conn, target)
         ctx = _sql.migration_context(target, conn)

@@ -25,9 +25,9 @@ from ..target import Target
 def versions_dir() -> Path:
     """Where the Alembic revision scripts are: inside the installed package, or the repository's
     top-level ``versions/sql`` when running from a source checkout."""
-    from .. import versions
+    from . import versions_root
 
-    return Path(versions.__file__).parent / "sql"
+    return versions_root() / "sql"
 
 
 @lru_cache(maxsize=1)
@@ -215,7 +215,8 @@ def agno_stamp(conn, target: Target, table_name: str | None = None) -> str | Non
 
 def write_agno_stamps(ctx, target: Target, version: SchemaVersion) -> None:
     """Make Agno's stamps agree with ``version``: the session table (and the runs table from 3.0.0)
-    carry its Agno stamp; a stamp that already means this version (2.5.6 for 2.5.0) is kept."""
+    carry its Agno stamp; a stamp that already means this version (2.5.6 for 2.5.0) is kept, and so
+    is one already equal to it (3.0.0 for 3.0.1, whose stamp is Agno's 3.0.0)."""
     wanted = {target.session_table: version.agno_stamp}
     wanted[target.runs_table] = version.agno_stamp if version.key >= (3, 0, 0) else None
     online = not ctx.as_sql
@@ -236,7 +237,7 @@ def write_agno_stamps(ctx, target: Target, version: SchemaVersion) -> None:
                 execute(ctx, table.delete().where(where))
         elif current is None:
             execute(ctx, table.insert().values(table_name=table_name, version=stamp, created_at=now, updated_at=now))
-        elif registry.from_agno_stamp(current) != version:
+        elif current != stamp and current not in version.agno_aliases:
             execute(ctx, table.update().where(where).values(version=stamp, updated_at=now))
 
 

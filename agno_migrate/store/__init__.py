@@ -1,9 +1,12 @@
-"""The session store on the head schema: SqliteDb, PostgresDb, MySQLDb, connect(), and the
-seeds' compatibility names (SqliteStorage, PostgresStorage, MySQLStorage)."""
+"""The session store on the head schema: SqliteDb, PostgresDb, MySQLDb, MongoDb, connect(), and
+the seeds' compatibility names (SqliteStorage, PostgresStorage, MySQLStorage).
+
+``MongoDb`` lives in ``store.mongo`` and is imported on first use (it loads pymongo)."""
 from __future__ import annotations
 
 from ..errors import UsageError
 from ..target import DEFAULT_PG_SCHEMA, Target
+from .base import SessionStore
 from .sql import SqlStore
 
 
@@ -48,15 +51,29 @@ class MySQLDb(SqlStore):
 
 
 _BY_BACKEND = {"sqlite": SqliteDb, "postgresql": PostgresDb, "mysql": MySQLDb}
+# connect()'s option names as MongoDb calls them (Agno's names: a database, collections)
+_MONGO_OPTIONS = {"db_schema": "db_name", "session_table": "session_collection", "runs_table": "runs_collection"}
 
 
-def connect(url: str, **options) -> SqlStore:
+def connect(url: str, **options) -> SessionStore:
     """The store for ``url``, chosen by its scheme (options: session_table, runs_table, db_schema,
-    auto_upgrade_schema)."""
+    auto_upgrade_schema; on MongoDB db_schema is the database, the tables are collections)."""
     backend = Target.from_url(url).backend
+    if backend == "mongodb":
+        from .mongo import MongoDb
+
+        return MongoDb(db_url=url, **{_MONGO_OPTIONS.get(k, k): v for k, v in options.items()})
     if backend not in _BY_BACKEND:
         raise UsageError(f"no session store for {backend} yet")
     return _BY_BACKEND[backend](db_url=url, **options)
+
+
+def __getattr__(name: str):
+    if name == "MongoDb":  # imported on use: it loads pymongo
+        from .mongo import MongoDb
+
+        return MongoDb
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def SqliteStorage(table_name: str | None = None, db_file: str | None = None, db_url: str | None = None,

@@ -10,10 +10,35 @@ The "at head?" check is one query, done once per store object.
 from __future__ import annotations
 
 import threading
+import time
+import uuid
+from collections.abc import Iterable
 
 from .. import registry
-from ..errors import SchemaBehind
+from ..errors import SchemaBehind, UsageError
+from ..migrate import convert
+from ..sessions import Run, Session, chat_messages
 from ..target import Target
+
+SORTABLE = ("created_at", "updated_at", "session_id", "user_id", "session_type")
+
+
+def check_listing(sort_by: str, sort_order: str, limit: int | None, page: int | None) -> None:
+    """Raise UsageError for a listing request no backend can answer."""
+    if sort_by not in SORTABLE:
+        raise UsageError(f"sort_by must be one of {', '.join(SORTABLE)}")
+    if sort_order not in ("asc", "desc"):
+        raise UsageError("sort_order must be 'asc' or 'desc'")
+    if page is not None and (limit is None or page < 1):
+        raise UsageError("page counts from 1 and needs a limit")
+
+
+def with_run_id(run: dict) -> Run:
+    """``run`` as a Run with a ``run_id``: a run without one is new, so it gets a fresh id (as Agno's
+    runs always have), written into the caller's dict so that saving it again updates it."""
+    if not run.get("run_id"):
+        run["run_id"] = str(uuid.uuid4())
+    return run if isinstance(run, Run) else Run(run)
 
 
 class SessionStore:
@@ -24,6 +49,10 @@ class SessionStore:
         self.auto_upgrade_schema = auto_upgrade_schema
         self._schema_ok = False
         self._schema_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the store's connections (engine or client); a later call opens new ones."""
+        self.target.dispose()
 
     # --- schema ---------------------------------------------------------------------------------
 
@@ -74,3 +103,51 @@ class SessionStore:
     def _recorded_version(self) -> str | None:
         """One query: the version our version table records (None if the table is missing)."""
         raise NotImplementedError
+
+    # --- what every backend does the same way -----------------------------------------------------
+
+    def upsert_session(self, session: Session, preserve_updated_at: bool = False) -> Session:
+        """Write ``session`` and its runs (each run inserted or updated by ``run_id``; runs already
+        stored and absent from ``session.runs`` are kept). Returns the session."""
+        self.upsert_sessions([session], preserve_updated_at=preserve_updated_at)
+        return session
+
+    def upsert_sessions(self, sessions: Iterable[Session], preserve_updated_at: bool = False) -> list[Session]:
+        raise NotImplementedError
+
+    def delete_session(self, session_id: str) -> bool:
+        """Delete the session and its runs; False if there was no such session."""
+        return self.delete_sessions([session_id]) == 1
+
+    def delete_sessions(self, session_ids: Iterable[str]) -> int:
+        raise NotImplementedError
+
+    def get_session(self, session_id: str, session_type: str | None = None, user_id: str | None = None) -> Session | None:
+        raise NotImplementedError
+
+    def get_messages(self, session_id: str, last_n_runs: int | None = None) -> list[dict]:
+        """The chat history an agent adds to its context (see ``sessions.chat_messages``)."""
+        session = self.get_session(session_id)
+        return chat_messages(session.runs, last_n_runs) if session else []
+
+    @staticmethod
+    def _session_rows(sessions: list[Session], preserve_updated_at: bool) -> tuple[int, list[dict], list[dict]]:
+        """(now, the sessions' rows, their runs' rows) for an upsert. Sets the sessions' timestamps
+        (``updated_at`` = now unless preserved, ``created_at`` = now if unset) and gives runs without
+        an id one. Run rows carry ``run_index`` = the position in the session's list; the backend
+        replaces it for new runs (after the stored ones) and keeps the stored one for known runs."""
+        now = int(time.time())
+        rows, run_rows = [], []
+        for session in sessions:
+            if not preserve_updated_at or session.updated_at is None:
+                session.updated_at = now
+            if session.created_at is None:
+                session.created_at = now
+            rows.append(session.row(now))
+            for run in session.runs:
+                with_run_id(run)
+            built, _ = convert.run_rows(rows[-1], session.runs)
+            for row in built:
+                row["updated_at"] = now
+            run_rows += built
+        return now, rows, run_rows

@@ -7,20 +7,19 @@ runs table, one row per run; reads return them in ``run_index`` order, merged wi
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from ..errors import RunIdTaken, UsageError
+from ..errors import RunIdTaken
 from ..migrate import convert
 from ..migrate import sql as migrate_sql
 from ..migrate.connect import connect, database_errors
 from ..schema import head_tables
-from ..sessions import Run, Session, chat_messages, merge_runs
+from ..sessions import Run, Session, merge_runs
 from ..target import Target
-from .base import SessionStore
+from .base import SORTABLE, SessionStore, check_listing, with_run_id  # noqa: F401  (SORTABLE: re-exported)
 
-SORTABLE = ("created_at", "updated_at", "session_id", "user_id", "session_type")
 ID_CHUNK = 500
 
 
@@ -95,12 +94,6 @@ class SqlStore(SessionStore):
 
     # --- writes ---------------------------------------------------------------------------------
 
-    def upsert_session(self, session: Session, preserve_updated_at: bool = False) -> Session:
-        """Write ``session``'s row and its runs (each run inserted or updated by ``run_id``; runs
-        already stored and absent from ``session.runs`` are kept). Returns the session."""
-        self.upsert_sessions([session], preserve_updated_at=preserve_updated_at)
-        return session
-
     def upsert_sessions(self, sessions: Iterable[Session], preserve_updated_at: bool = False) -> list[Session]:
         """Bulk :meth:`upsert_session`: one transaction, one statement per table.
 
@@ -108,19 +101,7 @@ class SqlStore(SessionStore):
         in list order. A run id that belongs to another session raises RunIdTaken (nothing written).
         """
         sessions = list(sessions)
-        now = int(time.time())
-        rows, run_rows = [], []
-        for session in sessions:
-            if not preserve_updated_at or session.updated_at is None:
-                session.updated_at = now
-            if session.created_at is None:
-                session.created_at = now
-            rows.append(session.row(now))
-            built, _ = convert.run_rows(rows[-1], session.runs)
-            for row, run in zip(built, session.runs):
-                run.setdefault("run_id", row["run_id"])
-                row["updated_at"] = now
-            run_rows += built
+        _, rows, run_rows = self._session_rows(sessions, preserve_updated_at)
         with self._write() as conn:
             self._place_runs(conn, run_rows)
             self._upsert(conn, self._sessions, rows)
@@ -154,7 +135,7 @@ class SqlStore(SessionStore):
         session's other runs. Raises KeyError if the session does not exist, RunIdTaken if the run
         id belongs to another session. The session row is locked first, so concurrent writers to one
         session queue up and each run gets its own position."""
-        run = Run(run)
+        run = with_run_id(Run(run))
         now = int(time.time())
         r = self._runs
         with self._write() as conn:
@@ -162,7 +143,6 @@ class SqlStore(SessionStore):
             if owner is None:
                 raise KeyError(f"no session {session_id!r}")
             (row,), _ = convert.run_rows({**owner, "session_id": session_id}, [run])
-            run.setdefault("run_id", row["run_id"])
             taken_by, index = conn.execute(self._run_place_query, {"sid": session_id, "rid": run.run_id}).one()
             if taken_by is not None and taken_by != session_id:
                 raise RunIdTaken(f"run {run.run_id!r} belongs to session {taken_by!r}, not {session_id!r}")
@@ -206,10 +186,6 @@ class SqlStore(SessionStore):
                 sa.update(s).where(s.c.session_id == session_id).values(session_data=session_data, updated_at=int(time.time()))
             )
         return self.get_session(session_id)
-
-    def delete_session(self, session_id: str) -> bool:
-        """Delete the session and its runs; False if there was no such session."""
-        return self.delete_sessions([session_id]) == 1
 
     def delete_sessions(self, session_ids: Iterable[str]) -> int:
         """Delete these sessions and their runs; returns how many sessions were deleted."""
@@ -255,12 +231,7 @@ class SqlStore(SessionStore):
 
         ``page`` counts from 1 and needs ``limit``. ``sort_by`` is one of SORTABLE.
         """
-        if sort_by not in SORTABLE:
-            raise UsageError(f"sort_by must be one of {', '.join(SORTABLE)}")
-        if sort_order not in ("asc", "desc"):
-            raise UsageError("sort_order must be 'asc' or 'desc'")
-        if page is not None and (limit is None or page < 1):
-            raise UsageError("page counts from 1 and needs a limit")
+        check_listing(sort_by, sort_order, limit, page)
         s = self._sessions
         where = self._filters(session_type, user_id, component_id, session_name, start_timestamp, end_timestamp)
         column = s.c[sort_by]
@@ -281,11 +252,6 @@ class SqlStore(SessionStore):
         query = sa.select(s.c.session_id).where(*where).order_by(s.c.created_at.desc(), s.c.session_id)
         with self._read() as conn:
             return [row[0] for row in conn.execute(query)]
-
-    def get_messages(self, session_id: str, last_n_runs: int | None = None) -> list[dict]:
-        """The chat history an agent adds to its context (see ``sessions.chat_messages``)."""
-        session = self.get_session(session_id)
-        return chat_messages(session.runs, last_n_runs) if session else []
 
     # --- read helpers ---------------------------------------------------------------------------
 

@@ -1,11 +1,11 @@
 """Runs INSIDE the real Agno 3.1.10 venv (never imported by the test-suite): reads or writes
-sessions with Agno's own SqliteDb / PostgresDb and exchanges plain JSON through files.
+sessions with Agno's own SqliteDb / PostgresDb / MongoDb and exchanges plain JSON through files.
 
     python agno_sessions.py read  REQUEST.json RESULT.json
     python agno_sessions.py write REQUEST.json RESULT.json
 
-REQUEST: {"db": {"backend": "sqlite", "path": ...} | {"backend": "postgresql", "url": ..., "schema": "ai"},
-          "sessions": [...]}
+REQUEST: {"db": {"backend": "sqlite", "path": ...} | {"backend": "postgresql", "url": ..., "schema": "ai"}
+                | {"backend": "mongodb", "url": ..., "db_name": ...}, "sessions": [...]}
 read:  "sessions" is [{"session_id", "session_type"}]; RESULT holds, for each, what Agno's
        get_session(session_id, session_type=SessionType.X) gives, plus every get_sessions(session_type=X)
        listing, plus the agent sessions' get_messages() (all runs and last_n_runs=1).
@@ -40,6 +40,11 @@ def open_db(spec: dict):
         from agno.db.postgres import PostgresDb
 
         return PostgresDb(db_url=spec["url"], db_schema=spec.get("schema", "ai"))
+    if spec["backend"] == "mongodb":
+        from agno.db.mongo import MongoDb
+
+        return MongoDb(db_url=spec["url"], db_name=spec["db_name"], session_collection="agno_sessions",
+                       runs_collection="agno_runs")
     raise SystemExit(f"unsupported backend {spec['backend']!r}")
 
 

@@ -1,0 +1,54 @@
+"""The MongoDB client of a target, and pymongo errors turned into one-line errors.
+
+Loaded only for ``mongodb://`` targets: nothing else imports pymongo.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from ..errors import ConnectFailed, DatabaseFailure, UsageError
+from ..target import Target, mask_url
+
+SERVER_SELECTION_MS = 5000  # how long an unreachable server is waited for (unless the URL says)
+AUTH_FAILED = 18
+
+
+def create_client(target: Target):
+    """A pymongo client for ``target`` (connects lazily: errors surface in the first command)."""
+    try:
+        from pymongo import MongoClient
+    except ImportError:
+        raise UsageError("MongoDB needs pymongo: pip install 'agno-migrate[mongo]'") from None
+    options = {"appname": "agno-migrate", "tz_aware": False}
+    if "serverselectiontimeoutms" not in target.url.lower():
+        options["serverSelectionTimeoutMS"] = SERVER_SELECTION_MS
+    with mongo_errors(target):
+        return MongoClient(target.url, **options)
+
+
+@contextlib.contextmanager
+def mongo_errors(target: Target) -> Iterator[None]:
+    """Turn pymongo errors inside the block into ConnectFailed (server unreachable, credentials
+    refused) or DatabaseFailure (anything else the server rejected), each one masked line."""
+    from pymongo import errors
+
+    try:
+        yield
+    except (errors.ServerSelectionTimeoutError, errors.ConnectionFailure) as exc:
+        raise ConnectFailed(f"cannot connect to {target.masked_url}: {_first_line(exc)}") from None
+    except errors.OperationFailure as exc:
+        if exc.code == AUTH_FAILED:
+            raise ConnectFailed(f"cannot connect to {target.masked_url}: authentication failed") from None
+        raise DatabaseFailure(f"database error on {target.masked_url}: {_first_line(exc)}") from None
+    except errors.ConfigurationError as exc:
+        raise UsageError(f"invalid MongoDB settings for {target.masked_url}: {_first_line(exc)}") from None
+    except errors.PyMongoError as exc:
+        raise DatabaseFailure(f"database error on {target.masked_url}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    for noise in (", Timeout:", " (configured timeouts:"):  # pymongo's topology details
+        text = text.split(noise)[0]
+    return mask_url(text[:200])

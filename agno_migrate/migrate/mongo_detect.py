@@ -1,0 +1,113 @@
+"""Fingerprinting an unmanaged MongoDB database by what is there (DESIGN rule 7).
+
+MongoDB has no DDL to read, so the physical signs are the collections and the documents:
+
+* no session collection: empty (or Agno 1.x collections only);
+* documents whose JSON fields are JSON *strings*: written by Agno 2.0.0–2.1.0, schema 2.0.0;
+* a runs collection and no session still carrying runs that were never copied: 3.0.0;
+* otherwise 2.x: 2.0.0, 2.3.0 and 2.5.0 look the same on MongoDB, so Agno's stamp decides between
+  them (2.0.0 without one, as Agno itself reads it).
+
+A stamp that contradicts the physical signs is drift; the physical version wins.
+"""
+from __future__ import annotations
+
+from .. import registry
+from ..target import Target
+from . import mongo_state
+from .detect import Detection, LegacyTable, legacy_mode, unknown_stamp
+
+JSON_FIELDS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
+STRING_ENCODED = {"$or": [{name: {"$type": "string"}} for name in JSON_FIELDS]}
+UNCOPIED_RUNS = {"runs": {"$type": "array", "$ne": []}}
+
+
+def legacy_mode_of(document: dict) -> str | None:
+    """The Agno 1.x mode of a collection whose documents look like ``document`` (LINEAGE §1.4).
+
+    Mongo workflow_v2 documents carry no ``memory`` key (their runs are top-level)."""
+    keys = set(document) - {"_id", "_version"}
+    if {"workflow_name", "runs", "workflow_id"} <= keys:
+        keys.add("memory")
+    return legacy_mode(keys)
+
+
+def legacy_collections(db, target: Target, names: set[str] | None = None) -> list[LegacyTable]:
+    """Agno 1.x session collections in the database, recognised by their documents' keys."""
+    names = set(db.list_collection_names()) if names is None else names
+    ours = {target.session_table, target.runs_table, target.agno_versions_table, target.version_table}
+    found = []
+    for name in sorted(names - ours):
+        if name.startswith("system."):
+            continue
+        sample = db[name].find_one({}, sort=[("_id", 1)])
+        mode = legacy_mode_of(sample) if sample else None
+        if mode:
+            found.append(LegacyTable(name, mode, db[name].count_documents({})))
+    return found
+
+
+def detect(db, target: Target) -> Detection:
+    """The physical version of an unmanaged MongoDB database, Agno's stamp, and any drift."""
+    names = set(db.list_collection_names())
+    result = Detection(version=None, has_session_table=target.session_table in names)
+    if not result.has_session_table:
+        result.legacy = legacy_collections(db, target, names)
+        if target.runs_table in names:
+            result.drift.append(f"the runs collection {target.runs_table} exists without the session collection")
+        return result
+    stamp = mongo_state.agno_stamp(db, target) if target.agno_versions_table in names else None
+    result.agno_stamp = stamp
+    stamped = registry.from_agno_stamp(stamp)
+    if stamp is not None and stamped is None:
+        result.drift.append(unknown_stamp(target, stamp))
+    sessions = db[target.session_table]
+    strings = sessions.find_one(STRING_ENCODED, {"_id": 1}) is not None
+    uncopied = target.runs_table in names and sessions.find_one(UNCOPIED_RUNS, {"_id": 1}) is not None
+    v3 = registry.get("3.0.0")
+    if target.runs_table in names and not strings and (not uncopied or stamped == v3):
+        # every version from 3.0.0 on looks the same on MongoDB (3.0.1 changes MySQL only): the newest
+        physical, why = [v for v in registry.VERSIONS if v.key >= v3.key], ""
+        newest = physical[-1]
+    elif strings:
+        physical, why = [registry.get("2.0.0")], "documents hold JSON as strings (Agno 2.0.0-2.1.0)"
+        newest = None
+    else:
+        physical = [v for v in registry.VERSIONS if v.key < v3.key]
+        why = "no runs collection" if target.runs_table not in names else "sessions hold runs not copied yet"
+        newest = None
+    result.candidates = physical
+    if stamped is not None and stamped in physical:
+        result.version = newest or stamped
+    else:
+        result.version = newest or physical[0]
+        if stamped is not None:
+            result.drift.append(
+                f"Agno's {target.agno_versions_table} says {stamp} but the collections are at "
+                f"{result.version.version}: {why}"
+            )
+    return result
+
+
+def compare_to_head(db, target: Target) -> list[str]:
+    """How the collections differ from the head layout (missing collection or index, an index with
+    other keys or uniqueness); empty when they match. Extra indexes are the user's business."""
+    from ..schema import mongo_head_indexes, mongo_index_name
+
+    names = set(db.list_collection_names())
+    diffs = []
+    for collection, specs in mongo_head_indexes(target).items():
+        if collection not in names:
+            diffs.append(f"collection {collection} is missing")
+            continue
+        have = {
+            name: (tuple(k for k, _ in info["key"]), bool(info.get("unique")))
+            for name, info in db[collection].index_information().items()
+        }
+        by_keys = {keys: unique for keys, unique in have.values()}
+        for fields, unique in specs:
+            if fields not in by_keys:
+                diffs.append(f"{collection} lacks index {mongo_index_name(fields)}")
+            elif by_keys[fields] != unique:
+                diffs.append(f"{collection} index {mongo_index_name(fields)} is {'not ' if unique else ''}unique")
+    return diffs

@@ -1,0 +1,125 @@
+"""Agno 1.x collections → the head layout on MongoDB (LINEAGE §1.4, §7–§8).
+
+The same conversion as the SQL import (``convert.convert_v1_session``), the same reporting
+(unparseable documents listed, collisions not overwritten, duplicate run ids re-keyed), read by
+keyset on ``session_id`` in batches with a checkpoint per batch in our state collection. Without
+transactions, a batch is written runs first, then sessions: a batch cut short is written again by
+the next run, and the runs already there (same session, same position) and sessions already there
+(same content) are recognised and skipped. The legacy collections are only read.
+"""
+from __future__ import annotations
+
+import json
+
+from ..errors import UsageError
+from ..target import Target
+from . import convert, mongo_state
+from .detect import LEGACY_MODES, LegacyTable
+from .legacy import LegacyReport, parse_table_option
+from .mongo_detect import legacy_mode_of
+from .mongo_step import MongoStep
+
+CHECKPOINT = "legacy:"
+SESSION_FIELDS = ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "session_data",
+                  "agent_data", "team_data", "workflow_data", "metadata", "summary", "created_at", "updated_at")  # fmt: skip
+
+
+def resolve_collections(db, target: Target, found: list[LegacyTable], named: list[str] | None) -> list[LegacyTable]:
+    """The legacy collections to import: those named (their mode given or recognised), else those found."""
+    if not named:
+        return found
+    by_name = {t.name: t for t in found}
+    names = set(db.list_collection_names())
+    out = []
+    for option in named:
+        name, mode = parse_table_option(option)
+        if name not in names:
+            raise UsageError(f"--legacy-table {name}: no such collection in {target.masked_url}")
+        sample = db[name].find_one({}, sort=[("_id", 1)])
+        mode = mode or (by_name[name].mode if name in by_name else (legacy_mode_of(sample) if sample else None))
+        if mode is None:
+            raise UsageError(f"--legacy-table {name}: not an Agno 1.x session collection; give its mode as {name}:MODE")
+        out.append(LegacyTable(name, mode, db[name].count_documents({})))
+    return out
+
+
+def pending(db, target: Target, tables: list[LegacyTable]) -> list[LegacyTable]:
+    """The legacy collections whose import has not completed."""
+    done = {
+        doc["_id"][len("checkpoint:" + CHECKPOINT):]
+        for doc in mongo_state.state(db, target).find({"_id": {"$regex": f"^checkpoint:{CHECKPOINT}"}, "done": True})
+    }
+    return [t for t in tables if t.name not in done]
+
+
+def import_collections(db, target: Target, tables: list[LegacyTable], lock, progress=None) -> LegacyReport:
+    """Import every collection of ``tables`` into the head layout (see the module docstring)."""
+    report = LegacyReport()
+    step = MongoStep(db, target, {}, None, lock)
+    total = sum(t.rows for t in tables)
+    done_rows = 0
+    if progress:
+        progress(0, total)
+    for legacy in tables:
+        name = CHECKPOINT + legacy.name
+        state = mongo_state.checkpoint(db, target, name) or {}
+        report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": False}
+        if not state:
+            mongo_state.save_checkpoint(db, target, name, mode=legacy.mode, sessions=0, failed=0, done=False)
+        for batch in step.batches(db[legacy.name], {}, name):
+            written, failed = _import_batch(step, legacy, batch, report)
+            step.done_batch(name, batch, sessions=written, failed=failed)
+            done_rows += len(batch)
+            step.tick(min(done_rows, total), total)
+        mongo_state.save_checkpoint(db, target, name, done=True)
+        report.tables[legacy.name]["done"] = True
+    report.duplicate_run_ids = step.report.get("duplicate_run_ids", [])
+    report.unparseable += [(table, key, reason) for table, key, reason in step.report.get("unstorable", [])]
+    return report
+
+
+def _import_batch(step: MongoStep, legacy: LegacyTable, batch: list[dict], report: LegacyReport) -> tuple[int, int]:
+    """Convert and write one batch: runs first, then the sessions. Returns (written, failed)."""
+    converted, failed = [], 0
+    for doc in batch:
+        try:
+            session_row, runs = convert.convert_v1_session(legacy.mode, doc)
+        except convert.ConversionError as exc:
+            report.unparseable.append((legacy.name, str(doc.get("session_id")), str(exc)))
+            failed += 1
+            continue
+        if session_row["created_at"] is None:  # the head layout requires one: the row's updated_at, else 0
+            session_row["created_at"] = session_row["updated_at"] or 0
+            report.created_at_filled.append((legacy.name, session_row["session_id"]))
+        converted.append((session_row, runs))
+    stored = _stored_sessions(step, [row["session_id"] for row, _ in converted])
+    keep, run_rows = [], []
+    for session_row, runs in converted:
+        existing = stored.get(session_row["session_id"])
+        if existing is not None and _canonical(existing) != _canonical(session_row):
+            report.collisions.append((legacy.name, session_row["session_id"],
+                                      "already in the session collection with other content; not overwritten"))  # fmt: skip
+            continue
+        rows, _ = convert.run_rows(session_row, runs)
+        run_rows += rows
+        if existing is None:
+            keep.append(session_row)
+    report.runs += step.insert_runs(run_rows)
+    written = step.insert_documents(step.sessions, keep, "session_id")
+    report.sessions += written
+    return written, failed
+
+
+def _stored_sessions(step: MongoStep, ids: list[str]) -> dict[str, dict]:
+    found = {}
+    for start in range(0, len(ids), 500):
+        for doc in step.sessions.find({"session_id": {"$in": ids[start : start + 500]}}, {"_id": 0}):
+            found[doc["session_id"]] = doc
+    return found
+
+
+def _canonical(row: dict) -> str:
+    return json.dumps({k: row.get(k) for k in SESSION_FIELDS}, sort_keys=True, default=str)
+
+
+__all__ = ["resolve_collections", "pending", "import_collections", "LEGACY_MODES"]

@@ -1,0 +1,217 @@
+"""Our state on MongoDB: one collection per managed session collection (``Target.version_table``).
+
+Documents in it:
+
+* ``{_id: "version", version, updated_at}`` — the version the database is at (none: not managed);
+* ``{_id: "step:<version>:<direction>", attempts, started_at, completed_at, ...}`` — one record per
+  step, ``attempts`` counting how often it was started (a crash and re-run makes it 2);
+* ``{_id: "history:<n>"}`` — append-only: each version reached, how (create, detect, upgrade,
+  downgrade, stamp), when, by which tool version;
+* ``{_id: "lock", owner, expires_at, ...}`` — the migration lock (see :class:`MongoLock`);
+* ``{_id: "checkpoint:<name>", ...}`` — where a resumable data step or legacy import stands.
+
+Agno's ``agno_schema_versions`` collection (``{table_name, version, updated_at}``) is kept in sync
+with the version reached (DESIGN rule 8): Agno never stamps MongoDB databases by itself and reads
+a missing stamp as 2.0.0.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+
+from .. import __version__, registry
+from ..errors import LockTimeout, SchemaAhead
+from ..registry import SchemaVersion
+from ..target import Target
+
+VERSION_ID = "version"
+LOCK_ID = "lock"
+
+
+def state(db, target: Target):
+    return db[target.version_table]
+
+
+def recorded_version(db, target: Target) -> str | None:
+    """The version our state collection records (one query); None if the database is not managed.
+
+    Raises SchemaAhead when it names a version this release does not know.
+    """
+    doc = state(db, target).find_one({"_id": VERSION_ID}, {"version": 1})
+    if doc is None:
+        return None
+    version = doc.get("version")
+    if not registry.is_known(version):
+        raise SchemaAhead(
+            f"the database records schema version {version}, which this agno-migrate ({__version__}) "
+            f"does not know (newest known: {registry.HEAD.version}); upgrade agno-migrate"
+        )
+    return version
+
+
+def record(db, target: Target, version: SchemaVersion, action: str) -> None:
+    """Record that the database reached ``version`` (the version document and a history entry)."""
+    coll = state(db, target)
+    now = int(time.time())
+    coll.update_one({"_id": VERSION_ID}, {"$set": {"version": version.version, "updated_at": now}}, upsert=True)
+    key = f"history:{time.time_ns():020d}:{uuid.uuid4().hex[:8]}"  # sorts in the order written
+    coll.insert_one({"_id": key, "version": version.version, "revision": version.revision,
+                     "action": action, "applied_at": now, "tool_version": __version__})  # fmt: skip
+
+
+def history(db, target: Target) -> list[dict]:
+    """The history entries, oldest first."""
+    return list(state(db, target).find({"_id": {"$regex": "^history:"}}).sort("_id", 1))
+
+
+def start_step(db, target: Target, version: SchemaVersion, direction: str) -> None:
+    state(db, target).update_one(
+        {"_id": f"step:{version.version}:{direction}"},
+        {"$inc": {"attempts": 1}, "$set": {"started_at": int(time.time()), "version": version.version,
+                                            "direction": direction, "completed_at": None}},  # fmt: skip
+        upsert=True,
+    )
+
+
+def finish_step(db, target: Target, version: SchemaVersion, direction: str, report: dict) -> None:
+    counts = {k: (len(v) if isinstance(v, list) else v) for k, v in report.items() if isinstance(v, (int, list))}
+    state(db, target).update_one(
+        {"_id": f"step:{version.version}:{direction}"},
+        {"$set": {"completed_at": int(time.time()), "report": counts}},
+    )
+
+
+def step_records(db, target: Target) -> list[dict]:
+    return list(state(db, target).find({"_id": {"$regex": "^step:"}}))
+
+
+def checkpoint(db, target: Target, name: str) -> dict | None:
+    return state(db, target).find_one({"_id": f"checkpoint:{name}"})
+
+
+def save_checkpoint(db, target: Target, name: str, **values) -> None:
+    state(db, target).update_one({"_id": f"checkpoint:{name}"}, {"$set": values}, upsert=True)
+
+
+def clear_checkpoint(db, target: Target, name: str) -> None:
+    state(db, target).delete_one({"_id": f"checkpoint:{name}"})
+
+
+# --- Agno's stamps ------------------------------------------------------------------------------
+
+
+def agno_stamp(db, target: Target, table_name: str | None = None) -> str | None:
+    doc = db[target.agno_versions_table].find_one({"table_name": table_name or target.session_table})
+    return doc.get("version") if doc else None
+
+
+def write_agno_stamps(db, target: Target, version: SchemaVersion) -> None:
+    """Make Agno's stamps agree with ``version`` (the session collection, and the runs collection
+    from 3.0.0); a stamp that already means this version is kept."""
+    coll = db[target.agno_versions_table]
+    wanted = {target.session_table: version.agno_stamp}
+    wanted[target.runs_table] = version.agno_stamp if version.key >= (3, 0, 0) else None
+    for table_name, stamp in wanted.items():
+        current = coll.find_one({"table_name": table_name})
+        if stamp is None:
+            if current is not None:
+                coll.delete_many({"table_name": table_name})
+        elif current is None or registry.from_agno_stamp(current.get("version")) != version:
+            coll.update_one({"table_name": table_name},
+                            {"$set": {"table_name": table_name, "version": stamp, "updated_at": int(time.time())}},
+                            upsert=True)  # fmt: skip
+
+
+# --- the lock -------------------------------------------------------------------------------------
+
+
+class MongoLock:
+    """The migration lock: a document with an owner and a lease, in our state collection.
+
+    Taken with one ``find_one_and_update`` (upsert on ``_id: "lock"``: only one process can hold it;
+    an expired lease can be taken over), timed by the server's clock (``$$NOW``) so replicas with
+    skewed clocks agree. While held, a thread renews the lease every third of it; if a renewal finds
+    the lock taken over (this process stalled past its lease), :meth:`check` raises LockTimeout so
+    the step stops before its next write. Waiting for a held lock gives up after the target's
+    ``lock_timeout``.
+    """
+
+    def __init__(self, db, target: Target):
+        self.coll = state(db, target)
+        self.target = target
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.lease_ms = int(target.lock_lease * 1000)
+        self._lost = False
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def __enter__(self) -> "MongoLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def _try(self) -> bool:
+        """One attempt: create the lock document, or take it over if its lease expired."""
+        from pymongo.errors import DuplicateKeyError
+
+        take = [{"$set": {"owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(),
+                          "acquired_at": "$$NOW", "expires_at": {"$add": ["$$NOW", self.lease_ms]}}}]  # fmt: skip
+        try:  # no lock document: create it (two creators collide on the _id, one wins)
+            self.coll.update_one({"_id": LOCK_ID, "owner": {"$exists": False}}, take, upsert=True)
+            return True
+        except DuplicateKeyError:
+            pass
+        expired_or_mine = {"$or": [{"$lt": ["$expires_at", "$$NOW"]}, {"$eq": ["$owner", self.owner]}]}
+        return self.coll.find_one_and_update({"_id": LOCK_ID, "$expr": expired_or_mine}, take) is not None
+
+    def acquire(self) -> None:
+        deadline = time.monotonic() + self.target.lock_timeout
+        delay = 0.05
+        while not self._try():
+            if time.monotonic() >= deadline:
+                holder = self.coll.find_one({"_id": LOCK_ID}) or {}
+                raise LockTimeout(
+                    f"another process ({holder.get('owner', 'unknown')}) holds the migration lock on "
+                    f"{self.target.masked_url} until {holder.get('expires_at', '?')} UTC; gave up after "
+                    f"{self.target.lock_timeout:g}s (--lock-timeout)"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew_loop, name="agno-migrate-lock", daemon=True)
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        interval = max(self.lease_ms / 3000.0, 0.05)
+        while not self._stop.wait(interval):
+            try:
+                result = self.coll.update_one(
+                    {"_id": LOCK_ID, "owner": self.owner}, [{"$set": {"expires_at": {"$add": ["$$NOW", self.lease_ms]}}}]
+                )
+            except Exception:  # a transient error: the next renewal tries again within the lease
+                continue
+            if result.matched_count == 0:
+                self._lost = True
+                return
+
+    def check(self) -> None:
+        """Raise LockTimeout if the lease was lost (another process took the lock over)."""
+        if self._lost:
+            raise LockTimeout(
+                f"the migration lock on {self.target.masked_url} was taken over by another process after "
+                f"this one overran its lease ({self.target.lock_lease:g}s); stopped before writing more"
+            )
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+        try:
+            self.coll.delete_one({"_id": LOCK_ID, "owner": self.owner})
+        except Exception:  # unreachable server: the lease expires by itself
+            pass

@@ -1,0 +1,61 @@
+"""3.0.0 — runs move out of the sessions' ``runs`` arrays into a runs collection, one document per run.
+
+The runs collection with Agno 3.x's indexes (LINEAGE §5.4), then every element of every session's
+``runs`` array copied into it (``migrate.convert.run_rows``: the same rules as the SQL revision),
+batch by batch by keyset on ``session_id`` with a checkpoint per batch. Unlike Agno's own v3_0_0: a
+run without ``run_id`` gets a deterministic id instead of being dropped; a ``run_id`` that another
+session already holds is stored under a derived id and reported; runs already copied (same
+session, same position) are skipped, so an interrupted copy completes on the next run. The legacy
+``runs`` field is kept on the session documents (Agno's ``cleanup_legacy_runs_field()`` drops it).
+"""
+from agno_migrate.migrate import convert
+
+version = "3.0.0"
+
+RUN_INDEXES = (
+    (("run_id",), True),
+    *[((name,), False) for name in ("session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id",
+                                    "parent_run_id", "status", "created_at", "updated_at")],  # fmt: skip
+    (("session_id", "run_index"), False),
+)
+SESSION_FIELDS = ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "created_at", "updated_at")
+WITH_RUNS = {"runs": {"$exists": True, "$ne": None}}
+
+
+def upgrade(step):
+    step.ensure_collection(step.target.runs_table, RUN_INDEXES)
+    sessions = step.sessions
+    total = sessions.count_documents(WITH_RUNS)
+    done = copied = 0
+    projection = {name: 1 for name in (*SESSION_FIELDS, "runs")}
+    for batch in step.batches(sessions, WITH_RUNS, "3.0.0", projection):
+        rows = []
+        for session in batch:
+            blob = session.get("runs")
+            if isinstance(blob, str):
+                try:
+                    blob = convert.decode_json(blob)
+                except ValueError as exc:
+                    step.note("unparseable", (session.get("session_id"), f"runs is not JSON: {exc}"))
+                    continue
+            if blob is None:
+                continue
+            if not isinstance(blob, list):
+                step.note("unparseable", (session.get("session_id"), f"runs is a {type(blob).__name__}, not a list"))
+                continue
+            if not isinstance(session.get("session_id"), str):
+                step.note("unparseable", (repr(session.get("session_id")), "session_id is not a string"))
+                continue
+            built, skipped = convert.run_rows({k: session.get(k) for k in SESSION_FIELDS}, blob)
+            for index, reason in skipped:
+                step.note("not_runs", (session["session_id"], index, reason))
+            rows.extend(built)
+        copied += step.insert_runs(rows)
+        done += len(batch)
+        step.done_batch("3.0.0", batch)
+        step.tick(done, total)
+    step.report["runs_copied"] = step.report.get("runs_copied", 0) + copied
+
+
+def downgrade(step):
+    raise NotImplementedError("3.0.0 cannot be undone: runs written since the upgrade live only in the runs collection")
