@@ -2,8 +2,13 @@
 
 * PostgreSQL: a session-level advisory lock keyed on database, schema and session table.
 * MySQL/MariaDB: ``GET_LOCK`` with the same key.
-* SQLite: every step runs in a ``BEGIN IMMEDIATE`` transaction, which is the database's own
-  writer lock; the runner re-reads the version inside it, so no separate lock is needed.
+* SQLite: an exclusive ``flock`` on a file beside the database (``<file>-agno-migrate.lock``),
+  held for the whole upgrade, so one process does all the steps and the whole Agno 1.x import while
+  the others wait. The kernel releases it when its holder dies. Each step also runs in a
+  ``BEGIN IMMEDIATE`` transaction (the database's own writer lock, which Agno's writers respect too)
+  and re-reads the version inside it. Where no lock file can be made (a read-only directory, no
+  ``fcntl``), the per-step transactions alone keep every step and row single: only the reporting of
+  the work may then be shared between processes.
 
 Waiting is bounded by the target's ``lock_timeout``; expiry raises LockTimeout.
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import os
 import time
 from typing import Iterator
 
@@ -19,6 +25,13 @@ from sqlalchemy import text
 
 from ..errors import LockTimeout
 from ..target import Target
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
+SQLITE_LOCK_SUFFIX = "-agno-migrate.lock"
 
 
 def _key(target: Target, conn) -> str:
@@ -80,7 +93,37 @@ def migration_lock(conn, target: Target) -> Iterator[None]:
                 conn.execute(text("SELECT RELEASE_LOCK(:k)"), {"k": key})
                 conn.commit()
     else:
+        with _sqlite_file_lock(conn, target):
+            yield
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(conn, target: Target) -> Iterator[None]:
+    files = {row[1]: row[2] for row in conn.exec_driver_sql("PRAGMA database_list")}
+    conn.commit()
+    path = files.get("main")
+    fd = None
+    if path and fcntl is not None:  # (an in-memory database has no file, and no other process)
+        with contextlib.suppress(OSError):
+            fd = os.open(path + SQLITE_LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o644)
+    if fd is None:
         yield
+        return
+    try:
+        deadline = time.monotonic() + target.lock_timeout
+        delay = 0.02
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _timeout_error(target) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def is_sqlite_busy(exc: BaseException) -> bool:

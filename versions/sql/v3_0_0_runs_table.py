@@ -56,6 +56,8 @@ def _create_runs_table(ctx, t):
     schema = t.schema if dialect != "sqlite" else None
     r = t.runs_table
     if _exists(r, schema):
+        if not ctx.as_sql:  # MySQL commits each DDL: a run killed before the last index resumes here
+            _create_indexes(dialect, r, schema, {i["name"] for i in sa.inspect(op.get_bind()).get_indexes(r, schema=schema)})
         return
     op.create_table(
         r,
@@ -81,10 +83,16 @@ def _create_runs_table(ctx, t):
         ),
         schema=schema,
     )
+    _create_indexes(dialect, r, schema, set())
+
+
+def _create_indexes(dialect, r, schema, existing):
     for col in INDEXED:
-        op.create_index(f"idx_{r}_{col}", r, [col], schema=schema)
+        if f"idx_{r}_{col}" not in existing:
+            op.create_index(f"idx_{r}_{col}", r, [col], schema=schema)
     composite = f"{r}_runs_session_id_run_index" if dialect == "mysql" else f"idx_{r}_session_id_run_index"
-    op.create_index(composite, r, ["session_id", "run_index"], schema=schema)
+    if composite not in existing:
+        op.create_index(composite, r, ["session_id", "run_index"], schema=schema)
 
 
 def _copy_runs(ctx, t):
