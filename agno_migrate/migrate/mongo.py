@@ -37,6 +37,8 @@ def _read_state(db, target: Target):
     recorded = recorded_version(db, target)
     if recorded is not None:
         return recorded, None
+    if mongo_state.creating(db, target):  # head half-created by a killed run: as empty, created again
+        return None, mongo_detect.Detection(version=None, has_session_table=False)
     return None, mongo_detect.detect(db, target)
 
 
@@ -96,8 +98,8 @@ def upgrade(target: Target, goal: SchemaVersion, sql: bool, progress, legacy_tab
                 outcome.created = True
                 outcome.after = registry.HEAD.version
             elif found.version is not None:
-                mongo_state.record(db, target, found.version, "detect")
                 mongo_state.write_agno_stamps(db, target, found.version)  # Agno never stamps MongoDB
+                mongo_state.record(db, target, found.version, "detect")
                 current_version = outcome.before = outcome.adopted = found.version.version
         if not outcome.created:
             if current_version is not None and registry.get(current_version).key > goal.key:
@@ -118,14 +120,16 @@ def _create_head(db, target: Target) -> None:
     from ..schema import mongo_head_indexes
 
     step = MongoStep(db, target)
+    mongo_state.mark_creating(db, target, registry.HEAD)
     for name, indexes in mongo_head_indexes(target).items():
         step.ensure_collection(name, indexes)
-    mongo_state.record(db, target, registry.HEAD, "create")
     mongo_state.write_agno_stamps(db, target, registry.HEAD)
+    mongo_state.record(db, target, registry.HEAD, "create")
 
 
 def _apply(db, target: Target, lock: MongoLock, version: SchemaVersion, direction: str, report: dict, progress) -> bool:
-    """Run one step, then record it; False if the database was already past it (another process)."""
+    """Run one step, then record it; False if the database was already past it (another process).
+    The record is the last write: a run killed before it runs the (idempotent) step again."""
     now = recorded_version(db, target)
     if direction == "upgrade" and now is not None and registry.get(now).key >= version.key:
         return False
@@ -137,9 +141,9 @@ def _apply(db, target: Target, lock: MongoLock, version: SchemaVersion, directio
     lock.check()
     reached = version if direction == "upgrade" else registry.previous(version.version)
     mongo_state.write_agno_stamps(db, target, reached)
-    mongo_state.record(db, target, reached, direction)
     mongo_state.finish_step(db, target, version, direction, step_report)
     mongo_state.clear_checkpoint(db, target, version.version)
+    mongo_state.record(db, target, reached, direction)
     for key, value in step_report.items():
         if isinstance(value, list):
             report.setdefault(key, []).extend(value)
