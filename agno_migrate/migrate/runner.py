@@ -180,8 +180,14 @@ def _legacy_state(conn, target: Target, named: list[str] | None = None):
 
 
 def _check_detection(target: Target, found: detect_mod.Detection) -> None:
+    """Refuse to adopt tables that match no schema version (nothing is changed)."""
     if found.has_session_table and found.version is None:
         raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
+    if found.damage:
+        raise SchemaDrift(
+            f"{target.session_table} does not match Agno {found.version.version}: {'; '.join(found.damage)}; "
+            f"nothing changed (repair the tables, or record their version with agno-migrate stamp VERSION)"
+        )
 
 
 # --- user commands -------------------------------------------------------------------------------
