@@ -185,9 +185,9 @@ def _batches(conn, target: Target, legacy: LegacyTable, last):
     columns = [sa.type_coerce(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c for c in source.columns]
     while True:
         query = sa.select(*columns).order_by(key).limit(BATCH)
-        if last is not None:
-            query = query.where(key > last)
-        rows = [dict(row) for row in conn.execute(query).mappings()]
+        if last is not None:  # (a session id that is not UTF-8 was read as bytes: compared as the text it is)
+            query = query.where(key > (sa.cast(sa.literal(last, sa.LargeBinary), sa.Text) if isinstance(last, bytes) else last))
+        rows = _fetch(conn, query)
         if not rows:
             return
         last = rows[-1]["session_id"]
@@ -239,6 +239,32 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _fetch(conn, query) -> list[dict]:
+    """The rows of ``query``. SQLite stores whatever bytes it was given as TEXT and fails the whole
+    fetch on a value that is not UTF-8; then the batch is read again with such values as bytes, so
+    that only their rows are reported (``convert_rows``). Nothing is written before a fetch (each
+    batch commits), so the failed read is simply rolled back."""
+    try:
+        return [dict(row) for row in conn.execute(query).mappings()]
+    except sa.exc.OperationalError as exc:
+        if conn.dialect.name != "sqlite" or "decode to UTF-8" not in str(exc.orig):
+            raise
+    conn.rollback()
+    raw = conn.connection.dbapi_connection
+    raw.text_factory = _text_or_bytes
+    try:
+        return [dict(row) for row in conn.execute(query).mappings()]
+    finally:
+        raw.text_factory = str
+
+
+def _text_or_bytes(data: bytes):
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
 def convert_rows(mode: str, rows: list[dict], backend: str) -> list[tuple]:
     """Convert Agno 1.x rows for ``backend``, ready to insert (pure; runs in a worker process).
 
@@ -247,6 +273,10 @@ def convert_rows(mode: str, rows: list[dict], backend: str) -> list[tuple]:
     """
     out = []
     for row in rows:
+        undecodable = [name for name, value in row.items() if value.__class__ is bytes]
+        if undecodable:  # (see _fetch)
+            out.append(("error", str(row.get("session_id")), f"column(s) {', '.join(undecodable)} hold bytes that are not UTF-8 text"))
+            continue
         try:
             session_row, runs = convert.convert_v1_session(mode, row)
         except convert.ConversionError as exc:
