@@ -47,6 +47,19 @@ def _check_detection(target: Target, found) -> None:
         raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
 
 
+def _refusals(target: Target, legacy_tables: list[str] | None = None) -> None:
+    """Raise what would refuse the command (a version or an Agno stamp ahead of this tool, drift
+    that matches no version, a bad --legacy-table), reading only, before the lock is taken: the
+    lock's document would otherwise leave our state collection in a database refused unchanged.
+    Checked again under the lock (another process may have changed the database meanwhile)."""
+    with _database(target) as db:
+        recorded, found = _read_state(db, target)
+        if recorded is None:
+            _check_detection(target, found)
+        if legacy_tables:
+            _legacy_state(db, target, legacy_tables)
+
+
 def _legacy_state(db, target: Target, named: list[str] | None = None):
     tables = mongo_legacy.resolve_collections(db, target, mongo_detect.legacy_collections(db, target), named)
     return tables, mongo_legacy.pending(db, target, tables)
@@ -86,6 +99,7 @@ def plan(target: Target, goal: SchemaVersion, legacy_tables: list[str] | None) -
 def upgrade(target: Target, goal: SchemaVersion, sql: bool, progress, legacy_tables: list[str] | None) -> Outcome:
     if sql:
         raise UsageError("--sql is not applicable to MongoDB: it has no SQL; use agno-migrate plan to see the steps")
+    _refusals(target, legacy_tables)
     with _locked(target) as (db, lock):
         recorded, found = _read_state(db, target)
         current_version = recorded
@@ -153,6 +167,7 @@ def _apply(db, target: Target, lock: MongoLock, version: SchemaVersion, directio
 
 
 def downgrade(target: Target, goal: SchemaVersion) -> Outcome:
+    _refusals(target)
     with _locked(target) as (db, lock):
         recorded, found = _read_state(db, target)
         if recorded is None:

@@ -56,7 +56,7 @@ def pending(db, target: Target, tables: list[LegacyTable]) -> list[LegacyTable]:
 def import_collections(db, target: Target, tables: list[LegacyTable], lock, progress=None) -> LegacyReport:
     """Import every collection of ``tables`` into the head layout (see the module docstring)."""
     report = LegacyReport()
-    step = MongoStep(db, target, {}, None, lock)
+    step = MongoStep(db, target, {}, progress, lock)
     total = sum(t.rows for t in tables)
     done_rows = 0
     if progress:

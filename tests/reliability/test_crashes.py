@@ -140,19 +140,10 @@ def test_killed_then_rerun_ends_as_an_uninterrupted_run(rdb, backend, scenario, 
     succeeded(cli("check", url=db.url, cwd=tmp_path))
 
 
-HEAD_CREATION_GAP = (
-    "MySQL commits each CREATE TABLE/INDEX: a run killed while creating head leaves head tables without "
-    "a version record, and the re-run fingerprints them as an Agno database (adopts 2.5.0 and fails on the "
-    "runs table's foreign key, or adopts head with indexes or Agno's stamps missing)"
-)
-
-
-def test_killed_while_creating_head(rdb, backend, stress, tmp_path, request):
+def test_killed_while_creating_head(rdb, backend, stress, tmp_path):
     """An empty database: killed after the session table's DDL and just before the record of head
     (with --stress: after every DDL statement of the creation too); the re-run gives the same as an
     uninterrupted creation."""
-    if backend == "mysql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=HEAD_CREATION_GAP))
     reference_db = rdb(backend)
     log = tmp_path / "statements.json"
     assert victim("cli", reference_db.url, log_path=str(log), cwd=tmp_path).returncode == 0
@@ -185,8 +176,8 @@ def test_killed_while_creating_head(rdb, backend, stress, tmp_path, request):
 # --- the connection fails under a running upgrade -------------------------------------------------
 
 
-def _victim_process(url: str, cwd) -> subprocess.Popen:
-    return subprocess.Popen([CLI, "--db-url", url, "--lock-timeout", "120", "upgrade"], stdout=subprocess.PIPE,
+def _victim_process(url: str, cwd, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([CLI, "--db-url", url, "--lock-timeout", "120", *options, "upgrade"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=cwd)  # fmt: skip
 
 
@@ -296,3 +287,50 @@ def test_server_crash_restarted_mid_step_then_rerun(private_pg: PrivatePostgres,
     got = end_state(db)
     assert got == want, diff_states(got, want)
     succeeded(cli("check", url=db.url, cwd=tmp_path))
+
+
+def test_mongod_crash_restarted_mid_step_then_rerun(rdb, tmp_path):
+    """A mongod of the test's own (tests/mongo_server.py, with the suite's user) SIGKILLed and
+    restarted on the same files while the 3.0.0 copy runs. The upgrade either rides it out (pymongo
+    waits for the server and retries a write once) or ends in one line (exit 5 or 10); either way
+    the re-run, once the dead lease (2 s) expired, gives the uninterrupted result."""
+    from conftest import Database, mongo_url_with_database
+    from mongo_server import MongoServer
+    from pymongo import MongoClient
+
+    from .support import SECRET, Result, with_secret
+
+    reference_db = rdb("mongodb")
+    load_point(reference_db, "2.0.0", generated=CONNECTION_DATA)
+    succeeded(cli("upgrade", url=reference_db.url, cwd=tmp_path))
+    want = end_state(reference_db)
+    server = MongoServer.start()
+    try:
+        with MongoClient(server.url) as client:
+            client.admin.command("createUser", "amt_rel_crash", pwd=SECRET, roles=["root"])
+        name = "amt_crash"
+        db = Database("mongodb", with_secret(mongo_url_with_database(server.url, name), "mongodb", mongo_user="amt_rel_crash"),
+                      db_name=name, server_url=server.url)  # fmt: skip
+        load_point(db, "2.0.0", generated=CONNECTION_DATA)
+        proc = _victim_process(db.url, tmp_path, "--lock-lease", "2")
+        try:
+            with MongoClient(server.url) as client:
+                _wait_until(lambda: "agno_runs" in client[name].list_collection_names()
+                            and client[name]["agno_runs"].estimated_document_count() > 0, proc, "the copy")  # fmt: skip
+            server.crash_restart()
+            out, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        record(f"mongod restarted {db.url}", out, err)
+        STATS["connection_kills"] += 1
+        if proc.returncode != 0:
+            line = one_line(Result(proc.returncode, out, err), proc.returncode)
+            assert proc.returncode in (5, 10), line
+        succeeded(cli("--lock-timeout", "120", "upgrade", url=db.url, cwd=tmp_path))
+        got = end_state(db)
+        assert got == want, diff_states(got, want)
+        assert lock_is_free(db)
+        succeeded(cli("check", url=db.url, cwd=tmp_path))
+    finally:
+        server.stop()
