@@ -41,6 +41,7 @@ class Detection:
     legacy: list[LegacyTable] = field(default_factory=list)
     has_session_table: bool = False
     damage: list[str] = field(default_factory=list)  # the tables match no version: upgrade refuses
+    creating: bool = False  # our mark of an unfinished creation of head (MySQL), no version yet
 
     @property
     def empty(self) -> bool:
