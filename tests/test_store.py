@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 import agno_migrate
 from agno_migrate import AgentSession, Run, SchemaBehind, TeamSession, UsageError, WorkflowSession
-from conftest import POINTS, SQL_BACKENDS, expected_sessions
+from conftest import POINTS, SQL_BACKENDS, expected_sessions, fixture_bytes
 
 STORE_BACKENDS = (*SQL_BACKENDS, "mongodb")
 
@@ -479,6 +479,29 @@ def test_store_on_an_older_agno_database(new_database, backend):
     auto = store_of(auto_db, auto_upgrade_schema=True)
     assert auto.get_sessions()[1] == len(expected)
     assert auto.schema_version == "3.0.1"
+
+
+def test_store_waits_for_agno_1x_tables_still_to_import(new_database, tmp_path):
+    """Head is recorded, but an Agno 1.x table is not imported yet (another process may be importing
+    it under the lock): a store must not read the partial database. Without auto_upgrade_schema it
+    refuses naming the table; with it, the first use imports (waiting for the lock) and then reads."""
+    import sqlite3
+
+    db = new_database("sqlite")
+    assert store_of(db).get_sessions() == ([], 0)  # head, recorded
+    source = tmp_path / "v1.db"
+    source.write_bytes(fixture_bytes("v1", "sqlite.db"))
+    conn = sqlite3.connect(db.path)
+    conn.execute("ATTACH DATABASE ? AS v1", (str(source),))
+    conn.execute(conn.execute("SELECT sql FROM v1.sqlite_master WHERE name = 'agent_sessions'").fetchone()[0])
+    conn.execute("INSERT INTO agent_sessions SELECT * FROM v1.agent_sessions")
+    rows = conn.execute("SELECT count(*) FROM agent_sessions").fetchone()[0]
+    conn.commit()
+    conn.close()
+    assert rows > 0
+    with pytest.raises(SchemaBehind, match="Agno 1.x tables not imported .agent_sessions"):
+        store_of(db).get_sessions()
+    assert store_of(db, auto_upgrade_schema=True).get_sessions(session_type="agent")[1] == rows
 
 
 # --- 2. filters, pagination, sort -----------------------------------------------------------------

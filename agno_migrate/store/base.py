@@ -5,7 +5,7 @@
   exactly as ``agno-migrate upgrade``); otherwise every call raises SchemaBehind naming the version
   found and the command to run. ``upgrade_schema()`` always upgrades, whatever the flag.
 * A database ahead of this tool raises SchemaAhead.
-The "at head?" check is one query, done once per store object.
+The "at head?" check (the version, and Agno 1.x tables still to import) is done once per store object.
 """
 from __future__ import annotations
 
@@ -80,13 +80,15 @@ class SessionStore:
             if self._schema_ok:
                 return
             found = self._recorded_version()
-            if found == registry.HEAD.version:
-                self._schema_ok = True
-                return
             from ..migrate import runner
 
-            status = runner.current(self.target) if found is None else None
-            if status is not None and not status.legacy_pending and status.version in (None, registry.HEAD.version):
+            # at head, Agno 1.x tables may still be importing (another process holds the lock): this
+            # store must wait for them (auto_upgrade_schema) or refuse, not read a partial database
+            status = runner.current(self.target) if found in (None, registry.HEAD.version) else None
+            if found == registry.HEAD.version and not status.legacy_pending:
+                self._schema_ok = True
+                return
+            if found is None and not status.legacy_pending and status.version in (None, registry.HEAD.version):
                 self.upgrade_schema()  # brand new: create at head; unmanaged at head: record it
                 return
             if not self.auto_upgrade_schema:
