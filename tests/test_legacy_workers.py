@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import agno_migrate
-from agno_migrate.migrate import convert, legacy, legacy_worker
+from agno_migrate.migrate import convert, legacy, legacy_pool, legacy_worker
 from agno_migrate.migrate.convert import loads
 from conftest import SQL_BACKENDS, fixture_bytes
 from test_legacy import head_dump, legacy_dump, multiply_agent_sessions
@@ -31,7 +31,7 @@ def _imported(new_database, backend: str, copies: int, monkeypatch=None, **const
     before = legacy_dump(db.url)
     if constants:
         for name, value in constants.items():
-            monkeypatch.setattr(legacy, name, value)
+            monkeypatch.setattr(legacy_pool if hasattr(legacy_pool, name) else legacy, name, value)
     agno_migrate.upgrade(db.url)
     assert legacy_dump(db.url) == before
     return head_dump(db.url)
@@ -40,7 +40,7 @@ def _imported(new_database, backend: str, copies: int, monkeypatch=None, **const
 @pytest.mark.parametrize("backend", SQL_BACKENDS)
 def test_workers_store_the_same_bytes_as_an_inline_conversion(new_database, backend, monkeypatch):
     # 4 copies: enough rows for worker processes, on any machine; on SQLite they read the rows themselves
-    monkeypatch.setattr(legacy, "_cpu_count", lambda: 2)
+    monkeypatch.setattr(legacy_pool, "cpu_count", lambda: 2)
     read_by_workers = []
     sqlite_file = legacy._sqlite_file
     monkeypatch.setattr(legacy, "_sqlite_file", lambda *args: read_by_workers.append(sqlite_file(*args)) or read_by_workers[-1])
@@ -53,7 +53,7 @@ def test_workers_store_the_same_bytes_as_an_inline_conversion(new_database, back
 
 
 def test_no_usable_interpreter_converts_inline(new_database, monkeypatch):
-    monkeypatch.setattr(legacy, "_cpu_count", lambda: 2)
+    monkeypatch.setattr(legacy_pool, "cpu_count", lambda: 2)
     reference = _imported(new_database, "sqlite", 4, monkeypatch, MAX_WORKERS=1)
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     assert _imported(new_database, "sqlite", 4, monkeypatch, MAX_WORKERS=4) == reference

@@ -3,7 +3,7 @@
 Runs after the session storage is at head. Each legacy table (found by its column signature, or
 named with ``--legacy-table NAME[:mode]``) is read by keyset pagination on ``session_id``, in
 batches; each batch's rows are converted by ``convert.convert_v1_session`` (in worker processes,
-``legacy_worker``, when there are cores and rows enough) and written (sessions row + runs-table
+``legacy_pool``, when there are cores and rows enough) and written (sessions row + runs-table
 rows); whole batches are committed together with the table's checkpoint, in ONE transaction, so a
 run killed at any point resumes exactly where the last commit ended. The legacy tables are only read.
 
@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future
@@ -30,10 +26,9 @@ import sqlalchemy as sa
 from ..errors import UsageError
 from ..target import Target, validate_identifier
 from ..schema import JSON_COLUMNS
-from . import convert, legacy_worker
+from . import convert, legacy_pool
 from .detect import LEGACY_MODES, LegacyTable, legacy_mode
 
-MAX_WORKERS = 4  # conversion processes at most: beyond that the single writer is the bottleneck
 BATCH = 200  # rows read and converted together (split among the workers): bounds memory
 # A transaction (with its checkpoint) holds whole batches, up to COMMIT_BYTES of JSON text or COMMIT_ROWS
 # rows: about a page cache's worth (see SQLITE_IMPORT_PRAGMAS), so small rows do not pay a commit
@@ -141,15 +136,16 @@ def pending(conn, target: Target, tables: list[LegacyTable]) -> list[LegacyTable
 def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None) -> LegacyReport:
     """Import every table of ``tables`` into the head schema (see the module docstring).
 
-    ``conn`` holds the migration lock and no open transaction; each batch commits. Rows are
-    converted (decoded, converted, JSON-encoded) in worker processes while this process writes the
-    batch before; on SQLite the workers also read the legacy rows themselves (this process reads
-    only the batch's session ids). With one core, or few rows, rows are converted inline.
+    ``conn`` holds the migration lock and no open transaction; whole batches commit together
+    with the checkpoint (see ``COMMIT_BYTES``). Rows are converted (decoded, converted,
+    JSON-encoded) in worker processes while this process writes the batch before; on SQLite the
+    workers also read the legacy rows themselves (this process reads only the batch's session ids).
+    With one core, or few rows, rows are converted inline.
     """
     from ..schema import head_tables
 
     total = sum(t.rows for t in tables)
-    with _converter(total) as converter, _sqlite_writer(conn):  # workers start while we set up
+    with legacy_pool.converter(total >= 2 * BATCH) as converter, _sqlite_writer(conn):  # workers start while we set up
         head = head_tables(target)
         # plain str names (SQLAlchemy's are a str subclass, whose pickles would make a worker import it)
         layout = (tuple(str(c.name) for c in head.sessions.columns), tuple(str(c.name) for c in head.runs.columns),
@@ -306,165 +302,6 @@ def _result(future: Future, target: Target) -> list:
         return future.result()
     except sqlite3.Error as exc:
         raise sa.exc.OperationalError("SELECT (Agno 1.x rows, read by a worker)", None, exc) from None
-
-
-# --- conversion: inline or in worker processes ----------------------------------------------------
-
-
-class _Inline:
-    """Conversion in this process (one core, or a small import)."""
-
-    parallel = False
-    count = 1
-
-    def ready(self):
-        return self
-
-    @staticmethod
-    def submit(name: str, *args) -> Future:
-        future: Future = Future()
-        future.set_result(legacy_worker.TASKS[name](*args))
-        return future
-
-
-# A worker: imports what the importer imports (its sys.path), then serves
-_BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
-         "from agno_migrate.migrate.legacy_worker import serve; serve(int(sys.argv[1]))")  # fmt: skip
-
-
-class _Workers:
-    """Worker processes (``legacy_worker.serve``): tasks go round-robin, each worker answers its
-    own in order; a thread per worker receives the answers as they come (so a worker never waits
-    on a full pipe while this process waits to send it the next task)."""
-
-    parallel = True
-
-    def __init__(self, count: int):
-        self.count = count
-        self._procs: list[subprocess.Popen] = []
-        self._pending: list[deque] = []
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._next = 0
-        self._started: list[Future] = []
-
-    def start(self) -> bool:
-        """Start the worker processes (without waiting for them: see :meth:`ready`)."""
-        if not sys.executable:
-            return False
-        path = json.dumps([entry for entry in sys.path if isinstance(entry, str)])
-        try:
-            for _ in range(self.count):
-                proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(os.getpid()), path], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)  # fmt: skip
-                self._started.append(Future())  # completed by the worker's "ready"
-                pending: deque = deque([self._started[-1]])
-                thread = threading.Thread(target=self._receive, args=(proc, pending), daemon=True,
-                                          name="agno-migrate-worker-answers")  # fmt: skip
-                self._procs.append(proc)
-                self._pending.append(pending)
-                self._threads.append(thread)
-                thread.start()
-        except OSError:  # no interpreter to start
-            self.close(kill=True)
-            return False
-        return True
-
-    def ready(self, timeout: float = 30.0):
-        """These workers once they all answered; when one cannot start, inline conversion instead
-        (the workers stopped)."""
-        if all(_answer(future, timeout) == "ready" for future in self._started):
-            return self
-        self.close(kill=True)
-        return _Inline()
-
-    def _receive(self, proc: subprocess.Popen, pending: deque) -> None:
-        while True:
-            try:
-                status, value = legacy_worker.receive(proc.stdout.fileno())
-            except Exception:  # noqa: BLE001 - closed, killed, or an answer that cannot be read
-                break
-            with self._lock:
-                future = pending.popleft()
-            if status == "ok":
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-        with self._lock:
-            stopped = [f for f in pending if f is not None]
-            pending.clear()
-            pending.append(None)  # marks the worker gone: later submits fail at once
-        code = proc.poll()
-        for future in stopped:
-            future.set_exception(RuntimeError(f"an Agno 1.x conversion worker stopped (exit status {code})"))
-
-    def submit(self, name: str, *args) -> Future:
-        index = self._next % self.count
-        self._next += 1
-        future: Future = Future()
-        with self._lock:
-            gone = None in self._pending[index]
-            if not gone:
-                self._pending[index].append(future)
-        if gone:
-            future.set_exception(RuntimeError("an Agno 1.x conversion worker stopped"))
-            return future
-        try:
-            legacy_worker.send(self._procs[index].stdin.fileno(), (name, args))
-        except OSError:  # it died: its receiving thread fails the future
-            pass
-        return future
-
-    def close(self, kill: bool = False) -> None:
-        for proc in self._procs:
-            if kill:
-                proc.kill()
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        for proc in self._procs:
-            with contextlib.suppress(OSError):
-                proc.stdout.close()
-
-
-def _answer(future: Future, timeout: float):
-    try:
-        return future.result(timeout)
-    except Exception:  # noqa: BLE001 - a worker that cannot start: conversion runs inline instead
-        return None
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def _converter(total_rows: int):
-    """Worker processes, or inline conversion for small imports, one core, or no usable interpreter."""
-    count = min(_cpu_count(), MAX_WORKERS)
-    if count < 2 or total_rows < 2 * BATCH:
-        yield _Inline()
-        return
-    workers = _Workers(count)
-    if not workers.start():
-        yield _Inline()
-        return
-    failed = True
-    try:
-        yield workers
-        failed = False
-    finally:
-        workers.close(kill=failed)
 
 
 # --- writing --------------------------------------------------------------------------------------

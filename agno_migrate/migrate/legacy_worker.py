@@ -7,7 +7,7 @@ Pure of SQLAlchemy, so that a worker process starts in a few hundredths of a sec
   JSON columns encoded exactly as before (``json.dumps``; MariaDB: ``json_text``).
 * :func:`read_and_convert` does the same for a key range of a legacy SQLite table that the worker
   reads itself (so the importing process does not read, pickle and send the rows).
-* :func:`serve` is a worker's main loop (started by ``legacy._Workers``): length-prefixed pickles,
+* :func:`serve` is a worker's main loop (started by ``legacy_pool.Workers``): length-prefixed pickles,
   one answer per task, in order, until its stdin closes.
 """
 from __future__ import annotations
