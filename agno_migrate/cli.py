@@ -133,8 +133,9 @@ def _report(opts: Options, report: dict, report_path: str) -> None:
     blobs = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
     for session_id, reason in blobs[: None if opts.verbosity >= 1 else 5]:
         opts.say(f"session {session_id}: {reason} (left in the legacy runs column)")
-    if blobs:
-        failures.append(f"{len(blobs)} session(s) had runs that could not be converted (left in the legacy runs column)")
+    if blobs:  # (one session can hold several: its runs and its session_data, say)
+        sessions = len({session_id for session_id, _ in blobs})
+        failures.append(f"{sessions} session(s) had runs that could not be converted (left in the legacy runs column)")
     if failures:
         raise errors.Incomplete("; ".join(failures))
 

@@ -218,13 +218,13 @@ def _check_mongo_url(url: str) -> str | None:
         raise UsageError("MongoDB needs pymongo: pip install 'agno-migrate[mongo]'") from None
     try:
         parsed = parse_uri(url)
-    except (InvalidURI, ValueError) as exc:
+    except (InvalidURI, ValueError, ConfigurationError) as exc:
+        if isinstance(exc, ConfigurationError) and url.startswith("mongodb+srv://"):  # hosts from DNS: a name
+            from .errors import ConnectFailed  # that does not resolve
+
+            raise ConnectFailed(f"cannot resolve {mask_url(url)}: {exc.__class__.__name__}") from None
         reason = mask_url(str(exc).splitlines()[0][:120]) if str(exc) else exc.__class__.__name__
         raise UsageError(f"malformed database URL {mask_url(url)!r}: {reason}") from None
-    except ConfigurationError as exc:  # a mongodb+srv:// name that does not resolve
-        from .errors import ConnectFailed
-
-        raise ConnectFailed(f"cannot resolve {mask_url(url)}: {exc.__class__.__name__}") from None
     return parsed.get("database")
 
 

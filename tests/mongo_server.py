@@ -64,6 +64,8 @@ class MongoServer:
         self.url = url
         self.directory = directory  # None: an external server, not ours to stop
         self.started = directory is not None  # True: this process started it
+        self._command: list[str] | None = None
+        self._port: int | None = None
 
     @classmethod
     def start(cls) -> "MongoServer":
@@ -82,11 +84,9 @@ class MongoServer:
             "--setParameter", "ttlMonitorSleepSecs=1",
             "--fork", "--logpath", log, "--pidfilepath", os.path.join(directory, "mongod.pid"),
         ]  # fmt: skip
+        server._command, server._port = cmd, port
         try:
-            # With --fork the command returns once the daemon listens (or has failed).
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT)
-            if proc.returncode != 0:
-                raise MongoServerError(f"mongod exited with {proc.returncode}: {proc.stdout}{proc.stderr}")
+            server._launch()
             server._initiate(port)
         except BaseException as exc:
             tail = server.log_tail()
@@ -97,6 +97,32 @@ class MongoServer:
                 raise MongoServerError(f"{type(exc).__name__}: {exc}\n--- mongod.log (tail) ---\n{tail}") from exc
             raise
         return server
+
+    def _launch(self) -> None:
+        # With --fork the command returns once the daemon listens (or has failed).
+        proc = subprocess.run(self._command, capture_output=True, text=True, timeout=START_TIMEOUT)
+        if proc.returncode != 0:
+            raise MongoServerError(f"mongod exited with {proc.returncode}: {proc.stdout}{proc.stderr}")
+
+    def _pid(self) -> int | None:
+        try:
+            with open(os.path.join(self.directory, "mongod.pid")) as fh:
+                return int(fh.read().strip())
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def crash_restart(self) -> None:
+        """SIGKILL the daemon (a crash: no clean shutdown) and start it again on the same files and
+        port; returns once it is a writable primary again. Only for a server this process started."""
+        if self._command is None:
+            raise MongoServerError("crash_restart needs a server started by this process")
+        pid = self._pid()
+        if pid is not None and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        self._launch()
+        self._initiate(self._port)
 
     def _initiate(self, port: int) -> None:
         from pymongo import MongoClient
@@ -134,11 +160,7 @@ class MongoServer:
         """SIGTERM the daemon, wait for it to exit (SIGKILL after STOP_TIMEOUT), remove the directory."""
         if self.directory is None:
             return
-        try:
-            with open(os.path.join(self.directory, "mongod.pid")) as fh:
-                pid = int(fh.read().strip())
-        except (OSError, ValueError):
-            pid = None
+        pid = self._pid()
         if pid is not None and _alive(pid):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT

@@ -19,10 +19,6 @@ from ..registry import SchemaVersion
 from ..target import Target
 from . import sql
 
-SESSION_COLUMNS = (
-    "session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "session_data",
-    "agent_data", "team_data", "workflow_data", "metadata", "summary", "created_at", "updated_at",
-)  # fmt: skip
 JSON_COLUMNS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
 LEGACY_SIGNATURE = {"session_id", "memory", "session_data", "extra_data"}
 
@@ -44,6 +40,8 @@ class Detection:
     drift: list[str] = field(default_factory=list)
     legacy: list[LegacyTable] = field(default_factory=list)
     has_session_table: bool = False
+    damage: list[str] = field(default_factory=list)  # the tables match no version: upgrade refuses
+    creating: bool = False  # our mark of an unfinished creation of head (MySQL), no version yet
 
     @property
     def empty(self) -> bool:
@@ -120,9 +118,6 @@ def detect(conn, target: Target) -> Detection:
     stamp = sql.agno_stamp(conn, target) if target.agno_versions_table in tables else None
     result.agno_stamp = stamp
     columns = {c["name"]: type_family(c["type"], target.backend) for c in insp.get_columns(target.session_table, schema=schema)}
-    missing = [c for c in SESSION_COLUMNS if c not in columns]
-    if missing:
-        result.drift.append(f"session table {target.session_table} lacks column(s) {', '.join(missing)}")
     key = _key_kind(insp, target, schema)
     candidates, notes = _pre3_candidates(target.backend, columns, key, target.agno_versions_table in tables)
     result.drift += notes
@@ -137,6 +132,8 @@ def detect(conn, target: Target) -> Detection:
     elif "runs" not in columns:
         result.drift.append(f"neither a runs column in {target.session_table} nor a runs table {target.runs_table}")
     result.candidates = candidates
+    result.damage = compare_to_head(conn, target, adopting=True)
+    result.drift += result.damage
     stamped = registry.from_agno_stamp(stamp)
     meant = [c for c in candidates if c in registry.meant_by_agno_stamp(stamp)]
     if stamp is not None and stamped is None:
@@ -323,24 +320,33 @@ def head_signature(target: Target) -> dict:
     return out
 
 
-def compare_to_head(conn, target: Target) -> list[str]:
-    """Differences between the database and the head schema (the legacy runs column is allowed)."""
+def compare_to_head(conn, target: Target, adopting: bool = False) -> list[str]:
+    """Differences between the database and the head schema (the legacy runs column is allowed).
+
+    ``adopting``: only what no registry version changes may differ — the columns every version has
+    and their types (JSON columns: json or jsonb), and the indexes; what the steps themselves add or
+    change (missing tables, jsonb, the primary key, foreign keys, MySQL collations) is not compared.
+    """
     actual = signature(conn, target)
     expected = head_signature(target)
     diffs = []
     for name, want in expected.items():
         got = actual.get(name)
         if got is None:
-            diffs.append(f"table {name} is missing")
+            if not adopting:
+                diffs.append(f"table {name} is missing")
             continue
         got_columns = {k: v for k, v in got["columns"].items() if not (name == target.session_table and k == "runs")}
         for col, spec in want["columns"].items():
             if col not in got_columns:
                 diffs.append(f"{name}.{col} is missing")
-            elif got_columns[col][0] != spec[0]:
+            elif got_columns[col][0] != spec[0] and not (adopting and {got_columns[col][0], spec[0]} <= {"json", "jsonb"}):
                 diffs.append(f"{name}.{col} is {got_columns[col][0]}, expected {spec[0]}")
         for col in got_columns.keys() - want["columns"].keys():
             diffs.append(f"{name}.{col} is not in the head schema")
+        if adopting:
+            diffs += _missing_indexes(name, got, want)
+            continue
         for col, collation in want.get("collations", {}).items():
             got_collation = got.get("collations", {}).get(col)
             if col in got_columns and got_collation != collation:
@@ -349,8 +355,10 @@ def compare_to_head(conn, target: Target) -> list[str]:
             diffs.append(f"{name} primary key is {got['primary_key']}, expected {want['primary_key']}")
         if got["foreign_keys"] != want["foreign_keys"]:
             diffs.append(f"{name} foreign keys differ from head")
-        got_idx = {i[0]: i for i in got["indexes"]}
-        for idx in want["indexes"]:
-            if idx[0] not in got_idx:
-                diffs.append(f"index {idx[0]} on {name} is missing")
+        diffs += _missing_indexes(name, got, want)
     return diffs
+
+
+def _missing_indexes(name: str, got: dict, want: dict) -> list[str]:
+    have = {i[0] for i in got["indexes"]}
+    return [f"index {idx[0]} on {name} is missing" for idx in want["indexes"] if idx[0] not in have]

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from ..errors import UsageError
 from ..target import Target, validate_identifier
 from ..schema import JSON_COLUMNS
-from . import convert, legacy_pool
+from . import convert, legacy_pool, legacy_worker
 from .detect import LEGACY_MODES, LegacyTable, legacy_mode
 
 BATCH = 200  # rows read and converted together (split among the workers): bounds memory
@@ -209,10 +209,12 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
     while True:
         if path is not None:  # the workers read the rows: only their session ids are read here
             query = sa.select(key).order_by(key).limit(BATCH)
-            ids = conn.execute(query if last is None else query.where(key > last)).scalars().all()
+            ids = [row["session_id"] for row in _fetch(conn, query if last is None else query.where(key > _key_value(last)),
+                                                       ("session_id",))]  # fmt: skip
             if not ids:
                 return
-            if None not in ids:  # (a NULL id cannot bound a range: such a batch is read below)
+            if not any(i is None or i.__class__ is bytes for i in ids):  # (NULL or non-UTF-8 ids cannot bound
+                # a worker's range: such a batch is read below)
                 bounds = [last, *(ids[end - 1] for end in _chunk_ends(len(ids), workers.count))]
                 futures = [workers.submit("read_and_convert", path, target.lock_timeout, table, names, low, high,
                                           legacy.mode, target.backend, layout)
@@ -221,7 +223,7 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
                 yield last, len(ids), futures
                 continue
         query = sa.select(*columns).order_by(key).limit(BATCH)
-        rows = [dict(zip(names, row)) for row in conn.execute(query if last is None else query.where(key > last))]
+        rows = _fetch(conn, query if last is None else query.where(key > _key_value(last)), names)
         if not rows:
             return
         last = rows[-1]["session_id"]
@@ -268,6 +270,30 @@ def _sqlite_writer(conn):
         with contextlib.suppress(Exception):
             for name, value in before.items():
                 raw.execute(f"PRAGMA {name}={int(value)}")
+
+
+def _key_value(last):
+    """A keyset bound: a session id that is not UTF-8 (read as bytes, see ``_fetch``) is compared as
+    the text it is stored as, not as a BLOB (which sorts after all text)."""
+    return sa.cast(sa.literal(last, sa.LargeBinary), sa.Text) if isinstance(last, bytes) else last
+
+
+def _fetch(conn, query, names: tuple) -> list[dict]:
+    """The rows of ``query`` as dicts of ``names``. SQLite stores whatever bytes it was given as TEXT
+    and fails the whole fetch on a value that is not UTF-8; then the batch is read again with such
+    values as bytes, so that only their rows are reported (``legacy_worker.convert_rows``). (A failed
+    read changes nothing in SQLite's transaction: batches written and not yet committed stay.)"""
+    try:
+        return [dict(zip(names, row)) for row in conn.execute(query)]
+    except sa.exc.OperationalError as exc:
+        if conn.dialect.name != "sqlite" or "decode to UTF-8" not in str(exc.orig):
+            raise
+    raw = conn.connection.dbapi_connection
+    raw.text_factory = legacy_worker.text_or_bytes
+    try:
+        return [dict(zip(names, row)) for row in conn.execute(query)]
+    finally:
+        raw.text_factory = str
 
 
 class _Transaction:

@@ -39,6 +39,10 @@ def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> li
         encode = _dumps
     out = []
     for row in rows:
+        undecodable = [name for name, value in row.items() if value.__class__ is bytes]
+        if undecodable:  # (see text_or_bytes)
+            out.append(("error", str(row.get("session_id")), f"column(s) {', '.join(undecodable)} hold bytes that are not UTF-8 text"))
+            continue
         try:
             session_row, runs = convert.convert_v1_session(mode, row)
         except convert.ConversionError as exc:
@@ -80,7 +84,25 @@ def read_rows(path: str, timeout: float, table: str, columns: tuple, after, upto
     key = _quoted("session_id")
     where, params = (f"{key} <= ?", (upto,)) if after is None else (f"{key} > ? AND {key} <= ?", (after, upto))
     query = f"SELECT {', '.join(map(_quoted, columns))} FROM {_quoted(table)} WHERE {where} ORDER BY {key}"
-    return [dict(zip(columns, values)) for values in conn.execute(query, params).fetchall()]
+    try:
+        return [dict(zip(columns, values)) for values in conn.execute(query, params).fetchall()]
+    except sqlite3.OperationalError as exc:
+        if "decode to UTF-8" not in str(exc):
+            raise
+    conn.text_factory = text_or_bytes  # read again: only the rows holding such text are reported
+    try:
+        return [dict(zip(columns, values)) for values in conn.execute(query, params).fetchall()]
+    finally:
+        conn.text_factory = str
+
+
+def text_or_bytes(data: bytes):
+    """A SQLite text_factory: the text, or for bytes that are not UTF-8 (SQLite stores any bytes as
+    TEXT; sqlite3 would fail the whole fetch) the bytes, whose row :func:`convert_rows` reports."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
 
 
 def read_and_convert(path: str, timeout: float, table: str, columns: tuple, after, upto, mode: str, backend: str,

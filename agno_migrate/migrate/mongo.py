@@ -37,12 +37,27 @@ def _read_state(db, target: Target):
     recorded = recorded_version(db, target)
     if recorded is not None:
         return recorded, None
+    if mongo_state.creating(db, target):  # head half-created by a killed run: as empty, created again
+        return None, mongo_detect.Detection(version=None, has_session_table=False)
     return None, mongo_detect.detect(db, target)
 
 
 def _check_detection(target: Target, found) -> None:
     if found.has_session_table and found.version is None:
         raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
+
+
+def _refusals(target: Target, legacy_tables: list[str] | None = None) -> None:
+    """Raise what would refuse the command (a version or an Agno stamp ahead of this tool, drift
+    that matches no version, a bad --legacy-table), reading only, before the lock is taken: the
+    lock's document would otherwise leave our state collection in a database refused unchanged.
+    Checked again under the lock (another process may have changed the database meanwhile)."""
+    with _database(target) as db:
+        recorded, found = _read_state(db, target)
+        if recorded is None:
+            _check_detection(target, found)
+        if legacy_tables:
+            _legacy_state(db, target, legacy_tables)
 
 
 def _legacy_state(db, target: Target, named: list[str] | None = None):
@@ -84,6 +99,7 @@ def plan(target: Target, goal: SchemaVersion, legacy_tables: list[str] | None) -
 def upgrade(target: Target, goal: SchemaVersion, sql: bool, progress, legacy_tables: list[str] | None) -> Outcome:
     if sql:
         raise UsageError("--sql is not applicable to MongoDB: it has no SQL; use agno-migrate plan to see the steps")
+    _refusals(target, legacy_tables)
     with _locked(target) as (db, lock):
         recorded, found = _read_state(db, target)
         current_version = recorded
@@ -96,8 +112,8 @@ def upgrade(target: Target, goal: SchemaVersion, sql: bool, progress, legacy_tab
                 outcome.created = True
                 outcome.after = registry.HEAD.version
             elif found.version is not None:
-                mongo_state.record(db, target, found.version, "detect")
                 mongo_state.write_agno_stamps(db, target, found.version)  # Agno never stamps MongoDB
+                mongo_state.record(db, target, found.version, "detect")
                 current_version = outcome.before = outcome.adopted = found.version.version
         if not outcome.created:
             if current_version is not None and registry.get(current_version).key > goal.key:
@@ -118,14 +134,16 @@ def _create_head(db, target: Target) -> None:
     from ..schema import mongo_head_indexes
 
     step = MongoStep(db, target)
+    mongo_state.mark_creating(db, target, registry.HEAD)
     for name, indexes in mongo_head_indexes(target).items():
         step.ensure_collection(name, indexes)
-    mongo_state.record(db, target, registry.HEAD, "create")
     mongo_state.write_agno_stamps(db, target, registry.HEAD)
+    mongo_state.record(db, target, registry.HEAD, "create")
 
 
 def _apply(db, target: Target, lock: MongoLock, version: SchemaVersion, direction: str, report: dict, progress) -> bool:
-    """Run one step, then record it; False if the database was already past it (another process)."""
+    """Run one step, then record it; False if the database was already past it (another process).
+    The record is the last write: a run killed before it runs the (idempotent) step again."""
     now = recorded_version(db, target)
     if direction == "upgrade" and now is not None and registry.get(now).key >= version.key:
         return False
@@ -137,9 +155,9 @@ def _apply(db, target: Target, lock: MongoLock, version: SchemaVersion, directio
     lock.check()
     reached = version if direction == "upgrade" else registry.previous(version.version)
     mongo_state.write_agno_stamps(db, target, reached)
-    mongo_state.record(db, target, reached, direction)
     mongo_state.finish_step(db, target, version, direction, step_report)
     mongo_state.clear_checkpoint(db, target, version.version)
+    mongo_state.record(db, target, reached, direction)
     for key, value in step_report.items():
         if isinstance(value, list):
             report.setdefault(key, []).extend(value)
@@ -149,6 +167,7 @@ def _apply(db, target: Target, lock: MongoLock, version: SchemaVersion, directio
 
 
 def downgrade(target: Target, goal: SchemaVersion) -> Outcome:
+    _refusals(target)
     with _locked(target) as (db, lock):
         recorded, found = _read_state(db, target)
         if recorded is None:

@@ -5,7 +5,8 @@ The same conversion as the SQL import (``convert.convert_v1_session``), the same
 keyset on ``session_id`` in batches with a checkpoint per batch in our state collection. Without
 transactions, a batch is written runs first, then sessions: a batch cut short is written again by
 the next run, and the runs already there (same session, same position) and sessions already there
-(same content) are recognised and skipped. The legacy collections are only read.
+(same content) are recognised and skipped — and counted in the checkpoint as imported, as the
+run that wrote them was killed before it could count them. The legacy collections are only read.
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def pending(db, target: Target, tables: list[LegacyTable]) -> list[LegacyTable]:
 def import_collections(db, target: Target, tables: list[LegacyTable], lock, progress=None) -> LegacyReport:
     """Import every collection of ``tables`` into the head layout (see the module docstring)."""
     report = LegacyReport()
-    step = MongoStep(db, target, {}, None, lock)
+    step = MongoStep(db, target, {}, progress, lock)
     total = sum(t.rows for t in tables)
     done_rows = 0
     if progress:
@@ -79,7 +80,8 @@ def import_collections(db, target: Target, tables: list[LegacyTable], lock, prog
 
 
 def _import_batch(step: MongoStep, legacy: LegacyTable, batch: list[dict], report: LegacyReport) -> tuple[int, int]:
-    """Convert and write one batch: runs first, then the sessions. Returns (written, failed)."""
+    """Convert and write one batch: runs first, then the sessions. Returns (imported, failed):
+    the sessions written now or already stored with the same content (see the module docstring)."""
     converted, failed = [], 0
     for doc in batch:
         try:
@@ -93,7 +95,7 @@ def _import_batch(step: MongoStep, legacy: LegacyTable, batch: list[dict], repor
             report.created_at_filled.append((legacy.name, session_row["session_id"]))
         converted.append((session_row, runs))
     stored = _stored_sessions(step, [row["session_id"] for row, _ in converted])
-    keep, run_rows = [], []
+    keep, run_rows, already = [], [], 0
     for session_row, runs in converted:
         existing = stored.get(session_row["session_id"])
         if existing is not None and _canonical(existing) != _canonical(session_row):
@@ -104,10 +106,12 @@ def _import_batch(step: MongoStep, legacy: LegacyTable, batch: list[dict], repor
         run_rows += rows
         if existing is None:
             keep.append(session_row)
+        else:
+            already += 1
     report.runs += step.insert_runs(run_rows)
     written = step.insert_documents(step.sessions, keep, "session_id")
     report.sessions += written
-    return written, failed
+    return written + already, failed
 
 
 def _stored_sessions(step: MongoStep, ids: list[str]) -> dict[str, dict]:

@@ -2,11 +2,13 @@
 
 Documents in it:
 
-* ``{_id: "version", version, updated_at}`` — the version the database is at (none: not managed);
+* ``{_id: "version", version, updated_at, seq}`` — the version the database is at (none: not
+  managed; ``{_id: "version", creating}`` alone: head was being created when the run stopped);
 * ``{_id: "step:<version>:<direction>", attempts, started_at, completed_at, ...}`` — one record per
   step, ``attempts`` counting how often it was started (a crash and re-run makes it 2);
-* ``{_id: "history:<n>"}`` — append-only: each version reached, how (create, detect, upgrade,
-  downgrade, stamp), when, by which tool version;
+* ``{_id: "history:<n>", seq}`` — append-only: each version reached, how (create, detect, upgrade,
+  downgrade, stamp), when, by which tool version; ``seq`` numbers the records (the version
+  document holds the last), so a record cut short is written again, not twice;
 * ``{_id: "lock", owner, expires_at, ...}`` — the migration lock (see :class:`MongoLock`);
 * ``{_id: "checkpoint:<name>", ...}`` — where a resumable data step or legacy import stands.
 
@@ -41,7 +43,7 @@ def recorded_version(db, target: Target) -> str | None:
     Raises SchemaAhead when it names a version this release does not know.
     """
     doc = state(db, target).find_one({"_id": VERSION_ID}, {"version": 1})
-    if doc is None:
+    if doc is None or doc.get("version") is None:
         return None
     version = doc.get("version")
     if not registry.is_known(version):
@@ -53,13 +55,31 @@ def recorded_version(db, target: Target) -> str | None:
 
 
 def record(db, target: Target, version: SchemaVersion, action: str) -> None:
-    """Record that the database reached ``version`` (the version document and a history entry)."""
+    """Record that the database reached ``version``: a history entry, then the version document
+    (the record proper: written last, so a run killed before it does the work again). The entry
+    carries the next sequence number, so one written by a run killed before the version document
+    is overwritten by the re-run's, not doubled."""
     coll = state(db, target)
     now = int(time.time())
-    coll.update_one({"_id": VERSION_ID}, {"$set": {"version": version.version, "updated_at": now}}, upsert=True)
+    seq = int((coll.find_one({"_id": VERSION_ID}, {"seq": 1}) or {}).get("seq", 0)) + 1
     key = f"history:{time.time_ns():020d}:{uuid.uuid4().hex[:8]}"  # sorts in the order written
-    coll.insert_one({"_id": key, "version": version.version, "revision": version.revision,
-                     "action": action, "applied_at": now, "tool_version": __version__})  # fmt: skip
+    entry = {"seq": seq, "version": version.version, "revision": version.revision, "action": action,
+             "applied_at": now, "tool_version": __version__}  # fmt: skip
+    coll.update_one({"_id": {"$regex": "^history:"}, "seq": seq}, {"$set": entry, "$setOnInsert": {"_id": key}}, upsert=True)
+    coll.update_one({"_id": VERSION_ID}, {"$set": {"version": version.version, "updated_at": now, "seq": seq},
+                                          "$unset": {"creating": ""}}, upsert=True)  # fmt: skip
+
+
+def mark_creating(db, target: Target, version: SchemaVersion) -> None:
+    """Note that head is being created (before its first collection): a run killed before the
+    record leaves collections that would read as an older Agno database; the mark says otherwise."""
+    state(db, target).update_one({"_id": VERSION_ID}, {"$set": {"creating": version.version}}, upsert=True)
+
+
+def creating(db, target: Target) -> bool:
+    """Whether head was being created by a run that did not record it."""
+    doc = state(db, target).find_one({"_id": VERSION_ID})
+    return doc is not None and doc.get("version") is None and doc.get("creating") is not None
 
 
 def history(db, target: Target) -> list[dict]:

@@ -165,6 +165,8 @@ def _read_state(conn, target: Target) -> tuple[str | None, detect_mod.Detection 
     """(recorded version, None) for a managed database, else (None, detection)."""
     recorded = _sql.recorded_version(conn, target)
     if recorded is not None:
+        if _sql.creation_pending(conn, target):  # not a database yet: see _create_head_in
+            return None, detect_mod.Detection(version=None, creating=True)
         return recorded, None
     return None, detect_mod.detect(conn, target)
 
@@ -180,8 +182,14 @@ def _legacy_state(conn, target: Target, named: list[str] | None = None):
 
 
 def _check_detection(target: Target, found: detect_mod.Detection) -> None:
+    """Refuse to adopt tables that match no schema version (nothing is changed)."""
     if found.has_session_table and found.version is None:
         raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
+    if found.damage:
+        raise SchemaDrift(
+            f"{target.session_table} does not match Agno {found.version.version}: {'; '.join(found.damage)}; "
+            f"nothing changed (repair the tables, or record their version with agno-migrate stamp VERSION)"
+        )
 
 
 # --- user commands -------------------------------------------------------------------------------
@@ -344,9 +352,11 @@ def _upgrade_locked(conn, target: Target, goal: SchemaVersion, progress: Progres
     if recorded is None:
         _check_detection(target, found)
         outcome.drift = found.drift
-        if found.version is None:  # empty, or Agno 1.x tables only
+        if found.version is None:  # empty, or Agno 1.x tables only, or head half created
+            if found.creating and goal != registry.HEAD:
+                raise Refused(f"creating {target.session_table} at head was interrupted: run agno-migrate upgrade to finish it")
             if goal == registry.HEAD:
-                _create_head_in(_sql.migration_context(target, conn), target)
+                _create_head_in(_sql.migration_context(target, conn), target, resume=found.creating)
                 conn.commit()
                 outcome.created = True
                 outcome.after = registry.HEAD.version
@@ -366,24 +376,43 @@ def _upgrade_locked(conn, target: Target, goal: SchemaVersion, progress: Progres
     return outcome
 
 
-def _create_head_in(ctx, target: Target) -> None:
+def _create_head_in(ctx, target: Target, resume: bool = False) -> None:
     """Create (or render) the head schema, our record of it and Agno's stamps, in the caller's
-    transaction: read under the lock just before, so no other process is doing the same."""
+    transaction: read under the lock just before, so no other process is doing the same.
+
+    MySQL commits every DDL statement, so there head's row is written first, marked ``creating``
+    and committed: a run killed mid-creation leaves that mark, and the next run (``resume``) creates
+    what is missing — tables, indexes, stamps — instead of taking the half-made tables for an Agno
+    database. The mark becomes ``create`` once all is there.
+    """
     from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
     from ..schema import head_tables
 
     head = head_tables(target)
+    marked = resume or (target.backend == "mysql" and not ctx.as_sql)
     if target.backend == "postgresql":
         _sql.execute(ctx, CreateSchema(target.schema, if_not_exists=True))
+    if marked and not resume:
+        _sql.ensure_version_table(ctx, target)
+        _sql.record(ctx, target, registry.HEAD, _sql.CREATING)
+        ctx.connection.commit()
     for table in (head.sessions, head.runs, head.agno_versions):
-        if _sql.table_exists(ctx, target, table.name):
+        if not _sql.table_exists(ctx, target, table.name):
+            _sql.execute(ctx, CreateTable(table))
+            existing = set()
+        elif resume:
+            existing = {i["name"] for i in sa.inspect(ctx.connection).get_indexes(table.name, schema=table.schema)}
+        else:
             continue
-        _sql.execute(ctx, CreateTable(table))
         for index in sorted(table.indexes, key=lambda i: i.name):
-            _sql.execute(ctx, CreateIndex(index))
-    _sql.ensure_version_table(ctx, target)
-    _sql.record(ctx, target, registry.HEAD, "create")
+            if index.name not in existing:
+                _sql.execute(ctx, CreateIndex(index))
+    if marked:
+        _sql.creation_done(ctx, target)
+    else:
+        _sql.ensure_version_table(ctx, target)
+        _sql.record(ctx, target, registry.HEAD, "create")
     _sql.write_agno_stamps(ctx, target, registry.HEAD)
 
 

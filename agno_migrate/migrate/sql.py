@@ -187,6 +187,20 @@ def record(ctx, target: Target, version: SchemaVersion, action: str) -> None:
     )
 
 
+CREATING = "creating"  # the action of head's row while head is being created (MySQL: see runner._create_head_in)
+
+
+def creation_pending(conn, target: Target) -> bool:
+    """Whether a creation of head was started and not finished (killed between MySQL's DDL commits)."""
+    table = version_table(target)
+    return conn.execute(sa.select(table.c.version).where(table.c.action == CREATING)).first() is not None
+
+
+def creation_done(ctx, target: Target) -> None:
+    table = version_table(target)
+    execute(ctx, table.update().where(table.c.action == CREATING).values(action="create", applied_at=int(time.time())))
+
+
 def unrecord(ctx, target: Target, version: SchemaVersion) -> None:
     table = version_table(target)
     execute(ctx, table.delete().where(table.c.version == version.version))

@@ -2,12 +2,13 @@
 
 * ``BACKENDS``: every test taking a ``backend`` argument runs on each of them (``pytest_generate_tests``
   below); ``@pytest.mark.backends(...)`` narrows a test to the backends where its case applies.
-  MongoDB joins by adding ``"mongodb"`` here and a branch in ``rdb`` (a database on the session's
-  ``mongo_server``) once the Mongo runner is in.
+  MongoDB is a database on the session's ``mongo_server`` (tests/mongo_server.py: a single-node
+  replica set started by the tests).
 * ``--stress`` (declared in tests/conftest.py: pytest reads options from the top conftest only):
   16 racers instead of 8, 20 kill points per backend instead of 5.
 * ``rdb(backend)``: a fresh database whose URL carries the suite's password (support.SECRET);
-  on MariaDB through a user created for the session that needs it.
+  on MariaDB through a user created for the session that needs it, on MongoDB likewise (a user of
+  the ``admin`` database: the server checks the password of any credentials a client presents).
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from sqlalchemy.engine import make_url
 
 from .support import SECRET, STATS, with_secret
 
-BACKENDS = ("sqlite", "postgresql", "mysql")  # + "mongodb" (see the module docstring)
+BACKENDS = ("sqlite", "postgresql", "mysql", "mongodb")
+SQL = ("sqlite", "postgresql", "mysql")
 KILLS = {False: 5, True: 20}  # kill points per backend: default, --stress
 RACERS = {False: 8, True: 16}
 
@@ -75,13 +77,31 @@ def mysql_secret_user():
     admin.close()
 
 
+@pytest.fixture(scope="session")
+def mongo_secret_user(mongo_server):
+    """A MongoDB user (in ``admin``) whose password is the suite's, for the session; dropped at the end."""
+    from pymongo import MongoClient
+
+    name = f"amt_rel_{uuid.uuid4().hex[:8]}"
+    with MongoClient(mongo_server.url) as client:
+        client.admin.command("createUser", name, pwd=SECRET, roles=["root"])
+    yield name
+    with MongoClient(mongo_server.url) as client:
+        client.admin.command("dropUser", name)
+
+
 @pytest.fixture
-def rdb(new_database, mysql_secret_user):
+def rdb(new_database, request):
     """A factory: ``rdb(backend)`` gives a fresh, empty database whose URL carries the password."""
 
     def make(backend: str) -> Database:
         db = new_database(backend)
-        return Database(backend, with_secret(db.url, backend, mysql_secret_user), db.path)
+        if backend == "mongodb":
+            user = request.getfixturevalue("mongo_secret_user")
+            return Database(backend, with_secret(db.url, backend, mongo_user=user), db_name=db.db_name,
+                            server_url=db.server_url)  # fmt: skip
+        mysql_user = request.getfixturevalue("mysql_secret_user") if backend == "mysql" else None
+        return Database(backend, with_secret(db.url, backend, mysql_user), db.path)
 
     return make
 

@@ -30,6 +30,8 @@ from agno_migrate import registry
 from agno_migrate.migrate import detect
 from agno_migrate.target import Target
 
+from . import mongo_support
+
 __all__ = ["CLI", "LEGACY", "Result", "clean_env", "head_dump"]
 
 # In the URL of every PostgreSQL and MariaDB database of the suite (PostgreSQL on trust ignores it;
@@ -53,10 +55,21 @@ def note_case(name: str) -> None:
     STATS["cases"].add(name)
 
 
-def with_secret(url: str, backend: str, mysql_user: str | None = None) -> str:
-    """``url`` with the suite's password (and, on MariaDB, the suite's user that requires it)."""
+def with_secret(url: str, backend: str, mysql_user: str | None = None, mongo_user: str | None = None) -> str:
+    """``url`` with the suite's password (and, on MariaDB and MongoDB, the suite's user that
+    requires it; on MongoDB authenticated against ``admin``)."""
     if backend == "sqlite":
         return url
+    if backend == "mongodb":
+        from urllib.parse import quote
+
+        from conftest import mongo_url_with_database
+
+        scheme, _, rest = url.partition("://")
+        hosts, _, tail = rest.partition("/")
+        name, _, options = tail.partition("?")
+        server = f"{scheme}://{mongo_user}:{quote(SECRET, safe='')}@{hosts}/" + (f"?{options}" if options else "")
+        return mongo_url_with_database(server, name)
     parsed = make_url(url).set(password=SECRET)
     if backend == "mysql":
         parsed = parsed.set(username=mysql_user)
@@ -95,6 +108,10 @@ def succeeded(result: Result) -> Result:
 # --- state of a database -------------------------------------------------------------------------
 
 
+def is_mongo(url: str) -> bool:
+    return url.startswith("mongodb")
+
+
 def engine(url: str):
     return sa.create_engine(Target.from_url(url).driver_url, poolclass=NullPool)
 
@@ -123,6 +140,8 @@ def full_state(db: Database):
     SQLite file that does not exist."""
     if db.backend == "sqlite" and not db.path.exists():
         return None
+    if db.backend == "mongodb":
+        return mongo_support.full_state(db.url)
     out = {"snapshot": snapshot(db.url)}
     eng = engine(db.url)
     try:
@@ -141,8 +160,12 @@ def full_state(db: Database):
 
 
 def version_rows(url: str) -> list[tuple]:
-    """(version, revision, action) of our version table, in version order."""
+    """(version, revision, action) of our version table, in version order (MongoDB: of the
+    history entries, in the order written)."""
     from agno_migrate.migrate import sql
+
+    if is_mongo(url):
+        return mongo_support.version_rows(url)
 
     target = Target.from_url(url)
     table = sql.version_table(target)
@@ -158,8 +181,12 @@ def version_rows(url: str) -> list[tuple]:
 
 
 def checkpoint_rows(url: str) -> list[tuple]:
-    """The Agno 1.x import's checkpoints, without their time stamps."""
+    """The Agno 1.x import's checkpoints, without their time stamps (MongoDB: every checkpoint
+    document, in the same shape)."""
     from agno_migrate.migrate import legacy
+
+    if is_mongo(url):
+        return mongo_support.checkpoint_rows(url)
 
     target = Target.from_url(url)
     table = legacy.checkpoint_table(target)
@@ -198,6 +225,8 @@ def tables_of(db: Database) -> set[str]:
 
 
 def legacy_state(db: Database) -> dict:
+    if db.backend == "mongodb":
+        return mongo_support.legacy_state(db.url)
     present = tables_of(db)
     return {name: dump_table(db.url, name, "session_id") for name in LEGACY if name in present}
 
@@ -205,7 +234,20 @@ def legacy_state(db: Database) -> dict:
 def end_state(db: Database) -> dict:
     """What an upgrade leaves, comparable between two databases of the same start: the session
     and runs tables (test_legacy's dump), our version rows and import checkpoints, Agno's stamps,
-    the physical schema, and the Agno 1.x tables."""
+    the physical schema, and the Agno 1.x tables. On MongoDB the same from the collections, plus
+    the step records (without how often each was started: a re-run after a crash starts one again)."""
+    if db.backend == "mongodb":
+        sessions, runs = mongo_support.head_dump(db.url)
+        return {
+            "sessions": sessions,
+            "runs": runs,
+            "versions": version_rows(db.url),
+            "steps": mongo_support.step_rows(db.url),
+            "checkpoints": checkpoint_rows(db.url),
+            "stamps": mongo_support.agno_stamps(db.url),
+            "signature": mongo_support.signature(db.url),
+            "legacy": legacy_state(db),
+        }
     sessions, runs = head_dump(db.url)
     return {
         "sessions": sessions,
@@ -278,6 +320,11 @@ def load_point(db: Database, point: str, generated: int = GENERATED, copies: int
     if point == "empty":
         return
     if point == "2.0.0":
+        if db.backend == "mongodb":
+            db.load("2.0.0")
+            if generated:
+                mongo_support.insert_string_sessions(db.url, generated_sessions(generated))
+            return
         if db.backend == "mysql":
             agno_migrate.upgrade(db.url, to="2.0.0")
         else:
@@ -287,7 +334,9 @@ def load_point(db: Database, point: str, generated: int = GENERATED, copies: int
         return
     assert point == "v1", point
     db.load("v1")
-    if copies > 1:
+    if copies > 1 and db.backend == "mongodb":
+        mongo_support.multiply_agent_collection(db.url, copies)
+    elif copies > 1:
         multiply_agent_sessions(db.url, copies)
 
 
@@ -302,7 +351,8 @@ RACER = textwrap.dedent(
     import agno_migrate, agno_migrate.cli
     from agno_migrate.migrate import runner  # noqa: the runner and its drivers, loaded before the start
     from agno_migrate.target import Target
-    Target.from_url(url).engine().dialect.dbapi
+    target = Target.from_url(url)
+    target.mongo_db() if target.is_mongo else target.engine().dialect.dbapi
     print("ready", flush=True)
     sys.stdin.read()
     if entry == "cli":
@@ -389,15 +439,21 @@ VICTIM = textwrap.dedent(
 def victim(entry: str, url: str, category: str = "any", kill_at: int = 0, phase: str = "never", delay: float = 0.0,
            log_path: str = "-", cwd: Path | None = None) -> subprocess.CompletedProcess:  # fmt: skip
     here = str(Path(__file__).parent)
-    proc = subprocess.run([sys.executable, "-c", VICTIM, entry, url, category, str(kill_at), phase, str(delay), log_path, here],
+    script = mongo_support.VICTIM if is_mongo(url) else VICTIM
+    proc = subprocess.run([sys.executable, "-c", script, entry, url, category, str(kill_at), phase, str(delay), log_path, here],
                           capture_output=True, text=True, timeout=600, env=clean_env(), cwd=cwd, check=False)  # fmt: skip
     record(f"victim {entry} {url} {category} {kill_at} {phase}", proc.stdout, proc.stderr)
     return proc
 
 
 def classify(statement: str, target: Target) -> str:
-    """What a statement of an upgrade does: ddl, record, stamp, checkpoint, data or read."""
+    """What a statement of an upgrade does: ddl, record, stamp, checkpoint, data or read (on
+    MongoDB also lock and step: statements.classify_mongo)."""
     from .statements import classify as by_names
+    from .statements import classify_mongo
+
+    if target.is_mongo:
+        return classify_mongo(statement, target.version_table, target.agno_versions_table, target.session_table, target.runs_table)
 
     return by_names(statement, target.version_table, target.agno_versions_table, target.session_table, target.runs_table)
 
@@ -406,6 +462,8 @@ def lock_is_free(db: Database) -> bool:
     """Whether the migration lock of ``db`` can be taken at once (and give it back)."""
     from agno_migrate.migrate.locks import _key, _mysql_key, _pg_key
 
+    if db.backend == "mongodb":
+        return mongo_support.lock_is_free(db.url)
     target = Target.from_url(db.url)
     if db.backend == "sqlite":
         import sqlite3

@@ -37,6 +37,8 @@ from .support import (
     version_rows,
 )
 
+pytestmark = pytest.mark.backends("sqlite", "postgresql", "mysql")  # MongoDB: test_bad_input_mongo.py
+
 NASTY_NAMES = ("x; DROP TABLE y", 'a"b', "a' b`", "agno_sessions)); DELETE FROM agno_sessions; --")
 
 
@@ -274,6 +276,10 @@ DRIFT_UNMANAGED = {  # on the session table of an Agno 2.5.0 database
 }  # fmt: skip
 
 
+DRIFT_SAID = {"column dropped": "agno_sessions.summary is missing", "type changed": "agno_sessions.created_at is",
+              "index missing": "index idx_agno_sessions_created_at on agno_sessions is missing"}  # fmt: skip
+
+
 def drift(db, statement: str) -> None:
     if db.backend == "sqlite" and ":" in statement:  # SQLite cannot change a column's type: edit the schema
         table, old, new = statement.split(":")
@@ -303,16 +309,18 @@ def test_drifted_schema_at_head_fails_check(rdb, backend, kind, tmp_path):
     assert full_state(db) == before
 
 
-@pytest.mark.xfail(strict=True, reason="upgrade adopts an unmanaged Agno database whose session table has drifted "
-                   "(a column dropped, a type changed, an index missing), upgrades it and exits 0, leaving a "
-                   "database that `check` rejects with exit 4; it should refuse with exit 4 and change nothing")  # fmt: skip
 @pytest.mark.parametrize("kind", list(DRIFT_UNMANAGED))
 def test_drifted_unmanaged_schema_refuses_upgrade(rdb, backend, kind, tmp_path):
+    """An Agno database whose session table was altered by hand matches no schema version: upgrade
+    refuses to adopt it (exit 4, naming what differs), changing nothing."""
+    note_case(f"drifted unmanaged schema: {kind}")
     db = rdb(backend)
     unmanaged(db)
     drift(db, DRIFT_UNMANAGED[kind][backend])
     before = full_state(db)
-    one_line(cli("upgrade", url=db.url, cwd=tmp_path), 4)
+    line = one_line(cli("upgrade", url=db.url, cwd=tmp_path), 4)
+    assert "does not match Agno 2.5.0" in line and "nothing changed" in line, line
+    assert DRIFT_SAID[kind] in line, line
     assert full_state(db) == before
 
 
@@ -422,21 +430,44 @@ def test_non_utf8_bytes_in_a_text_column_sqlite(rdb, backend, tmp_path):
     assert full_state(db) == before
 
 
+def _raw_rows(path, table: str) -> list[tuple]:
+    """Every row of a SQLite table, as the bytes stored (text that is not UTF-8 included)."""
+    conn = sqlite3.connect(path)
+    conn.text_factory = bytes
+    try:
+        return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+    finally:
+        conn.close()
+
+
 @pytest.mark.backends("sqlite")
-@pytest.mark.xfail(strict=True, reason="an Agno 1.x row holding bytes that are not UTF-8 fails the whole import "
-                   "(exit 10 after head was created, every re-run stops at the same batch) instead of being "
-                   "listed in the report with exit 9 and the other rows imported, as the README says")  # fmt: skip
-def test_non_utf8_bytes_in_an_agno_1x_row_sqlite(rdb, backend, tmp_path):
+@pytest.mark.parametrize("column", ["user_id", "session_id"])
+def test_non_utf8_bytes_in_an_agno_1x_row_sqlite(rdb, backend, column, tmp_path):
+    """SQLite keeps any bytes as TEXT: an Agno 1.x row holding bytes that are not UTF-8 (in any
+    column, its session id included) is listed in the report (exit 9); every other row is imported
+    and the legacy table is left as it was."""
+    note_case(f"non-UTF-8 bytes in an Agno 1.x row ({column})")
     db = rdb(backend)
     db.load("v1")
     conn = sqlite3.connect(db.path)
-    conn.execute("UPDATE agent_sessions SET user_id = CAST(X'75ff31' AS TEXT) WHERE session_id = "
-                 "(SELECT max(session_id) FROM agent_sessions)")  # fmt: skip
+    ids = [r[0] for r in conn.execute("SELECT session_id FROM agent_sessions ORDER BY session_id")]
+    victim = ids[len(ids) // 2]  # mid-table: the rows after it must still be read
+    conn.execute(f"UPDATE agent_sessions SET {column} = CAST(CAST({column} AS BLOB) || X'ff' AS TEXT) "
+                 "WHERE session_id = ?", (victim,))  # fmt: skip
     conn.commit()
     conn.close()
+    before = _raw_rows(db.path, "agent_sessions")
     line = one_line(cli("upgrade", url=db.url, cwd=tmp_path), 9)
-    assert "1 Agno 1.x row(s) could not be read" in line
-    assert (tmp_path / "agno-migrate-report.jsonl").exists()
+    assert "1 Agno 1.x row(s) could not be read" in line, line
+    report = [json.loads(x) for x in (tmp_path / "agno-migrate-report.jsonl").read_text().splitlines()]
+    assert len(report) == 1 and "not UTF-8" in report[0]["reason"], report
+    assert (report[0]["session_id"] == victim) == (column == "user_id"), report
+    conn = sqlite3.connect(db.path)
+    imported = {row[0] for row in conn.execute("SELECT session_id FROM agno_sessions WHERE session_type = 'agent'")}
+    conn.close()
+    assert imported == set(ids) - {victim}
+    assert _raw_rows(db.path, "agent_sessions") == before
+    succeeded(cli("upgrade", url=db.url, cwd=tmp_path))  # done: the re-run has nothing left to import
 
 
 @pytest.mark.backends("mysql")

@@ -12,6 +12,7 @@ Agno 1.x import), 20 with --stress. AGNO_MIGRATE_RELIABILITY_SEED changes the dr
 """
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from agno_migrate.target import Target
 
 from .conftest import KILLS, stressed
+from . import mongo_support
 from .pg_private import PrivatePostgres
 from .support import (
     CLI,
@@ -54,6 +56,7 @@ STRESS_CATEGORIES = {
     "2.0.0": ("ddl", "data", "record", "stamp", "read"),
     "v1": ("ddl", "data", "checkpoint", "record", "read"),
 }
+MONGO_STRESS = ("step",)  # MongoDB also records each step's start and end (mongo_state.start_step)
 _REFERENCES: dict = {}
 CONNECTION_DATA = 800  # generated sessions: five batches of the 3.0.0 copy, the first one is where it is cut
 
@@ -99,7 +102,8 @@ def kill_point(statements: list[str], target: Target, backend: str, scenario: st
     if slot < len(plan):
         category, phase = plan[slot]
     else:
-        category = rng.choice([c for c in STRESS_CATEGORIES[scenario] if pools.get(c)])
+        categories = STRESS_CATEGORIES[scenario] + (MONGO_STRESS if backend == "mongodb" else ())
+        category = rng.choice([c for c in categories if pools.get(c)])
         phase = rng.choice(("before", "during", "after"))
     candidates = pools.get(category)
     assert candidates, f"no {category} statement in the uninterrupted run"
@@ -120,12 +124,15 @@ def test_killed_then_rerun_ends_as_an_uninterrupted_run(rdb, backend, scenario, 
     killed = victim(point["entry"], db.url, point["category"], point["ordinal"], point["phase"], point["delay"], cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL, f"{where}: the child was not killed\n{killed.stderr[-3000:]}"
     STATS["kills"][point["category"]] = STATS["kills"].get(point["category"], 0) + 1
+    if backend == "mongodb" and point["category"] != "read":  # killed under the lock: its lease is left behind
+        left = mongo_support.lock_document(db.url)
+        assert left is not None and left["pid"] != os.getpid(), f"{where}: no lock document left by the dead runner"
 
     between = cli("check", url=db.url, cwd=tmp_path)  # the interrupted database reads as behind, not broken
     assert between.code in (0, 1), f"{where}: check after the kill: {between.code} {between.err}"
     assert "Traceback" not in between.err and len(between.err.splitlines()) <= 1, between.err
 
-    succeeded(cli("--lock-timeout", "120", "upgrade", url=db.url, cwd=tmp_path))
+    succeeded(cli("--lock-timeout", "120", "upgrade", url=db.url, cwd=tmp_path))  # (MongoDB: after the 2 s lease)
     got = end_state(db)
     assert got == ref["state"], f"{where}: {diff_states(got, ref['state'])}"
     assert legacy_state(db) == legacy_before, where
@@ -133,19 +140,10 @@ def test_killed_then_rerun_ends_as_an_uninterrupted_run(rdb, backend, scenario, 
     succeeded(cli("check", url=db.url, cwd=tmp_path))
 
 
-HEAD_CREATION_GAP = (
-    "MySQL commits each CREATE TABLE/INDEX: a run killed while creating head leaves head tables without "
-    "a version record, and the re-run fingerprints them as an Agno database (adopts 2.5.0 and fails on the "
-    "runs table's foreign key, or adopts head with indexes or Agno's stamps missing)"
-)
-
-
-def test_killed_while_creating_head(rdb, backend, stress, tmp_path, request):
+def test_killed_while_creating_head(rdb, backend, stress, tmp_path):
     """An empty database: killed after the session table's DDL and just before the record of head
     (with --stress: after every DDL statement of the creation too); the re-run gives the same as an
     uninterrupted creation."""
-    if backend == "mysql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=HEAD_CREATION_GAP))
     reference_db = rdb(backend)
     log = tmp_path / "statements.json"
     assert victim("cli", reference_db.url, log_path=str(log), cwd=tmp_path).returncode == 0
@@ -155,19 +153,22 @@ def test_killed_while_creating_head(rdb, backend, stress, tmp_path, request):
     statements = json.loads(log.read_text())
     target = Target.from_url(reference_db.url)
     kinds = [classify(s, target) for s in statements]
-    points = [(kinds.index("ddl") + 1, "after"), (kinds.index("record") + 1, "before")]
+    ddl = [s for s, kind in zip(statements, kinds) if kind == "ddl"]
+    records = [s for s, kind in zip(statements, kinds) if kind == "record"]
+    # (category, its ordinal, phase): by category, as MongoDB's lock renewals interleave by timing
+    points = [("ddl", 1, "after"), ("record", 1, "before")]
     if stress:
-        points += [(i, "after") for i, kind in enumerate(kinds, 1) if kind == "ddl" and (i, "after") not in points]
+        points += [("ddl", n, "after") for n in range(2, len(ddl) + 1)]
     failures = []
-    for at, phase in points:
+    for category, ordinal, phase in points:
         db = rdb(backend)
-        killed = victim("cli", db.url, "any", at, phase, cwd=tmp_path)
+        killed = victim("cli", db.url, category, ordinal, phase, cwd=tmp_path)
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
         STATS["kills"]["ddl"] = STATS["kills"].get("ddl", 0) + 1
         rerun = cli("--lock-timeout", "120", "upgrade", url=db.url, cwd=tmp_path)
         got = end_state(db) if rerun.code == 0 else None
         if rerun.code != 0 or got != want or not lock_is_free(db):
-            failures.append(f"killed {phase} {statements[at - 1][:60]!r}: re-run exit {rerun.code} {rerun.err.strip()[:200]}"
+            failures.append(f"killed {phase} {(ddl if category == 'ddl' else records)[ordinal - 1][:60]!r}: re-run exit {rerun.code} {rerun.err.strip()[:200]}"
                             f"{'; ' + diff_states(got, want)[:300] if got else ''}")  # fmt: skip
     assert not failures, "\n".join(failures)
 
@@ -175,8 +176,8 @@ def test_killed_while_creating_head(rdb, backend, stress, tmp_path, request):
 # --- the connection fails under a running upgrade -------------------------------------------------
 
 
-def _victim_process(url: str, cwd) -> subprocess.Popen:
-    return subprocess.Popen([CLI, "--db-url", url, "--lock-timeout", "120", "upgrade"], stdout=subprocess.PIPE,
+def _victim_process(url: str, cwd, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([CLI, "--db-url", url, "--lock-timeout", "120", *options, "upgrade"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=cwd)  # fmt: skip
 
 
@@ -286,3 +287,50 @@ def test_server_crash_restarted_mid_step_then_rerun(private_pg: PrivatePostgres,
     got = end_state(db)
     assert got == want, diff_states(got, want)
     succeeded(cli("check", url=db.url, cwd=tmp_path))
+
+
+def test_mongod_crash_restarted_mid_step_then_rerun(rdb, tmp_path):
+    """A mongod of the test's own (tests/mongo_server.py, with the suite's user) SIGKILLed and
+    restarted on the same files while the 3.0.0 copy runs. The upgrade either rides it out (pymongo
+    waits for the server and retries a write once) or ends in one line (exit 5 or 10); either way
+    the re-run, once the dead lease (2 s) expired, gives the uninterrupted result."""
+    from conftest import Database, mongo_url_with_database
+    from mongo_server import MongoServer
+    from pymongo import MongoClient
+
+    from .support import SECRET, Result, with_secret
+
+    reference_db = rdb("mongodb")
+    load_point(reference_db, "2.0.0", generated=CONNECTION_DATA)
+    succeeded(cli("upgrade", url=reference_db.url, cwd=tmp_path))
+    want = end_state(reference_db)
+    server = MongoServer.start()
+    try:
+        with MongoClient(server.url) as client:
+            client.admin.command("createUser", "amt_rel_crash", pwd=SECRET, roles=["root"])
+        name = "amt_crash"
+        db = Database("mongodb", with_secret(mongo_url_with_database(server.url, name), "mongodb", mongo_user="amt_rel_crash"),
+                      db_name=name, server_url=server.url)  # fmt: skip
+        load_point(db, "2.0.0", generated=CONNECTION_DATA)
+        proc = _victim_process(db.url, tmp_path, "--lock-lease", "2")
+        try:
+            with MongoClient(server.url) as client:
+                _wait_until(lambda: "agno_runs" in client[name].list_collection_names()
+                            and client[name]["agno_runs"].estimated_document_count() > 0, proc, "the copy")  # fmt: skip
+            server.crash_restart()
+            out, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        record(f"mongod restarted {db.url}", out, err)
+        STATS["connection_kills"] += 1
+        if proc.returncode != 0:
+            line = one_line(Result(proc.returncode, out, err), proc.returncode)
+            assert proc.returncode in (5, 10), line
+        succeeded(cli("--lock-timeout", "120", "upgrade", url=db.url, cwd=tmp_path))
+        got = end_state(db)
+        assert got == want, diff_states(got, want)
+        assert lock_is_free(db)
+        succeeded(cli("check", url=db.url, cwd=tmp_path))
+    finally:
+        server.stop()

@@ -6,6 +6,8 @@ equals a single-process run of the same start.
 "Exactly once" is read from the records: our version table holds one row per version with the
 version as its key (a step run twice would fail its process on that key, and every process must
 succeed), the Agno 1.x import keeps one checkpoint per table, and at most one racer reports work.
+On MongoDB, whose steps are idempotent (a second run would not fail), from the state collection:
+each step's record counts one start (``attempts``), and the history has one entry per version.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 
 from agno_migrate import registry
 
+from . import mongo_support
 from .support import (
     HEAD,
     checkpoint_rows,
@@ -69,6 +72,10 @@ def test_simultaneous_upgrades_run_each_step_once(rdb, backend, point, racers, t
     assert {s["total"] for s in stores} == {len(want["sessions"])}
 
     assert [(v, action) for v, _, action in version_rows(raced.url)] == expected_versions(backend, point)
+    if backend == "mongodb":
+        steps = [v.version for v in registry.steps_up("2.0.0", HEAD)] if point == "2.0.0" else []
+        assert mongo_support.step_rows(raced.url, with_attempts=True) == [(v, "upgrade", True, 1) for v in steps]
+        assert mongo_support.lock_document(raced.url) is None
     checkpoints = checkpoint_rows(raced.url)
     if point == "v1":
         rows = {name: len(dump) for name, dump in legacy_before.items()}

@@ -13,9 +13,10 @@ from sqlalchemy.engine import make_url
 from .support import HEAD, OUTPUTS, SECRET, SECRET_QUOTED, clean_env, cli, note_case
 
 
-@pytest.mark.backends("postgresql", "mysql")  # a SQLite URL holds no password
+@pytest.mark.backends("postgresql", "mysql", "mongodb")  # a SQLite URL holds no password
 def test_every_command_in_every_mode_masks_the_password(rdb, backend, tmp_path):
     note_case("password in the URL of every command")
+    assert SECRET_QUOTED in rdb(backend).url
     db = rdb(backend)
     db.load("2.5.0")
     url = db.url
@@ -27,8 +28,13 @@ def test_every_command_in_every_mode_masks_the_password(rdb, backend, tmp_path):
         for args in (("current",), ("upgrade",), ("stamp", HEAD), ("upgrade", "--to", "nope")):
             assert "Traceback" not in cli(*mode, *args, url=url, cwd=tmp_path).err
     cli("current", env=clean_env(AGNO_DB_URL=url), cwd=tmp_path)  # the URL from the environment
-    closed_port = make_url(url).set(port=1).render_as_string(hide_password=False)
-    for broken in (url.rsplit("/", 1)[0] + "/amt_no_such_db", closed_port):
+    if backend == "mongodb":  # MongoDB has no missing database (one is made on first write): a wrong password
+        host = url.split("@", 1)[1].split("/", 1)[0]
+        brokens = (url.replace(SECRET_QUOTED, "Wr0ng-pw"), url.replace(host, "127.0.0.1:1"))
+    else:
+        closed_port = make_url(url).set(port=1).render_as_string(hide_password=False)
+        brokens = (url.rsplit("/", 1)[0] + "/amt_no_such_db", closed_port)
+    for broken in brokens:
         for mode in ((), ("--json",), ("-v",)):
             assert cli(*mode, "upgrade", url=broken, cwd=tmp_path).code == 5
     masked = [text for _, text in OUTPUTS if "***@" in text]
