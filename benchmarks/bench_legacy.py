@@ -33,18 +33,20 @@ from bench_store import machine  # noqa: E402
 
 def timed(cmd: list[str]) -> dict:
     """Run ``cmd`` under /usr/bin/time -v: wall seconds, peak RSS (MB) of its main process, and the
-    peak PSS (MB) of the whole process tree (worker processes included, shared pages counted once),
-    sampled every 50 ms."""
+    peaks of the whole process tree (worker processes included), sampled every 50 ms: its PSS (MB;
+    pages shared between the processes counted once) and its summed RSS (MB; shared pages counted
+    once per process: an upper bound)."""
     import threading
 
     proc = subprocess.Popen(["/usr/bin/time", "-v", *map(str, cmd)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    peak = {"pss": 0.0}
+    peak = {"pss": 0.0, "rss": 0.0}
     stop = threading.Event()
 
     def sample():
         while not stop.wait(0.05):
-            peak["pss"] = max(peak["pss"], tree_pss_mb(proc.pid))
+            pss, rss = tree_memory_mb(proc.pid)
+            peak["pss"], peak["rss"] = max(peak["pss"], pss), max(peak["rss"], rss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -54,12 +56,17 @@ def timed(cmd: list[str]) -> dict:
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):(\d+(?:\.\d+)?)", err)
     h, m, s = (float(x) if x else 0.0 for x in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1)) / 1024
-    return {"seconds": h * 3600 + m * 60 + s, "peak_rss_mb": rss, "peak_tree_pss_mb": peak["pss"],
-            "exit": proc.returncode}  # fmt: skip
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", err).group(1)) for kind in ("User", "System"))
+    return {"seconds": h * 3600 + m * 60 + s, "cpu_seconds": cpu, "peak_rss_mb": rss, "peak_tree_pss_mb": peak["pss"],
+            "peak_tree_rss_mb": peak["rss"], "exit": proc.returncode}  # fmt: skip
 
 
 def tree_pss_mb(root: int) -> float:
-    """The summed PSS of ``root`` and all its descendants, in MB (Linux /proc)."""
+    return tree_memory_mb(root)[0]
+
+
+def tree_memory_mb(root: int) -> tuple[float, float]:
+    """The summed PSS and the summed RSS of ``root`` and all its descendants, in MB (Linux /proc)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -69,16 +76,20 @@ def tree_pss_mb(root: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [root]
+    pss = rss = 0
+    todo = [root]
     while todo:
         pid = todo.pop()
         todo += children.get(pid, [])
+        if pid == root:  # /usr/bin/time itself: not the measured program
+            continue
         try:
             with open(f"/proc/{pid}/smaps_rollup") as fh:
-                total += next(int(line.split()[1]) for line in fh if line.startswith("Pss:"))
-        except (OSError, StopIteration):
+                values = {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in fh) if k in ("Pss", "Rss")}
+            pss, rss = pss + values.get("Pss", 0), rss + values.get("Rss", 0)
+        except OSError:
             pass
-    return total / 1024
+    return pss / 1024, rss / 1024
 
 
 def pg_database(name: str) -> str:
@@ -96,9 +107,12 @@ def source(backend: str, count: int) -> tuple[str, Path]:
     expected = CACHE / f"{backend}-{count}.expected.jsonl"
     if backend == "sqlite":
         path = CACHE / f"v1-{count}.db"
-        if not path.exists():
+        if not path.exists():  # generated under another name, renamed when complete (an interrupted run leaves no input)
+            part = path.with_suffix(".part")
+            part.unlink(missing_ok=True)
             subprocess.run(["bash", SHARED_TOOLS / "make_v1_fixtures.sh", "--count", str(count), "--mix", "agent:100",
-                            "--sqlite", path, "--expected", expected, "--jobs", "2"], check=True)  # fmt: skip
+                            "--sqlite", part, "--expected", expected, "--jobs", "2"], check=True)  # fmt: skip
+            part.rename(path)
         return str(path), expected
     name = f"bench_v1_{count}"
     marker = CACHE / f"{name}.ready"
@@ -138,18 +152,23 @@ def main() -> None:
     ap.add_argument("--cases", default="sqlite:10000,sqlite:100000,postgresql:10000")
     ap.add_argument("--out", default=str(HERE / "results" / "legacy"))
     ap.add_argument("--tmp", default=str(CACHE / "work"))
+    ap.add_argument("--note", default="", help="a sentence for the results file (e.g. what else ran on the machine)")
     args = ap.parse_args()
     tmp = Path(args.tmp)
     tmp.mkdir(parents=True, exist_ok=True)
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "cases": []}
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "note": args.note, "cases": []}
     for case in args.cases.split(","):
         backend, count = case.split(":")
         src, expected = source(backend, int(count))
         agno_url, agno_db = copy(backend, src, tmp)
+        load = os.getloadavg()[0]
         agno = timed([AGNO_PYTHON, HERE / "agno_legacy_side.py", agno_url])
+        agno["load_before"] = load
         agno["verify"] = verify(agno_db, expected, backend)
         ours_url, ours_db = copy(backend, src, tmp)
+        load = os.getloadavg()[0]
         ours = timed([CLI, "--db-url", ours_url, "-q", "upgrade"])
+        ours["load_before"] = load
         ours["verify"] = verify(ours_db, expected, backend)
         row = {"backend": backend, "sessions": int(count), "agno": agno, "agno_migrate": ours,
                "speedup": agno["seconds"] / ours["seconds"], "rss_ratio": ours["peak_rss_mb"] / agno["peak_rss_mb"]}  # fmt: skip
@@ -163,16 +182,24 @@ def main() -> None:
              "Input: Agno 1.x agent sessions written by the real Agno 1.8.4 (make_v1_fixtures.sh --mix agent:100, "
              "seed 1234). Wall clock and peak RSS of the whole process (/usr/bin/time -v); `verify` is the last line of "
              "verify_with_agno.sh (the real Agno 3.1.10 reading the result against the generator's expected file).", "",
-             "Memory: peak RSS of the main process / peak PSS of the whole process tree (agno-migrate converts in "
-             "worker processes; PSS counts pages they share with the main process once).", "",
+             "Memory: peak RSS of the main process / peak PSS of the whole process tree / peak RSS summed over the "
+             "process tree, sampled every 50 ms (agno-migrate converts in worker processes: the tree figures are the ones "
+             "that count; PSS counts the pages the processes share once, the RSS sum once per process, an upper bound). "
+             "`cpu` is the CPU time (user + system) of the whole process tree: less sensitive than the wall clock to "
+             "other load on the machine. `load` is the 1-minute load average just before each side started (above the "
+             "number of cores, other processes were competing for them).", "", *([args.note, ""] if args.note else []),
              "| input | Agno 3.1.10 v1_to_v2.migrate() | agno-migrate upgrade | speed-up | Agno verify | agno-migrate verify |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for r in results["cases"]:
         a, o = r["agno"], r["agno_migrate"]
-        lines.append(f"| {r['backend']} {r['sessions']:,} | {a['seconds']:.1f} s, {a['peak_rss_mb']:.0f} / {a['peak_tree_pss_mb']:.0f} MB | "
-                     f"{o['seconds']:.1f} s, {o['peak_rss_mb']:.0f} / {o['peak_tree_pss_mb']:.0f} MB | {r['speedup']:.1f}x | "
+        lines.append(f"| {r['backend']} {r['sessions']:,} | {_side(a)} | {_side(o)} | {r['speedup']:.1f}x | "
                      f"{a['verify']} | {o['verify']} |")  # fmt: skip
     Path(args.out + ".md").write_text("\n".join(lines) + "\n")
+
+
+def _side(m: dict) -> str:
+    return (f"{m['seconds']:.1f} s (cpu {m['cpu_seconds']:.1f} s), {m['peak_rss_mb']:.0f} / {m['peak_tree_pss_mb']:.0f} / "
+            f"{m['peak_tree_rss_mb']:.0f} MB, load {m['load_before']:.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

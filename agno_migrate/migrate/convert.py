@@ -8,8 +8,35 @@ import json
 import uuid
 from typing import Any, Iterable
 
+try:  # optional accelerator: when installed, JSON text is parsed about twice as fast (same values)
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
 RUN_ID_NAMESPACE = uuid.UUID("6f1d3c2a-5b7e-4f0a-9c1d-2e3f4a5b6c7d")
 SESSION_TYPES = ("agent", "team", "workflow")
+_DIGITS = bytes(1 if 0x30 <= byte <= 0x39 else 0 for byte in range(256))  # digit -> 1, any other byte -> 0
+_NINETEEN_DIGITS = b"\x01" * 19
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``: the same value, or the same exception.
+
+    orjson parses where it gives exactly what json.loads gives; json.loads parses everything else:
+    text orjson rejects (NaN, Infinity, lone surrogates, …) and text holding a run of 19 digits or
+    more, where an integer may exceed 64 bits (orjson would turn it into a float).
+    """
+    if _orjson is not None:
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates in the text itself
+            return json.loads(text)
+        if raw.translate(_DIGITS).find(_NINETEEN_DIGITS) < 0:
+            try:
+                return _orjson.loads(raw)
+            except ValueError:  # orjson.JSONDecodeError: json.loads decides (and words the error)
+                pass
+    return json.loads(text)
 
 
 def decode_json(value: Any, max_layers: int = 4) -> Any:
@@ -24,7 +51,7 @@ def decode_json(value: Any, max_layers: int = 4) -> Any:
     layers = 0
     while isinstance(value, str) and layers < max_layers:
         try:
-            decoded = json.loads(value)
+            decoded = loads(value)
         except ValueError:
             if layers == 0:
                 raise
@@ -171,6 +198,14 @@ _METRIC_FIELDS = {
     "session": _TOKEN_FIELDS | {"additional_metrics"},
 }  # v1 had no per-model ``details``: a v1 key of that name is kept aside, not read as ModelMetrics
 _METRIC_RESERVE = {"message": "provider_metrics", "run": "additional_metrics", "session": "additional_metrics"}
+# v1 metric key -> the field it fills at each level (METRIC_RENAMES applied; keys absent here are kept aside)
+_METRIC_TARGETS = {
+    level: {**{name: name for name in fields if name not in METRIC_RENAMES},
+            **{old: new for old, new in METRIC_RENAMES.items() if new in fields}}
+    for level, fields in _METRIC_FIELDS.items()
+}  # fmt: skip
+_DICT_METRICS = frozenset(("additional_metrics", "provider_metrics"))
+_TOKEN_ALIAS_ITEMS = tuple(TOKEN_ALIASES.items())
 
 # v1 RunResponse.extra_data entries that have a field of their own now (Agno's convert_v1_fields_to_v2).
 EXTRA_DATA_FIELDS = {
@@ -402,23 +437,54 @@ def convert_v1_metrics(metrics: dict, level: str) -> dict:
       is kept verbatim under ``agno_v1`` in additional_metrics (run, session) or provider_metrics
       (message).
     """
-    fields = _METRIC_FIELDS[level]
+    run_level = level == "run"
+    target = _METRIC_TARGETS[level]
     out: dict = {}
     keep: dict = {}
+    # one pass with the rules inlined: this runs for every message of every run (the import's hot spot)
     for key, raw in metrics.items():
-        value = _summed(raw) if level == "run" else raw
-        name = METRIC_RENAMES.get(key, key)
-        if key in TOKEN_ALIASES:
+        name = target.get(key)
+        if name is None:  # not a field of this level (the token aliases are placed below)
+            if raw is not None and key not in TOKEN_ALIASES:
+                keep[key] = raw
             continue
-        if name in fields and name not in out and _metric_value_ok(name, value):
+        value = raw
+        if run_level and raw.__class__ is list:  # _summed, inlined
+            for item in raw:
+                if item.__class__ is not int and item.__class__ is not float:
+                    break
+            else:
+                value = sum(raw)
+        kind = value.__class__
+        if name in out:
+            ok = False
+        elif kind is int or kind is float:
+            ok = name not in _DICT_METRICS
+        elif value is None:
+            ok = True
+        elif name in _DICT_METRICS:
+            ok = isinstance(value, dict)
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
             out[name] = value
         elif raw is not None:
             keep[key] = raw
-    for alias, name in TOKEN_ALIASES.items():
+    for alias, name in _TOKEN_ALIAS_ITEMS:  # _place_alias, inlined
         if alias in metrics:
-            _place_alias(out, keep, alias, name, metrics[alias], level)
-    if level != "session":
-        out = {k: v for k, v in out.items() if not _is_default_metric(v)}
+            raw = metrics[alias]
+            value = _summed(raw) if run_level else raw
+            if value is None:
+                continue
+            current = out.get(name)
+            if current is None and (value.__class__ is int or value.__class__ is float or _is_number(value)):
+                out[name] = value
+            elif current != value:
+                keep[alias] = raw
+    if level != "session":  # _is_default_metric, with its usual cases first
+        for key in [k for k, v in out.items() if (v == 0 if v.__class__ is int else v.__class__ is not float
+                                                  and _is_default_metric(v))]:  # fmt: skip
+            del out[key]
     if keep:
         reserve_field = _METRIC_RESERVE[level]
         out[reserve_field] = _with_reserve(out.get(reserve_field), keep)
@@ -430,7 +496,10 @@ _NUMBER_TYPES = frozenset((int, float))
 
 def _summed(value: Any) -> Any:
     """The sum of a list of numbers (left to right, ints stay ints); other values unchanged."""
-    if type(value) is list and {type(x) for x in value} <= _NUMBER_TYPES:
+    if type(value) is list:
+        for item in value:
+            if type(item) is not int and type(item) is not float:
+                return value
         return sum(value)
     return value
 
@@ -627,13 +696,17 @@ def convert_v1_message(message: Any) -> Any:
         return message
     out = {k: v for k, v in message.items() if v is not None}
     keep: dict = {}
-    _merge_thinking(out, keep, "thinking", "reasoning_content")
-    _merge_thinking(out, keep, "redacted_thinking", "redacted_reasoning_content")
-    if isinstance(out.get("metrics"), dict):
-        out["metrics"] = convert_v1_metrics(out["metrics"], "message")
-        if not out["metrics"]:
+    if "thinking" in out or "redacted_thinking" in out:
+        _merge_thinking(out, keep, "thinking", "reasoning_content")
+        _merge_thinking(out, keep, "redacted_thinking", "redacted_reasoning_content")
+    metrics = out.get("metrics")
+    if metrics is not None and isinstance(metrics, dict):
+        metrics = convert_v1_metrics(metrics, "message")
+        if metrics:
+            out["metrics"] = metrics
+        else:
             del out["metrics"]
-    return _with_reserve(out, keep)
+    return _with_reserve(out, keep) if keep else out
 
 
 def convert_v1_tool(tool: Any) -> Any:
