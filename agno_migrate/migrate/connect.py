@@ -37,7 +37,7 @@ def create_engine_for(target: Target):
             if connection.get_execution_options().get("agno_readonly"):
                 connection.exec_driver_sql("BEGIN")
                 return
-            begin_sqlite_write(connection.connection)
+            begin_sqlite_write(connection.connection, connection.exec_driver_sql)  # errors wrapped by SQLAlchemy
 
         return engine
     connect_args = {"connect_timeout": 10}
@@ -49,8 +49,9 @@ def create_engine_for(target: Target):
     return create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, **options)
 
 
-def begin_sqlite_write(pooled) -> None:
-    """``BEGIN IMMEDIATE`` on a pooled SQLite connection, switching it to WAL on its first write.
+def begin_sqlite_write(pooled, execute) -> None:
+    """``BEGIN IMMEDIATE`` on a pooled SQLite connection, switching it to WAL on its first write;
+    ``execute`` runs one SQL string on it (the SQLAlchemy connection's, or the driver's).
 
     As Agno 3.1 does: WAL instead of a journal file created, fsynced and deleted per commit
     (synchronous stays FULL: every commit is durable). Only writers switch (the mode persists in
@@ -58,9 +59,9 @@ def begin_sqlite_write(pooled) -> None:
     info = pooled.info
     if "wal" not in info:
         with contextlib.suppress(Exception):
-            pooled.driver_connection.execute("PRAGMA journal_mode=WAL")
+            execute("PRAGMA journal_mode=WAL")
         info["wal"] = True
-    pooled.driver_connection.execute("BEGIN IMMEDIATE")
+    execute("BEGIN IMMEDIATE")
 
 
 def json_text(value) -> str:

@@ -67,7 +67,7 @@ class Call:
         try:
             if self.target.backend == "sqlite":
                 if self.writing:
-                    begin_sqlite_write(self.pooled)
+                    begin_sqlite_write(self.pooled, self.conn.execute)
                 else:
                     self.conn.execute("BEGIN")
             elif not self.writing and self.pipelined:
