@@ -37,14 +37,7 @@ def create_engine_for(target: Target):
             if connection.get_execution_options().get("agno_readonly"):
                 connection.exec_driver_sql("BEGIN")
                 return
-            info = connection.connection.info
-            if "wal" not in info:
-                # As Agno 3.1 does: WAL instead of a journal file created, fsynced and deleted per
-                # commit. Only writers switch (the mode persists in the file); reads change nothing.
-                with contextlib.suppress(Exception):
-                    connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-                info["wal"] = True
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            begin_sqlite_write(connection.connection, connection.exec_driver_sql)  # errors wrapped by SQLAlchemy
 
         return engine
     connect_args = {"connect_timeout": 10}
@@ -54,6 +47,21 @@ def create_engine_for(target: Target):
     # call, is discarded with the pool, and the next call reconnects
     options = {"json_serializer": json_text} if target.backend == "mysql" else {}
     return create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, **options)
+
+
+def begin_sqlite_write(pooled, execute) -> None:
+    """``BEGIN IMMEDIATE`` on a pooled SQLite connection, switching it to WAL on its first write;
+    ``execute`` runs one SQL string on it (the SQLAlchemy connection's, or the driver's).
+
+    As Agno 3.1 does: WAL instead of a journal file created, fsynced and deleted per commit
+    (synchronous stays FULL: every commit is durable). Only writers switch (the mode persists in
+    the file); reads change nothing."""
+    info = pooled.info
+    if "wal" not in info:
+        with contextlib.suppress(Exception):
+            execute("PRAGMA journal_mode=WAL")
+        info["wal"] = True
+    execute("BEGIN IMMEDIATE")
 
 
 def json_text(value) -> str:
@@ -94,15 +102,8 @@ def connect(target: Target, readonly: bool = False) -> Iterator["object"]:
         with create_engine("sqlite://").connect() as empty:
             yield empty
         return
-    try:
+    with _connect_errors(target):
         conn = target.engine().connect()
-    except ModuleNotFoundError as exc:
-        raise ConnectFailed(
-            f"the driver for {target.backend} is not installed ({exc.name}): "
-            f"pip install 'agno-migrate[{_extra(target.backend)}]'"
-        ) from None
-    except (OperationalError, InterfaceError, DBAPIError) as exc:
-        raise ConnectFailed(f"cannot connect to {target.masked_url}: {describe_db_error(exc)}") from None
     if readonly:
         conn.execution_options(agno_readonly=True)
         if target.backend != "sqlite":  # reads need no BEGIN/COMMIT round trips
@@ -129,17 +130,47 @@ def _extra(backend: str) -> str:
     return {"postgresql": "postgres", "mysql": "mysql", "mongodb": "mongo"}.get(backend, "all")
 
 
+def raw_connection(target: Target):
+    """A pooled DBAPI connection of ``target``'s engine (``close()`` returns it to the pool), for
+    the store's driver-level statements; connection failures raise ConnectFailed."""
+    with _connect_errors(target):
+        return target.engine().raw_connection()
+
+
+@contextlib.contextmanager
+def _connect_errors(target: Target) -> Iterator[None]:
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise ConnectFailed(
+            f"the driver for {target.backend} is not installed ({exc.name}): "
+            f"pip install 'agno-migrate[{_extra(target.backend)}]'"
+        ) from None
+    except (DBAPIError, *_driver_errors(target)) as exc:  # a raw checkout raises the driver's own
+        raise ConnectFailed(f"cannot connect to {target.masked_url}: {describe_db_error(exc)}") from None
+
+
+def _driver_errors(target: Target, kind: str = "Error") -> tuple[type, ...]:
+    """The driver's own exception class ``kind`` (raised by DBAPI connections used directly), once
+    the driver is loaded."""
+    engine = target._engine
+    dbapi = getattr(engine.dialect, "loaded_dbapi", None) if engine is not None else None
+    return (getattr(dbapi, kind),) if dbapi is not None else ()
+
+
 @contextlib.contextmanager
 def database_errors(target: Target) -> Iterator[None]:
-    """Turn an unexpected driver error inside the block into one DatabaseFailure line."""
+    """Turn an unexpected driver error inside the block (SQLAlchemy's wrapper or the driver's own
+    exception) into one DatabaseFailure line."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     try:
         yield
-    except OperationalError as exc:
+    except (DBAPIError, *_driver_errors(target)) as exc:
         message = describe_db_error(exc)
-        if "readonly" in message.replace("-", "").lower():
+        operational = isinstance(exc, (OperationalError, *_driver_errors(target, "OperationalError")))
+        if operational and "readonly" in message.replace("-", "").lower():
             raise DatabaseFailure(f"{target.masked_url} is read-only: {message}") from None
         raise DatabaseFailure(f"database error on {target.masked_url}: {message}") from None
-    except DBAPIError as exc:
-        raise DatabaseFailure(f"database error on {target.masked_url}: {describe_db_error(exc)}") from None

@@ -1,8 +1,10 @@
 """The session store on SQLite, PostgreSQL and MySQL/MariaDB, with SQLAlchemy Core on the head schema.
 
-Writes are one transaction per call; bulk calls use one statement per table. Runs live in the
-runs table, one row per run; reads return them in ``run_index`` order, merged with any legacy
-``runs`` blob still present in the sessions table (as Agno 3.1 reads them).
+Writes are one transaction per call. Runs live in the runs table, one row per run; reads return
+them in ``run_index`` order, merged with any legacy ``runs`` blob still present in the sessions
+table (as Agno 3.1 reads them). The hot calls (upserts, get_session, get_sessions) run statements
+compiled once per store on the driver's connection (``driver.py``); on PostgreSQL each step of a
+call is one round trip.
 """
 from __future__ import annotations
 
@@ -19,8 +21,11 @@ from ..schema import head_tables
 from ..sessions import Run, Session, merge_runs
 from ..target import Target
 from .base import SORTABLE, SessionStore, check_listing, with_run_id  # noqa: F401  (SORTABLE: re-exported)
+from .driver import Call, Statement
 
 ID_CHUNK = 500
+RUN_KEEP = ("created_at", "session_id", "run_index")  # what updating a stored run leaves alone
+OWNER_COLUMNS = ("session_type", "user_id", "agent_id", "team_id", "workflow_id", "created_at")
 
 
 class SqlStore(SessionStore):
@@ -40,19 +45,21 @@ class SqlStore(SessionStore):
         with connect(self.target, readonly=True) as conn, database_errors(self.target):
             version = migrate_sql.recorded_version(conn, self.target, probe=True)
             if version is not None:
-                self._legacy_runs = self._find_legacy_runs_column(conn)
+                self._set_legacy_runs(conn)
             return version
 
-    def _find_legacy_runs_column(self, conn):
+    def _set_legacy_runs(self, conn) -> None:
+        """Find out whether the sessions table still has a legacy ``runs`` column (read with the
+        sessions); compiled statements are rebuilt."""
         columns = {c["name"] for c in sa.inspect(conn).get_columns(self._sessions.name, schema=self._sessions.schema)}
-        if "runs" not in columns:
-            return None
-        return sa.literal_column("runs")  # unqualified: only the sessions table is in those FROMs
+        # unqualified: only the sessions table is in those FROMs
+        self._legacy_runs = sa.literal_column("runs") if "runs" in columns else None
+        self._statements.clear()
 
     def upgrade_schema(self, to: str = "head"):
         outcome = super().upgrade_schema(to)
         with connect(self.target, readonly=True) as conn:
-            self._legacy_runs = self._find_legacy_runs_column(conn)
+            self._set_legacy_runs(conn)
         return outcome
 
     def _write(self):
@@ -63,17 +70,26 @@ class SqlStore(SessionStore):
         self._ensure_schema()
         return _Transaction(self.target, readonly=True)
 
-    def _upsert(self, conn, table: sa.Table, rows: list[dict], keep: tuple[str, ...] = ("created_at",)) -> None:
-        """Insert ``rows``, updating those whose primary key exists (``keep`` columns untouched)."""
-        if rows:
-            conn.execute(self._upsert_statement(table, keep), rows)
+    def _call(self, write: bool) -> Call:
+        self._ensure_schema()
+        return Call(self.target, write)
 
-    def _upsert_statement(self, table: sa.Table, keep: tuple[str, ...]):
-        """The dialect's INSERT ... ON CONFLICT / ON DUPLICATE KEY statement, built once per store."""
-        cache_key = (table.name, keep)
-        stmt = self._statements.get(cache_key)
-        if stmt is not None:
-            return stmt
+    def _statement(self, key, build) -> Statement:
+        """The statement ``build()`` under ``key``, compiled once per store."""
+        return self._cached(key, lambda: Statement(build(), self.target.engine().dialect))
+
+    def _cached(self, key, make):
+        found = self._statements.get(key)
+        if found is None:
+            found = self._statements[key] = make()
+        return found
+
+    def _upsert_statement(self, table: sa.Table, keep: tuple[str, ...]) -> Statement:
+        """Insert rows, updating those whose primary key exists (``keep`` columns untouched)."""
+        return self._statement(("upsert", table.name, keep), lambda: self._upsert_clause(table, keep))
+
+    def _upsert_clause(self, table: sa.Table, keep: tuple[str, ...]):
+        """The dialect's INSERT ... ON CONFLICT / ON DUPLICATE KEY statement."""
         key = {c.name for c in table.primary_key.columns}
         update = [c.name for c in table.columns if c.name not in key and c.name not in keep]
         backend = self.target.backend
@@ -89,46 +105,35 @@ class SqlStore(SessionStore):
                 from sqlalchemy.dialects.sqlite import insert
             stmt = insert(table)
             stmt = stmt.on_conflict_do_update(index_elements=sorted(key), set_={n: stmt.excluded[n] for n in update})
-        self._statements[cache_key] = stmt
         return stmt
 
     # --- writes ---------------------------------------------------------------------------------
 
     def upsert_sessions(self, sessions: Iterable[Session], preserve_updated_at: bool = False) -> list[Session]:
-        """Bulk :meth:`upsert_session`: one transaction, one statement per table.
+        """Bulk :meth:`upsert_session`: one transaction.
 
         A run already stored keeps its position; new runs go after the session's last stored run,
         in list order. A run id that belongs to another session raises RunIdTaken (nothing written).
         """
         sessions = list(sessions)
         _, rows, run_rows = self._session_rows(sessions, preserve_updated_at)
-        with self._write() as conn:
-            self._place_runs(conn, run_rows)
-            self._upsert(conn, self._sessions, rows)
-            self._upsert(conn, self._runs, run_rows, keep=("created_at", "session_id", "run_index"))
+        with self._call(write=True) as call:
+            if run_rows:
+                self._place_runs(call, run_rows)
+            call.write([(self._upsert_statement(self._sessions, ("created_at",)), rows),
+                        (self._upsert_statement(self._runs, RUN_KEEP), run_rows)])  # fmt: skip
         return sessions
 
-    def _place_runs(self, conn, run_rows: list[dict]) -> None:
+    def _place_runs(self, call: Call, run_rows: list[dict]) -> None:
         """Give new runs the positions after their session's stored runs; refuse foreign run ids."""
-        r = self._runs
-        owners: dict = {}
-        ids = [row["run_id"] for row in run_rows]
-        for start in range(0, len(ids), ID_CHUNK):
-            query = sa.select(r.c.run_id, r.c.session_id).where(r.c.run_id.in_(ids[start : start + ID_CHUNK]))
-            owners.update(conn.execute(query).all())
-        sessions = list({row["session_id"] for row in run_rows})
+        places = call.fetch([(self._place_statement, {"sid": row["session_id"], "rid": row["run_id"]}) for row in run_rows])
         following: dict = {}
-        for start in range(0, len(sessions), ID_CHUNK):
-            chunk = sessions[start : start + ID_CHUNK]
-            query = sa.select(r.c.session_id, sa.func.max(r.c.run_index)).where(r.c.session_id.in_(chunk))
-            following.update({sid: top + 1 for sid, top in conn.execute(query.group_by(r.c.session_id)) if top is not None})
-        for row in run_rows:
-            owner = owners.get(row["run_id"])
+        for row, ((owner, after_stored),) in zip(run_rows, places):
             if owner is not None and owner != row["session_id"]:
                 raise RunIdTaken(f"run {row['run_id']!r} belongs to session {owner!r}, not {row['session_id']!r}")
-            if owner is None:
-                row["run_index"] = following.get(row["session_id"], 0)
-                following[row["session_id"]] = row["run_index"] + 1
+            if owner is None:  # positions counted from the stored runs, as they were before this call
+                row["run_index"] = following.setdefault(row["session_id"], after_stored)
+                following[row["session_id"]] += 1
 
     def upsert_run(self, session_id: str, run: dict) -> Run:
         """Append ``run`` to the session (or update it in place, by ``run_id``) without rewriting the
@@ -137,41 +142,49 @@ class SqlStore(SessionStore):
         session queue up and each run gets its own position."""
         run = with_run_id(Run(run))
         now = int(time.time())
-        r = self._runs
-        with self._write() as conn:
-            owner = self._touch_session(conn, session_id, now)
-            if owner is None:
+        lock, touch = self._touch_statements
+        key = {"sid": session_id, "rid": run.run_id, "now": now}
+        with self._call(write=True) as call:
+            # the position is read after the lock is held (on PostgreSQL: the same round trip)
+            owner, ((taken_by, index),) = call.fetch([(lock, key), (self._place_statement, key)])
+            if not owner:
                 raise KeyError(f"no session {session_id!r}")
-            (row,), _ = convert.run_rows({**owner, "session_id": session_id}, [run])
-            taken_by, index = conn.execute(self._run_place_query, {"sid": session_id, "rid": run.run_id}).one()
             if taken_by is not None and taken_by != session_id:
                 raise RunIdTaken(f"run {run.run_id!r} belongs to session {taken_by!r}, not {session_id!r}")
+            (row,), _ = convert.run_rows({**dict(zip(OWNER_COLUMNS, owner[0])), "session_id": session_id}, [run])
             # a new run goes last; an existing one keeps its position (run_index is not updated)
             row.update(run_index=index, updated_at=now, run_data=dict(run))
-            self._upsert(conn, r, [row], keep=("created_at", "session_id", "run_index"))
+            steps = [(touch, [key])] if touch is not None else []
+            call.write([*steps, (self._upsert_statement(self._runs, RUN_KEEP), [row])])
         return run
 
-    def _touch_session(self, conn, session_id: str, now: int):
-        """Bump the session's updated_at, locking its row first thing (so concurrent writers to one
-        session queue up), and return what a run row needs from it; None if there is no session."""
+    @property
+    def _touch_statements(self) -> tuple[Statement, Statement | None]:
+        """(lock the session row and read what a run row needs from it, bump its updated_at): one
+        UPDATE ... RETURNING where the database has it (the second is None then)."""
         s = self._sessions
-        cols = [s.c.session_type, s.c.user_id, s.c.agent_id, s.c.team_id, s.c.workflow_id, s.c.created_at]
-        touch = sa.update(s).where(s.c.session_id == session_id).values(updated_at=now)
-        if self.target.backend == "mysql":  # MariaDB has no UPDATE ... RETURNING
-            owner = conn.execute(sa.select(*cols).where(s.c.session_id == session_id).with_for_update()).mappings().first()
-            if owner is not None:
-                conn.execute(touch)
-            return owner
-        return conn.execute(touch.returning(*cols)).mappings().first()
+
+        def touch():
+            return sa.update(s).where(s.c.session_id == sa.bindparam("sid")).values(updated_at=sa.bindparam("now"))
+
+        owner = [s.c[name] for name in OWNER_COLUMNS]
+        if self.target.backend != "mysql":
+            return self._statement("touch", lambda: touch().returning(*owner)), None
+        # MariaDB has no UPDATE ... RETURNING: SELECT ... FOR UPDATE, then the update
+        lock = self._statement("lock", lambda: sa.select(*owner).where(s.c.session_id == sa.bindparam("sid")).with_for_update())
+        return lock, self._statement("touch", touch)
 
     @property
-    def _run_place_query(self):
+    def _place_statement(self) -> Statement:
         """(the session owning run ``rid`` or None, the next position in session ``sid``)."""
-        r = self._runs
-        owner = sa.select(r.c.session_id).where(r.c.run_id == sa.bindparam("rid")).scalar_subquery()
-        following = sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0))
-        following = following.where(r.c.session_id == sa.bindparam("sid")).scalar_subquery()
-        return sa.select(owner, following)
+        def build():
+            r = self._runs
+            owner = sa.select(r.c.session_id).where(r.c.run_id == sa.bindparam("rid")).scalar_subquery()
+            following = sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0))
+            following = following.where(r.c.session_id == sa.bindparam("sid")).scalar_subquery()
+            return sa.select(owner, following)
+
+        return self._statement("place", build)
 
     def rename_session(self, session_id: str, name: str) -> Session | None:
         """Set the session's name (``session_data.session_name``); None if there is no such session."""
@@ -202,17 +215,30 @@ class SqlStore(SessionStore):
 
     def get_session(self, session_id: str, session_type: str | None = None, user_id: str | None = None) -> Session | None:
         """The session with its runs, or None (also when ``session_type``/``user_id`` do not match)."""
+        values = {"sid": session_id, "st": session_type, "uid": user_id}
+        shape = (session_type is not None, user_id is not None)
+        session = self._statement(("session", shape), lambda: self._session_query(*shape))
+        with self._call(write=False) as call:  # one round trip on PostgreSQL
+            rows, runs = call.fetch([(session, values), (self._session_runs_statement, values)])
+        return self._sessions_of(session, rows, runs)[0] if rows else None
+
+    def _session_query(self, by_type: bool, by_user: bool):
         s = self._sessions
-        query = self._select_sessions().where(s.c.session_id == session_id)
-        if session_type is not None:
-            query = query.where(s.c.session_type == session_type)
-        if user_id is not None:
-            query = query.where(s.c.user_id == user_id)
-        with self._read() as conn:
-            row = conn.execute(query).mappings().first()
-            if row is None:
-                return None
-            return self._with_runs(conn, [row])[0]
+        query = self._select_sessions().where(s.c.session_id == sa.bindparam("sid"))
+        if by_type:
+            query = query.where(s.c.session_type == sa.bindparam("st"))
+        if by_user:
+            query = query.where(s.c.user_id == sa.bindparam("uid"))
+        return query
+
+    @property
+    def _session_runs_statement(self) -> Statement:
+        r = self._runs
+        return self._statement("session_runs", lambda: self._runs_query().where(r.c.session_id == sa.bindparam("sid")))
+
+    def _runs_query(self):
+        r = self._runs
+        return sa.select(r.c.session_id, r.c.run_data).order_by(r.c.session_id, r.c.run_index, r.c.created_at)
 
     def get_sessions(
         self,
@@ -232,26 +258,50 @@ class SqlStore(SessionStore):
         ``page`` counts from 1 and needs ``limit``. ``sort_by`` is one of SORTABLE.
         """
         check_listing(sort_by, sort_order, limit, page)
+        values = {"st": session_type, "uid": user_id, "cid": component_id, "start": start_timestamp, "end": end_timestamp,
+                  "name": None if session_name is None else f"%{_escape_like(session_name.casefold())}%",
+                  "limit": limit, "offset": ((page or 1) - 1) * (limit or 0)}  # fmt: skip
+        # the statements' shape: which filters are given (and, for component_id, which id columns)
+        shape = (*(values[k] is not None for k in ("st", "uid", "cid", "start", "end", "name")),
+                 session_type if component_id is not None else None, sort_by, sort_order, limit is not None)  # fmt: skip
+        count, listing, runs = self._cached(("listing", shape), lambda: self._listing_statements(shape))
+        with self._call(write=False) as call:  # one round trip on PostgreSQL
+            (total,), rows, run_rows = call.fetch([(count, values), (listing, values), (runs, values)])
+        return self._sessions_of(listing, rows, run_rows), total[0]
+
+    def _listing_statements(self, shape) -> tuple[Statement, Statement, Statement]:
+        """(count of the matches, the page of sessions, the runs of that page)."""
+        *given, session_type, sort_by, sort_order, paged = shape
         s = self._sessions
-        where = self._filters(session_type, user_id, component_id, session_name, start_timestamp, end_timestamp)
+        where = self._filters(*given, session_type)
         column = s.c[sort_by]
         order = [column.asc() if sort_order == "asc" else column.desc(), s.c.session_id.asc()]
-        query = self._select_sessions().where(*where).order_by(*order)
-        if limit is not None:
-            query = query.limit(limit).offset(((page or 1) - 1) * limit)
-        with self._read() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(s).where(*where)).scalar()
-            rows = conn.execute(query).mappings().all()
-            return self._with_runs(conn, rows), total
+        page = self._select_sessions().where(*where).order_by(*order)
+        ids = sa.select(s.c.session_id).where(*where).order_by(*order)
+        if paged:
+            page = page.limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+            ids = ids.limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+        ids = ids.subquery()
+        runs = self._runs_query().join(ids, ids.c.session_id == self._runs.c.session_id)
+        dialect = self.target.engine().dialect
+        count = sa.select(sa.func.count()).select_from(s).where(*where)
+        return Statement(count, dialect), Statement(page, dialect), Statement(runs, dialect)
 
     def get_all_session_ids(self, user_id: str | None = None, component_id: str | None = None,
                             session_type: str | None = None) -> list[str]:  # fmt: skip
         """The ids of the matching sessions, newest first."""
-        s = self._sessions
-        where = self._filters(session_type, user_id, component_id, None, None, None)
-        query = sa.select(s.c.session_id).where(*where).order_by(s.c.created_at.desc(), s.c.session_id)
-        with self._read() as conn:
-            return [row[0] for row in conn.execute(query)]
+        values = {"st": session_type, "uid": user_id, "cid": component_id}
+        shape = (session_type is not None, user_id is not None, component_id is not None)
+
+        def build():
+            s = self._sessions
+            where = self._filters(*shape, False, False, False, session_type)
+            return sa.select(s.c.session_id).where(*where).order_by(s.c.created_at.desc(), s.c.session_id)
+
+        ids = self._statement(("ids", shape, session_type if component_id is not None else None), build)
+        with self._call(write=False) as call:
+            (rows,) = call.fetch([(ids, values)])
+        return [row[0] for row in rows]
 
     # --- read helpers ---------------------------------------------------------------------------
 
@@ -261,22 +311,23 @@ class SqlStore(SessionStore):
             columns.append(self._legacy_runs.label("legacy_runs"))
         return sa.select(*columns)
 
-    def _filters(self, session_type, user_id, component_id, session_name, start, end) -> list:
+    def _filters(self, by_type, by_user, by_component, start, end, by_name, session_type) -> list:
+        """The WHERE clauses of a listing, on bind parameters (st, uid, cid, start, end, name)."""
         s = self._sessions
         where = []
-        if session_type is not None:
-            where.append(s.c.session_type == session_type)
-        if user_id is not None:
-            where.append(s.c.user_id == user_id)
-        if component_id is not None:
+        if by_type:
+            where.append(s.c.session_type == sa.bindparam("st"))
+        if by_user:
+            where.append(s.c.user_id == sa.bindparam("uid"))
+        if by_component:
             kinds = [session_type] if session_type else ["agent", "team", "workflow"]
-            where.append(sa.or_(*[s.c[f"{kind}_id"] == component_id for kind in kinds]))
-        if start is not None:
-            where.append(s.c.created_at >= start)
-        if end is not None:
-            where.append(s.c.created_at <= end)
-        if session_name is not None:
-            pattern = f"%{_escape_like(session_name.casefold())}%"
+            where.append(sa.or_(*[s.c[f"{kind}_id"] == sa.bindparam("cid") for kind in kinds]))
+        if start:
+            where.append(s.c.created_at >= sa.bindparam("start"))
+        if end:
+            where.append(s.c.created_at <= sa.bindparam("end"))
+        if by_name:
+            pattern = sa.bindparam("name", type_=sa.String())
             where.append(sa.func.agno_casefold(self._session_name()).like(pattern, escape="\\")
                          if self.target.backend == "sqlite" else self._session_name().ilike(pattern, escape="\\"))
         return where
@@ -292,20 +343,18 @@ class SqlStore(SessionStore):
         inner = sa.case((sa.func.json_type(raw) == "text", sa.func.json_extract(raw, "$")), else_=raw)
         return sa.func.json_extract(inner, "$.session_name")
 
-    def _with_runs(self, conn, rows) -> list[Session]:
-        """Sessions from rows, each with its runs (one query for all of them)."""
-        ids = [row["session_id"] for row in rows]
-        by_session: dict[str, list[dict]] = {sid: [] for sid in ids}
-        r = self._runs
-        for start in range(0, len(ids), ID_CHUNK):
-            query = (
-                sa.select(r.c.session_id, r.c.run_data)
-                .where(r.c.session_id.in_(ids[start : start + ID_CHUNK]))
-                .order_by(r.c.session_id, r.c.run_index, r.c.created_at)
-            )
-            for sid, data in conn.execute(query):
-                by_session[sid].append(convert.decode_json(data))
-        return [Session.from_row(row, merge_runs(by_session[row["session_id"]], row.get("legacy_runs"))) for row in rows]
+    @staticmethod
+    def _sessions_of(statement: Statement, rows: list[tuple], run_rows: list[tuple]) -> list[Session]:
+        """Sessions from the rows of ``statement``, each with its runs from (session_id, run_data)
+        rows in order."""
+        by_session: dict[str, list] = {}
+        for sid, data in run_rows:
+            by_session.setdefault(sid, []).append(convert.decode_json(data))
+        sessions = []
+        for row in rows:
+            row = dict(zip(statement.columns, row))
+            sessions.append(Session.from_row(row, merge_runs(by_session.get(row["session_id"], []), row.get("legacy_runs"))))
+        return sessions
 
 
 def _escape_like(text: str) -> str:
