@@ -83,7 +83,9 @@ def legacy_tables(conn, target: Target) -> list[LegacyTable]:
     insp = sa.inspect(conn)
     schema = target.schema if target.backend != "sqlite" else None
     found = []
-    for name in sorted(insp.get_table_names(schema=schema)):
+    known = {target.session_table, target.runs_table, target.agno_versions_table, target.version_table,
+             f"{target.version_table}_legacy"}  # ours and Agno's current tables: never Agno 1.x ones  # fmt: skip
+    for name in sorted(set(insp.get_table_names(schema=schema)) - known):
         mode = legacy_mode({c["name"] for c in insp.get_columns(name, schema=schema)})
         if mode:
             table = sa.table(name, schema=schema)

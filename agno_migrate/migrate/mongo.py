@@ -68,6 +68,11 @@ def _legacy_state(db, target: Target, named: list[str] | None = None):
 # --- user commands (called by migrate.runner for MongoDB targets) --------------------------------
 
 
+def legacy_pending(target: Target) -> list[str]:
+    with _database(target) as db:
+        return [t.name for t in _legacy_state(db, target)[1]]
+
+
 def current(target: Target) -> Status:
     with _database(target) as db:
         recorded, found = _read_state(db, target)

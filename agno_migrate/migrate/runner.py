@@ -195,6 +195,15 @@ def _check_detection(target: Target, found: detect_mod.Detection) -> None:
 # --- user commands -------------------------------------------------------------------------------
 
 
+def legacy_pending(db: "str | Target | None") -> list[str]:
+    """The Agno 1.x tables not imported yet (reads only; not our version table)."""
+    target = resolve(db)
+    if target.is_mongo:
+        return _mongo().legacy_pending(target)
+    with connect(target, readonly=True) as conn, _translated(target):
+        return [t.name for t in _legacy_state(conn, target)[1]]
+
+
 def history() -> list[SchemaVersion]:
     """The registry's versions, oldest first."""
     return list(registry.VERSIONS)

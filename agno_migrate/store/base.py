@@ -5,7 +5,8 @@
   exactly as ``agno-migrate upgrade``); otherwise every call raises SchemaBehind naming the version
   found and the command to run. ``upgrade_schema()`` always upgrades, whatever the flag.
 * A database ahead of this tool raises SchemaAhead.
-The "at head?" check (the version, and Agno 1.x tables still to import) is done once per store object.
+The "at head?" check (one query of our version table, and a look for Agno 1.x tables still to
+import) is done once per store object.
 """
 from __future__ import annotations
 
@@ -84,10 +85,10 @@ class SessionStore:
 
             # at head, Agno 1.x tables may still be importing (another process holds the lock): this
             # store must wait for them (auto_upgrade_schema) or refuse, not read a partial database
-            status = runner.current(self.target) if found in (None, registry.HEAD.version) else None
-            if found == registry.HEAD.version and not status.legacy_pending:
+            if found == registry.HEAD.version and not runner.legacy_pending(self.target):
                 self._schema_ok = True
                 return
+            status = runner.current(self.target) if found in (None, registry.HEAD.version) else None
             if found is None and not status.legacy_pending and status.version in (None, registry.HEAD.version):
                 self.upgrade_schema()  # brand new: create at head; unmanaged at head: record it
                 return
