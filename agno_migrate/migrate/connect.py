@@ -45,7 +45,12 @@ def create_engine_for(target: Target):
         connect_args["charset"] = "utf8mb4"
     # no pool_pre_ping: it costs a round trip per call; a connection the server dropped fails one
     # call, is discarded with the pool, and the next call reconnects
-    options = {"json_serializer": json_text} if target.backend == "mysql" else {}
+    if target.backend == "mysql":
+        options = {"json_serializer": json_text}
+    else:  # JSONB read with orjson where it gives what json.loads gives
+        from .convert import loads
+
+        options = {"json_deserializer": loads}
     return create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, **options)
 
 
@@ -93,7 +98,6 @@ def connect(target: Target, readonly: bool = False) -> Iterator["object"]:
 
     ``readonly`` connections start plain (deferred) transactions on SQLite, so reading a
     read-only file, or reading while another process writes, works."""
-    from sqlalchemy.exc import DBAPIError, OperationalError, InterfaceError
 
     if readonly and _missing_sqlite_file(target):
         # reading a file that does not exist must not create it: read an empty database instead

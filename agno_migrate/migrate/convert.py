@@ -19,8 +19,9 @@ _DIGITS = bytes(1 if 0x30 <= byte <= 0x39 else 0 for byte in range(256))  # digi
 _NINETEEN_DIGITS = b"\x01" * 19
 
 
-def loads(text: str) -> Any:
-    """``json.loads(text)``: the same value, or the same exception.
+def loads(text: str | bytes) -> Any:
+    """``json.loads(text)``: the same value, or the same exception (text or UTF-8 bytes, as the
+    PostgreSQL driver hands JSON over).
 
     orjson parses where it gives exactly what json.loads gives; json.loads parses everything else:
     text orjson rejects (NaN, Infinity, lone surrogates, …) and text holding a run of 19 digits or
@@ -28,7 +29,7 @@ def loads(text: str) -> Any:
     """
     if _orjson is not None:
         try:
-            raw = text.encode("utf-8")
+            raw = text if isinstance(text, bytes) else text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates in the text itself
             return json.loads(text)
         if raw.translate(_DIGITS).find(_NINETEEN_DIGITS) < 0:

@@ -14,18 +14,22 @@ from ..migrate.connect import begin_sqlite_write, database_errors, raw_connectio
 from ..target import Target
 
 IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
+PIPELINE_BYTES = 1 << 20  # larger parameters go one statement per round trip (see Call.commit)
 
 
 class Statement:
     """SQL compiled for one dialect, and how to turn a dict of values into its parameters."""
 
-    __slots__ = ("sql", "columns", "_names", "_defaults", "_processors")
+    __slots__ = ("sql", "columns", "_names", "_used", "_defaults", "_processors")
 
     def __init__(self, clause, dialect):
         compiled = clause.compile(dialect=dialect)
         self.sql = str(compiled)
         self.columns = tuple(clause.exported_columns.keys())  # the names of a result row's values
+        # the parameters in the SQL's order, or (named style) the names the SQL uses: a driver may
+        # look at every value it is given (pymysql escapes them all)
         self._names = list(compiled.positiontup) if compiled.positional else None
+        self._used = None if compiled.positional else tuple(compiled.binds)
         # literal values SQLAlchemy turned into parameters (``max(...) + 1``), filled in on every call
         self._defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         self._processors = {}
@@ -45,7 +49,7 @@ class Statement:
                     values[name] = process(values[name])
         if self._names is not None:
             return tuple(values[name] for name in self._names)
-        return values
+        return {name: values[name] for name in self._used if name in values}
 
 
 class Call:
@@ -106,6 +110,26 @@ class Call:
         self.conn.commit()
         self.writing = False
 
+    def commit(self, steps: list) -> list[list[tuple]]:
+        """Run each (Statement, values) once, in order, and commit; the rows of each. On PostgreSQL
+        the whole transaction (BEGIN, the statements, COMMIT) is one round trip, unless the
+        parameters are large (psycopg's pipeline stalls on tens of MB: then one trip each)."""
+        steps = [(statement, statement.params(values)) for statement, values in steps]
+        pipelined = self.pipelined and _size(steps) <= PIPELINE_BYTES and self.conn.info.transaction_status == IDLE
+        if pipelined:
+            self.conn.autocommit = True  # the transaction is spelled out in the pipeline
+        with self.conn.pipeline() if pipelined else contextlib.nullcontext():
+            if pipelined:
+                self.conn.execute("BEGIN")
+            cursors = []
+            for statement, params in steps:
+                cursor = self.conn.cursor()
+                cursor.execute(statement.sql, params)
+                cursors.append(cursor)
+            self.conn.execute("COMMIT") if pipelined else self.conn.commit()
+        self.writing = False
+        return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+
     def _pipeline(self):
         return self.conn.pipeline() if self.pipelined else contextlib.nullcontext()
 
@@ -141,3 +165,13 @@ class Call:
         if not isinstance(exc, dbapi.Error):
             return False
         return self.target.engine().dialect.is_disconnect(exc, self.conn, None)
+
+
+def _size(steps: list) -> int:
+    """The bytes of text and binary parameters of (statement, driver parameters) steps."""
+    total = 0
+    for _, params in steps:
+        for value in params.values() if isinstance(params, dict) else params:
+            if isinstance(value, (str, bytes)):
+                total += len(value)
+    return total

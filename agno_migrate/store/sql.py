@@ -25,7 +25,6 @@ from .driver import Call, Statement
 
 ID_CHUNK = 500
 RUN_KEEP = ("created_at", "session_id", "run_index")  # what updating a stored run leaves alone
-OWNER_COLUMNS = ("session_type", "user_id", "agent_id", "team_id", "workflow_id", "created_at")
 
 
 class SqlStore(SessionStore):
@@ -88,24 +87,25 @@ class SqlStore(SessionStore):
         """Insert rows, updating those whose primary key exists (``keep`` columns untouched)."""
         return self._statement(("upsert", table.name, keep), lambda: self._upsert_clause(table, keep))
 
-    def _upsert_clause(self, table: sa.Table, keep: tuple[str, ...]):
-        """The dialect's INSERT ... ON CONFLICT / ON DUPLICATE KEY statement."""
+    def _upsert_clause(self, table: sa.Table, keep: tuple[str, ...], source=None, guard=None):
+        """The dialect's INSERT ... ON CONFLICT / ON DUPLICATE KEY statement: of bound values, or of
+        ``source`` ((column names, SELECT)). With ``guard`` (a column), a stored row is updated
+        only when the new row has the same value in it (ON CONFLICT ... WHERE; MySQL has no such
+        clause: there ``source`` must exclude those rows itself)."""
         key = {c.name for c in table.primary_key.columns}
         update = [c.name for c in table.columns if c.name not in key and c.name not in keep]
         backend = self.target.backend
         if backend == "mysql":
             from sqlalchemy.dialects.mysql import insert
-
-            stmt = insert(table)
-            stmt = stmt.on_duplicate_key_update({name: stmt.inserted[name] for name in update})
+        elif backend == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
         else:
-            if backend == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
-            stmt = insert(table)
-            stmt = stmt.on_conflict_do_update(index_elements=sorted(key), set_={n: stmt.excluded[n] for n in update})
-        return stmt
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(table) if source is None else insert(table).from_select(*source)
+        if backend == "mysql":
+            return stmt.on_duplicate_key_update({name: stmt.inserted[name] for name in update})
+        where = None if guard is None else guard == stmt.excluded[guard.name]
+        return stmt.on_conflict_do_update(index_elements=sorted(key), set_={n: stmt.excluded[n] for n in update}, where=where)
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -138,41 +138,71 @@ class SqlStore(SessionStore):
     def upsert_run(self, session_id: str, run: dict) -> Run:
         """Append ``run`` to the session (or update it in place, by ``run_id``) without rewriting the
         session's other runs. Raises KeyError if the session does not exist, RunIdTaken if the run
-        id belongs to another session. The session row is locked first, so concurrent writers to one
-        session queue up and each run gets its own position."""
+        id belongs to another session (nothing written then). The session row is locked first, so
+        concurrent writers to one session queue up and each run gets its own position.
+
+        One transaction of four statements (lock, insert-or-update, touch the session's
+        ``updated_at``, read back the run's owner), one round trip on PostgreSQL: the run row's
+        session-derived columns are filled in by the database (see :meth:`_run_upsert_statement`)."""
         run = with_run_id(Run(run))
-        now = int(time.time())
-        lock, touch = self._touch_statements
-        key = {"sid": session_id, "rid": run.run_id, "now": now}
+        (own,), _ = convert.run_rows({"session_id": session_id}, [run])  # the run's own columns
+        values = {**own, "sid": session_id, "rid": own["run_id"], "now": int(time.time()), "run_data": dict(run)}
+        lock, upsert, touch, owner = self._run_statements
         with self._call(write=True) as call:
-            # the position is read after the lock is held (on PostgreSQL: the same round trip)
-            owner, ((taken_by, index),) = call.fetch([(lock, key), (self._place_statement, key)])
-            if not owner:
+            *_, ((found,),) = call.commit([(lock, values), (upsert, values), (touch, values), (owner, values)])
+        if found != session_id:  # nothing was written
+            if found is None:
                 raise KeyError(f"no session {session_id!r}")
-            if taken_by is not None and taken_by != session_id:
-                raise RunIdTaken(f"run {run.run_id!r} belongs to session {taken_by!r}, not {session_id!r}")
-            (row,), _ = convert.run_rows({**dict(zip(OWNER_COLUMNS, owner[0])), "session_id": session_id}, [run])
-            # a new run goes last; an existing one keeps its position (run_index is not updated)
-            row.update(run_index=index, updated_at=now, run_data=dict(run))
-            steps = [(touch, [key])] if touch is not None else []
-            call.write([*steps, (self._upsert_statement(self._runs, RUN_KEEP), [row])])
+            raise RunIdTaken(f"run {run.run_id!r} belongs to session {found!r}, not {session_id!r}")
         return run
 
     @property
-    def _touch_statements(self) -> tuple[Statement, Statement | None]:
-        """(lock the session row and read what a run row needs from it, bump its updated_at): one
-        UPDATE ... RETURNING where the database has it (the second is None then)."""
-        s = self._sessions
+    def _run_statements(self) -> tuple[Statement, ...]:
+        """upsert_run's statements, on bind parameters ``sid``, ``rid``, ``now`` and the run's own
+        columns (convert.run_rows of the run alone)."""
+        return self._cached("run_statements", self._build_run_statements)
 
-        def touch():
-            return sa.update(s).where(s.c.session_id == sa.bindparam("sid")).values(updated_at=sa.bindparam("now"))
+    def _build_run_statements(self) -> tuple[Statement, ...]:
+        s, r, b = self._sessions, self._runs, sa.bindparam
+        dialect = self.target.engine().dialect
+        lock = sa.select(s.c.session_id).where(s.c.session_id == b("sid")).with_for_update()
+        mine = sa.exists().where(r.c.run_id == b("rid"), r.c.session_id == b("sid"))
+        touch = sa.update(s).where(s.c.session_id == b("sid"), mine).values(updated_at=b("now"))
+        owner = sa.select(sa.select(r.c.session_id).where(r.c.run_id == b("rid")).scalar_subquery())
+        return tuple(Statement(clause, dialect) for clause in (lock, self._run_upsert_clause(), touch, owner))
 
-        owner = [s.c[name] for name in OWNER_COLUMNS]
-        if self.target.backend != "mysql":
-            return self._statement("touch", lambda: touch().returning(*owner)), None
-        # MariaDB has no UPDATE ... RETURNING: SELECT ... FOR UPDATE, then the update
-        lock = self._statement("lock", lambda: sa.select(*owner).where(s.c.session_id == sa.bindparam("sid")).with_for_update())
-        return lock, self._statement("touch", touch)
+    def _run_upsert_clause(self):
+        """Insert the run (or update it, keeping its position) from the session's row, unless its id
+        belongs to another session. The columns convert.run_rows takes from the session are
+        filled in here the same way: ``run_type`` and each entity id from the session when the run
+        has none of its own, ``user_id`` from the session, ``created_at`` the session's when the
+        run has none; a new run goes after the session's last one."""
+        s, r, b = self._sessions, self._runs, sa.bindparam
+        kind = s.c.session_type
+
+        def param(name):
+            return b(name, type_=r.c[name].type)
+
+        def entity(name):
+            return sa.func.coalesce(param(name), sa.case((kind == name[: -len("_id")], s.c[name])))
+
+        following = sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0))
+        columns = {
+            "run_id": param("run_id"),
+            "session_id": s.c.session_id,
+            "run_type": sa.case(*[(kind == name, kind) for name in convert.SESSION_TYPES], else_=param("run_type")),
+            **{name: entity(name) for name in ("agent_id", "team_id", "workflow_id")},
+            "user_id": s.c.user_id,
+            "parent_run_id": param("parent_run_id"),
+            "status": param("status"),
+            "run_index": following.where(r.c.session_id == b("sid")).scalar_subquery(),
+            "run_data": param("run_data"),
+            "created_at": sa.func.coalesce(sa.func.nullif(param("created_at"), 0), s.c.created_at),
+            "updated_at": b("now", type_=r.c.updated_at.type),
+        }
+        foreign = sa.exists().where(r.c.run_id == b("rid"), r.c.session_id != b("sid"))
+        source = sa.select(*columns.values()).where(s.c.session_id == b("sid"), ~foreign)
+        return self._upsert_clause(r, RUN_KEEP, source=(list(columns), source), guard=r.c.session_id)
 
     @property
     def _place_statement(self) -> Statement:
