@@ -773,6 +773,25 @@ def test_ten_megabyte_message_round_trips(database):
     assert [r.run_id for r in store.get_session("big").runs] == ["big-run", "small-run"]
 
 
+def test_writes_of_tens_of_megabytes_do_not_stall_on_postgresql(new_database):
+    """Each PostgreSQL write is one pipeline; psycopg's implicit BEGIN/commit() in a pipeline stalled
+    for good on a parameter of ~60 MB (seen), the explicit BEGIN/COMMIT the store sends do not."""
+    store = store_of(new_database("postgresql"))
+    big = "x" * (64 * 1024 * 1024)
+    outcome = {}
+
+    def write():
+        store.upsert_session(AgentSession(session_id="huge", agent_id="agent-1", runs=[agent_run("huge-1", content=big)]))
+        store.upsert_run("huge", agent_run("huge-2", content=big))
+        outcome["runs"] = [r["content"] == big for r in store.get_session("huge").runs]
+
+    worker = threading.Thread(target=write, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "a 64 MB write did not finish in 2 minutes (pipeline stalled)"
+    assert outcome["runs"] == [True, True]
+
+
 @pytest.mark.parametrize(
     "backend",
     [

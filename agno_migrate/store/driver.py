@@ -14,7 +14,6 @@ from ..migrate.connect import begin_sqlite_write, database_errors, raw_connectio
 from ..target import Target
 
 IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
-PIPELINE_BYTES = 1 << 20  # larger parameters go one statement per round trip (see Call.commit)
 
 
 class Statement:
@@ -29,7 +28,7 @@ class Statement:
         # the parameters in the SQL's order, or (named style) the names the SQL uses: a driver may
         # look at every value it is given (pymysql escapes them all)
         self._names = list(compiled.positiontup) if compiled.positional else None
-        self._used = None if compiled.positional else tuple(compiled.binds)
+        self._used = None if compiled.positional else tuple(compiled.bind_names.values())
         # literal values SQLAlchemy turned into parameters (``max(...) + 1``), filled in on every call
         self._defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         self._processors = {}
@@ -56,12 +55,18 @@ class Call:
     """One store call on a pooled DBAPI connection: a transaction for writes (``BEGIN IMMEDIATE``
     on SQLite; committed by :meth:`write`, rolled back on any error), a consistent snapshot for
     SQLite reads, autocommit reads elsewhere. Driver errors become DatabaseFailure lines; a
-    connection the server dropped is discarded from the pool."""
+    connection the server dropped is discarded from the pool.
+
+    On PostgreSQL the connection is in autocommit mode and a write spells its transaction out
+    (BEGIN with the first statements, COMMIT with the last), so that each :meth:`fetch` and each
+    :meth:`write` is one pipeline: one network round trip. (psycopg's own implicit BEGIN and
+    ``commit()`` inside a pipeline stall on parameters of tens of MB; explicit ones do not.)"""
 
     def __init__(self, target: Target, write: bool):
         self.target = target
         self.writing = write
         self.pipelined = target.backend == "postgresql"
+        self._begun = False
 
     def __enter__(self) -> "Call":
         self._errors = database_errors(self.target)
@@ -74,60 +79,39 @@ class Call:
                     begin_sqlite_write(self.pooled, self.conn.execute)
                 else:
                     self.conn.execute("BEGIN")
-            elif not self.writing and self.pipelined:
-                self.conn.autocommit = True  # reads need no BEGIN/ROLLBACK round trips
+            elif self.pipelined:
+                self.conn.autocommit = True  # reads need no BEGIN/ROLLBACK; writes send their own
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
         return self
 
     def fetch(self, steps: list) -> list[list[tuple]]:
-        """Run each (Statement, values) in order; the rows of each (one round trip on PostgreSQL)."""
-        with self._pipeline():
-            cursors = []
-            for statement, values in steps:
-                cursor = self.conn.cursor()
-                cursor.execute(statement.sql, statement.params(values))
-                cursors.append(cursor)
-        return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+        """Run each (Statement, values) in order; the rows of each."""
+        return self._run([(statement, [values]) for statement, values in steps], commit=False)
 
-    def write(self, steps: list) -> None:
-        """Run each (Statement, list of values) for all its rows, then commit.
-
-        Not pipelined: psycopg's pipeline stalls on very large parameters (tens of MB). On
-        PostgreSQL a write that is one statement of one row, with nothing before it, runs on its
-        own (autocommit): it is a transaction by itself, without BEGIN and COMMIT round trips."""
-        steps = [(statement, rows) for statement, rows in steps if rows]
-        single = len(steps) == 1 and len(steps[0][1]) == 1
-        if single and self.pipelined and self.conn.info.transaction_status == IDLE:
-            self.conn.autocommit = True
-        cursor = self.conn.cursor()
-        for statement, rows in steps:
-            if len(rows) == 1:
-                cursor.execute(statement.sql, statement.params(rows[0]))
-            else:
-                cursor.executemany(statement.sql, [statement.params(row) for row in rows])
-        self.conn.commit()
+    def write(self, steps: list) -> list[list[tuple]]:
+        """Run each (Statement, list of values) for all its rows, then commit; the rows each
+        single-row statement returned."""
+        done = self._run(steps, commit=True)
         self.writing = False
+        return done
 
-    def commit(self, steps: list) -> list[list[tuple]]:
-        """Run each (Statement, values) once, in order, and commit; the rows of each. On PostgreSQL
-        the whole transaction (BEGIN, the statements, COMMIT) is one round trip, unless the
-        parameters are large (psycopg's pipeline stalls on tens of MB: then one trip each)."""
-        steps = [(statement, statement.params(values)) for statement, values in steps]
-        pipelined = self.pipelined and _size(steps) <= PIPELINE_BYTES and self.conn.info.transaction_status == IDLE
-        if pipelined:
-            self.conn.autocommit = True  # the transaction is spelled out in the pipeline
-        with self.conn.pipeline() if pipelined else contextlib.nullcontext():
-            if pipelined:
+    def _run(self, steps: list, commit: bool) -> list[list[tuple]]:
+        cursors = []
+        with self.conn.pipeline() if self.pipelined else contextlib.nullcontext():
+            if self.pipelined and self.writing and not self._begun:
                 self.conn.execute("BEGIN")
-            cursors = []
-            for statement, params in steps:
+                self._begun = True
+            for statement, rows in steps:
                 cursor = self.conn.cursor()
-                cursor.execute(statement.sql, params)
+                if len(rows) == 1:
+                    cursor.execute(statement.sql, statement.params(rows[0]))
+                elif rows:
+                    cursor.executemany(statement.sql, [statement.params(row) for row in rows])
                 cursors.append(cursor)
-            self.conn.execute("COMMIT") if pipelined else self.conn.commit()
-        self.writing = False
+            if commit:
+                self.conn.execute("COMMIT") if self.pipelined else self.conn.commit()
         return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
 
     def _pipeline(self):
@@ -166,12 +150,3 @@ class Call:
             return False
         return self.target.engine().dialect.is_disconnect(exc, self.conn, None)
 
-
-def _size(steps: list) -> int:
-    """The bytes of text and binary parameters of (statement, driver parameters) steps."""
-    total = 0
-    for _, params in steps:
-        for value in params.values() if isinstance(params, dict) else params:
-            if isinstance(value, (str, bytes)):
-                total += len(value)
-    return total

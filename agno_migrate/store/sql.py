@@ -149,7 +149,7 @@ class SqlStore(SessionStore):
         values = {**own, "sid": session_id, "rid": own["run_id"], "now": int(time.time()), "run_data": dict(run)}
         lock, upsert, touch, owner = self._run_statements
         with self._call(write=True) as call:
-            *_, ((found,),) = call.commit([(lock, values), (upsert, values), (touch, values), (owner, values)])
+            *_, ((found,),) = call.write([(lock, [values]), (upsert, [values]), (touch, [values]), (owner, [values])])
         if found != session_id:  # nothing was written
             if found is None:
                 raise KeyError(f"no session {session_id!r}")
