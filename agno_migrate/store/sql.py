@@ -143,7 +143,7 @@ class SqlStore(SessionStore):
 
         One transaction of four statements (lock, insert-or-update, touch the session's
         ``updated_at``, read back the run's owner), one round trip on PostgreSQL: the run row's
-        session-derived columns are filled in by the database (see :meth:`_run_upsert_statement`)."""
+        session-derived columns are filled in by the database (see :meth:`_run_upsert_clause`)."""
         run = with_run_id(Run(run))
         (own,), _ = convert.run_rows({"session_id": session_id}, [run])  # the run's own columns
         values = {**own, "sid": session_id, "rid": own["run_id"], "now": int(time.time()), "run_data": dict(run)}
@@ -186,7 +186,6 @@ class SqlStore(SessionStore):
         def entity(name):
             return sa.func.coalesce(param(name), sa.case((kind == name[: -len("_id")], s.c[name])))
 
-        following = sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0))
         columns = {
             "run_id": param("run_id"),
             "session_id": s.c.session_id,
@@ -195,7 +194,7 @@ class SqlStore(SessionStore):
             "user_id": s.c.user_id,
             "parent_run_id": param("parent_run_id"),
             "status": param("status"),
-            "run_index": following.where(r.c.session_id == b("sid")).scalar_subquery(),
+            "run_index": self._next_index(),
             "run_data": param("run_data"),
             "created_at": sa.func.coalesce(sa.func.nullif(param("created_at"), 0), s.c.created_at),
             "updated_at": b("now", type_=r.c.updated_at.type),
@@ -210,11 +209,15 @@ class SqlStore(SessionStore):
         def build():
             r = self._runs
             owner = sa.select(r.c.session_id).where(r.c.run_id == sa.bindparam("rid")).scalar_subquery()
-            following = sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0))
-            following = following.where(r.c.session_id == sa.bindparam("sid")).scalar_subquery()
-            return sa.select(owner, following)
+            return sa.select(owner, self._next_index())
 
         return self._statement("place", build)
+
+    def _next_index(self):
+        """The position after the last stored run of session ``sid`` (0 for none)."""
+        r = self._runs
+        following = sa.select(sa.func.coalesce(sa.func.max(r.c.run_index) + 1, 0))
+        return following.where(r.c.session_id == sa.bindparam("sid")).scalar_subquery()
 
     def rename_session(self, session_id: str, name: str) -> Session | None:
         """Set the session's name (``session_data.session_name``); None if there is no such session."""
