@@ -130,6 +130,7 @@ def _report(opts: Options, report: dict, report_path: str) -> None:
     if "runs_copied" in report:
         opts.say(f"copied {report['runs_copied']} runs into the runs table (legacy runs column kept)")
     _warn_duplicates(opts, report.get("duplicate_run_ids", []))
+    _say_nul_removed(opts, report.get("nul_removed", []))
     blobs = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
     for session_id, reason in blobs[: None if opts.verbosity >= 1 else 5]:
         opts.say(f"session {session_id}: {reason} (left in the legacy runs column)")
@@ -138,6 +139,17 @@ def _report(opts: Options, report: dict, report_path: str) -> None:
         failures.append(f"{sessions} session(s) had runs that could not be converted (left in the legacy runs column)")
     if failures:
         raise errors.Incomplete("; ".join(failures))
+
+
+def _say_nul_removed(opts: Options, removed: list) -> None:
+    """The NUL characters the 2.3.0 step removed (PostgreSQL JSONB cannot hold them)."""
+    if not removed:
+        return
+    for session_id, column, count in removed[: None if opts.verbosity >= 1 else 5]:
+        opts.say(f"session {session_id}: {count} NUL character(s) removed from {column}")
+    sessions = len({session_id for session_id, _, _ in removed})
+    opts.say(f"removed {sum(count for _, _, count in removed)} NUL character(s) from {sessions} session(s): "
+             "PostgreSQL's JSONB cannot hold them (every other character kept)")  # fmt: skip
 
 
 def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:

@@ -377,23 +377,24 @@ def test_corrupt_json_in_a_session_row(rdb, backend, tmp_path):
 
 
 def test_nul_bytes(rdb, backend, tmp_path):
-    """NUL characters in a session's runs and state. SQLite and MariaDB keep them; PostgreSQL's JSONB
-    cannot hold them, so an Agno 2.0 database (JSON columns) holding one cannot take the 2.3.0 step:
-    one line (exit 10), nothing changed."""
+    """NUL characters in a session's runs. SQLite and MariaDB keep them. PostgreSQL's JSONB cannot hold
+    them: an Agno 2.0 database (JSON columns) holding some takes the 2.3.0 step with them removed and
+    counted, every other character kept (an escaped backslash before "u0000" is not a NUL)."""
     note_case("NUL bytes")
     db = rdb(backend)
     unmanaged(db, "2.0.0" if backend == "postgresql" else "2.5.0")
-    runs = [run("nul-r1", content="before\x00after"), run("nul-r2", content="\x00")]
+    runs = [run("nul-r1", content="before\x00after"), run("nul-r2", content="\x00"), run("nul-r3", content="\\u0000 stays")]
     insert_sessions(db.url, [{**session("nul-1", runs), "session_id": "nul-1"}])
-    if backend == "postgresql":
-        before = full_state(db)
-        line = one_line(cli("upgrade", url=db.url, cwd=tmp_path), 10)
-        assert "Unicode escape" in line, line
-        assert full_state(db) == before
-        return
-    succeeded(cli("upgrade", url=db.url, cwd=tmp_path))
+    done = succeeded(cli("upgrade", url=db.url, cwd=tmp_path))
     stored = stored_run_data(db.url)
-    assert stored["nul-r1"]["content"] == "before\x00after" and stored["nul-r2"]["content"] == "\x00"
+    assert stored["nul-r3"]["content"] == "\\u0000 stays"
+    if backend == "postgresql":
+        assert "removed 2 NUL character(s) from 1 session(s)" in done.out, done.out
+        assert stored["nul-r1"]["content"] == "beforeafter" and stored["nul-r2"]["content"] == ""
+    else:
+        assert "NUL" not in done.out, done.out
+        assert stored["nul-r1"]["content"] == "before\x00after" and stored["nul-r2"]["content"] == "\x00"
+    succeeded(cli("check", url=db.url, cwd=tmp_path))
 
 
 def test_a_ten_megabyte_session(rdb, backend, tmp_path):

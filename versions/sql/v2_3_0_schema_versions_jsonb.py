@@ -2,11 +2,17 @@
 
 SQLite and MySQL sessions tables are unchanged. On PostgreSQL each JSON column still of type
 ``json`` becomes ``jsonb`` (columns already converted are left alone, so a half-done run finishes).
+JSONB cannot hold the NUL character, which ``json`` text can (as the escape ``\u0000``): those
+escapes are removed first, in the rows that have them, and counted (the project's rule for
+PostgreSQL JSONB, as the Agno 1.x import does); every other character of the text is kept. Without
+that, the cast fails and the database could never leave 2.0.0.
 The version table is shared with Agno's other tables: it is created if missing and never dropped.
 
 Revision ID: v2_3_0
 Revises: v2_0_0
 """
+import re
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -16,6 +22,9 @@ down_revision = "v2_0_0"
 branch_labels = None
 depends_on = None
 
+NUL_BATCH = 500  # rows holding a NUL escape, read and rewritten together
+# a \u0000 escape, not an escaped backslash followed by "u0000": preceded by an even number of backslashes
+NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 JSON_COLUMNS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
 
 
@@ -66,6 +75,8 @@ def upgrade():
         op.create_index(f"idx_{versions}_created_at", versions, ["created_at"], schema=schema)
     if dialect == "postgresql":
         for column in _json_columns_of_type("JSON"):
+            if not ctx.as_sql:
+                _remove_nul_escapes(t, schema, column, ctx.opts.get("agno_report"))
             op.alter_column(
                 t.session_table,
                 column,
@@ -73,6 +84,38 @@ def upgrade():
                 postgresql_using=f'"{column}"::jsonb',
                 schema=schema,
             )
+
+
+def _remove_nul_escapes(t, schema, column, report):
+    """Remove the ``\u0000`` escapes of ``column``'s JSON text, row by row (keyset on session_id, in
+    batches); count them in ``report["nul_removed"]`` as (session_id, column, count)."""
+    bind = op.get_bind()
+    table = sa.table(t.session_table, sa.column("session_id"), sa.column(column), schema=schema)
+    text = sa.cast(table.c[column], sa.Text)
+    holding = sa.func.strpos(text, sa.literal("\\u0000", sa.Text)) > 0
+    update = (
+        sa.update(table)
+        .where(table.c.session_id == sa.bindparam("sid"))
+        .values({column: sa.cast(sa.bindparam("text", type_=sa.Text), postgresql.JSON)})
+    )
+    last = None
+    while True:
+        query = sa.select(table.c.session_id, text).where(holding).order_by(table.c.session_id).limit(NUL_BATCH)
+        if last is not None:
+            query = query.where(table.c.session_id > last)
+        batch = bind.execute(query).all()
+        if not batch:
+            return
+        last = batch[-1][0]
+        rewritten = []
+        for session_id, value in batch:
+            stripped, count = NUL_ESCAPE.subn(r"\1", value)
+            if count:
+                rewritten.append({"sid": session_id, "text": stripped})
+                if report is not None:
+                    report.setdefault("nul_removed", []).append((session_id, column, count))
+        if rewritten:
+            bind.execute(update, rewritten)
 
 
 def downgrade():
