@@ -116,7 +116,32 @@ def test_loads_gives_what_json_loads_gives():
             loads(text)
 
 
-def test_the_conversion_without_orjson_gives_the_same_bytes(monkeypatch):
+LAYOUT = (("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "session_data",
+           "agent_data", "team_data", "workflow_data", "metadata", "summary", "created_at", "updated_at"),
+          ("run_id", "session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id", "parent_run_id",
+           "status", "run_index", "run_data", "created_at", "updated_at"),
+          ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary"))  # fmt: skip
+
+
+def _decoded(results: list) -> list:
+    """convert_rows results with their JSON text decoded (json.loads) and the text sizes left out."""
+    sessions, runs, json_columns = LAYOUT
+    json_at = {sessions.index(name) for name in json_columns}
+    out = []
+    for result in results:
+        if result[0] != "ok":
+            out.append(result)
+            continue
+        _, values, run_values, removed, filled, _ = result
+        values = tuple(json.loads(v) if i in json_at and v is not None else v for i, v in enumerate(values))
+        run_values = [tuple(json.loads(v) if i == runs.index("run_data") else v for i, v in enumerate(r)) for r in run_values]
+        out.append(("ok", values, run_values, removed, filled))
+    return out
+
+
+def test_the_conversion_without_orjson_gives_the_same_values(monkeypatch):
+    """orjson parses and (where it cannot change a value) encodes: the stored JSON reads back as the
+    very values json.loads/json.dumps alone give (its text may differ: compact, UTF-8 unescaped)."""
     with tempfile.NamedTemporaryFile(suffix=".db") as fh:
         fh.write(fixture_bytes("v1", "sqlite.db"))
         fh.flush()
@@ -125,14 +150,44 @@ def test_the_conversion_without_orjson_gives_the_same_bytes(monkeypatch):
         rows = {mode: [dict(r) for r in conn.execute(f"SELECT * FROM {mode}_sessions ORDER BY session_id")]
                 for mode in ("agent", "team", "workflow", "workflow_v2")}  # fmt: skip
         conn.close()
-    layout = (("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "session_data",
-               "agent_data", "team_data", "workflow_data", "metadata", "summary", "created_at", "updated_at"),
-              ("run_id", "session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id", "parent_run_id",
-               "status", "run_index", "run_data", "created_at", "updated_at"),
-              ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary"))  # fmt: skip
     for backend in ("sqlite", "postgresql", "mysql"):
-        with_orjson = {mode: legacy_worker.convert_rows(mode, r, backend, layout) for mode, r in rows.items()}
+        with_orjson = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
+        again = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
+        assert repr(again) == repr(with_orjson)  # deterministic: the same rows, the same bytes
         monkeypatch.setattr(convert, "_orjson", None)
-        without = {mode: legacy_worker.convert_rows(mode, r, backend, layout) for mode, r in rows.items()}
+        without = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
         monkeypatch.undo()
-        assert repr(with_orjson) == repr(without)
+        assert repr({m: _decoded(r) for m, r in with_orjson.items()}) == repr({m: _decoded(r) for m, r in without.items()})
+
+
+NONSTANDARD_MEMORY = [
+    '{"runs": [{"run_id": "r", "content": NaN}]}',  # json.loads only
+    '{"runs": [{"run_id": "r", "content": [Infinity, -Infinity]}]}',
+    '{"runs": [{"run_id": "r", "content": 1e999}]}',
+    '{"runs": [{"run_id": "r", "content": 123456789012345678901234567890}]}',  # beyond 64 bits
+    '{"runs": [{"run_id": "r", "content": "\\ud800 lone"}]}',
+    '{"runs": [{"run_id": "r", "metrics": {"time": [1.5e308, 1.5e308]}}]}',  # a sum that is not finite
+    '{"runs": [{"run_id": "r", "metrics": {"input_tokens": [9223372036854775807, 9223372036854775807]}}]}',
+    '{"runs": [{"run_id": "r", "content": "caf\\u00e9 \\u0000 \\ud83d\\ude42 \u4e2d", "n": -0.0, "f": 1e-05}]}',
+]
+
+
+@pytest.mark.skipif(convert._orjson is None, reason="orjson not installed")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mysql"])
+def test_values_orjson_cannot_write_exactly_are_encoded_as_without_it(monkeypatch, backend):
+    """A row holding NaN, ±Infinity, an integer beyond 64 bits, a lone surrogate or a sum that
+    overflows (or a column value that is not text, NULL or a finite number) is stored exactly as
+    json.dumps writes it; other rows read back as the same values."""
+    rows = [{"session_id": f"s{i}", "agent_id": "a", "user_id": "u", "memory": memory, "session_data": None,
+             "extra_data": None, "agent_data": None, "created_at": 1, "updated_at": 2}
+            for i, memory in enumerate(NONSTANDARD_MEMORY)]  # fmt: skip
+    rows.append({**rows[-1], "session_id": "real", "score": float("inf")})  # an unknown REAL column: kept aside
+    with_orjson = legacy_worker.convert_rows("agent", rows, backend, LAYOUT)
+    monkeypatch.setattr(convert, "_orjson", None)
+    without = legacy_worker.convert_rows("agent", rows, backend, LAYOUT)
+    for index, (fast, plain) in enumerate(zip(with_orjson, without)):
+        if index == len(NONSTANDARD_MEMORY) - 1:  # standard JSON: orjson's text, the same values
+            assert repr(_decoded([fast])) == repr(_decoded([plain]))
+            assert fast != plain
+        else:
+            assert repr(fast) == repr(plain), rows[index]
