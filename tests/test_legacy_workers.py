@@ -191,3 +191,34 @@ def test_values_orjson_cannot_write_exactly_are_encoded_as_without_it(monkeypatc
             assert fast != plain
         else:
             assert repr(fast) == repr(plain), rows[index]
+
+
+def _sqlite_copy_in(encoding: str, source: Path, path: Path) -> None:
+    """``source``'s tables and rows in a new SQLite database whose text encoding is ``encoding``."""
+    with sqlite3.connect(source) as old:
+        script = list(old.iterdump())
+    new = sqlite3.connect(path)
+    new.execute(f"PRAGMA encoding = '{encoding}'")
+    new.executescript("\n".join(script))
+    new.close()
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "UTF-16le"])
+def test_sqlite_json_columns_are_stored_as_text(new_database, monkeypatch, encoding):
+    """orjson's UTF-8 output reaches SQLite as bytes cast to TEXT (UTF-8 databases only): stored as
+    text, never as a BLOB, and read back as the same values in a UTF-16 database too."""
+    monkeypatch.setattr(legacy_pool, "cpu_count", lambda: 2)
+    reference = new_database("sqlite")
+    reference.load("v1")
+    multiply_agent_sessions(reference.url, 4)
+    db = new_database("sqlite")
+    _sqlite_copy_in(encoding, reference.path, db.path)
+    agno_migrate.upgrade(reference.url)
+    agno_migrate.upgrade(db.url)
+    with sqlite3.connect(db.path) as conn:
+        assert conn.execute("PRAGMA encoding").fetchone()[0] == encoding
+        kinds = {kind for column in ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary")
+                 for (kind,) in conn.execute(f"SELECT DISTINCT typeof({column}) FROM agno_sessions")}  # fmt: skip
+        kinds |= {kind for (kind,) in conn.execute("SELECT DISTINCT typeof(run_data) FROM agno_runs")}
+        assert kinds <= {"text", "null"} and "text" in kinds
+    assert head_dump(db.url) == head_dump(reference.url)

@@ -29,17 +29,18 @@ _HEADER = 8  # bytes of a message's length prefix
 def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> list[tuple]:
     """Convert Agno 1.x rows for ``backend``, ready to insert (pure).
 
-    ``layout`` is (session columns, runs columns, JSON columns of the sessions table). Each row gives
-    ``("ok", session_values, [run_values, ...], nul_removed, created_at_filled, size)`` (tuples in the
-    columns' order, JSON columns already encoded as text; ``size``: the characters of that text), or
-    ``("error", session_id, reason)``.
+    ``layout`` is (session columns, runs columns, JSON columns of the sessions table[, utf8]). Each row
+    gives ``("ok", session_values, [run_values, ...], nul_removed, created_at_filled, size)`` (tuples
+    in the columns' order, JSON columns already encoded as text — or, with ``utf8`` true, possibly as
+    that text's UTF-8 bytes, which the caller stores as TEXT; ``size``: the length of that text or
+    those bytes), or ``("error", session_id, reason)``.
     """
-    session_columns, run_columns, json_columns = layout
+    session_columns, run_columns, json_columns = layout[:3]
     if backend == "mysql":
         from .connect import json_text as exact
     else:
         exact = _dumps
-    fast = _orjson_encoder(exact)
+    fast = _orjson_encoder(exact, utf8=len(layout) > 3 and layout[3])
     out = []
     for row in rows:
         undecodable = [name for name, value in row.items() if value.__class__ is bytes]
@@ -74,10 +75,11 @@ def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> li
     return out
 
 
-def _orjson_encoder(exact):
+def _orjson_encoder(exact, utf8: bool = False):
     """orjson's encoder as text (compact, UTF-8 unescaped: the same values as ``exact`` gives, in
-    about half the time), ``exact`` for a value orjson rejects (an integer beyond 64 bits, lone
-    surrogates, a key that is not text, deep nesting); None without orjson.
+    about half the time) — as its UTF-8 bytes when ``utf8`` (not decoded here, nor pickled and
+    decoded again by the importer) —, ``exact`` for a value orjson rejects (an integer beyond 64 bits,
+    lone surrogates, a key that is not text, deep nesting); None without orjson.
 
     Only for values that hold no non-finite float (orjson writes those as null): see
     :func:`convert_rows`, which decides per row, from the row alone, so the stored bytes depend only
@@ -86,6 +88,15 @@ def _orjson_encoder(exact):
     if convert._orjson is None:
         return None
     dumps, failed = convert._orjson.dumps, convert._orjson.JSONEncodeError
+
+    def encode_utf8(value) -> bytes | str:
+        try:
+            return dumps(value)
+        except failed:
+            return exact(value)
+
+    if utf8:
+        return encode_utf8
 
     def encode(value) -> str:
         try:
