@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+import sqlalchemy as sa
+
 import agno_migrate
 from agno_migrate.migrate import convert, legacy, legacy_pool, legacy_worker
+from agno_migrate.target import Target
 from agno_migrate.migrate.convert import loads
 from conftest import SQL_BACKENDS, fixture_bytes
 from test_legacy import head_dump, legacy_dump, multiply_agent_sessions
@@ -222,3 +225,46 @@ def test_sqlite_json_columns_are_stored_as_text(new_database, monkeypatch, encod
         kinds |= {kind for (kind,) in conn.execute("SELECT DISTINCT typeof(run_data) FROM agno_runs")}
         assert kinds <= {"text", "null"} and "text" in kinds
     assert head_dump(db.url) == head_dump(reference.url)
+
+
+def test_postgresql_json_read_as_text_gives_the_values_psycopg_gives(new_database):
+    """On PostgreSQL the legacy JSON columns are read as the server's text and parsed in the
+    workers: what is stored is what a conversion of psycopg's own objects gives."""
+    from test_legacy import engine_of
+
+    db = new_database("postgresql")
+    db.load("v1")
+    schema = Target.from_url(db.url).schema
+    state = {"big": 123456789012345678901234567890, "u64": 18446744073709551615, "neg": -9223372036854775809,
+             "f": 5e-324, "g": 1.7976931348623157e308, "small": 1e-05, "text": "caf\u00e9 \U0001f511"}  # fmt: skip
+    memory = {"runs": [{"run_id": "r-tricky", "content": "x", "metrics": {"time": [0.1, 1e-05]}, "session_state": state}]}
+    engine = engine_of(db.url)
+    try:
+        with engine.begin() as conn:
+            table = sa.Table("agent_sessions", sa.MetaData(), autoload_with=conn, schema=schema)
+            conn.execute(table.insert().values(session_id="tricky", agent_id="a", memory=memory,
+                                               session_data={"session_state": state}, created_at=1))  # fmt: skip
+        multiply_agent_sessions(db.url, 4)  # enough rows for the workers
+        with engine.connect() as conn:  # psycopg's objects, converted here
+            table = sa.Table("agent_sessions", sa.MetaData(), autoload_with=conn, schema=schema)
+            rows = [dict(row) for row in conn.execute(sa.select(table)).mappings()]
+        expected = {}
+        for row in rows:
+            session, runs = convert.convert_v1_session("agent", row)
+            expected[row["session_id"]] = (session, [run["run_data"] for run in convert.run_rows(session, runs)[0]])
+        agno_migrate.upgrade(db.url)
+        with engine.connect() as conn:
+            sessions = sa.Table("agno_sessions", sa.MetaData(), autoload_with=conn, schema=schema)
+            runs = sa.Table("agno_runs", sa.MetaData(), autoload_with=conn, schema=schema)
+            stored = {row["session_id"]: dict(row) for row in conn.execute(sa.select(sessions)).mappings()}
+            stored_runs: dict = {}
+            for row in conn.execute(sa.select(runs).order_by(runs.c.run_index)).mappings():
+                stored_runs.setdefault(row["session_id"], []).append(row["run_data"])
+    finally:
+        engine.dispose()
+    assert "tricky" in expected and set(expected) <= set(stored)  # (the other tables' sessions are stored too)
+    json_columns = ("session_data", "agent_data", "metadata", "summary")
+    exact = lambda value: json.dumps(value, sort_keys=True)  # JSONB orders keys its own way
+    for session_id, (session, run_data) in expected.items():
+        assert exact([session[k] for k in json_columns]) == exact([stored[session_id][k] for k in json_columns])
+        assert exact(run_data) == exact(stored_runs.get(session_id, []))

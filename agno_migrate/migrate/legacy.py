@@ -201,8 +201,11 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
     ``last``, by keyset pagination on ``session_id``."""
     source = sa.Table(legacy.name, sa.MetaData(), autoload_with=conn, schema=_schema(target))
     key = source.c.session_id
-    # JSON columns read as text: a corrupt value must fail its row's conversion, not the fetch
-    columns = [sa.type_coerce(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c for c in source.columns]
+    # JSON columns read as text: a corrupt value must fail its row's conversion, not the fetch; on
+    # PostgreSQL cast to text by the server (the text psycopg would have parsed with json.loads: parsed
+    # in the workers instead, to the same values — and text is cheaper to pickle to them than objects)
+    as_text = (lambda c: sa.cast(c, sa.Text)) if conn.dialect.name == "postgresql" else (lambda c: sa.type_coerce(c, sa.Text))
+    columns = [as_text(c).label(c.name) if isinstance(c.type, sa.JSON) else c for c in source.columns]
     path = _sqlite_file(conn, columns) if workers.parallel else None
     names = tuple(str(c.name) for c in columns)
     table = str(legacy.name)
