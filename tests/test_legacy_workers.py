@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+import sqlalchemy as sa
+
 import agno_migrate
 from agno_migrate.migrate import convert, legacy, legacy_pool, legacy_worker
+from agno_migrate.target import Target
 from agno_migrate.migrate.convert import loads
 from conftest import SQL_BACKENDS, fixture_bytes
 from test_legacy import head_dump, legacy_dump, multiply_agent_sessions
@@ -121,7 +124,32 @@ def test_loads_gives_what_json_loads_gives():
     assert all(isinstance(_outcome(loads, text), type) for text in NOT_JSON)
 
 
-def test_the_conversion_without_orjson_gives_the_same_bytes(monkeypatch):
+LAYOUT = (("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "session_data",
+           "agent_data", "team_data", "workflow_data", "metadata", "summary", "created_at", "updated_at"),
+          ("run_id", "session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id", "parent_run_id",
+           "status", "run_index", "run_data", "created_at", "updated_at"),
+          ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary"))  # fmt: skip
+
+
+def _decoded(results: list) -> list:
+    """convert_rows results with their JSON text decoded (json.loads) and the text sizes left out."""
+    sessions, runs, json_columns = LAYOUT
+    json_at = {sessions.index(name) for name in json_columns}
+    out = []
+    for result in results:
+        if result[0] != "ok":
+            out.append(result)
+            continue
+        _, values, run_values, removed, filled, _ = result
+        values = tuple(json.loads(v) if i in json_at and v is not None else v for i, v in enumerate(values))
+        run_values = [tuple(json.loads(v) if i == runs.index("run_data") else v for i, v in enumerate(r)) for r in run_values]
+        out.append(("ok", values, run_values, removed, filled))
+    return out
+
+
+def test_the_conversion_without_orjson_gives_the_same_values(monkeypatch):
+    """orjson parses and (where it cannot change a value) encodes: the stored JSON reads back as the
+    very values json.loads/json.dumps alone give (its text may differ: compact, UTF-8 unescaped)."""
     with tempfile.NamedTemporaryFile(suffix=".db") as fh:
         fh.write(fixture_bytes("v1", "sqlite.db"))
         fh.flush()
@@ -130,14 +158,118 @@ def test_the_conversion_without_orjson_gives_the_same_bytes(monkeypatch):
         rows = {mode: [dict(r) for r in conn.execute(f"SELECT * FROM {mode}_sessions ORDER BY session_id")]
                 for mode in ("agent", "team", "workflow", "workflow_v2")}  # fmt: skip
         conn.close()
-    layout = (("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "session_data",
-               "agent_data", "team_data", "workflow_data", "metadata", "summary", "created_at", "updated_at"),
-              ("run_id", "session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id", "parent_run_id",
-               "status", "run_index", "run_data", "created_at", "updated_at"),
-              ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary"))  # fmt: skip
     for backend in ("sqlite", "postgresql", "mysql"):
-        with_orjson = {mode: legacy_worker.convert_rows(mode, r, backend, layout) for mode, r in rows.items()}
+        with_orjson = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
+        again = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
+        assert repr(again) == repr(with_orjson)  # deterministic: the same rows, the same bytes
         monkeypatch.setattr(convert, "_orjson", None)
-        without = {mode: legacy_worker.convert_rows(mode, r, backend, layout) for mode, r in rows.items()}
+        without = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
         monkeypatch.undo()
-        assert repr(with_orjson) == repr(without)
+        assert repr({m: _decoded(r) for m, r in with_orjson.items()}) == repr({m: _decoded(r) for m, r in without.items()})
+
+
+NONSTANDARD_MEMORY = [
+    '{"runs": [{"run_id": "r", "content": NaN}]}',  # json.loads only
+    '{"runs": [{"run_id": "r", "content": [Infinity, -Infinity]}]}',
+    '{"runs": [{"run_id": "r", "content": 1e999}]}',
+    '{"runs": [{"run_id": "r", "content": 123456789012345678901234567890}]}',  # beyond 64 bits
+    '{"runs": [{"run_id": "r", "content": "\\ud800 lone"}]}',
+    '{"runs": [{"run_id": "r", "metrics": {"time": [1.5e308, 1.5e308]}}]}',  # a sum that is not finite
+    '{"runs": [{"run_id": "r", "metrics": {"input_tokens": [9223372036854775807, 9223372036854775807]}}]}',
+    '{"runs": [{"run_id": "r", "content": "caf\\u00e9 \\u0000 \\ud83d\\ude42 \u4e2d", "n": -0.0, "f": 1e-05}]}',
+]
+
+
+@pytest.mark.skipif(convert._orjson is None, reason="orjson not installed")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mysql"])
+def test_values_orjson_cannot_write_exactly_are_encoded_as_without_it(monkeypatch, backend):
+    """A row holding NaN, ±Infinity, an integer beyond 64 bits, a lone surrogate or a sum that
+    overflows (or a column value that is not text, NULL or a finite number) is stored exactly as
+    json.dumps writes it; other rows read back as the same values."""
+    rows = [{"session_id": f"s{i}", "agent_id": "a", "user_id": "u", "memory": memory, "session_data": None,
+             "extra_data": None, "agent_data": None, "created_at": 1, "updated_at": 2}
+            for i, memory in enumerate(NONSTANDARD_MEMORY)]  # fmt: skip
+    rows.append({**rows[-1], "session_id": "real", "score": float("inf")})  # an unknown REAL column: kept aside
+    with_orjson = legacy_worker.convert_rows("agent", rows, backend, LAYOUT)
+    monkeypatch.setattr(convert, "_orjson", None)
+    without = legacy_worker.convert_rows("agent", rows, backend, LAYOUT)
+    for index, (fast, plain) in enumerate(zip(with_orjson, without)):
+        if index == len(NONSTANDARD_MEMORY) - 1:  # standard JSON: orjson's text, the same values
+            assert repr(_decoded([fast])) == repr(_decoded([plain]))
+            assert fast != plain
+        else:
+            assert repr(fast) == repr(plain), rows[index]
+
+
+def _sqlite_copy_in(encoding: str, source: Path, path: Path) -> None:
+    """``source``'s tables and rows in a new SQLite database whose text encoding is ``encoding``."""
+    with sqlite3.connect(source) as old:
+        script = list(old.iterdump())
+    new = sqlite3.connect(path)
+    new.execute(f"PRAGMA encoding = '{encoding}'")
+    new.executescript("\n".join(script))
+    new.close()
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "UTF-16le"])
+def test_sqlite_json_columns_are_stored_as_text(new_database, monkeypatch, encoding):
+    """orjson's UTF-8 output reaches SQLite as bytes cast to TEXT (UTF-8 databases only): stored as
+    text, never as a BLOB, and read back as the same values in a UTF-16 database too."""
+    monkeypatch.setattr(legacy_pool, "cpu_count", lambda: 2)
+    reference = new_database("sqlite")
+    reference.load("v1")
+    multiply_agent_sessions(reference.url, 4)
+    db = new_database("sqlite")
+    _sqlite_copy_in(encoding, reference.path, db.path)
+    agno_migrate.upgrade(reference.url)
+    agno_migrate.upgrade(db.url)
+    with sqlite3.connect(db.path) as conn:
+        assert conn.execute("PRAGMA encoding").fetchone()[0] == encoding
+        kinds = {kind for column in ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary")
+                 for (kind,) in conn.execute(f"SELECT DISTINCT typeof({column}) FROM agno_sessions")}  # fmt: skip
+        kinds |= {kind for (kind,) in conn.execute("SELECT DISTINCT typeof(run_data) FROM agno_runs")}
+        assert kinds <= {"text", "null"} and "text" in kinds
+    assert head_dump(db.url) == head_dump(reference.url)
+
+
+def test_postgresql_json_read_as_text_gives_the_values_psycopg_gives(new_database):
+    """On PostgreSQL the legacy JSON columns are read as the server's text and parsed in the
+    workers: what is stored is what a conversion of psycopg's own objects gives."""
+    from test_legacy import engine_of
+
+    db = new_database("postgresql")
+    db.load("v1")
+    schema = Target.from_url(db.url).schema
+    state = {"big": 123456789012345678901234567890, "u64": 18446744073709551615, "neg": -9223372036854775809,
+             "f": 5e-324, "g": 1.7976931348623157e308, "small": 1e-05, "text": "caf\u00e9 \U0001f511"}  # fmt: skip
+    memory = {"runs": [{"run_id": "r-tricky", "content": "x", "metrics": {"time": [0.1, 1e-05]}, "session_state": state}]}
+    engine = engine_of(db.url)
+    try:
+        with engine.begin() as conn:
+            table = sa.Table("agent_sessions", sa.MetaData(), autoload_with=conn, schema=schema)
+            conn.execute(table.insert().values(session_id="tricky", agent_id="a", memory=memory,
+                                               session_data={"session_state": state}, created_at=1))  # fmt: skip
+        multiply_agent_sessions(db.url, 4)  # enough rows for the workers
+        with engine.connect() as conn:  # psycopg's objects, converted here
+            table = sa.Table("agent_sessions", sa.MetaData(), autoload_with=conn, schema=schema)
+            rows = [dict(row) for row in conn.execute(sa.select(table)).mappings()]
+        expected = {}
+        for row in rows:
+            session, runs = convert.convert_v1_session("agent", row)
+            expected[row["session_id"]] = (session, [run["run_data"] for run in convert.run_rows(session, runs)[0]])
+        agno_migrate.upgrade(db.url)
+        with engine.connect() as conn:
+            sessions = sa.Table("agno_sessions", sa.MetaData(), autoload_with=conn, schema=schema)
+            runs = sa.Table("agno_runs", sa.MetaData(), autoload_with=conn, schema=schema)
+            stored = {row["session_id"]: dict(row) for row in conn.execute(sa.select(sessions)).mappings()}
+            stored_runs: dict = {}
+            for row in conn.execute(sa.select(runs).order_by(runs.c.run_index)).mappings():
+                stored_runs.setdefault(row["session_id"], []).append(row["run_data"])
+    finally:
+        engine.dispose()
+    assert "tricky" in expected and set(expected) <= set(stored)  # (the other tables' sessions are stored too)
+    json_columns = ("session_data", "agent_data", "metadata", "summary")
+    exact = lambda value: json.dumps(value, sort_keys=True)  # JSONB orders keys its own way
+    for session_id, (session, run_data) in expected.items():
+        assert exact([session[k] for k in json_columns]) == exact([stored[session_id][k] for k in json_columns])
+        assert exact(run_data) == exact(stored_runs.get(session_id, []))

@@ -5,6 +5,7 @@ No I/O here: values in, values out, deterministic (the same input gives the same
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from typing import Any, Iterable
 
@@ -17,6 +18,23 @@ RUN_ID_NAMESPACE = uuid.UUID("6f1d3c2a-5b7e-4f0a-9c1d-2e3f4a5b6c7d")
 SESSION_TYPES = ("agent", "team", "workflow")
 _DIGITS = bytes(1 if 0x30 <= byte <= 0x39 else 0 for byte in range(256))  # digit -> 1, any other byte -> 0
 _NINETEEN_DIGITS = b"\x01" * 19
+_FLOAT_MAX = 1.7976931348623157e308
+_seen = threading.local()
+
+
+def nonstandard_count() -> int:
+    """How many values this thread's conversions met that orjson could not give exactly (counted,
+    never changed): JSON text parsed by json.loads instead (NaN, ±Infinity, a number too large for
+    a float, lone surrogates, integer digits beyond 64 bits, …) and sums that are not finite.
+
+    A caller that encodes a converted row with orjson (which writes a non-finite float as null)
+    does so only when this did not move during the row's conversion.
+    """
+    return getattr(_seen, "count", 0)
+
+
+def _note_nonstandard() -> None:
+    _seen.count = getattr(_seen, "count", 0) + 1
 
 
 def loads(text: str | bytes) -> Any:
@@ -31,13 +49,15 @@ def loads(text: str | bytes) -> Any:
         try:
             raw = text if isinstance(text, bytes) else text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates in the text itself
-            return json.loads(text)
-        if raw.translate(_DIGITS).find(_NINETEEN_DIGITS) < 0:
+            raw = None
+        if raw is not None and raw.translate(_DIGITS).find(_NINETEEN_DIGITS) < 0:
             try:
                 return _orjson.loads(raw)
             except ValueError:  # orjson.JSONDecodeError: json.loads decides (and words the error)
                 pass
-    return json.loads(text)
+    value = json.loads(text)
+    _note_nonstandard()
+    return value
 
 
 def decode_json(value: Any, max_layers: int = 4) -> Any:
@@ -456,6 +476,8 @@ def convert_v1_metrics(metrics: dict, level: str) -> dict:
                     break
             else:
                 value = sum(raw)
+                if value.__class__ is float and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+                    _note_nonstandard()
         kind = value.__class__
         if name in out:
             ok = False
@@ -501,7 +523,10 @@ def _summed(value: Any) -> Any:
         for item in value:
             if type(item) is not int and type(item) is not float:
                 return value
-        return sum(value)
+        total = sum(value)
+        if total.__class__ is float and not -_FLOAT_MAX <= total <= _FLOAT_MAX:
+            _note_nonstandard()
+        return total
     return value
 
 

@@ -149,7 +149,7 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
         head = head_tables(target)
         # plain str names (SQLAlchemy's are a str subclass, whose pickles would make a worker import it)
         layout = (tuple(str(c.name) for c in head.sessions.columns), tuple(str(c.name) for c in head.runs.columns),
-                  tuple(map(str, JSON_COLUMNS)))  # fmt: skip
+                  tuple(map(str, JSON_COLUMNS)), _sqlite_utf8(conn))  # fmt: skip
         cp = checkpoint_table(target)
         cp.create(conn, checkfirst=True)
         conn.commit()
@@ -201,8 +201,11 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
     ``last``, by keyset pagination on ``session_id``."""
     source = sa.Table(legacy.name, sa.MetaData(), autoload_with=conn, schema=_schema(target))
     key = source.c.session_id
-    # JSON columns read as text: a corrupt value must fail its row's conversion, not the fetch
-    columns = [sa.type_coerce(c, sa.Text).label(c.name) if isinstance(c.type, sa.JSON) else c for c in source.columns]
+    # JSON columns read as text: a corrupt value must fail its row's conversion, not the fetch; on
+    # PostgreSQL cast to text by the server (the text psycopg would have parsed with json.loads: parsed
+    # in the workers instead, to the same values — and text is cheaper to pickle to them than objects)
+    as_text = (lambda c: sa.cast(c, sa.Text)) if conn.dialect.name == "postgresql" else (lambda c: sa.type_coerce(c, sa.Text))
+    columns = [as_text(c).label(c.name) if isinstance(c.type, sa.JSON) else c for c in source.columns]
     path = _sqlite_file(conn, columns) if workers.parallel else None
     names = tuple(str(c.name) for c in columns)
     table = str(legacy.name)
@@ -361,15 +364,25 @@ def _import_batch(conn, target: Target, head, legacy: LegacyTable, results: list
 def _insert(conn, table: sa.Table, rows: list[tuple]) -> None:
     """INSERT ``rows`` (value tuples in the table's column order), stored as they are: the JSON
     values are already encoded text (no second encoding; on PostgreSQL the driver sends them
-    untyped and the server parses JSONB)."""
+    untyped and the server parses JSONB; on a UTF-8 SQLite database, text given as its UTF-8 bytes
+    is cast to TEXT: stored exactly as that text would be)."""
     names = [c.name for c in table.columns]
     if conn.dialect.paramstyle == "qmark":  # SQLite: straight to executemany, no per-row work here
         quote = conn.dialect.identifier_preparer.quote
-        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) "
-                             f"VALUES ({', '.join('?' * len(names))})", rows)  # fmt: skip
+        marks = ", ".join("CAST(? AS TEXT)" if isinstance(c.type, sa.JSON) else "?" for c in table.columns)
+        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({marks})",
+                             rows)  # fmt: skip
         return
     untyped = sa.table(table.name, *[sa.column(name) for name in names], schema=table.schema)
     conn.execute(sa.insert(untyped), [dict(zip(names, values)) for values in rows])
+
+
+def _sqlite_utf8(conn) -> bool:
+    """Whether JSON text may reach :func:`_insert` as UTF-8 bytes: a SQLite database whose text is
+    UTF-8 (a BLOB cast to TEXT is read in the database's encoding)."""
+    if conn.dialect.name != "sqlite":
+        return False
+    return str(conn.exec_driver_sql("PRAGMA encoding").scalar()).upper() == "UTF-8"
 
 
 def _without_collisions(conn, head, legacy, converted, report):
@@ -414,7 +427,7 @@ def _stored(conn, table: sa.Table, key: sa.Column, ids: list, *also: sa.Column) 
 
 
 def _canonical(row: dict) -> str:
-    return json.dumps({k: convert.decode_json(v) if isinstance(v, str) and k not in ("session_id", "session_type",
+    return json.dumps({k: convert.decode_json(v) if isinstance(v, (str, bytes)) and k not in ("session_id", "session_type",
                        "agent_id", "team_id", "workflow_id", "user_id") else v for k, v in row.items()},
                       sort_keys=True, default=str)  # fmt: skip
 

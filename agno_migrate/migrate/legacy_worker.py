@@ -4,7 +4,8 @@ Pure of SQLAlchemy, so that a worker process starts in a few hundredths of a sec
 (it imports this module, ``convert`` and the standard library; orjson when installed).
 
 * :func:`convert_rows` turns legacy rows into insert-ready tuples (the head tables' column order),
-  JSON columns encoded exactly as before (``json.dumps``; MariaDB: ``json_text``).
+  JSON columns encoded as text: by orjson when installed and it cannot change a value (compact,
+  UTF-8 unescaped), else ``json.dumps`` (MariaDB: ``json_text``); the text depends only on the row.
 * :func:`read_and_convert` does the same for a key range of a legacy SQLite table that the worker
   reads itself (so the importing process does not read, pickle and send the rows).
 * :func:`serve` is a worker's main loop (started by ``legacy_pool.Workers``): length-prefixed pickles,
@@ -21,33 +22,38 @@ from . import convert
 
 # json.dumps(value), minus the cycle check (decoded JSON holds no cycles): the same text, ~10% faster
 _dumps = json.JSONEncoder(check_circular=False).encode
+_FLOAT_MAX = 1.7976931348623157e308
 _HEADER = 8  # bytes of a message's length prefix
 
 
 def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> list[tuple]:
     """Convert Agno 1.x rows for ``backend``, ready to insert (pure).
 
-    ``layout`` is (session columns, runs columns, JSON columns of the sessions table). Each row gives
-    ``("ok", session_values, [run_values, ...], nul_removed, created_at_filled, size)`` (tuples in the
-    columns' order, JSON columns already encoded as text; ``size``: the characters of that text), or
-    ``("error", session_id, reason)``.
+    ``layout`` is (session columns, runs columns, JSON columns of the sessions table[, utf8]). Each row
+    gives ``("ok", session_values, [run_values, ...], nul_removed, created_at_filled, size)`` (tuples
+    in the columns' order, JSON columns already encoded as text — or, with ``utf8`` true, possibly as
+    that text's UTF-8 bytes, which the caller stores as TEXT; ``size``: the length of that text or
+    those bytes), or ``("error", session_id, reason)``.
     """
-    session_columns, run_columns, json_columns = layout
+    session_columns, run_columns, json_columns = layout[:3]
     if backend == "mysql":
-        from .connect import json_text as encode
+        from .connect import json_text as exact
     else:
-        encode = _dumps
+        exact = _dumps
+    fast = _orjson_encoder(exact, utf8=len(layout) > 3 and layout[3])
     out = []
     for row in rows:
         undecodable = [name for name, value in row.items() if value.__class__ is bytes]
         if undecodable:  # (see text_or_bytes)
             out.append(("error", str(row.get("session_id")), f"column(s) {', '.join(undecodable)} hold bytes that are not UTF-8 text"))
             continue
+        seen = convert.nonstandard_count()
         try:
             session_row, runs = convert.convert_v1_session(mode, row)
         except convert.ConversionError as exc:
             out.append(("error", str(row.get("session_id")), str(exc)))
             continue
+        encode = fast if fast is not None and convert.nonstandard_count() == seen and _plain(row) else exact
         removed = 0
         if backend == "postgresql":  # JSONB and text there cannot hold NUL
             (session_row, runs), removed = convert.strip_nul((session_row, runs))
@@ -67,6 +73,49 @@ def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> li
             run_values.append(tuple([run[c] for c in run_columns]))
         out.append(("ok", tuple([session_row[c] for c in session_columns]), run_values, removed, filled, size))
     return out
+
+
+def _orjson_encoder(exact, utf8: bool = False):
+    """orjson's encoder as text (compact, UTF-8 unescaped: the same values as ``exact`` gives, in
+    about half the time) — as its UTF-8 bytes when ``utf8`` (not decoded here, nor pickled and
+    decoded again by the importer) —, ``exact`` for a value orjson rejects (an integer beyond 64 bits,
+    lone surrogates, a key that is not text, deep nesting); None without orjson.
+
+    Only for values that hold no non-finite float (orjson writes those as null): see
+    :func:`convert_rows`, which decides per row, from the row alone, so the stored bytes depend only
+    on the row (an interrupted import resumed gives the bytes of an uninterrupted one).
+    """
+    if convert._orjson is None:
+        return None
+    dumps, failed = convert._orjson.dumps, convert._orjson.JSONEncodeError
+
+    def encode_utf8(value) -> bytes | str:
+        try:
+            return dumps(value)
+        except failed:
+            return exact(value)
+
+    if utf8:
+        return encode_utf8
+
+    def encode(value) -> str:
+        try:
+            return dumps(value).decode("utf-8")
+        except failed:
+            return exact(value)
+
+    return encode
+
+
+def _plain(row: dict) -> bool:
+    """Whether every column value of ``row`` is text, NULL, an integer or a finite float: then its
+    converted values hold only those, and what orjson parsed (``convert.nonstandard_count`` tells
+    the rest)."""
+    for value in row.values():
+        kind = value.__class__
+        if not (kind is str or value is None or kind is int or (kind is float and -_FLOAT_MAX <= value <= _FLOAT_MAX)):
+            return False
+    return True
 
 
 _connections: dict = {}
