@@ -309,12 +309,14 @@ class SqlStore(SessionStore):
         where = self._filters(*given, session_type)
         column = s.c[sort_by]
         order = [column.asc() if sort_order == "asc" else column.desc(), s.c.session_id.asc()]
-        page = self._select_sessions().where(*where).order_by(*order)
+        # the page's ids are chosen first, sorting only (sort column, id) pairs; then their rows are
+        # read. Sorting whole rows would read every matching session's JSON for every page (SQLite
+        # builds its sort records from all the selected columns).
         ids = sa.select(s.c.session_id).where(*where).order_by(*order)
         if paged:
-            page = page.limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
             ids = ids.limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
         ids = ids.subquery()
+        page = self._select_sessions().select_from(s.join(ids, ids.c.session_id == s.c.session_id)).order_by(*order)
         runs = self._runs_query().join(ids, ids.c.session_id == self._runs.c.session_id)
         dialect = self.target.engine().dialect
         count = sa.select(sa.func.count()).select_from(s).where(*where)
