@@ -8,9 +8,11 @@ fails, it is never skipped.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -757,6 +759,22 @@ def test_ids_and_user_ids_are_case_sensitive(new_database, backend):
     assert store.get_session("Chat-1").user_id == "alice"
     assert [r.run_id for r in store.get_session("Chat-1").runs] == ["alice-run"]
     assert [r.run_id for r in store.get_session("chat-1").runs] == ["bob-run"]
+
+
+def test_sqlite_wal_stays_bounded_under_upsert_run(new_database):
+    """Every store call leaves its statements finished before the commit: a SQLite statement left
+    unread kept a read snapshot past the commit, so the WAL was never checkpointed back to its start
+    and grew with every upsert_run (2.4 GB after 37,000 runs, and every read slowed down with it)."""
+    db = new_database("sqlite")
+    store = store_of(db)
+    store.upsert_session(AgentSession(session_id="wal", agent_id="agent-1"))
+    with contextlib.closing(sqlite3.connect(db.path)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    for i in range(300):  # ~10 pages per call: 3,000 frames if nothing is ever checkpointed
+        store.upsert_run("wal", agent_run(f"wal-{i}", content="x" * 30_000))
+    frames = Path(f"{db.path}-wal").stat().st_size // (page_size + 24)
+    assert frames < 1_500, f"{frames} WAL frames after 300 upsert_run calls (autocheckpoint is 1,000)"
+    assert len(store.get_session("wal").runs) == 300
 
 
 def test_ten_megabyte_message_round_trips(database):

@@ -98,7 +98,10 @@ class Call:
         return done
 
     def _run(self, steps: list, commit: bool) -> list[list[tuple]]:
-        cursors = []
+        """The steps' rows: read after the pipeline on PostgreSQL (its results arrive together),
+        right after each statement elsewhere (a SQLite statement left unread holds a read snapshot
+        past the commit, and the WAL could then never be checkpointed back to its start)."""
+        results = []
         with self.conn.pipeline() if self.pipelined else contextlib.nullcontext():
             if self.pipelined and self.writing and not self._begun:
                 self.conn.execute("BEGIN")
@@ -109,10 +112,10 @@ class Call:
                     cursor.execute(statement.sql, statement.params(rows[0]))
                 elif rows:
                     cursor.executemany(statement.sql, [statement.params(row) for row in rows])
-                cursors.append(cursor)
+                results.append(cursor if self.pipelined else _rows(cursor))
             if commit:
                 self.conn.execute("COMMIT") if self.pipelined else self.conn.commit()
-        return [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
+        return [_rows(result) for result in results] if self.pipelined else results
 
     def _pipeline(self):
         return self.conn.pipeline() if self.pipelined else contextlib.nullcontext()
@@ -150,3 +153,6 @@ class Call:
             return False
         return self.target.engine().dialect.is_disconnect(exc, self.conn, None)
 
+
+def _rows(cursor) -> list[tuple]:
+    return cursor.fetchall() if cursor.description is not None else []

@@ -317,7 +317,8 @@ class SqlStore(SessionStore):
             ids = ids.limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
         ids = ids.subquery()
         page = self._select_sessions().select_from(s.join(ids, ids.c.session_id == s.c.session_id)).order_by(*order)
-        runs = self._runs_query().join(ids, ids.c.session_id == self._runs.c.session_id)
+        # IN (the page's ids), not a join: SQLite would scan every run to probe the page
+        runs = self._runs_query().where(self._runs.c.session_id.in_(sa.select(ids.c.session_id)))
         dialect = self.target.engine().dialect
         count = sa.select(sa.func.count()).select_from(s).where(*where)
         return Statement(count, dialect), Statement(page, dialect), Statement(runs, dialect)
