@@ -48,6 +48,10 @@ class Options:
         if not self.json and self.verbosity >= 1:
             click.echo(text)
 
+    def listed(self, items: list) -> list:
+        """The items to list one per line: all of them with -v, else the first five."""
+        return items if self.verbosity >= 1 else items[:5]
+
     def emit(self, payload: dict) -> None:
         if self.json:
             click.echo(json.dumps(payload, sort_keys=True, default=str))
@@ -132,7 +136,7 @@ def _report(opts: Options, report: dict, report_path: str) -> None:
     _warn_duplicates(opts, report.get("duplicate_run_ids", []))
     _say_nul_removed(opts, report.get("nul_removed", []))
     blobs = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
-    for session_id, reason in blobs[: None if opts.verbosity >= 1 else 5]:
+    for session_id, reason in opts.listed(blobs):
         opts.say(f"session {session_id}: {reason} (left in the legacy runs column)")
     if blobs:  # (one session can hold several: its runs and its session_data, say)
         sessions = len({session_id for session_id, _ in blobs})
@@ -145,7 +149,7 @@ def _say_nul_removed(opts: Options, removed: list) -> None:
     """The NUL characters the 2.3.0 step removed (PostgreSQL JSONB cannot hold them)."""
     if not removed:
         return
-    for session_id, column, count in removed[: None if opts.verbosity >= 1 else 5]:
+    for session_id, column, count in opts.listed(removed):
         opts.say(f"session {session_id}: {count} NUL character(s) removed from {column}")
     sessions = len({session_id for session_id, _, _ in removed})
     opts.say(f"removed {sum(count for _, _, count in removed)} NUL character(s) from {sessions} session(s): "
@@ -182,7 +186,7 @@ def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
 def _warn_duplicates(opts: Options, dups: list) -> None:
     if dups:
         opts.say(f"warning: {len(dups)} run id(s) were already used by another run; stored under derived ids")
-        for run_id, session_id, owner, new_id in dups[: None if opts.verbosity >= 1 else 5]:
+        for run_id, session_id, owner, new_id in opts.listed(dups):
             opts.say(f"  run {run_id} of session {session_id} (owned by session {owner}) -> {new_id}")
 
 

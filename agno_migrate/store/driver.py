@@ -13,8 +13,6 @@ import contextlib
 from ..migrate.connect import begin_sqlite_write, database_errors, raw_connection
 from ..target import Target
 
-IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
-
 
 class Statement:
     """SQL compiled for one dialect, and how to turn a dict of values into its parameters."""
@@ -39,10 +37,8 @@ class Statement:
 
     def params(self, values: dict):
         """The driver parameters for ``values`` (a dict keyed by bind name)."""
-        if self._defaults:
-            values = {**self._defaults, **values}
+        values = {**self._defaults, **values}  # a copy: the processors below change it
         if self._processors:
-            values = dict(values)
             for name, process in self._processors.items():
                 if name in values:
                     values[name] = process(values[name])

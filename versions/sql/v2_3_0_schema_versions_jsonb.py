@@ -74,9 +74,10 @@ def upgrade():
     }:  # MySQL commits each DDL: a run killed between the table and its index resumes here
         op.create_index(f"idx_{versions}_created_at", versions, ["created_at"], schema=schema)
     if dialect == "postgresql":
-        for column in _json_columns_of_type("JSON"):
-            if not ctx.as_sql:
-                _remove_nul_escapes(t, schema, column, ctx.opts.get("agno_report"))
+        columns = _json_columns_of_type("JSON")
+        if columns and not ctx.as_sql:
+            _remove_nul_escapes(t, schema, columns, ctx.opts.get("agno_report"))
+        for column in columns:
             op.alter_column(
                 t.session_table,
                 column,
@@ -86,36 +87,41 @@ def upgrade():
             )
 
 
-def _remove_nul_escapes(t, schema, column, report):
-    """Remove the ``\u0000`` escapes of ``column``'s JSON text, row by row (keyset on session_id, in
-    batches); count them in ``report["nul_removed"]`` as (session_id, column, count)."""
+def _remove_nul_escapes(t, schema, columns, report):
+    """Remove the ``\u0000`` escapes of the JSON text of ``columns``, in one pass over the rows that
+    hold any (keyset on session_id, in batches); count them in ``report["nul_removed"]`` as
+    (session_id, column, count)."""
     bind = op.get_bind()
-    table = sa.table(t.session_table, sa.column("session_id"), sa.column(column), schema=schema)
-    text = sa.cast(table.c[column], sa.Text)
-    holding = sa.func.strpos(text, sa.literal("\\u0000", sa.Text)) > 0
-    update = (
-        sa.update(table)
+    table = sa.table(t.session_table, sa.column("session_id"), *map(sa.column, columns), schema=schema)
+    texts = [sa.cast(table.c[column], sa.Text) for column in columns]
+    escape = sa.literal("\\u0000", sa.Text)
+    holding = sa.or_(*[sa.func.strpos(text, escape) > 0 for text in texts])
+    updates = {
+        column: sa.update(table)
         .where(table.c.session_id == sa.bindparam("sid"))
         .values({column: sa.cast(sa.bindparam("text", type_=sa.Text), postgresql.JSON)})
-    )
+        for column in columns
+    }
     last = None
     while True:
-        query = sa.select(table.c.session_id, text).where(holding).order_by(table.c.session_id).limit(NUL_BATCH)
+        query = sa.select(table.c.session_id, *texts).where(holding).order_by(table.c.session_id).limit(NUL_BATCH)
         if last is not None:
             query = query.where(table.c.session_id > last)
         batch = bind.execute(query).all()
         if not batch:
             return
         last = batch[-1][0]
-        rewritten = []
-        for session_id, value in batch:
-            stripped, count = NUL_ESCAPE.subn(r"\1", value)
-            if count:
-                rewritten.append({"sid": session_id, "text": stripped})
-                if report is not None:
-                    report.setdefault("nul_removed", []).append((session_id, column, count))
-        if rewritten:
-            bind.execute(update, rewritten)
+        rewritten = {column: [] for column in columns}
+        for session_id, *values in batch:
+            for column, value in zip(columns, values):
+                stripped, count = NUL_ESCAPE.subn(r"\1", value) if value is not None else (None, 0)
+                if count:
+                    rewritten[column].append({"sid": session_id, "text": stripped})
+                    if report is not None:
+                        report.setdefault("nul_removed", []).append((session_id, column, count))
+        for column, rows in rewritten.items():
+            if rows:
+                bind.execute(updates[column], rows)
 
 
 def downgrade():
