@@ -4,7 +4,8 @@ Writes are one transaction per call. Runs live in the runs table, one row per ru
 them in ``run_index`` order, merged with any legacy ``runs`` blob still present in the sessions
 table (as Agno 3.1 reads them). The hot calls (upserts, get_session, get_sessions) run statements
 compiled once per store on the driver's connection (``driver.py``); on PostgreSQL each step of a
-call is one round trip.
+call is one round trip, and a session row read carries its runs (one JSON array, ``json_agg``), so a
+read is one statement and a page's ids are chosen once.
 """
 from __future__ import annotations
 
@@ -141,35 +142,47 @@ class SqlStore(SessionStore):
         id belongs to another session (nothing written then). The session row is locked first, so
         concurrent writers to one session queue up and each run gets its own position.
 
-        One transaction of four statements (lock, insert-or-update, touch the session's
-        ``updated_at``, read back the run's owner), one round trip on PostgreSQL: the run row's
-        session-derived columns are filled in by the database (see :meth:`_run_upsert_clause`)."""
+        One transaction: lock the session row, insert-or-update the run, touch the session's
+        ``updated_at``, read back the run's owner (the last three are one statement on PostgreSQL,
+        and the whole call one round trip there): the run row's session-derived columns are filled
+        in by the database (see :meth:`_run_upsert_clause`)."""
         run = with_run_id(Run(run))
         (own,), _ = convert.run_rows({"session_id": session_id}, [run])  # the run's own columns
-        values = {**own, "sid": session_id, "rid": own["run_id"], "now": int(time.time()), "run_data": dict(run)}
-        lock, upsert, touch, owner = self._run_statements
+        values = {**own, "sid": session_id, "now": int(time.time()), "run_data": dict(run)}
         with self._call(write=True) as call:
-            *_, ((found,),) = call.write([(lock, [values]), (upsert, [values]), (touch, [values]), (owner, [values])])
+            locked, *_, ((found,),) = call.write([(statement, [values]) for statement in self._run_statements])
         if found != session_id:  # nothing was written
-            if found is None:
+            if not locked:
                 raise KeyError(f"no session {session_id!r}")
-            raise RunIdTaken(f"run {run.run_id!r} belongs to session {found!r}, not {session_id!r}")
+            # (found is None only if another writer stored this run id for its session meanwhile)
+            raise RunIdTaken(f"run {run.run_id!r} belongs to session {found or 'another session'!r}, not {session_id!r}")
         return run
 
     @property
     def _run_statements(self) -> tuple[Statement, ...]:
-        """upsert_run's statements, on bind parameters ``sid``, ``rid``, ``now`` and the run's own
-        columns (convert.run_rows of the run alone)."""
+        """upsert_run's statements, on bind parameters ``sid``, ``now`` and the run's own columns
+        (convert.run_rows of the run alone): the first returns the session row it locked, the last
+        the run's owner."""
         return self._cached("run_statements", self._build_run_statements)
 
     def _build_run_statements(self) -> tuple[Statement, ...]:
         s, r, b = self._sessions, self._runs, sa.bindparam
         dialect = self.target.engine().dialect
+        # the lock is a statement of its own: on PostgreSQL a statement's snapshot is taken when it
+        # starts, so the next position must be read by a statement that starts once the lock is held
         lock = sa.select(s.c.session_id).where(s.c.session_id == b("sid")).with_for_update()
-        mine = sa.exists().where(r.c.run_id == b("rid"), r.c.session_id == b("sid"))
-        touch = sa.update(s).where(s.c.session_id == b("sid"), mine).values(updated_at=b("now"))
-        owner = sa.select(sa.select(r.c.session_id).where(r.c.run_id == b("rid")).scalar_subquery())
-        return tuple(Statement(clause, dialect) for clause in (lock, self._run_upsert_clause(), touch, owner))
+        owner = sa.select(r.c.session_id).where(r.c.run_id == b("run_id")).scalar_subquery()
+        upsert = self._run_upsert_clause()
+        if self.target.backend == "postgresql":  # one statement: the upsert returns its run's session
+            written = upsert.returning(r.c.session_id).cte("written")
+            touched = sa.update(s).where(s.c.session_id == b("sid"), sa.exists(sa.select(written.c.session_id)))
+            last = sa.select(sa.func.coalesce(sa.select(written.c.session_id).scalar_subquery(), owner))
+            clauses = (lock, last.add_cte(touched.values(updated_at=b("now")).cte("touched")))
+        else:
+            mine = sa.exists().where(r.c.run_id == b("run_id"), r.c.session_id == b("sid"))
+            touch = sa.update(s).where(s.c.session_id == b("sid"), mine).values(updated_at=b("now"))
+            clauses = (lock, upsert, touch, sa.select(owner))
+        return tuple(Statement(clause, dialect) for clause in clauses)
 
     def _run_upsert_clause(self):
         """Insert the run (or update it, keeping its position) from the session's row, unless its id
@@ -199,7 +212,7 @@ class SqlStore(SessionStore):
             "created_at": sa.func.coalesce(sa.func.nullif(param("created_at"), 0), s.c.created_at),
             "updated_at": b("now", type_=r.c.updated_at.type),
         }
-        foreign = sa.exists().where(r.c.run_id == b("rid"), r.c.session_id != b("sid"))
+        foreign = sa.exists().where(r.c.run_id == param("run_id"), r.c.session_id != b("sid"))
         source = sa.select(*columns.values()).where(s.c.session_id == b("sid"), ~foreign)
         return self._upsert_clause(r, RUN_KEEP, source=(list(columns), source), guard=r.c.session_id)
 
@@ -251,9 +264,10 @@ class SqlStore(SessionStore):
         values = {"sid": session_id, "st": session_type, "uid": user_id}
         shape = (session_type is not None, user_id is not None)
         session = self._statement(("session", shape), lambda: self._session_query(*shape))
-        with self._call(write=False) as call:  # one round trip on PostgreSQL
-            rows, runs = call.fetch([(session, values), (self._session_runs_statement, values)])
-        return self._sessions_of(session, rows, runs)[0] if rows else None
+        steps = [(session, values)] if self._runs_in_row else [(session, values), (self._session_runs_statement, values)]
+        with self._call(write=False) as call:
+            rows, *runs = call.fetch(steps)
+        return self._sessions_of(session, rows, *runs)[0] if rows else None
 
     def _session_query(self, by_type: bool, by_user: bool):
         s = self._sessions
@@ -297,13 +311,14 @@ class SqlStore(SessionStore):
         # the statements' shape: which filters are given (and, for component_id, which id columns)
         shape = (*(values[k] is not None for k in ("st", "uid", "cid", "start", "end", "name")),
                  session_type if component_id is not None else None, sort_by, sort_order, limit is not None)  # fmt: skip
-        count, listing, runs = self._cached(("listing", shape), lambda: self._listing_statements(shape))
+        count, listing, *runs = self._cached(("listing", shape), lambda: self._listing_statements(shape))
         with self._call(write=False) as call:  # one round trip on PostgreSQL
-            (total,), rows, run_rows = call.fetch([(count, values), (listing, values), (runs, values)])
-        return self._sessions_of(listing, rows, run_rows), total[0]
+            (total,), rows, *run_rows = call.fetch([(statement, values) for statement in (count, listing, *runs)])
+        return self._sessions_of(listing, rows, *run_rows), total[0]
 
-    def _listing_statements(self, shape) -> tuple[Statement, Statement, Statement]:
-        """(count of the matches, the page of sessions, the runs of that page)."""
+    def _listing_statements(self, shape) -> tuple[Statement, ...]:
+        """(count of the matches, the page of sessions[, the runs of that page unless they are in
+        the page's rows])."""
         *given, session_type, sort_by, sort_order, paged = shape
         s = self._sessions
         where = self._filters(*given, session_type)
@@ -317,11 +332,12 @@ class SqlStore(SessionStore):
             ids = ids.limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
         ids = ids.subquery()
         page = self._select_sessions().select_from(s.join(ids, ids.c.session_id == s.c.session_id)).order_by(*order)
-        # IN (the page's ids), not a join: SQLite would scan every run to probe the page
-        runs = self._runs_query().where(self._runs.c.session_id.in_(sa.select(ids.c.session_id)))
-        dialect = self.target.engine().dialect
         count = sa.select(sa.func.count()).select_from(s).where(*where)
-        return Statement(count, dialect), Statement(page, dialect), Statement(runs, dialect)
+        clauses = [count, page]
+        if not self._runs_in_row:  # IN (the page's ids), not a join: SQLite would scan every run to probe the page
+            clauses.append(self._runs_query().where(self._runs.c.session_id.in_(sa.select(ids.c.session_id))))
+        dialect = self.target.engine().dialect
+        return tuple(Statement(clause, dialect) for clause in clauses)
 
     def get_all_session_ids(self, user_id: str | None = None, component_id: str | None = None,
                             session_type: str | None = None) -> list[str]:  # fmt: skip
@@ -341,10 +357,22 @@ class SqlStore(SessionStore):
 
     # --- read helpers ---------------------------------------------------------------------------
 
+    @property
+    def _runs_in_row(self) -> bool:
+        """Whether a session row read carries its runs (PostgreSQL): one statement per read instead
+        of two, and a page's ids chosen once, not once per statement."""
+        return self.target.backend == "postgresql"
+
     def _select_sessions(self):
         columns = list(self._sessions.columns)
         if self._legacy_runs is not None:
             columns.append(self._legacy_runs.label("legacy_runs"))
+        if self._runs_in_row:
+            from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+            r = self._runs
+            runs = sa.func.json_agg(aggregate_order_by(r.c.run_data, r.c.run_index, r.c.created_at))
+            columns.append(sa.select(runs).where(r.c.session_id == self._sessions.c.session_id).scalar_subquery().label("table_runs"))
         return sa.select(*columns)
 
     def _filters(self, by_type, by_user, by_component, start, end, by_name, session_type) -> list:
@@ -380,16 +408,17 @@ class SqlStore(SessionStore):
         return sa.func.json_extract(inner, "$.session_name")
 
     @staticmethod
-    def _sessions_of(statement: Statement, rows: list[tuple], run_rows: list[tuple]) -> list[Session]:
-        """Sessions from the rows of ``statement``, each with its runs from (session_id, run_data)
-        rows in order."""
+    def _sessions_of(statement: Statement, rows: list[tuple], run_rows: list[tuple] = ()) -> list[Session]:
+        """Sessions from the rows of ``statement``, each with its runs in order: from the rows'
+        ``table_runs`` arrays (see :attr:`_runs_in_row`), else from (session_id, run_data) rows."""
         by_session: dict[str, list] = {}
         for sid, data in run_rows:
             by_session.setdefault(sid, []).append(convert.decode_json(data))
         sessions = []
         for row in rows:
             row = dict(zip(statement.columns, row))
-            sessions.append(Session.from_row(row, merge_runs(by_session.get(row["session_id"], []), row.get("legacy_runs"))))
+            runs = by_session.get(row["session_id"], []) if "table_runs" not in row else row["table_runs"] or []
+            sessions.append(Session.from_row(row, merge_runs(runs, row.get("legacy_runs"))))
         return sessions
 
 
