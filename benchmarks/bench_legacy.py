@@ -35,18 +35,20 @@ def timed(cmd: list[str]) -> dict:
     """Run ``cmd`` under /usr/bin/time -v: wall seconds, peak RSS (MB) of its main process, and the
     peaks of the whole process tree (worker processes included), sampled every 50 ms: its PSS (MB;
     pages shared between the processes counted once) and its summed RSS (MB; shared pages counted
-    once per process: an upper bound)."""
+    once per process: an upper bound); and the peak PSS of the main process alone and of its
+    descendants together (which side grows, when the tree does)."""
     import threading
 
     proc = subprocess.Popen(["/usr/bin/time", "-v", *map(str, cmd)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    peak = {"pss": 0.0, "rss": 0.0}
+    peak = {"pss": 0.0, "rss": 0.0, "main": 0.0, "workers": 0.0}
     stop = threading.Event()
 
     def sample():
         while not stop.wait(0.05):
-            pss, rss = tree_memory_mb(proc.pid)
+            pss, rss, main = tree_memory_mb(proc.pid, split=True)
             peak["pss"], peak["rss"] = max(peak["pss"], pss), max(peak["rss"], rss)
+            peak["main"], peak["workers"] = max(peak["main"], main), max(peak["workers"], pss - main)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -58,15 +60,17 @@ def timed(cmd: list[str]) -> dict:
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1)) / 1024
     cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", err).group(1)) for kind in ("User", "System"))
     return {"seconds": h * 3600 + m * 60 + s, "cpu_seconds": cpu, "peak_rss_mb": rss, "peak_tree_pss_mb": peak["pss"],
-            "peak_tree_rss_mb": peak["rss"], "exit": proc.returncode}  # fmt: skip
+            "peak_tree_rss_mb": peak["rss"], "peak_main_pss_mb": peak["main"], "peak_workers_pss_mb": peak["workers"],
+            "exit": proc.returncode}  # fmt: skip
 
 
 def tree_pss_mb(root: int) -> float:
     return tree_memory_mb(root)[0]
 
 
-def tree_memory_mb(root: int) -> tuple[float, float]:
-    """The summed PSS and the summed RSS of ``root`` and all its descendants, in MB (Linux /proc)."""
+def tree_memory_mb(root: int, split: bool = False) -> tuple:
+    """The summed PSS and the summed RSS of ``root``'s descendants, in MB (Linux /proc); with ``split``
+    also the PSS of the main process (``root``'s child: the measured program) alone."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -76,7 +80,7 @@ def tree_memory_mb(root: int) -> tuple[float, float]:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
-    pss = rss = 0
+    pss = rss = main = 0
     todo = [root]
     while todo:
         pid = todo.pop()
@@ -87,9 +91,11 @@ def tree_memory_mb(root: int) -> tuple[float, float]:
             with open(f"/proc/{pid}/smaps_rollup") as fh:
                 values = {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in fh) if k in ("Pss", "Rss")}
             pss, rss = pss + values.get("Pss", 0), rss + values.get("Rss", 0)
+            if pid in children.get(root, []):
+                main += values.get("Pss", 0)
         except OSError:
             pass
-    return pss / 1024, rss / 1024
+    return (pss / 1024, rss / 1024, main / 1024) if split else (pss / 1024, rss / 1024)
 
 
 def pg_database(name: str) -> str:
@@ -184,7 +190,8 @@ def main() -> None:
              "verify_with_agno.sh (the real Agno 3.1.10 reading the result against the generator's expected file).", "",
              "Memory: peak RSS of the main process / peak PSS of the whole process tree / peak RSS summed over the "
              "process tree, sampled every 50 ms (agno-migrate converts in worker processes: the tree figures are the ones "
-             "that count; PSS counts the pages the processes share once, the RSS sum once per process, an upper bound). "
+             "that count; PSS counts the pages the processes share once, the RSS sum once per process, an upper bound; in "
+             "brackets, the peak PSS of the main process alone and of its workers together). "
              "`cpu` is the CPU time (user + system) of the whole process tree: less sensitive than the wall clock to "
              "other load on the machine. `load` is the 1-minute load average just before each side started (above the "
              "number of cores, other processes were competing for them).", "", *([args.note, ""] if args.note else []),
@@ -198,8 +205,9 @@ def main() -> None:
 
 
 def _side(m: dict) -> str:
+    workers = f" (PSS main {m['peak_main_pss_mb']:.0f} + workers {m['peak_workers_pss_mb']:.0f})" if m["peak_workers_pss_mb"] >= 1 else ""
     return (f"{m['seconds']:.1f} s (cpu {m['cpu_seconds']:.1f} s), {m['peak_rss_mb']:.0f} / {m['peak_tree_pss_mb']:.0f} / "
-            f"{m['peak_tree_rss_mb']:.0f} MB, load {m['load_before']:.1f}")  # fmt: skip
+            f"{m['peak_tree_rss_mb']:.0f} MB{workers}, load {m['load_before']:.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,3 +177,41 @@ def test_a_null_created_at_is_filled_and_said(new_database, backend, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "note: 1 session(s) had no created_at" in done.stdout
     assert agno_migrate.connect(db.url).get_session(sid).created_at == updated
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+def test_id_lookups_take_a_few_statement_shapes_whatever_the_batches(new_database, backend, monkeypatch):
+    """The importer's lookups of stored ids (``IN (...)``) are padded to a few lengths: batches of
+    any size (so any count of run ids) give a bounded set of SQL texts, which the driver prepares
+    and caches (unpadded, every count met was one more cached statement: memory growing with the
+    rows imported). The stored result is the one of default batches."""
+    from agno_migrate.migrate import legacy
+
+    reference = new_database(backend)
+    reference.load("v1")
+    multiply_agent_sessions(reference.url, 4)
+    agno_migrate.upgrade(reference.url)
+    db = new_database(backend)
+    db.load("v1")
+    multiply_agent_sessions(db.url, 4)
+    monkeypatch.setattr(legacy, "BATCH", 23)
+    monkeypatch.setattr(legacy, "LOOKUP_CHUNK", 40)
+    lookups = set()
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if " IN (" in statement and re.search(r"FROM \S*agno_(sessions|runs)\b", statement.replace("`", "").replace('"', "")):
+            lookups.add(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
+    try:
+        agno_migrate.upgrade(db.url)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
+    assert head_dump(db.url) == head_dump(reference.url)
+    # two lookups (session ids, run ids), each padded to 1, 2, 4, ..., 32 or 40 ids
+    assert 2 <= len(lookups) <= 2 * 7, lookups
+    for n in range(1, 130):
+        ids = [f"id{i}" for i in range(n)]
+        chunks = list(legacy._lookup_chunks(ids))
+        assert [i for chunk in chunks for i in dict.fromkeys(chunk)] == ids
+        assert {len(chunk) for chunk in chunks} <= {1, 2, 4, 8, 16, 32, 40}
