@@ -14,6 +14,7 @@ skipped; a session id already present with other content (from another legacy ta
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import time
@@ -153,7 +154,7 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
         head = head_tables(target)
         # plain str names (SQLAlchemy's are a str subclass, whose pickles would make a worker import it)
         layout = (tuple(str(c.name) for c in head.sessions.columns), tuple(str(c.name) for c in head.runs.columns),
-                  tuple(map(str, JSON_COLUMNS)), _sqlite_utf8(conn))  # fmt: skip
+                  tuple(map(str, JSON_COLUMNS)), _utf8_json(conn))  # fmt: skip
         cp = checkpoint_table(target)
         cp.create(conn, checkfirst=True)
         conn.commit()
@@ -424,14 +425,34 @@ def _copy(conn, table: sa.Table, names: list[str], rows: list[tuple]) -> None:
         conn.begin()
     preparer = conn.dialect.identifier_preparer
     sql = f"COPY {preparer.format_table(table)} ({', '.join(map(preparer.quote, names))}) FROM STDIN"
-    with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as copy:
-        for values in rows:
-            copy.write_row(values)
+    with conn.connection.dbapi_connection.cursor() as cursor:
+        cursor.adapters.register_dumper(bytes, _utf8_text())  # (this cursor only)
+        with cursor.copy(sql) as copy:
+            for values in rows:
+                copy.write_row(values)
 
 
-def _sqlite_utf8(conn) -> bool:
+@functools.cache
+def _utf8_text():
+    """A psycopg dumper for JSON text given as its UTF-8 bytes (see :func:`_utf8_json`): written to
+    COPY as that text (psycopg would write bytes as ``bytea``). (psycopg imported only here: it is
+    PostgreSQL's driver, not installed for the other backends.)"""
+    from psycopg.adapt import Dumper
+
+    class Utf8Text(Dumper):
+        def dump(self, obj):
+            return obj
+
+    return Utf8Text
+
+
+def _utf8_json(conn) -> bool:
     """Whether JSON text may reach :func:`_insert` as UTF-8 bytes: a SQLite database whose text is
-    UTF-8 (a BLOB cast to TEXT is read in the database's encoding)."""
+    UTF-8 (a BLOB cast to TEXT is read in the database's encoding), or a PostgreSQL connection whose
+    client encoding is UTF-8 (``_copy`` sends the bytes as they are). Held as bytes, a converted batch
+    waiting to be written takes a byte a character, where text holding one emoji takes four."""
+    if conn.dialect.name == "postgresql":
+        return str(conn.connection.dbapi_connection.info.encoding).lower().replace("-", "") == "utf8"
     if conn.dialect.name != "sqlite":
         return False
     return str(conn.exec_driver_sql("PRAGMA encoding").scalar()).upper() == "UTF-8"
