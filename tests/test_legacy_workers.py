@@ -55,6 +55,49 @@ def test_workers_store_the_same_bytes_as_an_inline_conversion(new_database, back
     assert _imported(new_database, backend, 4, monkeypatch, COMMIT_BYTES=1, BATCH=50) == inline
 
 
+def test_postgresql_batches_streamed_in_small_tasks_store_the_same_bytes(new_database, monkeypatch):
+    # a batch read a row a fetch and sent to the workers in tasks of a row or two, the last task short
+    monkeypatch.setattr(legacy_pool, "cpu_count", lambda: 2)
+    inline = _imported(new_database, "postgresql", 4, monkeypatch, MAX_WORKERS=1)
+    tasks = []
+    streamed = legacy._streamed
+    monkeypatch.setattr(legacy, "_streamed", lambda *args: tasks.append(streamed(*args)) or tasks[-1])
+    assert _imported(new_database, "postgresql", 4, monkeypatch, MAX_WORKERS=2, STREAM_ROWS=1, TASKS_PER_WORKER=3,
+                     BATCH=11) == inline  # fmt: skip
+    assert tasks and all(count <= 11 and len(futures) == -(-count // 2) for count, _, futures in tasks)
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_postgresql_copy_stores_what_an_insert_stores(new_database, as_bytes):
+    """``legacy._copy`` (COPY FROM STDIN, text format) against a plain INSERT of the same values: text
+    and JSON holding COPY's special characters, non-ASCII text, NULLs, integers; JSON text given as
+    str or as its UTF-8 bytes (``legacy._utf8_json``)."""
+    db = new_database("postgresql")
+    engine = db.engine()
+    table = sa.Table("t", sa.MetaData(), sa.Column("k", sa.Text), sa.Column("j", sa.JSON().with_variant(
+        sa.dialects.postgresql.JSONB(), "postgresql")), sa.Column("n", sa.BigInteger))  # fmt: skip
+    texts = ["plain", "back\\slash \\N", "tab\there", "new\nline\r\n", "\\.", "é ü 😀 \u2028", "", "\\\\t"]
+    values = [{"text": text, "list": [text, None, 1.5, 2**40], "nested": {text: text}} for text in texts]
+    rows = [(text, json.dumps(value, ensure_ascii=False), number)
+            for text, value, number in zip(texts, values, [None, 0, -1, 2**62, 7, 8, 9, 10])]  # fmt: skip
+    rows.append((None, None, None))
+    with engine.begin() as conn:
+        table.create(conn)
+        copy = sa.Table("c", sa.MetaData(), *[sa.Column(c.name, c.type) for c in table.columns])
+        copy.create(conn)
+    with engine.connect() as conn:
+        conn.execute(sa.insert(table), [dict(zip(("k", "j", "n"), (k, sa.null() if j is None else json.loads(j), n)))
+                                         for k, j, n in rows])  # fmt: skip
+        given = [(k, j.encode() if as_bytes and j is not None else j, n) for k, j, n in rows]
+        legacy._copy(conn, copy, ["k", "j", "n"], given)
+        conn.commit()
+    with engine.connect() as conn:
+        inserted = conn.exec_driver_sql("SELECT k, j::text, n FROM t ORDER BY k NULLS LAST").all()
+        copied = conn.exec_driver_sql("SELECT k, j::text, n FROM c ORDER BY k NULLS LAST").all()
+    engine.dispose()
+    assert copied == inserted and len(copied) == len(rows)
+
+
 def test_no_usable_interpreter_converts_inline(new_database, monkeypatch):
     monkeypatch.setattr(legacy_pool, "cpu_count", lambda: 2)
     reference = _imported(new_database, "sqlite", 4, monkeypatch, MAX_WORKERS=1)

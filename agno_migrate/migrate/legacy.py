@@ -14,6 +14,7 @@ skipped; a session id already present with other content (from another legacy ta
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 import time
@@ -38,6 +39,10 @@ COMMIT_ROWS = 5000
 AHEAD = 2  # batches converting while the oldest one is written
 SQLITE_IMPORT_PRAGMAS = {"cache_size": -8192, "wal_autocheckpoint": 2000}  # 8 MiB of pages; ~8 MB of WAL
 LOOKUP_CHUNK = 500
+# PostgreSQL: a batch is read STREAM_ROWS rows a fetch (server-side cursor) and sent to the workers in
+# TASKS_PER_WORKER tasks each (smaller tasks: less held at once here and in a worker)
+STREAM_ROWS = 25
+TASKS_PER_WORKER = 2
 
 
 @dataclass
@@ -149,7 +154,7 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
         head = head_tables(target)
         # plain str names (SQLAlchemy's are a str subclass, whose pickles would make a worker import it)
         layout = (tuple(str(c.name) for c in head.sessions.columns), tuple(str(c.name) for c in head.runs.columns),
-                  tuple(map(str, JSON_COLUMNS)), _sqlite_utf8(conn))  # fmt: skip
+                  tuple(map(str, JSON_COLUMNS)), _utf8_json(conn))  # fmt: skip
         cp = checkpoint_table(target)
         cp.create(conn, checkfirst=True)
         conn.commit()
@@ -226,7 +231,14 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
                 yield last, len(ids), futures
                 continue
         query = sa.select(*columns).order_by(key).limit(BATCH)
-        rows = _fetch(conn, query if last is None else query.where(key > _key_value(last)), names)
+        query = query if last is None else query.where(key > _key_value(last))
+        if conn.dialect.name == "postgresql":
+            count, last, futures = _streamed(conn, query, names, workers, legacy.mode, target.backend, layout)
+            if not count:
+                return
+            yield last, count, futures
+            continue
+        rows = _fetch(conn, query, names)
         if not rows:
             return
         last = rows[-1]["session_id"]
@@ -234,6 +246,29 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
         futures = [workers.submit("convert_rows", legacy.mode, rows[start:end], target.backend, layout)
                    for start, end in zip([0, *ends], ends)]  # fmt: skip
         yield last, len(rows), futures
+
+
+def _streamed(conn, query, names: tuple, workers, mode: str, backend: str, layout: tuple):
+    """PostgreSQL: the rows of ``query`` (a batch) read by a server-side cursor, STREAM_ROWS a fetch, and
+    sent to the workers TASK_ROWS at a time as they come: neither the whole batch's rows nor its
+    result buffer (libpq's copy of every value) are ever held here at once (a batch of large rows is
+    megabytes in each form). Returns (row count, last session id, conversion futures)."""
+    task_rows = max(1, -(-BATCH // (workers.count * TASKS_PER_WORKER)))
+    count, last, futures, rows = 0, None, [], []
+    result = conn.execute(query, execution_options={"yield_per": STREAM_ROWS})  # (this statement only)
+    for part in result.partitions():
+        for row in part:
+            rows.append(dict(zip(names, row)))
+        del part
+        while len(rows) >= task_rows:
+            chunk, rows = rows[:task_rows], rows[task_rows:]
+            count, last = count + len(chunk), chunk[-1]["session_id"]
+            futures.append(workers.submit("convert_rows", mode, chunk, backend, layout))
+            del chunk
+    if rows:
+        count, last = count + len(rows), rows[-1]["session_id"]
+        futures.append(workers.submit("convert_rows", mode, rows, backend, layout))
+    return count, last, futures
 
 
 def _chunk_ends(count: int, parts: int) -> list[int]:
@@ -373,13 +408,51 @@ def _insert(conn, table: sa.Table, rows: list[tuple]) -> None:
         conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({marks})",
                              rows)  # fmt: skip
         return
+    if conn.dialect.name == "postgresql":  # COPY: rows streamed to the server as they are formatted
+        _copy(conn, table, names, rows)
+        return
     untyped = sa.table(table.name, *[sa.column(name) for name in names], schema=table.schema)
     conn.execute(sa.insert(untyped), [dict(zip(names, values)) for values in rows])
 
 
-def _sqlite_utf8(conn) -> bool:
+def _copy(conn, table: sa.Table, names: list[str], rows: list[tuple]) -> None:
+    """PostgreSQL: ``rows`` written by ``COPY ... FROM STDIN`` (text format) in the connection's
+    transaction. Each value goes to its column's input function, as the untyped parameters of an
+    INSERT would (JSON text parsed to JSONB by the server): the same stored values. Unlike a multi-row
+    INSERT, no statement holding the whole batch is built (SQLAlchemy's parameters, psycopg's encoded
+    copies, libpq's message): rows are formatted and sent in pieces of some ten KB."""
+    if not conn.in_transaction():  # (so that conn.commit() commits what is copied here)
+        conn.begin()
+    preparer = conn.dialect.identifier_preparer
+    sql = f"COPY {preparer.format_table(table)} ({', '.join(map(preparer.quote, names))}) FROM STDIN"
+    with conn.connection.dbapi_connection.cursor() as cursor:
+        cursor.adapters.register_dumper(bytes, _utf8_text())  # (this cursor only)
+        with cursor.copy(sql) as copy:
+            for values in rows:
+                copy.write_row(values)
+
+
+@functools.cache
+def _utf8_text():
+    """A psycopg dumper for JSON text given as its UTF-8 bytes (see :func:`_utf8_json`): written to
+    COPY as that text (psycopg would write bytes as ``bytea``). (psycopg imported only here: it is
+    PostgreSQL's driver, not installed for the other backends.)"""
+    from psycopg.adapt import Dumper
+
+    class Utf8Text(Dumper):
+        def dump(self, obj):
+            return obj
+
+    return Utf8Text
+
+
+def _utf8_json(conn) -> bool:
     """Whether JSON text may reach :func:`_insert` as UTF-8 bytes: a SQLite database whose text is
-    UTF-8 (a BLOB cast to TEXT is read in the database's encoding)."""
+    UTF-8 (a BLOB cast to TEXT is read in the database's encoding), or a PostgreSQL connection whose
+    client encoding is UTF-8 (``_copy`` sends the bytes as they are). Held as bytes, a converted batch
+    waiting to be written takes a byte a character, where text holding one emoji takes four."""
+    if conn.dialect.name == "postgresql":
+        return str(conn.connection.dbapi_connection.info.encoding).lower().replace("-", "") == "utf8"
     if conn.dialect.name != "sqlite":
         return False
     return str(conn.exec_driver_sql("PRAGMA encoding").scalar()).upper() == "UTF-8"
