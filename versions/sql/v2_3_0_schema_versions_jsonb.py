@@ -77,14 +77,18 @@ def upgrade():
         columns = _json_columns_of_type("JSON")
         if columns and not ctx.as_sql:
             _remove_nul_escapes(t, schema, columns, ctx.opts.get("agno_report"))
-        for column in columns:
-            op.alter_column(
-                t.session_table,
-                column,
-                type_=postgresql.JSONB(),
-                postgresql_using=f'"{column}"::jsonb',
-                schema=schema,
-            )
+        _alter_types(t.session_table, schema, columns, "JSONB")
+
+
+def _alter_types(table, schema, columns, type_name):
+    """Change the type of ``columns`` in one ALTER TABLE: PostgreSQL rewrites the table once, where
+    one ALTER per column would rewrite it once per column."""
+    if not columns:
+        return
+    quote = op.get_context().dialect.identifier_preparer.quote
+    name = f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+    clauses = ", ".join(f"ALTER COLUMN {quote(c)} TYPE {type_name} USING {quote(c)}::{type_name.lower()}" for c in columns)
+    op.execute(f"ALTER TABLE {name} {clauses}")
 
 
 def _remove_nul_escapes(t, schema, columns, report):
@@ -128,7 +132,4 @@ def downgrade():
     ctx = op.get_context()
     t = ctx.opts["agno_target"]
     if ctx.dialect.name == "postgresql":
-        for column in _json_columns_of_type("JSONB"):
-            op.alter_column(
-                t.session_table, column, type_=sa.JSON(), postgresql_using=f'"{column}"::json', schema=t.schema
-            )
+        _alter_types(t.session_table, t.schema, _json_columns_of_type("JSONB"), "JSON")
