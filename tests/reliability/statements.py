@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+_COPY = re.compile(r'COPY\s+[`"]?(?:\w+[`"]?\.[`"]?)?(\w+)', re.IGNORECASE)
 _TARGET = re.compile(r'(?:INTO|UPDATE|TABLE(?: IF NOT EXISTS)?|FROM|ON)\s+[`"]?(?:\w+[`"]?\.[`"]?)?(\w+)', re.IGNORECASE)
 
 
@@ -11,11 +12,11 @@ def classify(statement: str, version_table: str, agno_versions_table: str, sessi
     """ddl, record (our version row), stamp (Agno's), checkpoint (the 1.x import's), data (rows
     into the session or runs table), or read."""
     verb = statement.split(None, 1)[0].upper() if statement.strip() else ""
-    match = _TARGET.search(statement)
+    match = _COPY.match(statement) if verb == "COPY" else _TARGET.search(statement)  # (COPY t ... FROM STDIN)
     table = match.group(1) if match else ""
     if verb in ("CREATE", "ALTER", "DROP"):
         return "ddl"
-    if verb in ("INSERT", "UPDATE", "DELETE"):
+    if verb in ("INSERT", "UPDATE", "DELETE", "COPY"):
         if table == version_table:
             return "record"
         if table == f"{version_table}_legacy":

@@ -391,7 +391,8 @@ def race(url: str, entries: list[str], cwd: Path) -> list[subprocess.CompletedPr
 # (SQLAlchemy's cursor events) and SIGKILLs itself at the Nth: before it is sent, after it returned,
 # or while it runs (a timer thread fires a few milliseconds after it was sent). By category, not by
 # position: the console script and a store send the same writes but not the same reads. In
-# "count" mode it writes every statement's text.
+# "count" mode it writes every statement's text. A COPY (the Agno 1.x import's writes on PostgreSQL,
+# through psycopg's own API) goes through the same two hooks.
 VICTIM = textwrap.dedent(
     """
     import json, os, signal, sys, threading
@@ -422,6 +423,19 @@ VICTIM = textwrap.dedent(
     def after(conn, cursor, statement, parameters, context, executemany):
         if len(counted) == kill_at and phase == "after":
             die()
+    try:
+        import contextlib, psycopg
+    except ImportError:
+        psycopg = None
+    if psycopg is not None:
+        plain_copy = psycopg.Cursor.copy
+        @contextlib.contextmanager
+        def copy(cursor, statement, *args, **kwargs):
+            before(None, cursor, str(statement), None, None, False)
+            with plain_copy(cursor, statement, *args, **kwargs) as copying:
+                yield copying
+            after(None, cursor, str(statement), None, None, False)
+        psycopg.Cursor.copy = copy
     import agno_migrate, agno_migrate.cli
     if entry == "cli":
         code = agno_migrate.cli.main(["--db-url", url, "--lock-timeout", "120", "upgrade"])
