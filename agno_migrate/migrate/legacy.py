@@ -250,7 +250,7 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
 
 def _streamed(conn, query, names: tuple, workers, mode: str, backend: str, layout: tuple):
     """PostgreSQL: the rows of ``query`` (a batch) read by a server-side cursor, STREAM_ROWS a fetch, and
-    sent to the workers TASK_ROWS at a time as they come: neither the whole batch's rows nor its
+    sent to the workers as they come, TASKS_PER_WORKER tasks per worker and batch: neither the whole batch's rows nor its
     result buffer (libpq's copy of every value) are ever held here at once (a batch of large rows is
     megabytes in each form). Returns (row count, last session id, conversion futures)."""
     task_rows = max(1, -(-BATCH // (workers.count * TASKS_PER_WORKER)))

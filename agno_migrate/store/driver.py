@@ -98,7 +98,7 @@ class Call:
         right after each statement elsewhere (a SQLite statement left unread holds a read snapshot
         past the commit, and the WAL could then never be checkpointed back to its start)."""
         results = []
-        with self.conn.pipeline() if self.pipelined else contextlib.nullcontext():
+        with self._pipeline():
             if self.pipelined and self.writing and not self._begun:
                 self.conn.execute("BEGIN")
                 self._begun = True
