@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 import agno_migrate
 from agno_migrate import AgentSession, Run, SchemaBehind, TeamSession, UsageError, WorkflowSession
+from agno_migrate.errors import DatabaseFailure
 from conftest import POINTS, SQL_BACKENDS, expected_sessions, fixture_bytes
 
 STORE_BACKENDS = (*SQL_BACKENDS, "mongodb")
@@ -792,8 +793,9 @@ def test_ten_megabyte_message_round_trips(database):
 
 
 def test_writes_of_tens_of_megabytes_do_not_stall_on_postgresql(new_database):
-    """Each PostgreSQL write is one pipeline; psycopg's implicit BEGIN/commit() in a pipeline stalled
-    for good on a parameter of ~60 MB (seen), the explicit BEGIN/COMMIT the store sends do not."""
+    """Each PostgreSQL write is one pipeline. A parameter of 64 MB takes many socket writes, and the
+    server answers while they go on: the store must keep reading as it sends, or both sides wait
+    for good (psycopg's implicit BEGIN/commit() in its pipeline did, seen at ~60 MB)."""
     store = store_of(new_database("postgresql"))
     big = "x" * (64 * 1024 * 1024)
     outcome = {}
@@ -808,6 +810,74 @@ def test_writes_of_tens_of_megabytes_do_not_stall_on_postgresql(new_database):
     worker.join(timeout=120)
     assert not worker.is_alive(), "a 64 MB write did not finish in 2 minutes (pipeline stalled)"
     assert outcome["runs"] == [True, True]
+
+
+def test_a_statement_the_server_refuses_writes_nothing_and_the_next_call_works_on_postgresql(new_database):
+    """A PostgreSQL write is one pipeline (BEGIN, statements, COMMIT): when the server refuses its
+    last statement (a JSON NUL escape, which JSONB cannot hold), the first one's row goes too, the
+    call raises one DatabaseFailure line, and the same pooled connection serves the next calls."""
+    db = new_database("postgresql")
+    store = store_of(db)
+    store.upsert_session(AgentSession(session_id="kept", agent_id="agent-1", runs=[agent_run("kept-1")]))
+    backends = {pid for (pid,) in sql(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")}
+    refused = AgentSession(session_id="refused", agent_id="agent-1", runs=[agent_run("nul-1", content="a\x00b")])
+    for _ in range(2):  # the second time, its statements are already prepared on that connection
+        with pytest.raises(DatabaseFailure) as failure:
+            store.upsert_session(refused)
+        assert "\n" not in str(failure.value) and "Unicode" in str(failure.value)
+        with pytest.raises(DatabaseFailure):
+            store.upsert_run("kept", agent_run("nul-2", content="a\x00b"))
+    assert store.get_session("refused") is None
+    assert [r.run_id for r in store.get_session("kept").runs] == ["kept-1"]
+    store.upsert_run("kept", agent_run("kept-2"))
+    assert [r.run_id for r in store.get_session("kept").runs] == ["kept-1", "kept-2"]
+    assert sql(db, "SELECT count(*) FROM ai.agno_runs")[0][0] == 2
+    now = {pid for (pid,) in sql(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")}
+    assert len(now - backends) <= 1  # the store kept its connection (at most the helper's own is new)
+
+
+def test_a_connection_the_server_dropped_fails_one_call_then_the_store_reconnects_on_postgresql(new_database):
+    db = new_database("postgresql")
+    store = store_of(db)
+    store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", runs=[agent_run("r-1")]))
+    assert store.get_session("s") is not None  # its statements are prepared on the pooled connection
+    sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")  # fmt: skip
+    with pytest.raises(DatabaseFailure) as failure:
+        store.upsert_run("s", agent_run("r-2"))
+    assert "\n" not in str(failure.value)
+    store.upsert_run("s", agent_run("r-2"))  # a new connection: the statements are prepared again
+    assert [r.run_id for r in store.get_session("s").runs] == ["r-1", "r-2"]
+
+
+def test_statements_dropped_by_deallocate_all_are_prepared_again_on_postgresql(new_database):
+    """The store prepares its statements once per connection; if something drops them (DEALLOCATE
+    ALL), one call fails with one line and the next prepares them again."""
+    store = store_of(new_database("postgresql"))
+    store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", runs=[agent_run("r-1")]))
+    assert store.get_session("s") is not None  # prepared now
+    engine = store.target.engine()
+    pooled = [engine.raw_connection() for _ in range(engine.pool.checkedin())]  # every pooled one
+    for connection in pooled:
+        connection.driver_connection.execute("DEALLOCATE ALL")
+        connection.driver_connection.commit()
+        connection.close()
+    with pytest.raises(DatabaseFailure) as failure:
+        store.get_session("s")
+    assert "does not exist" in str(failure.value) and "\n" not in str(failure.value)
+    assert [r.run_id for r in store.get_session("s").runs] == ["r-1"]
+
+
+def test_store_connections_do_not_jit_compile_on_postgresql(new_database):
+    """Listing a table not yet analyzed could pass the planner's jit_above_cost and spend ~10 ms
+    compiling a statement that runs in less: the store's connections turn JIT off."""
+    store = store_of(new_database("postgresql"))
+    store.get_sessions()
+    pooled = store.target.engine().raw_connection()
+    try:
+        assert pooled.driver_connection.execute("SHOW jit").fetchone()[0] == "off"
+    finally:
+        pooled.close()
 
 
 @pytest.mark.parametrize(

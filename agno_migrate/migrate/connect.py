@@ -43,6 +43,10 @@ def create_engine_for(target: Target):
     connect_args = {"connect_timeout": 10}
     if target.backend == "mysql":
         connect_args["charset"] = "utf8mb4"
+    if target.backend == "postgresql":
+        # the store prepares its own statements (store/pgpipe.py); psycopg's automatic ones would
+        # make its rollback() send DEALLOCATE ALL, which drops the store's as well
+        connect_args["prepare_threshold"] = None
     # no pool_pre_ping: it costs a round trip per call; a connection the server dropped fails one
     # call, is discarded with the pool, and the next call reconnects
     if target.backend == "mysql":
@@ -51,7 +55,19 @@ def create_engine_for(target: Target):
         from .convert import loads
 
         options = {"json_deserializer": loads}
-    return create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, **options)
+    engine = create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, **options)
+    if target.backend == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _no_jit(dbapi_connection, _record):
+            # our statements are short; the planner's estimates on tables not yet analyzed can pass
+            # jit_above_cost, and compiling then costs ~10 ms a statement, more than running it
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True
+            dbapi_connection.execute("SET jit = off")
+            dbapi_connection.autocommit = autocommit
+
+    return engine
 
 
 def begin_sqlite_write(pooled, execute) -> None:

@@ -4,11 +4,9 @@ The statements are built with SQLAlchemy Core (so quoting, schemas and dialect s
 SQLAlchemy's) and compiled once per store; each call then runs the compiled SQL on a pooled DBAPI
 connection, without SQLAlchemy's per-execution machinery. Parameters go through the same bind
 processors SQLAlchemy would apply (JSON is encoded exactly as before). On PostgreSQL the
-statements of one step travel in one pipeline: one network round trip per step.
+statements of one step travel in one pipeline (``pgpipe.py``): one network round trip per step.
 """
 from __future__ import annotations
-
-import contextlib
 
 from ..migrate.connect import begin_sqlite_write, database_errors, raw_connection
 from ..target import Target
@@ -20,7 +18,8 @@ class Statement:
     __slots__ = ("sql", "columns", "_names", "_used", "_defaults", "_processors")
 
     def __init__(self, clause, dialect):
-        compiled = clause.compile(dialect=dialect)
+        # PostgreSQL: numbered parameters ($1, …), as the server's prepared statements take them
+        compiled = clause.compile(dialect=_numbered(dialect) if dialect.name == "postgresql" else dialect)
         self.sql = str(compiled)
         self.columns = tuple(clause.exported_columns.keys())  # the names of a result row's values
         # the parameters in the SQL's order, or (named style) the names the SQL uses: a driver may
@@ -55,14 +54,14 @@ class Call:
 
     On PostgreSQL the connection is in autocommit mode and a write spells its transaction out
     (BEGIN with the first statements, COMMIT with the last), so that each :meth:`fetch` and each
-    :meth:`write` is one pipeline: one network round trip. (psycopg's own implicit BEGIN and
-    ``commit()`` inside a pipeline stall on parameters of tens of MB; explicit ones do not.)"""
+    :meth:`write` is one pipeline (:class:`pgpipe.Exchange`): one network round trip."""
 
     def __init__(self, target: Target, write: bool):
         self.target = target
         self.writing = write
         self.pipelined = target.backend == "postgresql"
         self._begun = False
+        self._broken = False
 
     def __enter__(self) -> "Call":
         self._errors = database_errors(self.target)
@@ -94,27 +93,38 @@ class Call:
         return done
 
     def _run(self, steps: list, commit: bool) -> list[list[tuple]]:
-        """The steps' rows: read after the pipeline on PostgreSQL (its results arrive together),
-        right after each statement elsewhere (a SQLite statement left unread holds a read snapshot
-        past the commit, and the WAL could then never be checkpointed back to its start)."""
+        """The steps' rows. Elsewhere than on PostgreSQL they are read right after each statement
+        (a SQLite statement left unread holds a read snapshot past the commit, and the WAL could
+        then never be checkpointed back to its start)."""
+        if self.pipelined:
+            begin = self.writing and not self._begun
+            self._begun = self._begun or begin
+            try:
+                return self._exchange().run(steps, begin=begin, commit=commit)
+            except BaseException:
+                if self.conn.pgconn.pipeline_status != 0:  # interrupted mid-exchange: unusable
+                    self._broken = True
+                raise
         results = []
-        with self._pipeline():
-            if self.pipelined and self.writing and not self._begun:
-                self.conn.execute("BEGIN")
-                self._begun = True
-            for statement, rows in steps:
-                cursor = self.conn.cursor()
-                if len(rows) == 1:
-                    cursor.execute(statement.sql, statement.params(rows[0]))
-                elif rows:
-                    cursor.executemany(statement.sql, [statement.params(row) for row in rows])
-                results.append(cursor if self.pipelined else _rows(cursor))
-            if commit:
-                self.conn.execute("COMMIT") if self.pipelined else self.conn.commit()
-        return [_rows(result) for result in results] if self.pipelined else results
+        for statement, rows in steps:
+            cursor = self.conn.cursor()
+            if len(rows) == 1:
+                cursor.execute(statement.sql, statement.params(rows[0]))
+            elif rows:
+                cursor.executemany(statement.sql, [statement.params(row) for row in rows])
+            results.append(_rows(cursor))
+        if commit:
+            self.conn.commit()
+        return results
 
-    def _pipeline(self):
-        return self.conn.pipeline() if self.pipelined else contextlib.nullcontext()
+    def _exchange(self):
+        """This connection's :class:`pgpipe.Exchange` (its prepared statements last as long as it)."""
+        exchange = self.pooled.info.get("agno_migrate_exchange")
+        if exchange is None or exchange.conn is not self.conn:
+            from .pgpipe import Exchange
+
+            exchange = self.pooled.info["agno_migrate_exchange"] = Exchange(self.conn)
+        return exchange
 
     def __exit__(self, kind, exc, tb):
         pooled = getattr(self, "pooled", None)
@@ -128,7 +138,7 @@ class Call:
         return False
 
     def _finish(self, kind, exc) -> None:
-        if kind is not None and self._dropped(exc):
+        if kind is not None and (self._broken or self._dropped(exc)):
             self.pooled.invalidate(exc)
             return
         try:
@@ -148,6 +158,11 @@ class Call:
         if not isinstance(exc, dbapi.Error):
             return False
         return self.target.engine().dialect.is_disconnect(exc, self.conn, None)
+
+
+def _numbered(dialect):
+    """A copy of a PostgreSQL dialect that writes parameters as $1, $2, … (each name once)."""
+    return type(dialect)(paramstyle="numeric_dollar")
 
 
 def _rows(cursor) -> list[tuple]:
