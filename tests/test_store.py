@@ -300,6 +300,40 @@ def test_upsert_run_appends_with_next_index_and_updates_in_place(database):
     assert runs_count(database, "s") == 5
 
 
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+def test_upsert_run_sets_updated_at_and_rewrites_the_session_row_only_when_the_second_changed(
+        new_database, backend, monkeypatch):  # fmt: skip
+    """upsert_run leaves the session's ``updated_at`` at the call's second. A session row that
+    already holds that second is left as it is: on PostgreSQL no new row version (a session's runs
+    often come within one second; each version would be a dead row for listings to skip)."""
+    import agno_migrate.store.sql as store_sql
+
+    db = new_database(backend)
+    store = store_of(db)
+    store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", created_at=T0, updated_at=T0 + 9),
+                         preserve_updated_at=True)  # fmt: skip
+    clock = {"now": T0 + 5.5}  # earlier than the stored updated_at: it is still set, to the call's second
+    monkeypatch.setattr(store_sql.time, "time", lambda: clock["now"])
+
+    def version():
+        if backend != "postgresql":
+            return None
+        return sql(db, "SELECT xmin::text, ctid::text FROM ai.agno_sessions WHERE session_id = 's'")[0]
+
+    store.upsert_run("s", agent_run("r1"))
+    assert store.get_session("s").updated_at == T0 + 5
+    first = version()
+    store.upsert_run("s", agent_run("r2"))
+    store.upsert_run("s", {**agent_run("r1"), "content": "edited"})
+    assert store.get_session("s").updated_at == T0 + 5
+    assert version() == first
+    clock["now"] = T0 + 6.2
+    store.upsert_run("s", agent_run("r3"))
+    assert store.get_session("s").updated_at == T0 + 6
+    assert backend != "postgresql" or version() != first
+    assert [r.run_id for r in store.get_session("s").runs] == ["r1", "r2", "r3"]
+
+
 def test_upsert_session_with_only_a_new_run_appends_it(database):
     store = store_of(database)
     store.upsert_session(AgentSession(session_id="s", agent_id="agent-1",

@@ -173,14 +173,17 @@ class SqlStore(SessionStore):
         lock = sa.select(s.c.session_id).where(s.c.session_id == b("sid")).with_for_update()
         owner = sa.select(r.c.session_id).where(r.c.run_id == b("run_id")).scalar_subquery()
         upsert = self._run_upsert_clause()
+        # the touch leaves a session row that already says this second alone: the same value, and
+        # no new row version (a session's runs often come within one second)
+        stale = s.c.updated_at.is_distinct_from(b("now", type_=s.c.updated_at.type))
         if self.target.backend == "postgresql":  # one statement: the upsert returns its run's session
             written = upsert.returning(r.c.session_id).cte("written")
-            touched = sa.update(s).where(s.c.session_id == b("sid"), sa.exists(sa.select(written.c.session_id)))
+            touched = sa.update(s).where(s.c.session_id == b("sid"), stale, sa.exists(sa.select(written.c.session_id)))
             last = sa.select(sa.func.coalesce(sa.select(written.c.session_id).scalar_subquery(), owner))
             clauses = (lock, last.add_cte(touched.values(updated_at=b("now")).cte("touched")))
         else:
             mine = sa.exists().where(r.c.run_id == b("run_id"), r.c.session_id == b("sid"))
-            touch = sa.update(s).where(s.c.session_id == b("sid"), mine).values(updated_at=b("now"))
+            touch = sa.update(s).where(s.c.session_id == b("sid"), stale, mine).values(updated_at=b("now"))
             clauses = (lock, upsert, touch, sa.select(owner))
         return tuple(Statement(clause, dialect) for clause in clauses)
 
