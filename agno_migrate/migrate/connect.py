@@ -62,9 +62,10 @@ def create_engine_for(target: Target):
         def _no_jit(dbapi_connection, _record):
             # our statements are short; the planner's estimates on tables not yet analyzed can pass
             # jit_above_cost, and compiling then costs ~10 ms a statement, more than running it
+            # (servers before PostgreSQL 11 have no such setting: nothing to turn off there)
             autocommit = dbapi_connection.autocommit
             dbapi_connection.autocommit = True
-            dbapi_connection.execute("SET jit = off")
+            dbapi_connection.execute("SELECT set_config('jit', 'off', false) WHERE current_setting('jit', true) IS NOT NULL")
             dbapi_connection.autocommit = autocommit
 
     return engine
