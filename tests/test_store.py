@@ -680,6 +680,23 @@ def test_pagination_with_total_count(database):
         store.get_sessions(limit=2, page=0)
 
 
+def test_a_page_on_sqlite_sorts_the_sessions_once(new_database):
+    """The page's runs are read by the ids its rows came with: choosing them again would sort every
+    matching session a second time (the ids statement is the one with the ORDER BY)."""
+    db = new_database("sqlite")
+    store = store_of(db)
+    traced = []
+    sa.event.listen(store.target.engine(), "connect", lambda conn, _record: conn.set_trace_callback(traced.append))
+    store.upsert_sessions([AgentSession(session_id=f"s{i}", agent_id="a", created_at=T0 + i % 3,
+                                        runs=[agent_run(f"s{i}-r{k}") for k in range(2)]) for i in range(7)])  # fmt: skip
+    traced.clear()
+    sessions, total = store.get_sessions(limit=3, page=2, sort_by="created_at", sort_order="asc")
+    assert total == 7 and [s.session_id for s in sessions] == ["s1", "s4", "s2"]
+    assert [[r.run_id for r in s.runs] for s in sessions] == [[f"{s.session_id}-r0", f"{s.session_id}-r1"] for s in sessions]
+    sorts = [text for text in traced if "ORDER BY agno_sessions.created_at" in text]
+    assert len(sorts) == 1, sorts
+
+
 @pytest.mark.parametrize(
     "sort_by,expected_asc",
     [

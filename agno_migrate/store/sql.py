@@ -9,6 +9,7 @@ read is one statement and a page's ids are chosen once.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 
@@ -315,8 +316,13 @@ class SqlStore(SessionStore):
         shape = (*(values[k] is not None for k in ("st", "uid", "cid", "start", "end", "name")),
                  session_type if component_id is not None else None, sort_by, sort_order, limit is not None)  # fmt: skip
         count, listing, *runs = self._cached(("listing", shape), lambda: self._listing_statements(shape))
-        with self._call(write=False) as call:  # one round trip on PostgreSQL
-            (total,), rows, *run_rows = call.fetch([(statement, values) for statement in (count, listing, *runs)])
+        with self._call(write=False) as call:
+            if self.target.backend == "sqlite":  # the runs of the page's ids, as read: chosen once
+                (total,), rows = call.fetch([(count, values), (listing, values)])
+                ids = json.dumps([row[listing.columns.index("session_id")] for row in rows])
+                run_rows = call.fetch([(runs[0], {"ids": ids})]) if rows else []
+            else:  # one round trip on PostgreSQL
+                (total,), rows, *run_rows = call.fetch([(statement, values) for statement in (count, listing, *runs)])
         return self._sessions_of(listing, rows, *run_rows), total[0]
 
     def _listing_statements(self, shape) -> tuple[Statement, ...]:
@@ -337,7 +343,13 @@ class SqlStore(SessionStore):
         page = self._select_sessions().select_from(s.join(ids, ids.c.session_id == s.c.session_id)).order_by(*order)
         count = sa.select(sa.func.count()).select_from(s).where(*where)
         clauses = [count, page]
-        if not self._runs_in_row:  # IN (the page's ids), not a join: SQLite would scan every run to probe the page
+        # IN (the page's ids), not a join: SQLite would scan every run to probe the page. On SQLite
+        # the ids are those the page's rows came with (a JSON array): choosing them again would
+        # sort the sessions a second time
+        if self.target.backend == "sqlite":
+            given = sa.func.json_each(sa.bindparam("ids", type_=sa.String())).table_valued("value")
+            clauses.append(self._runs_query().where(self._runs.c.session_id.in_(sa.select(given.c.value))))
+        elif not self._runs_in_row:
             clauses.append(self._runs_query().where(self._runs.c.session_id.in_(sa.select(ids.c.session_id))))
         dialect = self.target.engine().dialect
         return tuple(Statement(clause, dialect) for clause in clauses)
