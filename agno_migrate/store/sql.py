@@ -319,7 +319,8 @@ class SqlStore(SessionStore):
         with self._call(write=False) as call:
             if self.target.backend == "sqlite":  # the runs of the page's ids, as read: chosen once
                 (total,), rows = call.fetch([(count, values), (listing, values)])
-                ids = json.dumps([row[listing.columns.index("session_id")] for row in rows])
+                at = listing.columns.index("session_id")
+                ids = json.dumps([row[at] for row in rows])
                 run_rows = call.fetch([(runs[0], {"ids": ids})]) if rows else []
             else:  # one round trip on PostgreSQL
                 (total,), rows, *run_rows = call.fetch([(statement, values) for statement in (count, listing, *runs)])
