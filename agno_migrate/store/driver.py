@@ -8,6 +8,8 @@ statements of one step travel in one pipeline (``pgpipe.py``): one network round
 """
 from __future__ import annotations
 
+import functools
+
 from ..migrate.connect import begin_sqlite_write, database_errors, raw_connection
 from ..target import Target
 
@@ -19,7 +21,7 @@ class Statement:
 
     def __init__(self, clause, dialect):
         # PostgreSQL: numbered parameters ($1, …), as the server's prepared statements take them
-        compiled = clause.compile(dialect=_numbered(dialect) if dialect.name == "postgresql" else dialect)
+        compiled = clause.compile(dialect=_numbered(type(dialect)) if dialect.name == "postgresql" else dialect)
         self.sql = str(compiled)
         self.columns = tuple(clause.exported_columns.keys())  # the names of a result row's values
         # the parameters in the SQL's order, or (named style) the names the SQL uses: a driver may
@@ -160,9 +162,10 @@ class Call:
         return self.target.engine().dialect.is_disconnect(exc, self.conn, None)
 
 
-def _numbered(dialect):
-    """A copy of a PostgreSQL dialect that writes parameters as $1, $2, … (each name once)."""
-    return type(dialect)(paramstyle="numeric_dollar")
+@functools.cache
+def _numbered(dialect_class):
+    """A PostgreSQL dialect (of this class) that writes parameters as $1, $2, … (each name once)."""
+    return dialect_class(paramstyle="numeric_dollar")
 
 
 def _rows(cursor) -> list[tuple]:

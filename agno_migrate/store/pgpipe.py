@@ -68,8 +68,7 @@ class Exchange:
         self._flush()
         results = self._results()
         pg.exit_pipeline_mode()
-        prepared = results[: len(to_prepare)]
-        for (sql, name), result in zip(to_prepare.items(), prepared):
+        for (sql, name), result in zip(to_prepare.items(), results):  # the preparations' results come first
             if result.status == _STATUS.COMMAND_OK:
                 self.prepared[sql] = name
         for result in results:  # the first failure is the cause; the later commands were aborted

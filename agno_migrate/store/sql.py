@@ -317,7 +317,7 @@ class SqlStore(SessionStore):
                  session_type if component_id is not None else None, sort_by, sort_order, limit is not None)  # fmt: skip
         count, listing, *runs = self._cached(("listing", shape), lambda: self._listing_statements(shape))
         with self._call(write=False) as call:
-            if self.target.backend == "sqlite":  # the runs of the page's ids, as read: chosen once
+            if self._runs_by_ids:
                 (total,), rows = call.fetch([(count, values), (listing, values)])
                 at = listing.columns.index("session_id")
                 ids = json.dumps([row[at] for row in rows])
@@ -344,10 +344,8 @@ class SqlStore(SessionStore):
         page = self._select_sessions().select_from(s.join(ids, ids.c.session_id == s.c.session_id)).order_by(*order)
         count = sa.select(sa.func.count()).select_from(s).where(*where)
         clauses = [count, page]
-        # IN (the page's ids), not a join: SQLite would scan every run to probe the page. On SQLite
-        # the ids are those the page's rows came with (a JSON array): choosing them again would
-        # sort the sessions a second time
-        if self.target.backend == "sqlite":
+        # IN (the page's ids), not a join: SQLite would scan every run to probe the page
+        if self._runs_by_ids:
             given = sa.func.json_each(sa.bindparam("ids", type_=sa.String())).table_valued("value")
             clauses.append(self._runs_query().where(self._runs.c.session_id.in_(sa.select(given.c.value))))
         elif not self._runs_in_row:
@@ -378,6 +376,13 @@ class SqlStore(SessionStore):
         """Whether a session row read carries its runs (PostgreSQL): one statement per read instead
         of two, and a page's ids chosen once, not once per statement."""
         return self.target.backend == "postgresql"
+
+    @property
+    def _runs_by_ids(self) -> bool:
+        """Whether a page's runs are read by the ids its rows came with, a JSON array (SQLite: its
+        statements run one after the other anyway, and choosing the ids again in the runs statement
+        would sort the matching sessions a second time)."""
+        return self.target.backend == "sqlite"
 
     def _select_sessions(self):
         columns = list(self._sessions.columns)
