@@ -7,6 +7,7 @@ The public face, re-exported lazily so that ``import agno_migrate`` loads no dat
     agno_migrate.upgrade("postgresql://postgres@127.0.0.1/app")   # -> Outcome
     agno_migrate.check("sqlite:///agno.db")                        # raises SchemaBehind if behind
 """
+
 __version__ = "0.1.0"
 
 _EXPORTS = {

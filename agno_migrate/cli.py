@@ -3,6 +3,7 @@
 Every expected failure ends in one line on stderr (or one JSON object with ``--json``) and the
 documented exit code of its error class (errors.py, README "Exit codes"); never a traceback.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,11 +63,21 @@ pass_options = click.make_pass_decorator(Options)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db-url", envvar="AGNO_DB_URL", help=f"Database URL (env AGNO_DB_URL; default {DEFAULT_URL}).")
-@click.option("--db-schema", help="PostgreSQL schema (default ai), MySQL database or MongoDB database (default: the URL's; agno on MongoDB).")
+@click.option(
+    "--db-schema",
+    help="PostgreSQL schema (default ai), MySQL database or MongoDB database (default: the URL's; agno on MongoDB).",
+)
 @click.option("--session-table", help="Session table (MongoDB: collection) name (default agno_sessions).")
 @click.option("--runs-table", help="Runs table (MongoDB: collection) name (default agno_runs).")
 @click.option("--lock-timeout", type=float, help="Seconds to wait for another migrating process (default 60).")
-@click.option("--lock-lease", type=float, help="MongoDB: seconds a migration lock stays valid without renewal; a dead migrator's lock is taken over after it (default 30).")
+@click.option(
+    "--lock-lease",
+    type=float,
+    help=(
+        "MongoDB: seconds a migration lock stays valid without renewal; "
+        "a dead migrator's lock is taken over after it (default 30)."
+    ),
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: one JSON object.")
 @click.option("-v", "--verbose", count=True, help="More detail.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
@@ -79,10 +90,15 @@ def cli(ctx, db_url, db_schema, session_table, runs_table, lock_timeout, lock_le
     5 cannot connect, 6 lock timeout, 8 refused (nothing changed),
     9 completed but some rows could not be converted, 10 database error.
     """
-    ctx.obj = Options(db_url, db_schema, session_table, runs_table, lock_timeout, lock_lease, as_json, -1 if quiet else verbose)
+    ctx.obj = Options(
+        db_url, db_schema, session_table, runs_table, lock_timeout, lock_lease, as_json, -1 if quiet else verbose
+    )
 
 
-LEGACY_HELP = "An Agno 1.x session table to import, NAME[:agent|team|workflow|workflow_v2] (repeatable; default: found by columns)."
+LEGACY_HELP = (
+    "An Agno 1.x session table to import, NAME[:agent|team|workflow|workflow_v2] "
+    "(repeatable; default: found by columns)."
+)
 
 
 @cli.command()
@@ -90,8 +106,13 @@ LEGACY_HELP = "An Agno 1.x session table to import, NAME[:agent|team|workflow|wo
 @click.option("--sql", "as_sql", is_flag=True, help="Print the SQL instead of running it (changes nothing).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--legacy-table", "legacy_tables", multiple=True, help=LEGACY_HELP)
-@click.option("--report", "report_path", default="agno-migrate-report.jsonl", show_default=True,
-              help="Where rows that could not be imported or collided are listed (written only if any).")  # fmt: skip
+@click.option(
+    "--report",
+    "report_path",
+    default="agno-migrate-report.jsonl",
+    show_default=True,
+    help="Where rows that could not be imported or collided are listed (written only if any).",
+)
 @pass_options
 def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
     """Upgrade the database to head (or --to), importing Agno 1.x tables at head. Safe to run from
@@ -118,7 +139,9 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
         opts.say(f"created {target.session_table} at {outcome.after} (head) in {target.masked_url}")
     elif outcome.applied:
         start = outcome.before or "nothing"
-        opts.say(f"upgraded {target.session_table} from {start} to {outcome.after}: applied {', '.join(outcome.applied)}")
+        opts.say(
+            f"upgraded {target.session_table} from {start} to {outcome.after}: applied {', '.join(outcome.applied)}"
+        )
     else:
         opts.say(f"{target.session_table} is already at {outcome.after}: nothing to do")
     if outcome.adopted:
@@ -152,8 +175,10 @@ def _say_nul_removed(opts: Options, removed: list) -> None:
     for session_id, column, count in opts.listed(removed):
         opts.say(f"session {session_id}: {count} NUL character(s) removed from {column}")
     sessions = len({session_id for session_id, _, _ in removed})
-    opts.say(f"removed {sum(count for _, _, count in removed)} NUL character(s) from {sessions} session(s): "
-             "PostgreSQL's JSONB cannot hold them (every other character kept)")  # fmt: skip
+    opts.say(
+        f"removed {sum(count for _, _, count in removed)} NUL character(s) from {sessions} session(s): "
+        "PostgreSQL's JSONB cannot hold them (every other character kept)"
+    )
 
 
 def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
@@ -165,22 +190,30 @@ def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
     if legacy.nul_bytes_removed:
         opts.say(f"removed {legacy.nul_bytes_removed} NUL characters (PostgreSQL text and JSONB cannot hold them)")
     if legacy.created_at_filled:
-        opts.say(f"note: {len(legacy.created_at_filled)} session(s) had no created_at (NULL); given their "
-                 f"updated_at (or 0), as the current schema requires one")  # fmt: skip
+        opts.say(
+            f"note: {len(legacy.created_at_filled)} session(s) had no created_at (NULL); given their "
+            f"updated_at (or 0), as the current schema requires one"
+        )
     _warn_duplicates(opts, legacy.duplicate_run_ids)
-    problems = [("unparseable", *row) for row in legacy.unparseable] + [("collision", *row) for row in legacy.collisions]
+    problems = [("unparseable", *row) for row in legacy.unparseable] + [
+        ("collision", *row) for row in legacy.collisions
+    ]
     if not problems:
         return []
     with open(report_path, "w", encoding="utf-8") as out:
         for kind, table, session_id, reason in problems:
             out.write(json.dumps({"kind": kind, "table": table, "session_id": session_id, "reason": reason}) + "\n")
     if legacy.collisions:
-        opts.say(f"warning: {len(legacy.collisions)} session id(s) already stored with other content; "
-                 f"not overwritten (listed in {report_path})")  # fmt: skip
+        opts.say(
+            f"warning: {len(legacy.collisions)} session id(s) already stored with other content; "
+            f"not overwritten (listed in {report_path})"
+        )
     if not legacy.unparseable:
         return []
-    return [f"{len(legacy.unparseable)} Agno 1.x row(s) could not be read and were not imported; listed in "
-            f"{report_path} (the legacy tables are unchanged)"]  # fmt: skip
+    return [
+        f"{len(legacy.unparseable)} Agno 1.x row(s) could not be read and were not imported; listed in "
+        f"{report_path} (the legacy tables are unchanged)"
+    ]
 
 
 def _warn_duplicates(opts: Options, dups: list) -> None:
@@ -376,7 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("AGNO_MIGRATE_DEBUG"):
             raise
         detail = f"{exc.__class__.__name__}: {exc}"
-        return _fail(as_json, f"unexpected error ({mask_url(detail)[:300]}); set AGNO_MIGRATE_DEBUG=1 for details", errors.EXIT_DATABASE)
+        return _fail(
+            as_json,
+            f"unexpected error ({mask_url(detail)[:300]}); set AGNO_MIGRATE_DEBUG=1 for details",
+            errors.EXIT_DATABASE,
+        )
 
 
 def _fail(as_json: bool, message: str, code: int) -> int:

@@ -3,6 +3,7 @@
 Expected failures are raised as one of these with a message meant for a person: one line, no
 traceback, no password (URLs are masked before they reach a message).
 """
+
 from __future__ import annotations
 
 EXIT_OK = 0

@@ -4,6 +4,7 @@ Everything else follows this list: the Alembic revision chain in ``versions/sql`
 fails when they disagree), the runner plans from it, the CLI prints it. A version is named by the
 schema it describes (Agno's own ``MigrationManager`` numbering), never by its position here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,6 +4,7 @@ Used to create a fresh database directly at head, by the session store, and by t
 Revisions never import this module (DESIGN rule 2): they carry their own DDL, and a test checks
 that replaying them gives the same physical schema as this one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -97,7 +98,16 @@ def head_tables(target: Target, dialect: str | None = None) -> HeadTables:
         ),
         *[
             sa.Index(f"idx_{r}_{col}", col)
-            for col in ("run_type", "agent_id", "team_id", "workflow_id", "user_id", "status", "created_at", "session_id")
+            for col in (
+                "run_type",
+                "agent_id",
+                "team_id",
+                "workflow_id",
+                "user_id",
+                "status",
+                "created_at",
+                "session_id",
+            )
         ],
         sa.Index(composite, "session_id", "run_index"),
         schema=schema,
@@ -123,12 +133,28 @@ MongoIndex = tuple[tuple[str, ...], bool]
 
 MONGO_SESSION_INDEXES: tuple[MongoIndex, ...] = (
     (("session_id",), True),
-    *[((name,), False) for name in ("user_id", "session_type", "agent_id", "team_id", "workflow_id", "created_at", "updated_at")],
+    *[
+        ((name,), False)
+        for name in ("user_id", "session_type", "agent_id", "team_id", "workflow_id", "created_at", "updated_at")
+    ],
 )
 MONGO_RUN_INDEXES: tuple[MongoIndex, ...] = (
     (("run_id",), True),
-    *[((name,), False) for name in ("session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id",
-                                    "parent_run_id", "status", "created_at", "updated_at")],  # fmt: skip
+    *[
+        ((name,), False)
+        for name in (
+            "session_id",
+            "run_type",
+            "agent_id",
+            "team_id",
+            "workflow_id",
+            "user_id",
+            "parent_run_id",
+            "status",
+            "created_at",
+            "updated_at",
+        )
+    ],
     (("session_id", "run_index"), False),
 )
 

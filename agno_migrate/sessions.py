@@ -4,6 +4,7 @@ A session has the 15 fields of the sessions table of the seeds; ``runs`` is a li
 (the run's dict, with ``run_id``, ``status`` and ``created_at`` at hand). Physically runs live in
 the runs table, one row per run; the store fills ``runs`` in ``run_index`` order.
 """
+
 from __future__ import annotations
 
 import time
@@ -92,7 +93,7 @@ class Session:
         return out
 
     @classmethod
-    def from_row(cls, row: dict, runs: list[dict] | None = None) -> "Session":
+    def from_row(cls, row: dict, runs: list[dict] | None = None) -> Session:
         """A session from a sessions-table row (any JSON encoding: objects, text, double-encoded)."""
         values = {f.name: row.get(f.name) for f in fields(cls) if f.name != "runs"}
         for name in JSON_FIELDS:

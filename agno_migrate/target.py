@@ -5,6 +5,7 @@ version table and the PostgreSQL schema all live here, validated once, and every
 takes them from a Target. Nothing here imports a database driver: the engine is created lazily and
 SQLAlchemy loads the driver of the one dialect in use.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -98,7 +99,7 @@ class Target:
         agno_versions_table: str | None = None,
         lock_timeout: float | None = None,
         lock_lease: float | None = None,
-    ) -> "Target":
+    ) -> Target:
         """Parse and normalise ``url`` (None: the embedded default ``sqlite:///agno.db``).
 
         Bare ``postgresql://`` gets the psycopg 3 driver and ``mysql://`` PyMySQL. Raises
@@ -236,7 +237,7 @@ def _url_database(driver_url: str | None) -> str | None:
     return make_url(driver_url).database
 
 
-def resolve(db: "str | Target | None", **options: Any) -> Target:
+def resolve(db: str | Target | None, **options: Any) -> Target:
     """A Target from a URL string, an existing Target (returned as is) or None (the default URL)."""
     if isinstance(db, Target):
         return db

@@ -1,19 +1,22 @@
 """Agno 3.1.10's own store on the benchmark workload (run with the Agno environment's python).
 
-    python agno_store_side.py DATA.jsonl (sqlite:///FILE | postgresql+psycopg://...) > results.json
+python agno_store_side.py DATA.jsonl (sqlite:///FILE | postgresql+psycopg://...) > results.json
 """
+
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from store_workload import load, run  # noqa: E402
-
 from agno.db.base import SessionType  # noqa: E402
 from agno.session import AgentSession, TeamSession, WorkflowSession  # noqa: E402
+from store_workload import load, run  # noqa: E402
 
-KINDS = {"agent": (AgentSession, SessionType.AGENT), "team": (TeamSession, SessionType.TEAM),
-         "workflow": (WorkflowSession, SessionType.WORKFLOW)}  # fmt: skip
+KINDS = {
+    "agent": (AgentSession, SessionType.AGENT),
+    "team": (TeamSession, SessionType.TEAM),
+    "workflow": (WorkflowSession, SessionType.WORKFLOW),
+}
 
 
 def main(data_path: str, url: str) -> None:
@@ -41,8 +44,19 @@ def main(data_path: str, url: str) -> None:
     def get_page(page, size):
         return len(db.get_sessions(limit=size, page=page, sort_by="created_at", sort_order="desc"))
 
-    print(json.dumps(run({"upsert_session": upsert_session, "upsert_run": upsert_run,
-                          "get_session": get_session, "get_page": get_page}, sessions)))  # fmt: skip
+    print(
+        json.dumps(
+            run(
+                {
+                    "upsert_session": upsert_session,
+                    "upsert_run": upsert_run,
+                    "get_session": get_session,
+                    "get_page": get_page,
+                },
+                sessions,
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

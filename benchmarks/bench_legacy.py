@@ -8,6 +8,7 @@ Input: Agno 1.x agent sessions written by the real Agno 1.8.4 (../shared/tools/m
 its own process under /usr/bin/time (wall clock, peak RSS of the whole process); our result is then
 read back by the real Agno 3.1.10 (verify_with_agno.sh). Writes benchmarks/results/legacy.md/.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", HERE.parent.parent / "shared")) / "tools"
 CACHE = Path(os.environ.get("AGNO_MIGRATE_BENCH_CACHE", Path.home() / ".cache" / "agno-migrate-bench"))
-AGNO_PYTHON = Path(os.environ.get("AGNO_TOOLS_HOME", Path.home() / ".cache" / "agno-migrate-tools")) / "agno-3.1.10" / "bin" / "python"
+AGNO_PYTHON = (
+    Path(os.environ.get("AGNO_TOOLS_HOME", Path.home() / ".cache" / "agno-migrate-tools"))
+    / "agno-3.1.10"
+    / "bin"
+    / "python"
+)
 PG = os.environ.get("AGNO_MIGRATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 CLI = Path(sys.executable).parent / "agno-migrate"
 sys.path.insert(0, str(HERE))
@@ -39,8 +45,9 @@ def timed(cmd: list[str]) -> dict:
     descendants together (which side grows, when the tree does)."""
     import threading
 
-    proc = subprocess.Popen(["/usr/bin/time", "-v", *map(str, cmd)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        ["/usr/bin/time", "-v", *map(str, cmd)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak = {"pss": 0.0, "rss": 0.0, "main": 0.0, "workers": 0.0}
     stop = threading.Event()
 
@@ -59,9 +66,16 @@ def timed(cmd: list[str]) -> dict:
     h, m, s = (float(x) if x else 0.0 for x in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1)) / 1024
     cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", err).group(1)) for kind in ("User", "System"))
-    return {"seconds": h * 3600 + m * 60 + s, "cpu_seconds": cpu, "peak_rss_mb": rss, "peak_tree_pss_mb": peak["pss"],
-            "peak_tree_rss_mb": peak["rss"], "peak_main_pss_mb": peak["main"], "peak_workers_pss_mb": peak["workers"],
-            "exit": proc.returncode}  # fmt: skip
+    return {
+        "seconds": h * 3600 + m * 60 + s,
+        "cpu_seconds": cpu,
+        "peak_rss_mb": rss,
+        "peak_tree_pss_mb": peak["pss"],
+        "peak_tree_rss_mb": peak["rss"],
+        "peak_main_pss_mb": peak["main"],
+        "peak_workers_pss_mb": peak["workers"],
+        "exit": proc.returncode,
+    }
 
 
 def tree_pss_mb(root: int) -> float:
@@ -89,7 +103,9 @@ def tree_memory_mb(root: int, split: bool = False) -> tuple:
             continue
         try:
             with open(f"/proc/{pid}/smaps_rollup") as fh:
-                values = {k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in fh) if k in ("Pss", "Rss")}
+                values = {
+                    k: int(v.split()[0]) for k, _, v in (line.partition(":") for line in fh) if k in ("Pss", "Rss")
+                }
             pss, rss = pss + values.get("Pss", 0), rss + values.get("Rss", 0)
             if pid in children.get(root, []):
                 main += values.get("Pss", 0)
@@ -113,19 +129,53 @@ def source(backend: str, count: int) -> tuple[str, Path]:
     expected = CACHE / f"{backend}-{count}.expected.jsonl"
     if backend == "sqlite":
         path = CACHE / f"v1-{count}.db"
-        if not path.exists():  # generated under another name, renamed when complete (an interrupted run leaves no input)
+        if (
+            not path.exists()
+        ):  # generated under another name, renamed when complete (an interrupted run leaves no input)
             part = path.with_suffix(".part")
             part.unlink(missing_ok=True)
-            subprocess.run(["bash", SHARED_TOOLS / "make_v1_fixtures.sh", "--count", str(count), "--mix", "agent:100",
-                            "--sqlite", part, "--expected", expected, "--jobs", "2"], check=True)  # fmt: skip
+            subprocess.run(
+                [
+                    "bash",
+                    SHARED_TOOLS / "make_v1_fixtures.sh",
+                    "--count",
+                    str(count),
+                    "--mix",
+                    "agent:100",
+                    "--sqlite",
+                    part,
+                    "--expected",
+                    expected,
+                    "--jobs",
+                    "2",
+                ],
+                check=True,
+            )
             part.rename(path)
         return str(path), expected
     name = f"bench_v1_{count}"
     marker = CACHE / f"{name}.ready"
     if not marker.exists():
         url = pg_database(name)
-        subprocess.run(["bash", SHARED_TOOLS / "make_v1_fixtures.sh", "--count", str(count), "--mix", "agent:100",
-                        "--pg-url", url, "--pg-schema", "ai", "--expected", expected, "--jobs", "2"], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                "bash",
+                SHARED_TOOLS / "make_v1_fixtures.sh",
+                "--count",
+                str(count),
+                "--mix",
+                "agent:100",
+                "--pg-url",
+                url,
+                "--pg-schema",
+                "ai",
+                "--expected",
+                expected,
+                "--jobs",
+                "2",
+            ],
+            check=True,
+        )
         marker.touch()
     return name, expected
 
@@ -176,38 +226,61 @@ def main() -> None:
         ours = timed([CLI, "--db-url", ours_url, "-q", "upgrade"])
         ours["load_before"] = load
         ours["verify"] = verify(ours_db, expected, backend)
-        row = {"backend": backend, "sessions": int(count), "agno": agno, "agno_migrate": ours,
-               "speedup": agno["seconds"] / ours["seconds"], "rss_ratio": ours["peak_rss_mb"] / agno["peak_rss_mb"]}  # fmt: skip
+        row = {
+            "backend": backend,
+            "sessions": int(count),
+            "agno": agno,
+            "agno_migrate": ours,
+            "speedup": agno["seconds"] / ours["seconds"],
+            "rss_ratio": ours["peak_rss_mb"] / agno["peak_rss_mb"],
+        }
         results["cases"].append(row)
         print(json.dumps(row), flush=True)
         if backend == "sqlite":
             for url in (agno_url, ours_url):
                 Path(url.split("///", 1)[1]).unlink(missing_ok=True)
     Path(args.out + ".json").write_text(json.dumps(results, indent=1))
-    lines = [f"# Legacy (Agno 1.x) migration benchmark ({results['date']})", "", f"Machine: {results['machine']}.", "",
-             "Input: Agno 1.x agent sessions written by the real Agno 1.8.4 (make_v1_fixtures.sh --mix agent:100, "
-             "seed 1234). Wall clock and peak RSS of the whole process (/usr/bin/time -v); `verify` is the last line of "
-             "verify_with_agno.sh (the real Agno 3.1.10 reading the result against the generator's expected file).", "",
-             "Memory: peak RSS of the main process / peak PSS of the whole process tree / peak RSS summed over the "
-             "process tree, sampled every 50 ms (agno-migrate converts in worker processes: the tree figures are the ones "
-             "that count; PSS counts the pages the processes share once, the RSS sum once per process, an upper bound; in "
-             "brackets, the peak PSS of the main process alone and of its workers together). "
-             "`cpu` is the CPU time (user + system) of the whole process tree: less sensitive than the wall clock to "
-             "other load on the machine. `load` is the 1-minute load average just before each side started (above the "
-             "number of cores, other processes were competing for them).", "", *([args.note, ""] if args.note else []),
-             "| input | Agno 3.1.10 v1_to_v2.migrate() | agno-migrate upgrade | speed-up | Agno verify | agno-migrate verify |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# Legacy (Agno 1.x) migration benchmark ({results['date']})",
+        "",
+        f"Machine: {results['machine']}.",
+        "",
+        "Input: Agno 1.x agent sessions written by the real Agno 1.8.4 (make_v1_fixtures.sh --mix agent:100, "
+        "seed 1234). Wall clock and peak RSS of the whole process (/usr/bin/time -v); `verify` is the last line of "
+        "verify_with_agno.sh (the real Agno 3.1.10 reading the result against the generator's expected file).",
+        "",
+        "Memory: peak RSS of the main process / peak PSS of the whole process tree / peak RSS summed over the "
+        "process tree, sampled every 50 ms (agno-migrate converts in worker processes: the tree figures are the ones "
+        "that count; PSS counts the pages the processes share once, the RSS sum once per process, an upper bound; in "
+        "brackets, the peak PSS of the main process alone and of its workers together). "
+        "`cpu` is the CPU time (user + system) of the whole process tree: less sensitive than the wall clock to "
+        "other load on the machine. `load` is the 1-minute load average just before each side started (above the "
+        "number of cores, other processes were competing for them).",
+        "",
+        *([args.note, ""] if args.note else []),
+        "| input | Agno 3.1.10 v1_to_v2.migrate() | agno-migrate upgrade | speed-up | Agno verify "
+        "| agno-migrate verify |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results["cases"]:
         a, o = r["agno"], r["agno_migrate"]
-        lines.append(f"| {r['backend']} {r['sessions']:,} | {_side(a)} | {_side(o)} | {r['speedup']:.1f}x | "
-                     f"{a['verify']} | {o['verify']} |")  # fmt: skip
+        lines.append(
+            f"| {r['backend']} {r['sessions']:,} | {_side(a)} | {_side(o)} | {r['speedup']:.1f}x | "
+            f"{a['verify']} | {o['verify']} |"
+        )
     Path(args.out + ".md").write_text("\n".join(lines) + "\n")
 
 
 def _side(m: dict) -> str:
-    workers = f" (PSS main {m['peak_main_pss_mb']:.0f} + workers {m['peak_workers_pss_mb']:.0f})" if m["peak_workers_pss_mb"] >= 1 else ""
-    return (f"{m['seconds']:.1f} s (cpu {m['cpu_seconds']:.1f} s), {m['peak_rss_mb']:.0f} / {m['peak_tree_pss_mb']:.0f} / "
-            f"{m['peak_tree_rss_mb']:.0f} MB{workers}, load {m['load_before']:.1f}")  # fmt: skip
+    workers = (
+        f" (PSS main {m['peak_main_pss_mb']:.0f} + workers {m['peak_workers_pss_mb']:.0f})"
+        if m["peak_workers_pss_mb"] >= 1
+        else ""
+    )
+    return (
+        f"{m['seconds']:.1f} s (cpu {m['cpu_seconds']:.1f} s), {m['peak_rss_mb']:.0f} / {m['peak_tree_pss_mb']:.0f} / "
+        f"{m['peak_tree_rss_mb']:.0f} MB{workers}, load {m['load_before']:.1f}"
+    )
 
 
 if __name__ == "__main__":

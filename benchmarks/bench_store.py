@@ -17,6 +17,7 @@ the figures and the ratios to benchmarks/results/store.md and .json.
                  ``synchronous_commit = off`` (ALTER DATABASE): commits do not wait for the disk,
                  so the figures show the libraries' own cost. Not a setting to deploy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -139,14 +140,20 @@ def side(python: Path, script: list[str], url: str) -> dict:
 def median_of(runs: list[dict]) -> dict:
     """The median of each figure over the runs, and every run's figures and load."""
     keys = [*OPS, "peak_rss_mb"]
-    return {**{k: statistics.median(r[k] for r in runs) for k in keys}, "sessions": runs[0]["sessions"],
-            "runs": runs[0]["runs"], "repeats": [{k: r[k] for k in (*keys, "load_before")} for r in runs]}  # fmt: skip
+    return {
+        **{k: statistics.median(r[k] for r in runs) for k in keys},
+        "sessions": runs[0]["sessions"],
+        "runs": runs[0]["runs"],
+        "repeats": [{k: r[k] for k in (*keys, "load_before")} for r in runs],
+    }
 
 
 def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.platform()}, Python {platform.python_version()}, "
-            f"SQLite {sqlite3.sqlite_version}")  # fmt: skip
+    return (
+        f"{os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.platform()}, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}"
+    )
 
 
 def commit_floor_ms(folder: Path, n: int = 300) -> float:
@@ -216,8 +223,13 @@ def main() -> None:
     if not set(storages) <= set(STORAGES):
         ap.error(f"--storage: one or more of {', '.join(STORAGES)}")
     backends = args.backends.split(",")
-    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-               "sessions": args.sessions, "repeat": args.repeat, "storages": {}}  # fmt: skip
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(),
+        "sessions": args.sessions,
+        "repeat": args.repeat,
+        "storages": {},
+    }
     if "postgresql" in backends:
         results["postgresql"] = pg_settings()
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,30 +248,48 @@ def main() -> None:
 
 def report(results: dict) -> str:
     """The results as Markdown: one table per storage variant, then which ratios reach 3x."""
-    lines = [f"# Store benchmark ({results['date']})", "", f"Machine: {results['machine']}.",
-             *([f"Server: {results['postgresql']}."] if "postgresql" in results else []), "",
-             f"{results['sessions']} sessions, one call per operation, a fresh database per side and run; "
-             f"each side ran {results['repeat']} times (alternating which side goes first), the figures are the "
-             "medians; operations per second (get_sessions: sessions per second through pages of 100). "
-             "`load` is the 1-minute load average just before each run (Agno's runs, then ours).", ""]  # fmt: skip
+    lines = [
+        f"# Store benchmark ({results['date']})",
+        "",
+        f"Machine: {results['machine']}.",
+        *([f"Server: {results['postgresql']}."] if "postgresql" in results else []),
+        "",
+        f"{results['sessions']} sessions, one call per operation, a fresh database per side and run; "
+        f"each side ran {results['repeat']} times (alternating which side goes first), the figures are the "
+        "medians; operations per second (get_sessions: sessions per second through pages of 100). "
+        "`load` is the 1-minute load average just before each run (Agno's runs, then ours).",
+        "",
+    ]
     below = []
     for storage, backends in results["storages"].items():
-        lines += [f"## {storage}", "", STORAGE_NOTES[storage], "",
-                  "| backend | operation | Agno 3.1.10 | agno-migrate | ratio |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"## {storage}",
+            "",
+            STORAGE_NOTES[storage],
+            "",
+            "| backend | operation | Agno 3.1.10 | agno-migrate | ratio |",
+            "|---|---|---|---|---|",
+        ]
         for backend, r in backends.items():
             for op in OPS:
-                lines.append(f"| {backend} | {op} | {r['agno'][op]:.0f} | {r['agno_migrate'][op]:.0f} | {r['ratio'][op]:.1f}x |")
+                lines.append(
+                    f"| {backend} | {op} | {r['agno'][op]:.0f} | {r['agno_migrate'][op]:.0f} | {r['ratio'][op]:.1f}x |"
+                )
                 if r["ratio"][op] < 3:
                     below.append(f"{storage} {backend} {op} ({r['ratio'][op]:.2f}x)")
-            lines.append(f"| {backend} | peak RSS (MB) | {r['agno']['peak_rss_mb']:.0f} | {r['agno_migrate']['peak_rss_mb']:.0f} | |")
-            loads = lambda side: ", ".join(f"{x['load_before']:.2f}" for x in r[side]["repeats"])  # noqa: E731
+            lines.append(
+                f"| {backend} | peak RSS (MB) | {r['agno']['peak_rss_mb']:.0f} "
+                f"| {r['agno_migrate']['peak_rss_mb']:.0f} | |"
+            )
+            loads = lambda side, r=r: ", ".join(f"{x['load_before']:.2f}" for x in r[side]["repeats"])  # noqa: E731
             lines.append(f"| {backend} | load before runs | {loads('agno')} | {loads('agno_migrate')} | |")
         lines.append("")
-    lines += ["## Which ratios reach 3x", "",
-              "Below 3x: " + ("; ".join(below) if below else "none") + ".", ""]  # fmt: skip
+    lines += ["## Which ratios reach 3x", "", "Below 3x: " + ("; ".join(below) if below else "none") + ".", ""]
     floor = results["sqlite_commit_ms"]
-    lines.append(f"One durable SQLite commit (WAL, synchronous=FULL, one-row insert) takes {floor['disk']:.2f} ms on "
-                 f"this disk and {floor['memory-backed']:.3f} ms on tmpfs (median of 300, measured in this run).")  # fmt: skip
+    lines.append(
+        f"One durable SQLite commit (WAL, synchronous=FULL, one-row insert) takes {floor['disk']:.2f} ms on "
+        f"this disk and {floor['memory-backed']:.3f} ms on tmpfs (median of 300, measured in this run)."
+    )
     lines += ["", *write_floor_notes(results["storages"])]
     return "\n".join(lines) + "\n"
 
@@ -278,17 +308,19 @@ def write_floor_notes(storages: dict) -> list[str]:
             target = 1000 / storages["disk"][backend]["agno"][op] / 3
             wait = ours_disk - ours_memory
             verdict = "out of reach at equal durability" if target < wait else "reachable in principle"
-            notes.append(f"- {backend} {op} on disk: ours {ours_disk:.2f} ms per call, of which {wait:.2f} ms waiting for "
-                         f"the durable commit (disk minus memory-backed); 3x Agno would be {target:.2f} ms: {verdict}.")  # fmt: skip
+            notes.append(
+                f"- {backend} {op} on disk: ours {ours_disk:.2f} ms per call, of which {wait:.2f} ms waiting for "
+                f"the durable commit (disk minus memory-backed); 3x Agno would be {target:.2f} ms: {verdict}."
+            )
     return notes
 
 
 STORAGE_NOTES = {
     "disk": "Databases on the disk, every commit durable (SQLite WAL with synchronous=FULL on both sides, "
-            "PostgreSQL synchronous_commit=on): the stores' defaults.",
+    "PostgreSQL synchronous_commit=on): the stores' defaults.",
     "memory-backed": "SQLite files on tmpfs (/dev/shm) and PostgreSQL databases with `synchronous_commit = off`, "
-                     "for both sides alike: commits do not wait for the disk, so the figures show what the "
-                     "libraries themselves cost. Not a configuration to deploy.",
+    "for both sides alike: commits do not wait for the disk, so the figures show what the "
+    "libraries themselves cost. Not a configuration to deploy.",
 }
 
 

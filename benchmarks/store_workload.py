@@ -3,6 +3,7 @@
 Used by bench_store.py for agno-migrate's store and, inside the Agno 3.1.10 environment, for
 Agno's own SqliteDb / PostgresDb (agno_store_side.py). No import of either package here.
 """
+
 from __future__ import annotations
 
 import gc

@@ -6,6 +6,7 @@ the second can, and prints the stored messages. Needs no server: SQLite (./agent
 
     python examples/storage.py
 """
+
 from __future__ import annotations
 
 import sys
@@ -34,7 +35,9 @@ class ScriptedAgent:
         history = self.storage.get_messages(self.session_id)
         asked = [m["content"] for m in history if m.get("role") == "user"]
         if question == "What was my last question?":
-            answer = f"Your last question was: {asked[-1]!r}" if asked else "I don't know: this is our first conversation."
+            answer = (
+                f"Your last question was: {asked[-1]!r}" if asked else "I don't know: this is our first conversation."
+            )
         else:
             answer = "Paris." if "France" in question else "I only know a little."
         now = int(time.time())

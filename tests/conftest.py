@@ -3,6 +3,7 @@ machine), the fixture pack of Agno-written databases, and helpers to load them.
 
 A server that cannot be reached is a test failure, never a skip: see README "Testing".
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,11 @@ _EXPECTED = {"sqlite": "expected.jsonl", "postgresql": "expected.pg.jsonl", "mys
 
 def pytest_addoption(parser):
     # here, not in tests/reliability/conftest.py: pytest reads options only from the top conftest
-    parser.addoption("--stress", action="store_true",
-                     help="tests/reliability: the long variants (16 racers, 20 kill points per backend)")
+    parser.addoption(
+        "--stress",
+        action="store_true",
+        help="tests/reliability: the long variants (16 racers, 20 kill points per backend)",
+    )
 
 
 def fixture_bytes(point: str, name: str) -> bytes:

@@ -1,4 +1,5 @@
 """Assertions shared by the lineage tests: what an upgraded database must hold."""
+
 from __future__ import annotations
 
 import json

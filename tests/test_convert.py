@@ -1,4 +1,5 @@
 """Unit tests of agno_migrate.migrate.convert: JSON decoding and runs-table rows."""
+
 from __future__ import annotations
 
 import copy

@@ -12,6 +12,7 @@ Everything else — ids, types, users, entity ids, timestamps, session data and 
 summaries, every run with its messages, metrics, tools, member responses and step results — must be
 equal.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import expected_file, fixture_bytes
 
 from agno_migrate.migrate.convert import (
     V1_KEY,
@@ -34,7 +36,6 @@ from agno_migrate.migrate.convert import (
     decode_json,
     run_rows,
 )
-from conftest import expected_file, fixture_bytes
 
 SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "tools"
 
@@ -292,8 +293,13 @@ def test_run_metrics_lists_are_summed_and_renamed():
           "cache_write_tokens": [0, 0], "reasoning_tokens": [0, 5], "prompt_tokens": [29, 40],
           "completion_tokens": [1157, 3], "time": [3.4967, 1.25], "time_to_first_token": [0.8, 0.5]}  # fmt: skip
     assert convert_v1_metrics(v1, "run") == {
-        "input_tokens": 69, "output_tokens": 1160, "total_tokens": 1229, "cache_read_tokens": 6,
-        "reasoning_tokens": 5, "duration": 3.4967 + 1.25, "time_to_first_token": 0.8 + 0.5,
+        "input_tokens": 69,
+        "output_tokens": 1160,
+        "total_tokens": 1229,
+        "cache_read_tokens": 6,
+        "reasoning_tokens": 5,
+        "duration": 3.4967 + 1.25,
+        "time_to_first_token": 0.8 + 0.5,
     }  # fmt: skip  (zeros dropped, as Agno's RunMetrics.to_dict() does)
 
 
@@ -317,12 +323,23 @@ def test_metrics_without_a_current_field_are_kept_verbatim():
     details = {"cached_tokens": 1, "audio_tokens": 0}
     run = convert_v1_metrics({"input_tokens": [1, 2], "prompt_tokens_details": [details, None],
                               "weird": "x", "timer": {"elapsed": 1}, "details": {"m": 1}}, "run")  # fmt: skip
-    assert run == {"input_tokens": 3, "additional_metrics": {V1_KEY: {
-        "prompt_tokens_details": [details, None], "weird": "x", "timer": {"elapsed": 1}, "details": {"m": 1}}}}
+    assert run == {
+        "input_tokens": 3,
+        "additional_metrics": {
+            V1_KEY: {
+                "prompt_tokens_details": [details, None],
+                "weird": "x",
+                "timer": {"elapsed": 1},
+                "details": {"m": 1},
+            }
+        },
+    }
     session = convert_v1_metrics({"input_tokens": 1, "completion_tokens_details": details,
                                   "additional_metrics": {"eval": 2}}, "session")  # fmt: skip
-    assert session == {"input_tokens": 1,
-                       "additional_metrics": {"eval": 2, V1_KEY: {"completion_tokens_details": details}}}
+    assert session == {
+        "input_tokens": 1,
+        "additional_metrics": {"eval": 2, V1_KEY: {"completion_tokens_details": details}},
+    }
     message = convert_v1_metrics({"input_tokens": 1, "prompt_tokens_details": details, "additional_metrics": None},
                                  "message")  # fmt: skip
     assert message == {"input_tokens": 1, "provider_metrics": {V1_KEY: {"prompt_tokens_details": details}}}
@@ -413,8 +430,14 @@ def test_messages_and_tools_are_converted():
     tools = [{"tool_call_id": "c", "tool_name": "f", "tool_args": {}, "result": "r", "metrics": {"time": 0.25},
               "requires_confirmation": None}]  # fmt: skip
     out = convert_v1_run(v1_run(messages=msgs, tools=tools), "agent")
-    assert out["messages"] == [msgs[0], {"role": "assistant", "tool_calls": msgs[1]["tool_calls"],
-                                         "metrics": {"input_tokens": 3, "cache_read_tokens": 1, "duration": 0.5}}]
+    assert out["messages"] == [
+        msgs[0],
+        {
+            "role": "assistant",
+            "tool_calls": msgs[1]["tool_calls"],
+            "metrics": {"input_tokens": 3, "cache_read_tokens": 1, "duration": 0.5},
+        },
+    ]
     assert out["tools"] == [{**tools[0], "metrics": {"duration": 0.25}}]
 
 
@@ -680,7 +703,7 @@ def test_oracle_agno_3_1_10_fixture(v1_db, oracle_db):
         expected = without_agno_added(*oracle_session(oracle_db, sid))
         assert ours[0] == expected[0], sid
         assert len(ours[1]) == len(expected[1]), sid
-        for mine, theirs in zip(ours[1], expected[1]):
+        for mine, theirs in zip(ours[1], expected[1], strict=False):
             assert mine == theirs, (sid, mine["run_id"])
         compared["sessions"] += 1
         compared["runs"] += len(rows)

@@ -1,16 +1,15 @@
 """The 3.0.0 data step: every element of every runs blob lands in the runs table, on every SQL
 backend, with the rules Agno's own step breaks (LINEAGE §8 #21-22)."""
-from __future__ import annotations
 
-import json
+from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from lineage_checks import dump_table, stored_runs
 
 import agno_migrate
 from agno_migrate.migrate import convert, sql
 from agno_migrate.target import Target
-from lineage_checks import dump_table, stored_runs
 
 
 def _sessions_table(target: Target) -> sa.TableClause:

@@ -3,6 +3,7 @@
 Upgrading the Agno 3.1.10 fixture point, downgrading and upgrading again, resuming an interrupted
 run, ``--sql`` rendering, detection of both physical schemas and drift when a column loses it.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -79,7 +80,7 @@ def test_mysql_agno_3_1_10_upgrades_to_3_0_1_with_binary_ids(new_database):
     assert (outcome.adopted, outcome.applied, outcome.after) == ("3.0.0", ["3.0.1"], "3.0.1")
     assert id_collations(db.url) == {"utf8mb4_bin"}
     after = columns(db.url, "agno_sessions"), columns(db.url, "agno_runs")
-    for old, new in zip(before, after):  # type, length, nullability unchanged; other columns untouched
+    for old, new in zip(before, after, strict=False):  # type, length, nullability unchanged; other columns untouched
         assert {c: v[:2] for c, v in old.items()} == {c: v[:2] for c, v in new.items()}
         assert {c: v for c, v in old.items() if c not in SESSION_IDS + RUN_IDS} == {
             c: v for c, v in new.items() if c not in SESSION_IDS + RUN_IDS

@@ -1,9 +1,9 @@
 """The Agno 1.x import: resumable after a kill at any point, unparseable rows reported with exit 9,
 collisions reported and not overwritten, the legacy tables never modified."""
+
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import SQL_BACKENDS
+from lineage_checks import dump_table
 
 import agno_migrate
 from agno_migrate.target import Target
-from conftest import SQL_BACKENDS
-from lineage_checks import dump_table
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")
 LEGACY = ("agent_sessions", "team_sessions", "workflow_sessions", "workflow_v2_sessions")
@@ -92,7 +92,9 @@ def test_killed_at_several_points_the_rerun_gives_the_same_database(new_database
         assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
         partial = dump_table(db.url, "agno_sessions", "session_id")
         assert len(partial) < len(expected[0]) and (len(partial) > 0) == (after > 0), (where, after, len(partial))
-        done = subprocess.run([CLI, "--db-url", db.url, "--lock-timeout", "30", "upgrade"], capture_output=True, text=True)
+        done = subprocess.run(
+            [CLI, "--db-url", db.url, "--lock-timeout", "30", "upgrade"], capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr
         assert head_dump(db.url) == expected, (where, after)
         assert legacy_dump(db.url) == before
@@ -199,7 +201,9 @@ def test_id_lookups_take_a_few_statement_shapes_whatever_the_batches(new_databas
     lookups = set()
 
     def seen(conn, cursor, statement, parameters, context, executemany):
-        if " IN (" in statement and re.search(r"FROM \S*agno_(sessions|runs)\b", statement.replace("`", "").replace('"', "")):
+        if " IN (" in statement and re.search(
+            r"FROM \S*agno_(sessions|runs)\b", statement.replace("`", "").replace('"', "")
+        ):
             lookups.add(statement)
 
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)

@@ -1,6 +1,7 @@
 """The Agno 1.x import's worker processes: the same bytes as an inline conversion, an inline
 conversion when no worker can start, no worker left behind when the importer is killed; orjson (an
 optional accelerator) changes no value and no stored byte."""
+
 from __future__ import annotations
 
 import json
@@ -14,15 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-
 import sqlalchemy as sa
+from conftest import SQL_BACKENDS, fixture_bytes
+from test_legacy import head_dump, legacy_dump, multiply_agent_sessions
 
 import agno_migrate
 from agno_migrate.migrate import convert, legacy, legacy_pool, legacy_worker
-from agno_migrate.target import Target
 from agno_migrate.migrate.convert import loads
-from conftest import SQL_BACKENDS, fixture_bytes
-from test_legacy import head_dump, legacy_dump, multiply_agent_sessions
+from agno_migrate.target import Target
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")
 
@@ -46,7 +46,9 @@ def test_workers_store_the_same_bytes_as_an_inline_conversion(new_database, back
     monkeypatch.setattr(legacy_pool, "cpu_count", lambda: 2)
     read_by_workers = []
     sqlite_file = legacy._sqlite_file
-    monkeypatch.setattr(legacy, "_sqlite_file", lambda *args: read_by_workers.append(sqlite_file(*args)) or read_by_workers[-1])
+    monkeypatch.setattr(
+        legacy, "_sqlite_file", lambda *args: read_by_workers.append(sqlite_file(*args)) or read_by_workers[-1]
+    )
     with_workers = _imported(new_database, backend, 4)
     assert read_by_workers and {bool(path) for path in read_by_workers} == {backend == "sqlite"}
     inline = _imported(new_database, backend, 4, monkeypatch, MAX_WORKERS=1)
@@ -79,14 +81,14 @@ def test_postgresql_copy_stores_what_an_insert_stores(new_database, as_bytes):
     texts = ["plain", "back\\slash \\N", "tab\there", "new\nline\r\n", "\\.", "é ü 😀 \u2028", "", "\\\\t"]
     values = [{"text": text, "list": [text, None, 1.5, 2**40], "nested": {text: text}} for text in texts]
     rows = [(text, json.dumps(value, ensure_ascii=False), number)
-            for text, value, number in zip(texts, values, [None, 0, -1, 2**62, 7, 8, 9, 10])]  # fmt: skip
+            for text, value, number in zip(texts, values, [None, 0, -1, 2**62, 7, 8, 9, 10], strict=False)]  # fmt: skip
     rows.append((None, None, None))
     with engine.begin() as conn:
         table.create(conn)
         copy = sa.Table("c", sa.MetaData(), *[sa.Column(c.name, c.type) for c in table.columns])
         copy.create(conn)
     with engine.connect() as conn:
-        conn.execute(sa.insert(table), [dict(zip(("k", "j", "n"), (k, sa.null() if j is None else json.loads(j), n)))
+        conn.execute(sa.insert(table), [dict(zip(("k", "j", "n"), (k, sa.null() if j is None else json.loads(j), n), strict=False))
                                          for k, j, n in rows])  # fmt: skip
         given = [(k, j.encode() if as_bytes and j is not None else j, n) for k, j, n in rows]
         legacy._copy(conn, copy, ["k", "j", "n"], given)
@@ -185,7 +187,9 @@ def _decoded(results: list) -> list:
             continue
         _, values, run_values, removed, filled, _ = result
         values = tuple(json.loads(v) if i in json_at and v is not None else v for i, v in enumerate(values))
-        run_values = [tuple(json.loads(v) if i == runs.index("run_data") else v for i, v in enumerate(r)) for r in run_values]
+        run_values = [
+            tuple(json.loads(v) if i == runs.index("run_data") else v for i, v in enumerate(r)) for r in run_values
+        ]
         out.append(("ok", values, run_values, removed, filled))
     return out
 
@@ -208,7 +212,9 @@ def test_the_conversion_without_orjson_gives_the_same_values(monkeypatch):
         monkeypatch.setattr(convert, "_orjson", None)
         without = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
         monkeypatch.undo()
-        assert repr({m: _decoded(r) for m, r in with_orjson.items()}) == repr({m: _decoded(r) for m, r in without.items()})
+        assert repr({m: _decoded(r) for m, r in with_orjson.items()}) == repr(
+            {m: _decoded(r) for m, r in without.items()}
+        )
 
 
 NONSTANDARD_MEMORY = [
@@ -236,7 +242,7 @@ def test_values_orjson_cannot_write_exactly_are_encoded_as_without_it(monkeypatc
     with_orjson = legacy_worker.convert_rows("agent", rows, backend, LAYOUT)
     monkeypatch.setattr(convert, "_orjson", None)
     without = legacy_worker.convert_rows("agent", rows, backend, LAYOUT)
-    for index, (fast, plain) in enumerate(zip(with_orjson, without)):
+    for index, (fast, plain) in enumerate(zip(with_orjson, without, strict=False)):
         if index == len(NONSTANDARD_MEMORY) - 1:  # standard JSON: orjson's text, the same values
             assert repr(_decoded([fast])) == repr(_decoded([plain]))
             assert fast != plain
@@ -285,7 +291,9 @@ def test_postgresql_json_read_as_text_gives_the_values_psycopg_gives(new_databas
     schema = Target.from_url(db.url).schema
     state = {"big": 123456789012345678901234567890, "u64": 18446744073709551615, "neg": -9223372036854775809,
              "f": 5e-324, "g": 1.7976931348623157e308, "small": 1e-05, "text": "caf\u00e9 \U0001f511"}  # fmt: skip
-    memory = {"runs": [{"run_id": "r-tricky", "content": "x", "metrics": {"time": [0.1, 1e-05]}, "session_state": state}]}
+    memory = {
+        "runs": [{"run_id": "r-tricky", "content": "x", "metrics": {"time": [0.1, 1e-05]}, "session_state": state}]
+    }
     engine = engine_of(db.url)
     try:
         with engine.begin() as conn:
@@ -312,7 +320,10 @@ def test_postgresql_json_read_as_text_gives_the_values_psycopg_gives(new_databas
         engine.dispose()
     assert "tricky" in expected and set(expected) <= set(stored)  # (the other tables' sessions are stored too)
     json_columns = ("session_data", "agent_data", "metadata", "summary")
-    exact = lambda value: json.dumps(value, sort_keys=True)  # JSONB orders keys its own way
+
+    def exact(value):
+        return json.dumps(value, sort_keys=True)  # JSONB orders keys its own way
+
     for session_id, (session, run_data) in expected.items():
         assert exact([session[k] for k in json_columns]) == exact([stored[session_id][k] for k in json_columns])
         assert exact(run_data) == exact(stored_runs.get(session_id, []))

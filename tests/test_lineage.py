@@ -1,4 +1,5 @@
 """Every SQL lineage point of the fixture pack, written by the real Agno, upgraded to head."""
+
 from __future__ import annotations
 
 import os
@@ -6,11 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import POINTS, SQL_BACKENDS, expected_file, expected_sessions
+from lineage_checks import agno_stamps, schema_without_legacy_runs, session_ids, stored_runs
 
 import agno_migrate
 from agno_migrate.target import Target
-from conftest import POINTS, SQL_BACKENDS, expected_file, expected_sessions
-from lineage_checks import agno_stamps, schema_without_legacy_runs, session_ids, stored_runs
 
 CASES = [(backend, point) for backend in SQL_BACKENDS for point in (*POINTS[backend], "v1")]
 SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "tools"

@@ -2,6 +2,7 @@
 the fixture pack upgraded to head with nothing lost (and read back by the real Agno 3.1.10),
 concurrent upgraders, a runner killed mid-step, a dead runner's lock taken over after its lease,
 detection and drift, and the CLI's answers on mongodb:// URLs."""
+
 from __future__ import annotations
 
 import json
@@ -16,12 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, load_mongo_fixture
 
 import agno_migrate
 from agno_migrate import registry
 from agno_migrate.migrate import mongo_state, mongo_step
 from agno_migrate.target import Target
-from conftest import FIXTURES, load_mongo_fixture
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")
 POINTS = ("v1", "2.0.0", "2.3.0", "2.5.0", "2.6.0", "3.1.10")
@@ -138,7 +139,9 @@ def assert_killed_runs_resume(url: str, make, point: str, prepare, kills) -> dic
     legacy = {c: dump(url, reference, c, "session_id") for c in LEGACY}
     for where, after in kills:
         name = make(point, prepare)
-        child = subprocess.run([sys.executable, "-c", KILLER, url, name, where, str(after)], capture_output=True, text=True)
+        child = subprocess.run(
+            [sys.executable, "-c", KILLER, url, name, where, str(after)], capture_output=True, text=True
+        )
         assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
         with MongoClient(url) as c:
             assert c[name][target_of(url, name).version_table].find_one({"_id": "lock"}) is not None  # left behind
@@ -239,8 +242,13 @@ def test_replicas_upgrade_together_and_each_step_runs_once(mongo_url):
     load_mongo_fixture(url, name, "2.0.0")
     env = {k: v for k, v in os.environ.items() if k != "AGNO_DB_URL"}
     procs = [
-        subprocess.Popen([CLI, "--db-url", url, "--db-schema", name, "--lock-timeout", "120", "upgrade"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        subprocess.Popen(
+            [CLI, "--db-url", url, "--db-schema", name, "--lock-timeout", "120", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
         for _ in range(REPLICAS)
     ]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
@@ -286,7 +294,9 @@ KILLER = textwrap.dedent(
 
 def test_killed_mid_step_the_rerun_gives_the_same_database(mongo_server, fresh_databases):
     kills = (("mid-batch", 0), ("between", 1), ("mid-batch", 3), ("before-record", 1))
-    assert_killed_runs_resume(mongo_server.url, fresh_databases, "2.0.0", lambda u, n: multiply_sessions(u, n, 5), kills)
+    assert_killed_runs_resume(
+        mongo_server.url, fresh_databases, "2.0.0", lambda u, n: multiply_sessions(u, n, 5), kills
+    )
 
 
 def multiply_agent_collection(url: str, name: str) -> None:

@@ -1,13 +1,13 @@
 """The test MongoDB server (tests/mongo_server.py) and the MongoDB fixture pack loader."""
+
 from __future__ import annotations
 
 import json
 import lzma
 
 import pytest
-from pymongo import MongoClient
-
 from conftest import FIXTURES, load_mongo_fixture
+from pymongo import MongoClient
 
 MONGO_POINTS = ("v1", "2.0.0", "2.3.0", "2.5.0", "2.6.0", "3.1.10")
 

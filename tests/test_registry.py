@@ -1,4 +1,5 @@
 """The registry is the single source of truth: the Alembic chain must mirror it."""
+
 import pytest
 
 from agno_migrate import registry

@@ -6,6 +6,7 @@ through tests/agno_side/).
 Every test gets fresh databases on the real servers (conftest); a server that cannot be reached
 fails, it is never skipped.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,11 +22,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import POINTS, SQL_BACKENDS, expected_sessions, fixture_bytes
 
 import agno_migrate
 from agno_migrate import AgentSession, Run, SchemaBehind, TeamSession, UsageError, WorkflowSession
 from agno_migrate.errors import DatabaseFailure
-from conftest import POINTS, SQL_BACKENDS, expected_sessions, fixture_bytes
 
 STORE_BACKENDS = (*SQL_BACKENDS, "mongodb")
 
@@ -99,7 +100,9 @@ def run_values(db, session_id: str, column: str) -> dict:
     if db.backend == "mongodb":
         with db.mongo() as mdb:
             return {d["run_id"]: d.get(column) for d in mdb.agno_runs.find({"session_id": session_id})}
-    return dict(sql(db, f"SELECT run_id, {column} FROM {table(db, 'agno_runs')} WHERE session_id = :sid", sid=session_id))
+    return dict(
+        sql(db, f"SELECT run_id, {column} FROM {table(db, 'agno_runs')} WHERE session_id = :sid", sid=session_id)
+    )
 
 
 def set_runs_updated_at(db, session_id: str, value: int) -> None:
@@ -218,9 +221,15 @@ def test_upsert_session_twice_updates_keeps_created_at_and_bumps_updated_at(data
     assert (got.created_at, got.updated_at) == (T0, T0)
 
     before = int(time.time())
-    second = AgentSession(session_id="s", agent_id="a2", user_id="u", session_data={"session_state": {"v": 2}},
-                          metadata={"m": 1}, created_at=T0 + 99,  # fmt: skip
-                          runs=[agent_run("r1", content="edited"), agent_run("r2"), agent_run("r3")])
+    second = AgentSession(
+        session_id="s",
+        agent_id="a2",
+        user_id="u",
+        session_data={"session_state": {"v": 2}},
+        metadata={"m": 1},
+        created_at=T0 + 99,  # fmt: skip
+        runs=[agent_run("r1", content="edited"), agent_run("r2"), agent_run("r3")],
+    )
     store.upsert_session(second)
     got = store.get_session("s")
     assert got.created_at == T0
@@ -345,7 +354,9 @@ def test_upsert_session_with_only_a_new_run_appends_it(database):
 
 def test_runs_without_an_id_are_new_runs(database):
     store = store_of(database)
-    anonymous = [{"agent_id": "agent-1", "content": c, "status": "COMPLETED"} for c in ("first", "second", "third", "fourth")]
+    anonymous = [
+        {"agent_id": "agent-1", "content": c, "status": "COMPLETED"} for c in ("first", "second", "third", "fourth")
+    ]
     store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", runs=[anonymous[0]]))
     second, third = store.upsert_run("s", anonymous[1]), store.upsert_run("s", anonymous[2])
     store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", runs=[anonymous[3]]))
@@ -357,7 +368,11 @@ def test_runs_without_an_id_are_new_runs(database):
 
 def test_upsert_run_leaves_another_sessions_run_alone(database):
     store = store_of(database)
-    store.upsert_session(AgentSession(session_id="a", agent_id="agent-1", runs=[agent_run("shared-id", content="a's run"), agent_run("a2")]))
+    store.upsert_session(
+        AgentSession(
+            session_id="a", agent_id="agent-1", runs=[agent_run("shared-id", content="a's run"), agent_run("a2")]
+        )
+    )
     store.upsert_session(AgentSession(session_id="b", agent_id="agent-1", runs=[agent_run("b1")]))
     before = [dict(r) for r in store.get_session("a").runs]
     try:
@@ -430,7 +445,9 @@ def test_delete_sessions_removes_many_and_their_runs(database):
 
 def test_delete_sessions_beyond_one_chunk(database):
     store = store_of(database)
-    sessions = [AgentSession(session_id=f"s{i:04d}", created_at=T0 + i, runs=[agent_run(f"r{i:04d}")]) for i in range(1200)]
+    sessions = [
+        AgentSession(session_id=f"s{i:04d}", created_at=T0 + i, runs=[agent_run(f"r{i:04d}")]) for i in range(1200)
+    ]
     store.upsert_sessions(sessions)
     doomed = [f"s{i:04d}" for i in range(1100)] + ["missing"]
     assert store.delete_sessions(doomed) == 1100
@@ -441,9 +458,16 @@ def test_delete_sessions_beyond_one_chunk(database):
 def history_runs() -> list[dict]:
     return [
         agent_run("r1", messages=[msg("system", "sys 1"), msg("user", "q1"), msg("assistant", "a1")]),
-        agent_run("r2", messages=[msg("system", "sys 2"), msg("user", "q1", from_history=True),
-                                  msg("assistant", "a1", from_history=True), msg("user", "q2"),
-                                  msg("assistant", "a2")]),  # fmt: skip
+        agent_run(
+            "r2",
+            messages=[
+                msg("system", "sys 2"),
+                msg("user", "q1", from_history=True),
+                msg("assistant", "a1", from_history=True),
+                msg("user", "q2"),
+                msg("assistant", "a2"),
+            ],
+        ),  # fmt: skip
         agent_run("r3", status="PAUSED", messages=[msg("user", "paused q"), msg("assistant", "paused a")]),
         agent_run("r4", status="CANCELLED", messages=[msg("user", "cancelled q")]),
         agent_run("r5", status="ERROR", messages=[msg("user", "error q")]),
@@ -466,7 +490,11 @@ def test_get_messages(database):
     assert contents(store.get_messages("chat")) == everything
     assert contents(store.get_messages("chat", last_n_runs=100)) == everything
     # The last n *kept* runs: skipped statuses and member runs do not count.
-    assert contents(store.get_messages("chat", last_n_runs=1)) == [("user", "q3"), ("tool", "tool out"), ("assistant", "a3")]
+    assert contents(store.get_messages("chat", last_n_runs=1)) == [
+        ("user", "q3"),
+        ("tool", "tool out"),
+        ("assistant", "a3"),
+    ]
     assert contents(store.get_messages("chat", last_n_runs=2)) == [("system", "sys 2"), ("user", "q2"),
                                                                   ("assistant", "a2"), ("user", "q3"),
                                                                   ("tool", "tool out"), ("assistant", "a3")]  # fmt: skip
@@ -474,7 +502,11 @@ def test_get_messages(database):
     assert store.get_messages("missing") == []
     # upsert_run flips a run to a skipped status: its messages leave the history.
     store.upsert_run("chat", {**history_runs()[7], "status": "CANCELLED"})
-    assert contents(store.get_messages("chat", last_n_runs=1)) == [("system", "sys 2"), ("user", "q2"), ("assistant", "a2")]
+    assert contents(store.get_messages("chat", last_n_runs=1)) == [
+        ("system", "sys 2"),
+        ("user", "q2"),
+        ("assistant", "a2"),
+    ]
 
 
 def test_schema_version_and_upgrade_schema_on_a_new_database(database):
@@ -548,17 +580,49 @@ def seed_listing(store) -> None:
     """Six sessions with distinct created_at / updated_at / ids (orders differ on each)."""
     store.upsert_sessions(
         [
-            AgentSession(session_id="id-c", agent_id="ag-1", user_id="alice", session_data={"session_name": "Weekly Report"},
-                         created_at=1000, updated_at=5000, runs=[agent_run("c-r1")]),  # fmt: skip
-            AgentSession(session_id="id-e", agent_id="ag-2", user_id="bob", session_data={"session_name": "100% done_ok"},
-                         created_at=2000, updated_at=4000),  # fmt: skip
-            TeamSession(session_id="id-a", team_id="ag-1", user_id="alice", session_data={"session_name": "weekly SYNC"},
-                        created_at=3000, updated_at=6000, runs=[team_run("a-r1")]),  # fmt: skip
-            TeamSession(session_id="id-f", team_id="tm-1", agent_id="ag-1", user_id="bob",
-                        session_data={"session_name": "1000 done-ok"}, created_at=4000, updated_at=1000),  # fmt: skip
-            WorkflowSession(session_id="id-b", workflow_id="wf-1", user_id="carol",
-                            session_data={"session_name": "Plan", "session_state": {"session_name": "not me"}},
-                            created_at=5000, updated_at=3000),  # fmt: skip
+            AgentSession(
+                session_id="id-c",
+                agent_id="ag-1",
+                user_id="alice",
+                session_data={"session_name": "Weekly Report"},
+                created_at=1000,
+                updated_at=5000,
+                runs=[agent_run("c-r1")],
+            ),  # fmt: skip
+            AgentSession(
+                session_id="id-e",
+                agent_id="ag-2",
+                user_id="bob",
+                session_data={"session_name": "100% done_ok"},
+                created_at=2000,
+                updated_at=4000,
+            ),  # fmt: skip
+            TeamSession(
+                session_id="id-a",
+                team_id="ag-1",
+                user_id="alice",
+                session_data={"session_name": "weekly SYNC"},
+                created_at=3000,
+                updated_at=6000,
+                runs=[team_run("a-r1")],
+            ),  # fmt: skip
+            TeamSession(
+                session_id="id-f",
+                team_id="tm-1",
+                agent_id="ag-1",
+                user_id="bob",
+                session_data={"session_name": "1000 done-ok"},
+                created_at=4000,
+                updated_at=1000,
+            ),  # fmt: skip
+            WorkflowSession(
+                session_id="id-b",
+                workflow_id="wf-1",
+                user_id="carol",
+                session_data={"session_name": "Plan", "session_state": {"session_name": "not me"}},
+                created_at=5000,
+                updated_at=3000,
+            ),  # fmt: skip
             WorkflowSession(session_id="id-d", workflow_id="ag-1", created_at=6000, updated_at=2000),
         ],
         preserve_updated_at=True,
@@ -692,7 +756,9 @@ def test_a_page_on_sqlite_sorts_the_sessions_once(new_database):
     traced.clear()
     sessions, total = store.get_sessions(limit=3, page=2, sort_by="created_at", sort_order="asc")
     assert total == 7 and [s.session_id for s in sessions] == ["s1", "s4", "s2"]
-    assert [[r.run_id for r in s.runs] for s in sessions] == [[f"{s.session_id}-r0", f"{s.session_id}-r1"] for s in sessions]
+    assert [[r.run_id for r in s.runs] for s in sessions] == [
+        [f"{s.session_id}-r0", f"{s.session_id}-r1"] for s in sessions
+    ]
     sorts = [text for text in traced if "ORDER BY agno_sessions.created_at" in text]
     assert len(sorts) == 1, sorts
 
@@ -852,7 +918,9 @@ def test_writes_of_tens_of_megabytes_do_not_stall_on_postgresql(new_database):
     outcome = {}
 
     def write():
-        store.upsert_session(AgentSession(session_id="huge", agent_id="agent-1", runs=[agent_run("huge-1", content=big)]))
+        store.upsert_session(
+            AgentSession(session_id="huge", agent_id="agent-1", runs=[agent_run("huge-1", content=big)])
+        )
         store.upsert_run("huge", agent_run("huge-2", content=big))
         outcome["runs"] = [r["content"] == big for r in store.get_session("huge").runs]
 
@@ -984,7 +1052,7 @@ STATE = {
     "true": True,
     "false": False,
     "int_one": 1,
-    "quote\"and\\backslash": "line\nbreak\ttab \"quoted\" \\ / \u2028",
+    'quote"and\\backslash': 'line\nbreak\ttab "quoted" \\ / \u2028',
 }
 
 
@@ -1107,8 +1175,13 @@ def test_concurrent_processes_append_runs_to_one_session(new_database, tmp_path,
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, database.url, "shared", str(w), str(go), str(RUNS_EACH)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, database.url, "shared", str(w), str(go), str(RUNS_EACH)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
         for w in range(PROCESSES)
     ]
     time.sleep(0.2)
@@ -1209,14 +1282,24 @@ def expected_agno_view(session) -> dict:
         "summary": session.summary if kind != "workflow" else None,
         "created_at": session.created_at,
         "updated_at": session.updated_at,
-        "runs": [{"run_id": r["run_id"], "content": r["content"], "status": r["status"],
-                  "parent_run_id": r.get("parent_run_id"), "messages": message_views(r)} for r in runs],  # fmt: skip
+        "runs": [
+            {
+                "run_id": r["run_id"],
+                "content": r["content"],
+                "status": r["status"],
+                "parent_run_id": r.get("parent_run_id"),
+                "messages": message_views(r),
+            }
+            for r in runs
+        ],  # fmt: skip
     }
 
 
 def agno_view_subset(view: dict, expected: dict) -> dict:
     out = {k: view[k] for k in expected if k != "runs"}
-    out["runs"] = [{k: run[k] for k in ("run_id", "content", "status", "parent_run_id", "messages")} for run in view["runs"]]
+    out["runs"] = [
+        {k: run[k] for k in ("run_id", "content", "status", "parent_run_id", "messages")} for run in view["runs"]
+    ]
     return out
 
 
@@ -1235,7 +1318,9 @@ def test_agno_reads_sessions_written_by_our_store(new_database, tmp_path, backen
     ours = {s.session_id: store.get_session(s.session_id) for s in sessions}
     assert [r.run_id for r in ours["xr-agent-2"].runs] == ["xr-a2-r1", "xr-a2-r2"]
 
-    out = run_agno("read", db, [{"session_id": s.session_id, "session_type": s.session_type} for s in sessions], tmp_path)
+    out = run_agno(
+        "read", db, [{"session_id": s.session_id, "session_type": s.session_type} for s in sessions], tmp_path
+    )
 
     for sid, session in ours.items():
         expected = expected_agno_view(session)
@@ -1318,7 +1403,7 @@ def test_our_store_reads_sessions_written_by_agno(new_database, tmp_path, backen
         # Every run, as Agno serialised it, in the order Agno wrote them.
         assert [r.run_id for r in got.runs] == [r["run_id"] for r in spec["runs"]]
         assert canon([dict(r) for r in got.runs]) == canon(out["written"][sid]["runs"])
-        for run, spec_run in zip(got.runs, spec["runs"]):
+        for run, spec_run in zip(got.runs, spec["runs"], strict=False):
             assert run["content"] == spec_run["content"] and run.status == spec_run["status"]
             assert message_views(run) == message_views(spec_run)
         assert [r for r, _ in stored_runs(db, sid)] == [r["run_id"] for r in spec["runs"]]

@@ -3,6 +3,7 @@ BSON's limits, legacy ``runs`` arrays merged on read, ``_id`` never shown, names
 connect(), regex characters in the name filter, writers racing upsert_sessions against upsert_run,
 and the standalone-server fallback (no transactions: a writer lease) on a real standalone mongod.
 """
+
 from __future__ import annotations
 
 import os

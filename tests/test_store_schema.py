@@ -1,5 +1,6 @@
 """The store's schema semantics: create on first use, auto_upgrade_schema, upgrade_schema(),
 SchemaBehind / SchemaAhead, and one "at head?" query per store object."""
+
 from __future__ import annotations
 
 import re
@@ -9,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import SQL_BACKENDS, expected_sessions
 
 import agno_migrate
 from agno_migrate.errors import SchemaAhead, SchemaBehind
 from agno_migrate.migrate import sql
 from agno_migrate.target import Target
-from conftest import SQL_BACKENDS, expected_sessions
 
 BEHIND = {"sqlite": "2.3.0", "postgresql": "2.3.0", "mysql": "2.5.0"}  # Agno 2.3.0 cannot write MySQL
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "storage.py"
@@ -98,7 +99,7 @@ def test_the_head_check_is_one_query_per_store(new_database, backend):
     # the version table read once; the look for Agno 1.x tables still to import (our checkpoint
     # table, ``<version table>_legacy``) happens in that first round too, never again
     assert sum(re.search(rf"\b{version_table}\b(?!_legacy)", s) is not None for s in seen) == 1
-    assert not [s for s in seen[rounds[0]:] if version_table in s]
+    assert not [s for s in seen[rounds[0] :] if version_table in s]
     assert rounds[1] - rounds[0] == rounds[2] - rounds[1]  # later rounds: the same statements only
 
 

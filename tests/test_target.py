@@ -1,4 +1,5 @@
 """Unit tests of agno_migrate.target: URL parsing and normalising, defaults, masking, names."""
+
 from __future__ import annotations
 
 import pytest
@@ -56,7 +57,13 @@ def test_explicit_drivers_are_kept(url, backend, driver_url):
 
 @pytest.mark.parametrize(
     "url",
-    ["sqlite:///agno.db", "sqlite:///relative/dir/agno.db", "sqlite:////tmp/abs/agno.db", "sqlite:///:memory:", "sqlite://"],
+    [
+        "sqlite:///agno.db",
+        "sqlite:///relative/dir/agno.db",
+        "sqlite:////tmp/abs/agno.db",
+        "sqlite:///:memory:",
+        "sqlite://",
+    ],
 )
 def test_sqlite_urls(url):
     target = Target.from_url(url)

@@ -1,5 +1,6 @@
 """The built wheel carries the revision scripts: installed non-editable into a fresh virtual
 environment, away from the repository, it runs every revision."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """The engine that moves a database between versions (DESIGN "The house")."""
+
 from __future__ import annotations
 
 from pathlib import Path

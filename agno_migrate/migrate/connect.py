@@ -3,11 +3,12 @@
 Driver failures at connect time (unreachable host, bad password, missing database, unwritable
 SQLite file) become one ConnectFailed line with the password masked; nothing here prints a traceback.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import ConnectFailed, DatabaseFailure
 from ..target import Target, mask_url
@@ -65,7 +66,9 @@ def create_engine_for(target: Target):
             # (servers before PostgreSQL 11 have no such setting: nothing to turn off there)
             autocommit = dbapi_connection.autocommit
             dbapi_connection.autocommit = True
-            dbapi_connection.execute("SELECT set_config('jit', 'off', false) WHERE current_setting('jit', true) IS NOT NULL")
+            dbapi_connection.execute(
+                "SELECT set_config('jit', 'off', false) WHERE current_setting('jit', true) IS NOT NULL"
+            )
             dbapi_connection.autocommit = autocommit
 
     return engine
@@ -110,7 +113,7 @@ def describe_db_error(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def connect(target: Target, readonly: bool = False) -> Iterator["object"]:
+def connect(target: Target, readonly: bool = False) -> Iterator[object]:
     """A connection to ``target``; connection failures raise ConnectFailed (exit code 5).
 
     ``readonly`` connections start plain (deferred) transactions on SQLite, so reading a
@@ -144,7 +147,9 @@ def _missing_sqlite_file(target: Target) -> bool:
     from sqlalchemy.engine import make_url
 
     database = make_url(target.driver_url).database
-    return bool(database) and database != ":memory:" and not database.startswith("file:") and not Path(database).exists()
+    return (
+        bool(database) and database != ":memory:" and not database.startswith("file:") and not Path(database).exists()
+    )
 
 
 def _extra(backend: str) -> str:

@@ -2,12 +2,14 @@
 
 No I/O here: values in, values out, deterministic (the same input gives the same output).
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 try:  # optional accelerator: when installed, JSON text is parsed about twice as fast (same values)
     import orjson as _orjson
@@ -183,21 +185,62 @@ _MONGO_ID = "_id"  # MongoDB's own document id (an ObjectId): not Agno data, nev
 # carry. ``events`` (v1 event objects have other shapes) and, for workflow runs, ``metrics`` (v1
 # RunResponse metrics are not WorkflowMetrics) are left out on purpose: Agno would fail to read them.
 _RUN_FIELDS = {
-    "run_id", "session_id", "parent_run_id", "user_id", "content", "content_type", "reasoning_content",
-    "reasoning_steps", "reasoning_messages", "model", "model_provider", "model_provider_data", "messages",
-    "metrics", "additional_input", "tools", "images", "videos", "audio", "files", "response_audio",
-    "citations", "references", "followups", "metadata", "session_state", "created_at", "status",
+    "run_id",
+    "session_id",
+    "parent_run_id",
+    "user_id",
+    "content",
+    "content_type",
+    "reasoning_content",
+    "reasoning_steps",
+    "reasoning_messages",
+    "model",
+    "model_provider",
+    "model_provider_data",
+    "messages",
+    "metrics",
+    "additional_input",
+    "tools",
+    "images",
+    "videos",
+    "audio",
+    "files",
+    "response_audio",
+    "citations",
+    "references",
+    "followups",
+    "metadata",
+    "session_state",
+    "created_at",
+    "status",
     "workflow_step_id",
-}  # fmt: skip
+}
 _V2_RUN_FIELDS = {
     "agent": _RUN_FIELDS | {"agent_id", "agent_name", "workflow_id"},
     "team": _RUN_FIELDS | {"team_id", "team_name", "member_responses"},
     "workflow": {
-        "run_id", "session_id", "parent_run_id", "user_id", "input", "content", "content_type", "workflow_id",
-        "workflow_name", "workflow_step_id", "images", "videos", "audio", "files", "response_audio",
-        "step_results", "step_executor_runs", "metadata", "created_at", "status",
+        "run_id",
+        "session_id",
+        "parent_run_id",
+        "user_id",
+        "input",
+        "content",
+        "content_type",
+        "workflow_id",
+        "workflow_name",
+        "workflow_step_id",
+        "images",
+        "videos",
+        "audio",
+        "files",
+        "response_audio",
+        "step_results",
+        "step_executor_runs",
+        "metadata",
+        "created_at",
+        "status",
     },
-}  # fmt: skip
+}
 
 # v1 metric names → current names (Agno's convert_v1_metrics_to_v2); v1 aliases of token counts.
 METRIC_RENAMES = {
@@ -209,10 +252,19 @@ METRIC_RENAMES = {
 }
 TOKEN_ALIASES = {"prompt_tokens": "input_tokens", "completion_tokens": "output_tokens"}
 _TOKEN_FIELDS = {
-    "input_tokens", "output_tokens", "total_tokens", "audio_input_tokens", "audio_output_tokens",
-    "audio_total_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost",
-    "duration", "time_to_first_token",
-}  # fmt: skip
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "audio_total_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost",
+    "duration",
+    "time_to_first_token",
+}
 _METRIC_FIELDS = {
     "message": _TOKEN_FIELDS | {"provider_metrics"},
     "run": _TOKEN_FIELDS | {"additional_metrics"},
@@ -221,10 +273,12 @@ _METRIC_FIELDS = {
 _METRIC_RESERVE = {"message": "provider_metrics", "run": "additional_metrics", "session": "additional_metrics"}
 # v1 metric key -> the field it fills at each level (METRIC_RENAMES applied; keys absent here are kept aside)
 _METRIC_TARGETS = {
-    level: {**{name: name for name in fields if name not in METRIC_RENAMES},
-            **{old: new for old, new in METRIC_RENAMES.items() if new in fields}}
+    level: {
+        **{name: name for name in fields if name not in METRIC_RENAMES},
+        **{old: new for old, new in METRIC_RENAMES.items() if new in fields},
+    }
     for level, fields in _METRIC_FIELDS.items()
-}  # fmt: skip
+}
 _DICT_METRICS = frozenset(("additional_metrics", "provider_metrics"))
 _TOKEN_ALIAS_ITEMS = tuple(TOKEN_ALIASES.items())
 
@@ -505,8 +559,11 @@ def convert_v1_metrics(metrics: dict, level: str) -> dict:
             elif current != value:
                 keep[alias] = raw
     if level != "session":  # _is_default_metric, with its usual cases first
-        for key in [k for k, v in out.items() if (v == 0 if v.__class__ is int else v.__class__ is not float
-                                                  and _is_default_metric(v))]:  # fmt: skip
+        for key in [
+            k
+            for k, v in out.items()
+            if (v == 0 if v.__class__ is int else v.__class__ is not float and _is_default_metric(v))
+        ]:
             del out[key]
     if keep:
         reserve_field = _METRIC_RESERVE[level]

@@ -7,6 +7,7 @@
   families, keys, foreign keys, indexes; on MySQL the columns' collations), used to compare a
   database with the head schema.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -83,8 +84,13 @@ def legacy_tables(conn, target: Target) -> list[LegacyTable]:
     insp = sa.inspect(conn)
     schema = target.schema if target.backend != "sqlite" else None
     found = []
-    known = {target.session_table, target.runs_table, target.agno_versions_table, target.version_table,
-             f"{target.version_table}_legacy"}  # ours and Agno's current tables: never Agno 1.x ones  # fmt: skip
+    known = {
+        target.session_table,
+        target.runs_table,
+        target.agno_versions_table,
+        target.version_table,
+        f"{target.version_table}_legacy",
+    }  # ours and Agno's current tables: never Agno 1.x ones
     for name in sorted(set(insp.get_table_names(schema=schema)) - known):
         mode = legacy_mode({c["name"] for c in insp.get_columns(name, schema=schema)})
         if mode:
@@ -119,7 +125,9 @@ def detect(conn, target: Target) -> Detection:
         return result
     stamp = sql.agno_stamp(conn, target) if target.agno_versions_table in tables else None
     result.agno_stamp = stamp
-    columns = {c["name"]: type_family(c["type"], target.backend) for c in insp.get_columns(target.session_table, schema=schema)}
+    columns = {
+        c["name"]: type_family(c["type"], target.backend) for c in insp.get_columns(target.session_table, schema=schema)
+    }
     key = _key_kind(insp, target, schema)
     candidates, notes = _pre3_candidates(target.backend, columns, key, target.agno_versions_table in tables)
     result.drift += notes
@@ -285,7 +293,11 @@ def signature(conn, target: Target) -> dict:
             },
             "primary_key": insp.get_pk_constraint(name, schema=schema).get("constrained_columns"),
             "foreign_keys": sorted(
-                (tuple(fk["constrained_columns"]), fk["referred_table"], (fk.get("options") or {}).get("ondelete", "").upper())
+                (
+                    tuple(fk["constrained_columns"]),
+                    fk["referred_table"],
+                    (fk.get("options") or {}).get("ondelete", "").upper(),
+                )
                 for fk in insp.get_foreign_keys(name, schema=schema)
             ),
             "indexes": sorted(
@@ -309,7 +321,9 @@ def head_signature(target: Target) -> dict:
     for table in (head.sessions, head.runs, head.agno_versions):
         fks = []
         for fk in table.foreign_key_constraints:
-            fks.append((tuple(c.name for c in fk.columns), fk.elements[0].column.table.name, (fk.ondelete or "").upper()))
+            fks.append(
+                (tuple(c.name for c in fk.columns), fk.elements[0].column.table.name, (fk.ondelete or "").upper())
+            )
         out[table.name] = {
             "columns": {c.name: (type_family(c.type, target.backend), bool(c.nullable)) for c in table.columns},
             "primary_key": [c.name for c in table.primary_key.columns],
@@ -342,7 +356,9 @@ def compare_to_head(conn, target: Target, adopting: bool = False) -> list[str]:
         for col, spec in want["columns"].items():
             if col not in got_columns:
                 diffs.append(f"{name}.{col} is missing")
-            elif got_columns[col][0] != spec[0] and not (adopting and {got_columns[col][0], spec[0]} <= {"json", "jsonb"}):
+            elif got_columns[col][0] != spec[0] and not (
+                adopting and {got_columns[col][0], spec[0]} <= {"json", "jsonb"}
+            ):
                 diffs.append(f"{name}.{col} is {got_columns[col][0]}, expected {spec[0]}")
         for col in got_columns.keys() - want["columns"].keys():
             diffs.append(f"{name}.{col} is not in the head schema")

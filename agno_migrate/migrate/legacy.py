@@ -11,6 +11,7 @@ A row that cannot be parsed is counted and listed (session id, table, reason), n
 skipped; a session id already present with other content (from another legacy table or from
 ``agno_sessions`` itself) is reported as a collision and not overwritten.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ..errors import UsageError
-from ..target import Target, validate_identifier
 from ..schema import JSON_COLUMNS
+from ..target import Target, validate_identifier
 from . import convert, legacy_pool, legacy_worker
 from .detect import LEGACY_MODES, LegacyTable, legacy_mode
 
@@ -59,10 +60,16 @@ class LegacyReport:
     tables: dict = field(default_factory=dict)  # name -> {"mode", "rows", "done"}
 
     def as_dict(self) -> dict:
-        return {"sessions": self.sessions, "runs": self.runs, "unparseable": len(self.unparseable),
-                "collisions": len(self.collisions), "duplicate_run_ids": len(self.duplicate_run_ids),
-                "nul_bytes_removed": self.nul_bytes_removed, "created_at_filled": len(self.created_at_filled),
-                "tables": self.tables}  # fmt: skip
+        return {
+            "sessions": self.sessions,
+            "runs": self.runs,
+            "unparseable": len(self.unparseable),
+            "collisions": len(self.collisions),
+            "duplicate_run_ids": len(self.duplicate_run_ids),
+            "nul_bytes_removed": self.nul_bytes_removed,
+            "created_at_filled": len(self.created_at_filled),
+            "tables": self.tables,
+        }
 
 
 def parse_table_option(value: str) -> tuple[str, str | None]:
@@ -153,8 +160,12 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
     with legacy_pool.converter(total >= 2 * BATCH) as converter, _sqlite_writer(conn):  # workers start while we set up
         head = head_tables(target)
         # plain str names (SQLAlchemy's are a str subclass, whose pickles would make a worker import it)
-        layout = (tuple(str(c.name) for c in head.sessions.columns), tuple(str(c.name) for c in head.runs.columns),
-                  tuple(map(str, JSON_COLUMNS)), _utf8_json(conn))  # fmt: skip
+        layout = (
+            tuple(str(c.name) for c in head.sessions.columns),
+            tuple(str(c.name) for c in head.runs.columns),
+            tuple(map(str, JSON_COLUMNS)),
+            _utf8_json(conn),
+        )
         cp = checkpoint_table(target)
         cp.create(conn, checkfirst=True)
         conn.commit()
@@ -165,13 +176,25 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
         workers = converter.ready()
         for legacy in tables:
             state = checkpoints(conn, target).get(legacy.name)
-            report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": bool(state and state["done"])}
+            report.tables[legacy.name] = {
+                "mode": legacy.mode,
+                "rows": legacy.rows,
+                "done": bool(state and state["done"]),
+            }
             if state and state["done"]:
                 done_rows += legacy.rows
                 continue
             if state is None:
-                conn.execute(cp.insert().values(table_name=legacy.name, mode=legacy.mode, sessions=0, failed=0,
-                                                done=False, updated_at=int(time.time())))  # fmt: skip
+                conn.execute(
+                    cp.insert().values(
+                        table_name=legacy.name,
+                        mode=legacy.mode,
+                        sessions=0,
+                        failed=0,
+                        done=False,
+                        updated_at=int(time.time()),
+                    )
+                )
                 conn.commit()
             in_flight: deque = deque()
             txn = _Transaction()
@@ -195,7 +218,9 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
                 in_flight.append(batch)
                 flush(AHEAD)  # keep batches converting while the oldest one is written
             flush(0)
-            conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(done=True, updated_at=int(time.time())))
+            conn.execute(
+                cp.update().where(cp.c.table_name == legacy.name).values(done=True, updated_at=int(time.time()))
+            )
             conn.commit()
             report.tables[legacy.name]["done"] = True
     return report
@@ -209,7 +234,9 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
     # JSON columns read as text: a corrupt value must fail its row's conversion, not the fetch; on
     # PostgreSQL cast to text by the server (the text psycopg would have parsed with json.loads: parsed
     # in the workers instead, to the same values — and text is cheaper to pickle to them than objects)
-    as_text = (lambda c: sa.cast(c, sa.Text)) if conn.dialect.name == "postgresql" else (lambda c: sa.type_coerce(c, sa.Text))
+    as_text = (
+        (lambda c: sa.cast(c, sa.Text)) if conn.dialect.name == "postgresql" else (lambda c: sa.type_coerce(c, sa.Text))
+    )
     columns = [as_text(c).label(c.name) if isinstance(c.type, sa.JSON) else c for c in source.columns]
     path = _sqlite_file(conn, columns) if workers.parallel else None
     names = tuple(str(c.name) for c in columns)
@@ -217,16 +244,30 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
     while True:
         if path is not None:  # the workers read the rows: only their session ids are read here
             query = sa.select(key).order_by(key).limit(BATCH)
-            ids = [row["session_id"] for row in _fetch(conn, query if last is None else query.where(key > _key_value(last)),
-                                                       ("session_id",))]  # fmt: skip
+            ids = [
+                row["session_id"]
+                for row in _fetch(conn, query if last is None else query.where(key > _key_value(last)), ("session_id",))
+            ]
             if not ids:
                 return
             if not any(i is None or i.__class__ is bytes for i in ids):  # (NULL or non-UTF-8 ids cannot bound
                 # a worker's range: such a batch is read below)
                 bounds = [last, *(ids[end - 1] for end in _chunk_ends(len(ids), workers.count))]
-                futures = [workers.submit("read_and_convert", path, target.lock_timeout, table, names, low, high,
-                                          legacy.mode, target.backend, layout)
-                           for low, high in zip(bounds, bounds[1:])]  # fmt: skip
+                futures = [
+                    workers.submit(
+                        "read_and_convert",
+                        path,
+                        target.lock_timeout,
+                        table,
+                        names,
+                        low,
+                        high,
+                        legacy.mode,
+                        target.backend,
+                        layout,
+                    )
+                    for low, high in zip(bounds, bounds[1:], strict=False)
+                ]
                 last = ids[-1]
                 yield last, len(ids), futures
                 continue
@@ -243,22 +284,24 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
             return
         last = rows[-1]["session_id"]
         ends = _chunk_ends(len(rows), workers.count)
-        futures = [workers.submit("convert_rows", legacy.mode, rows[start:end], target.backend, layout)
-                   for start, end in zip([0, *ends], ends)]  # fmt: skip
+        futures = [
+            workers.submit("convert_rows", legacy.mode, rows[start:end], target.backend, layout)
+            for start, end in zip([0, *ends], ends, strict=False)
+        ]
         yield last, len(rows), futures
 
 
 def _streamed(conn, query, names: tuple, workers, mode: str, backend: str, layout: tuple):
     """PostgreSQL: the rows of ``query`` (a batch) read by a server-side cursor, STREAM_ROWS a fetch, and
-    sent to the workers as they come, TASKS_PER_WORKER tasks per worker and batch: neither the whole batch's rows nor its
-    result buffer (libpq's copy of every value) are ever held here at once (a batch of large rows is
+    sent to the workers as they come, TASKS_PER_WORKER tasks per worker and batch: neither the whole batch's rows
+    nor its result buffer (libpq's copy of every value) are ever held here at once (a batch of large rows is
     megabytes in each form). Returns (row count, last session id, conversion futures)."""
     task_rows = max(1, -(-BATCH // (workers.count * TASKS_PER_WORKER)))
     count, last, futures, rows = 0, None, [], []
     result = conn.execute(query, execution_options={"yield_per": STREAM_ROWS})  # (this statement only)
     for part in result.partitions():
         for row in part:
-            rows.append(dict(zip(names, row)))
+            rows.append(dict(zip(names, row, strict=False)))
         del part
         while len(rows) >= task_rows:
             chunk, rows = rows[:task_rows], rows[task_rows:]
@@ -322,14 +365,14 @@ def _fetch(conn, query, names: tuple) -> list[dict]:
     values as bytes, so that only their rows are reported (``legacy_worker.convert_rows``). (A failed
     read changes nothing in SQLite's transaction: batches written and not yet committed stay.)"""
     try:
-        return [dict(zip(names, row)) for row in conn.execute(query)]
+        return [dict(zip(names, row, strict=False)) for row in conn.execute(query)]
     except sa.exc.OperationalError as exc:
         if conn.dialect.name != "sqlite" or "decode to UTF-8" not in str(exc.orig):
             raise
     raw = conn.connection.dbapi_connection
     raw.text_factory = legacy_worker.text_or_bytes
     try:
-        return [dict(zip(names, row)) for row in conn.execute(query)]
+        return [dict(zip(names, row, strict=False)) for row in conn.execute(query)]
     finally:
         raw.text_factory = str
 
@@ -351,9 +394,16 @@ class _Transaction:
 
     def commit(self, conn, cp: sa.Table, legacy: LegacyTable) -> int:
         """Record the checkpoint, commit; returns the rows committed."""
-        conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(
-            last_session_id=self.last, sessions=cp.c.sessions + self.written, failed=cp.c.failed + self.failed,
-            updated_at=int(time.time())))  # fmt: skip
+        conn.execute(
+            cp.update()
+            .where(cp.c.table_name == legacy.name)
+            .values(
+                last_session_id=self.last,
+                sessions=cp.c.sessions + self.written,
+                failed=cp.c.failed + self.failed,
+                updated_at=int(time.time()),
+            )
+        )
         conn.commit()
         rows = self.rows
         self.__init__()
@@ -405,14 +455,13 @@ def _insert(conn, table: sa.Table, rows: list[tuple]) -> None:
     if conn.dialect.paramstyle == "qmark":  # SQLite: straight to executemany, no per-row work here
         quote = conn.dialect.identifier_preparer.quote
         marks = ", ".join("CAST(? AS TEXT)" if isinstance(c.type, sa.JSON) else "?" for c in table.columns)
-        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({marks})",
-                             rows)  # fmt: skip
+        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({marks})", rows)
         return
     if conn.dialect.name == "postgresql":  # COPY: rows streamed to the server as they are formatted
         _copy(conn, table, names, rows)
         return
     untyped = sa.table(table.name, *[sa.column(name) for name in names], schema=table.schema)
-    conn.execute(sa.insert(untyped), [dict(zip(names, values)) for values in rows])
+    conn.execute(sa.insert(untyped), [dict(zip(names, values, strict=False)) for values in rows])
 
 
 def _copy(conn, table: sa.Table, names: list[str], rows: list[tuple]) -> None:
@@ -476,9 +525,10 @@ def _without_collisions(conn, head, legacy, converted, report):
         existing = stored.get(session_values[key])
         if existing is None:
             keep.append((session_values, runs))
-        elif _canonical(existing) != _canonical(dict(zip(names, session_values))):
-            report.collisions.append((legacy.name, session_values[key],
-                                      "already in the session table with other content; not overwritten"))  # fmt: skip
+        elif _canonical(existing) != _canonical(dict(zip(names, session_values, strict=False))):
+            report.collisions.append(
+                (legacy.name, session_values[key], "already in the session table with other content; not overwritten")
+            )
     return keep
 
 
@@ -489,8 +539,10 @@ def _stored(conn, table: sa.Table, key: sa.Column, ids: list, *also: sa.Column) 
         quote = conn.dialect.identifier_preparer.quote
         columns = ", ".join(quote(c.name) for c in (key, *also))
         for chunk in _lookup_chunks(ids):
-            found += conn.exec_driver_sql(f"SELECT {columns} FROM {quote(table.name)} WHERE {quote(key.name)} "
-                                          f"IN ({', '.join('?' * len(chunk))})", chunk).all()  # fmt: skip
+            found += conn.exec_driver_sql(
+                f"SELECT {columns} FROM {quote(table.name)} WHERE {quote(key.name)} IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ).all()
         return [tuple(row) for row in found]
     query = sa.select(key, *also).where(key.in_(sa.bindparam("ids", expanding=True)))
     for chunk in _lookup_chunks(ids):
@@ -510,9 +562,17 @@ def _lookup_chunks(ids: list):
 
 
 def _canonical(row: dict) -> str:
-    return json.dumps({k: convert.decode_json(v) if isinstance(v, (str, bytes)) and k not in ("session_id", "session_type",
-                       "agent_id", "team_id", "workflow_id", "user_id") else v for k, v in row.items()},
-                      sort_keys=True, default=str)  # fmt: skip
+    return json.dumps(
+        {
+            k: convert.decode_json(v)
+            if isinstance(v, (str, bytes))
+            and k not in ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id")
+            else v
+            for k, v in row.items()
+        },
+        sort_keys=True,
+        default=str,
+    )
 
 
 def _rekey_taken_runs(conn, head, run_values, report):

@@ -3,6 +3,7 @@ inline (one core, a small import, or no interpreter to start).
 
 Both take tasks by name (``legacy_worker.TASKS``) and give a ``Future`` per task.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,10 @@ class Inline:
 
 
 # A worker: imports what the importer imports (its sys.path), then serves
-_BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
-         "from agno_migrate.migrate.legacy_worker import serve; serve(int(sys.argv[1]))")  # fmt: skip
+_BOOT = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
+    "from agno_migrate.migrate.legacy_worker import serve; serve(int(sys.argv[1]))"
+)
 
 
 class Workers:
@@ -63,12 +66,18 @@ class Workers:
         path = json.dumps([entry for entry in sys.path if isinstance(entry, str)])
         try:
             for _ in range(self.count):
-                proc = subprocess.Popen([sys.executable, "-c", _BOOT, str(os.getpid()), path], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)  # fmt: skip
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", _BOOT, str(os.getpid()), path],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    bufsize=0,
+                )
                 self._started.append(Future())  # completed by the worker's "ready"
                 pending: deque = deque([self._started[-1]])
-                thread = threading.Thread(target=self._receive, args=(proc, pending), daemon=True,
-                                          name="agno-migrate-worker-answers")  # fmt: skip
+                thread = threading.Thread(
+                    target=self._receive, args=(proc, pending), daemon=True, name="agno-migrate-worker-answers"
+                )
                 self._procs.append(proc)
                 self._pending.append(pending)
                 self._threads.append(thread)

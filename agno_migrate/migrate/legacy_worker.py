@@ -11,6 +11,7 @@ Pure of SQLAlchemy, so that a worker process starts in a few hundredths of a sec
 * :func:`serve` is a worker's main loop (started by ``legacy_pool.Workers``): length-prefixed pickles,
   one answer per task, in order, until its stdin closes.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,13 @@ def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> li
     for row in rows:
         undecodable = [name for name, value in row.items() if value.__class__ is bytes]
         if undecodable:  # (see text_or_bytes)
-            out.append(("error", str(row.get("session_id")), f"column(s) {', '.join(undecodable)} hold bytes that are not UTF-8 text"))
+            out.append(
+                (
+                    "error",
+                    str(row.get("session_id")),
+                    f"column(s) {', '.join(undecodable)} hold bytes that are not UTF-8 text",
+                )
+            )
             continue
         seen = convert.nonstandard_count()
         try:
@@ -128,19 +135,21 @@ def read_rows(path: str, timeout: float, table: str, columns: tuple, after, upto
 
     conn = _connections.get(path)
     if conn is None:  # autocommit: each SELECT is its own short read transaction (WAL: no lock taken)
-        conn = _connections[path] = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn = _connections[path] = sqlite3.connect(
+            path, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
         conn.execute("PRAGMA cache_size=-512")  # rows are read once, in key order: a small cache will do
     key = _quoted("session_id")
     where, params = (f"{key} <= ?", (upto,)) if after is None else (f"{key} > ? AND {key} <= ?", (after, upto))
     query = f"SELECT {', '.join(map(_quoted, columns))} FROM {_quoted(table)} WHERE {where} ORDER BY {key}"
     try:
-        return [dict(zip(columns, values)) for values in conn.execute(query, params).fetchall()]
+        return [dict(zip(columns, values, strict=False)) for values in conn.execute(query, params).fetchall()]
     except sqlite3.OperationalError as exc:
         if "decode to UTF-8" not in str(exc):
             raise
     conn.text_factory = text_or_bytes  # read again: only the rows holding such text are reported
     try:
-        return [dict(zip(columns, values)) for values in conn.execute(query, params).fetchall()]
+        return [dict(zip(columns, values, strict=False)) for values in conn.execute(query, params).fetchall()]
     finally:
         conn.text_factory = str
 
@@ -154,8 +163,9 @@ def text_or_bytes(data: bytes):
         return data
 
 
-def read_and_convert(path: str, timeout: float, table: str, columns: tuple, after, upto, mode: str, backend: str,
-                     layout: tuple) -> list[tuple]:  # fmt: skip
+def read_and_convert(
+    path: str, timeout: float, table: str, columns: tuple, after, upto, mode: str, backend: str, layout: tuple
+) -> list[tuple]:
     """:func:`read_rows` then :func:`convert_rows`."""
     return convert_rows(mode, read_rows(path, timeout, table, columns, after, upto), backend, layout)
 

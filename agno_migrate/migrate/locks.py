@@ -12,6 +12,7 @@
 
 Waiting is bounded by the target's ``lock_timeout``; expiry raises LockTimeout.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,7 @@ import hashlib
 import math
 import os
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import text
 

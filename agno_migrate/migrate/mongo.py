@@ -5,10 +5,11 @@ read the version again, plan from the registry, run each step (``versions/mongo`
 MongoDB has no transactional DDL, so each step is idempotent and checkpoints its batches; the
 record follows the step's effect, so a crash between the two re-runs the (idempotent) step.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from .. import registry
 from ..errors import Refused, SchemaDrift, UsageError
@@ -79,11 +80,18 @@ def current(target: Target) -> Status:
         legacy, pending = _legacy_state(db, target)
         names = [t.name for t in pending]
         if recorded is not None:
-            return Status(target, recorded, True, agno_stamp=mongo_state.agno_stamp(db, target), legacy=legacy,
-                          legacy_pending=names)  # fmt: skip
+            return Status(
+                target,
+                recorded,
+                True,
+                agno_stamp=mongo_state.agno_stamp(db, target),
+                legacy=legacy,
+                legacy_pending=names,
+            )
         version = found.version.version if found.version else None
-        return Status(target, version, False, agno_stamp=found.agno_stamp, drift=found.drift, legacy=legacy,
-                      legacy_pending=names)  # fmt: skip
+        return Status(
+            target, version, False, agno_stamp=found.agno_stamp, drift=found.drift, legacy=legacy, legacy_pending=names
+        )
 
 
 def head_drift(target: Target) -> list[str]:
@@ -197,4 +205,3 @@ def stamp(target: Target, entry: SchemaVersion) -> Outcome:
         before = recorded_version(db, target)
         mongo_state.record(db, target, entry, "stamp")
         return Outcome(target, before=before, after=entry.version)
-

@@ -2,10 +2,11 @@
 
 Loaded only for ``mongodb://`` targets: nothing else imports pymongo.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import ConnectFailed, DatabaseFailure, UsageError
 from ..target import Target, mask_url

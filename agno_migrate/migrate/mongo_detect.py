@@ -10,6 +10,7 @@ MongoDB has no DDL to read, so the physical signs are the collections and the do
 
 A stamp that contradicts the physical signs is drift; the physical version wins.
 """
+
 from __future__ import annotations
 
 from .. import registry

@@ -8,6 +8,7 @@ the next run, and the runs already there (same session, same position) and sessi
 (same content) are recognised and skipped — and counted in the checkpoint as imported, as the
 run that wrote them was killed before it could count them. The legacy collections are only read.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,22 @@ from .mongo_detect import legacy_mode_of
 from .mongo_step import MongoStep
 
 CHECKPOINT = "legacy:"
-SESSION_FIELDS = ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "session_data",
-                  "agent_data", "team_data", "workflow_data", "metadata", "summary", "created_at", "updated_at")  # fmt: skip
+SESSION_FIELDS = (
+    "session_id",
+    "session_type",
+    "agent_id",
+    "team_id",
+    "workflow_id",
+    "user_id",
+    "session_data",
+    "agent_data",
+    "team_data",
+    "workflow_data",
+    "metadata",
+    "summary",
+    "created_at",
+    "updated_at",
+)
 
 
 def resolve_collections(db, target: Target, found: list[LegacyTable], named: list[str] | None) -> list[LegacyTable]:
@@ -47,7 +62,7 @@ def resolve_collections(db, target: Target, found: list[LegacyTable], named: lis
 def pending(db, target: Target, tables: list[LegacyTable]) -> list[LegacyTable]:
     """The legacy collections whose import has not completed."""
     done = {
-        doc["_id"][len("checkpoint:" + CHECKPOINT):]
+        doc["_id"][len("checkpoint:" + CHECKPOINT) :]
         for doc in mongo_state.state(db, target).find({"_id": {"$regex": f"^checkpoint:{CHECKPOINT}"}, "done": True})
     }
     return [t for t in tables if t.name not in done]
@@ -99,8 +114,13 @@ def _import_batch(step: MongoStep, legacy: LegacyTable, batch: list[dict], repor
     for session_row, runs in converted:
         existing = stored.get(session_row["session_id"])
         if existing is not None and _canonical(existing) != _canonical(session_row):
-            report.collisions.append((legacy.name, session_row["session_id"],
-                                      "already in the session collection with other content; not overwritten"))  # fmt: skip
+            report.collisions.append(
+                (
+                    legacy.name,
+                    session_row["session_id"],
+                    "already in the session collection with other content; not overwritten",
+                )
+            )
             continue
         rows, _ = convert.run_rows(session_row, runs)
         run_rows += rows

@@ -16,6 +16,7 @@ Agno's ``agno_schema_versions`` collection (``{table_name, version, updated_at}`
 with the version reached (DESIGN rule 8): Agno never stamps MongoDB databases by itself and reads
 a missing stamp as 2.0.0.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,11 +64,22 @@ def record(db, target: Target, version: SchemaVersion, action: str) -> None:
     now = int(time.time())
     seq = int((coll.find_one({"_id": VERSION_ID}, {"seq": 1}) or {}).get("seq", 0)) + 1
     key = f"history:{time.time_ns():020d}:{uuid.uuid4().hex[:8]}"  # sorts in the order written
-    entry = {"seq": seq, "version": version.version, "revision": version.revision, "action": action,
-             "applied_at": now, "tool_version": __version__}  # fmt: skip
-    coll.update_one({"_id": {"$regex": "^history:"}, "seq": seq}, {"$set": entry, "$setOnInsert": {"_id": key}}, upsert=True)
-    coll.update_one({"_id": VERSION_ID}, {"$set": {"version": version.version, "updated_at": now, "seq": seq},
-                                          "$unset": {"creating": ""}}, upsert=True)  # fmt: skip
+    entry = {
+        "seq": seq,
+        "version": version.version,
+        "revision": version.revision,
+        "action": action,
+        "applied_at": now,
+        "tool_version": __version__,
+    }
+    coll.update_one(
+        {"_id": {"$regex": "^history:"}, "seq": seq}, {"$set": entry, "$setOnInsert": {"_id": key}}, upsert=True
+    )
+    coll.update_one(
+        {"_id": VERSION_ID},
+        {"$set": {"version": version.version, "updated_at": now, "seq": seq}, "$unset": {"creating": ""}},
+        upsert=True,
+    )
 
 
 def mark_creating(db, target: Target, version: SchemaVersion) -> None:
@@ -90,8 +102,15 @@ def history(db, target: Target) -> list[dict]:
 def start_step(db, target: Target, version: SchemaVersion, direction: str) -> None:
     state(db, target).update_one(
         {"_id": f"step:{version.version}:{direction}"},
-        {"$inc": {"attempts": 1}, "$set": {"started_at": int(time.time()), "version": version.version,
-                                            "direction": direction, "completed_at": None}},  # fmt: skip
+        {
+            "$inc": {"attempts": 1},
+            "$set": {
+                "started_at": int(time.time()),
+                "version": version.version,
+                "direction": direction,
+                "completed_at": None,
+            },
+        },
         upsert=True,
     )
 
@@ -140,9 +159,11 @@ def write_agno_stamps(db, target: Target, version: SchemaVersion) -> None:
             if current is not None:
                 coll.delete_many({"table_name": table_name})
         elif current is None or registry.from_agno_stamp(current.get("version")) != version:
-            coll.update_one({"table_name": table_name},
-                            {"$set": {"table_name": table_name, "version": stamp, "updated_at": int(time.time())}},
-                            upsert=True)  # fmt: skip
+            coll.update_one(
+                {"table_name": table_name},
+                {"$set": {"table_name": table_name, "version": stamp, "updated_at": int(time.time())}},
+                upsert=True,
+            )
 
 
 # --- the lock -------------------------------------------------------------------------------------
@@ -168,7 +189,7 @@ class MongoLock:
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
-    def __enter__(self) -> "MongoLock":
+    def __enter__(self) -> MongoLock:
         self.acquire()
         return self
 
@@ -179,8 +200,17 @@ class MongoLock:
         """One attempt: create the lock document, or take it over if its lease expired."""
         from pymongo.errors import DuplicateKeyError
 
-        take = [{"$set": {"owner": self.owner, "host": socket.gethostname(), "pid": os.getpid(),
-                          "acquired_at": "$$NOW", "expires_at": {"$add": ["$$NOW", self.lease_ms]}}}]  # fmt: skip
+        take = [
+            {
+                "$set": {
+                    "owner": self.owner,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "acquired_at": "$$NOW",
+                    "expires_at": {"$add": ["$$NOW", self.lease_ms]},
+                }
+            }
+        ]
         try:  # no lock document: create it (two creators collide on the _id, one wins)
             self.coll.update_one({"_id": LOCK_ID, "owner": {"$exists": False}}, take, upsert=True)
             return True
@@ -211,7 +241,8 @@ class MongoLock:
         while not self._stop.wait(interval):
             try:
                 result = self.coll.update_one(
-                    {"_id": LOCK_ID, "owner": self.owner}, [{"$set": {"expires_at": {"$add": ["$$NOW", self.lease_ms]}}}]
+                    {"_id": LOCK_ID, "owner": self.owner},
+                    [{"$set": {"expires_at": {"$add": ["$$NOW", self.lease_ms]}}}],
                 )
             except Exception:  # a transient error: the next renewal tries again within the lease
                 continue

@@ -6,14 +6,16 @@ MongoDB has no transactional DDL and no guaranteed transactions (a standalone se
 every step is idempotent and records its progress per batch: a step killed at any point completes
 on the next run with the same result.
 """
+
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .. import registry
 from ..registry import SchemaVersion
@@ -66,7 +68,11 @@ class MongoStep:
                 pass
         have = {tuple(k for k, _ in info["key"]) for info in self.db[name].index_information().values()}
         models = [
-            IndexModel([(f, 1) for f in fields], name="_".join(f"{f}_1" for f in fields), **({"unique": True} if unique else {}))
+            IndexModel(
+                [(f, 1) for f in fields],
+                name="_".join(f"{f}_1" for f in fields),
+                **({"unique": True} if unique else {}),
+            )
             for fields, unique in indexes
             if tuple(fields) not in have
         ]
@@ -114,7 +120,9 @@ class MongoStep:
         owners = self._owners({row["run_id"] for row in rows})
         clashing = [row for row in rows if owners.get(row["run_id"], _mine(row)) != _mine(row)]
         if clashing:
-            owners.update(self._owners({convert.derived_run_id(r["session_id"], r["run_index"], r["run_id"]) for r in clashing}))
+            owners.update(
+                self._owners({convert.derived_run_id(r["session_id"], r["run_index"], r["run_id"]) for r in clashing})
+            )
         fresh = []
         for row in rows:
             owner = owners.get(row["run_id"])

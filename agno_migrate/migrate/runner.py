@@ -4,11 +4,12 @@ Every mutating command takes the backend's lock first, then reads the version ag
 process may have done the work), then plans. Each step runs in its own transaction with its
 record where the database allows it (SQLite, PostgreSQL); on MySQL each step is idempotent.
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import sqlalchemy as sa
 
@@ -195,7 +196,7 @@ def _check_detection(target: Target, found: detect_mod.Detection) -> None:
 # --- user commands -------------------------------------------------------------------------------
 
 
-def legacy_pending(db: "str | Target | None") -> list[str]:
+def legacy_pending(db: str | Target | None) -> list[str]:
     """The Agno 1.x tables not imported yet (reads only; not our version table)."""
     target = resolve(db)
     if target.is_mongo:
@@ -209,7 +210,7 @@ def history() -> list[SchemaVersion]:
     return list(registry.VERSIONS)
 
 
-def current(db: "str | Target | None") -> Status:
+def current(db: str | Target | None) -> Status:
     """Where the database stands: its recorded version, or the detected one if it is not managed.
 
     Reads only; raises ConnectFailed, SchemaAhead.
@@ -222,7 +223,9 @@ def current(db: "str | Target | None") -> Status:
         stamp = _sql.agno_stamp(conn, target)
         legacy, pending = _legacy_state(conn, target)
         if recorded is not None:
-            return Status(target, recorded, True, agno_stamp=stamp, legacy=legacy, legacy_pending=[t.name for t in pending])
+            return Status(
+                target, recorded, True, agno_stamp=stamp, legacy=legacy, legacy_pending=[t.name for t in pending]
+            )
         return Status(
             target,
             found.version.version if found.version else None,
@@ -234,7 +237,7 @@ def current(db: "str | Target | None") -> Status:
         )
 
 
-def check(db: "str | Target | None") -> Status:
+def check(db: str | Target | None) -> Status:
     """Succeed only when the database is at head and its physical schema is the head schema.
 
     Raises SchemaBehind (exit 1) naming the version found, SchemaDrift (exit 4) naming what
@@ -274,7 +277,7 @@ def check(db: "str | Target | None") -> Status:
     return status
 
 
-def plan(db: "str | Target | None", to: str = "head", legacy_tables: list[str] | None = None) -> Plan:
+def plan(db: str | Target | None, to: str = "head", legacy_tables: list[str] | None = None) -> Plan:
     """What :func:`upgrade` would do, without doing it (reads only): the schema steps, and the
     Agno 1.x tables it would import with their row counts."""
     target = resolve(db)
@@ -320,7 +323,7 @@ def _step(v: SchemaVersion, direction: str) -> Step:
 
 
 def upgrade(
-    db: "str | Target | None",
+    db: str | Target | None,
     to: str = "head",
     sql: bool = False,
     progress: Progress | None = None,
@@ -363,7 +366,9 @@ def _upgrade_locked(conn, target: Target, goal: SchemaVersion, progress: Progres
         outcome.drift = found.drift
         if found.version is None:  # empty, or Agno 1.x tables only, or head half created
             if found.creating and goal != registry.HEAD:
-                raise Refused(f"creating {target.session_table} at head was interrupted: run agno-migrate upgrade to finish it")
+                raise Refused(
+                    f"creating {target.session_table} at head was interrupted: run agno-migrate upgrade to finish it"
+                )
             if goal == registry.HEAD:
                 _create_head_in(_sql.migration_context(target, conn), target, resume=found.creating)
                 conn.commit()
@@ -500,7 +505,7 @@ def _upgrade_sql(target: Target, goal: SchemaVersion, legacy_tables: list[str] |
     return Outcome(target, before=the_plan.current, after=recorded, sql=rendered)
 
 
-def downgrade(db: "str | Target | None", to: str) -> Outcome:
+def downgrade(db: str | Target | None, to: str) -> Outcome:
     """Take the database down to ``to``. Every step on the way must be reversible; otherwise
     Refused (exit 8) is raised before anything changes."""
     target = resolve(db)
@@ -541,7 +546,7 @@ def reversible_steps(target: Target, recorded: str, goal: SchemaVersion) -> list
     return steps
 
 
-def stamp(db: "str | Target | None", version: str) -> Outcome:
+def stamp(db: str | Target | None, version: str) -> Outcome:
     """Record ``version`` as the database's version without running anything (an operator's
     override, as ``alembic stamp``). Raises UnknownVersion for a version not in the registry."""
     target = resolve(db)

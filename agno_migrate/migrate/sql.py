@@ -5,14 +5,16 @@ We use Alembic's script directory (the revision chain in ``versions/sql``), its 
 and its operations, but not its ``alembic_version`` table: users keep their own Alembic history in
 the same database. Our version table (``Target.version_table``) holds one row per version reached.
 """
+
 from __future__ import annotations
 
 import datetime
 import io
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -101,7 +103,7 @@ def registry_mismatches(chain: list[str]) -> list[str]:
     """How a revision chain (base to head) disagrees with the registry; empty when they agree."""
     expected = [v.revision for v in registry.VERSIONS]
     problems = []
-    for position, (want, got) in enumerate(zip(expected, chain)):
+    for position, (want, got) in enumerate(zip(expected, chain, strict=False)):
         if want != got:
             problems.append(f"position {position}: registry has {want}, the revision chain has {got}")
     if len(chain) != len(expected):
@@ -243,7 +245,9 @@ def write_agno_stamps(ctx, target: Target, version: SchemaVersion) -> None:
         if not online:  # rendered SQL cannot look: replace whatever row is there
             execute(ctx, table.delete().where(where))
             if stamp is not None:
-                execute(ctx, table.insert().values(table_name=table_name, version=stamp, created_at=now, updated_at=now))
+                execute(
+                    ctx, table.insert().values(table_name=table_name, version=stamp, created_at=now, updated_at=now)
+                )
             continue
         current = ctx.connection.execute(sa.select(table.c.version).where(where)).scalar()
         if stamp is None:

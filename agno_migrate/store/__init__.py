@@ -2,6 +2,7 @@
 the seeds' compatibility names (SqliteStorage, PostgresStorage, MySQLStorage).
 
 ``MongoDb`` lives in ``store.mongo`` and is imported on first use (it loads pymongo)."""
+
 from __future__ import annotations
 
 from ..errors import UsageError
@@ -17,8 +18,14 @@ def _target(db_url, **names) -> Target:
 class SqliteDb(SqlStore):
     """Sessions in a SQLite file: ``SqliteDb(db_file="agno.db")`` or ``SqliteDb(db_url="sqlite:///...")``."""
 
-    def __init__(self, db_file: str | None = None, db_url: str | None = None, session_table: str | None = None,
-                 runs_table: str | None = None, auto_upgrade_schema: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        db_file: str | None = None,
+        db_url: str | None = None,
+        session_table: str | None = None,
+        runs_table: str | None = None,
+        auto_upgrade_schema: bool = False,
+    ):
         if (db_file is None) == (db_url is None):
             raise UsageError("SqliteDb needs exactly one of db_file or db_url")
         url = db_url or f"sqlite:///{db_file}"
@@ -31,8 +38,14 @@ class SqliteDb(SqlStore):
 class PostgresDb(SqlStore):
     """Sessions on PostgreSQL, in ``db_schema`` (default ``ai``, as Agno)."""
 
-    def __init__(self, db_url: str, db_schema: str = DEFAULT_PG_SCHEMA, session_table: str | None = None,
-                 runs_table: str | None = None, auto_upgrade_schema: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        db_url: str,
+        db_schema: str = DEFAULT_PG_SCHEMA,
+        session_table: str | None = None,
+        runs_table: str | None = None,
+        auto_upgrade_schema: bool = False,
+    ):
         target = _target(db_url, schema=db_schema, session_table=session_table, runs_table=runs_table)
         if target.backend != "postgresql":
             raise UsageError(f"PostgresDb needs a postgresql:// URL, not {target.masked_url}")
@@ -42,8 +55,14 @@ class PostgresDb(SqlStore):
 class MySQLDb(SqlStore):
     """Sessions on MySQL/MariaDB, in the URL's database (or ``db_schema``)."""
 
-    def __init__(self, db_url: str, db_schema: str | None = None, session_table: str | None = None,
-                 runs_table: str | None = None, auto_upgrade_schema: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        db_url: str,
+        db_schema: str | None = None,
+        session_table: str | None = None,
+        runs_table: str | None = None,
+        auto_upgrade_schema: bool = False,
+    ):
         target = _target(db_url, schema=db_schema, session_table=session_table, runs_table=runs_table)
         if target.backend != "mysql":
             raise UsageError(f"MySQLDb needs a mysql:// URL, not {target.masked_url}")
@@ -76,19 +95,33 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def SqliteStorage(table_name: str | None = None, db_file: str | None = None, db_url: str | None = None,
-                  auto_upgrade_schema: bool = False) -> SqliteDb:  # fmt: skip
+def SqliteStorage(
+    table_name: str | None = None,
+    db_file: str | None = None,
+    db_url: str | None = None,
+    auto_upgrade_schema: bool = False,
+) -> SqliteDb:
     """The seeds' name: ``table_name`` is the session table."""
     return SqliteDb(db_file=db_file, db_url=db_url, session_table=table_name, auto_upgrade_schema=auto_upgrade_schema)
 
 
-def PostgresStorage(table_name: str | None = None, db_url: str | None = None, schema: str = DEFAULT_PG_SCHEMA,
-                    auto_upgrade_schema: bool = False) -> PostgresDb:  # fmt: skip
+def PostgresStorage(
+    table_name: str | None = None,
+    db_url: str | None = None,
+    schema: str = DEFAULT_PG_SCHEMA,
+    auto_upgrade_schema: bool = False,
+) -> PostgresDb:
     """The seeds' name: ``table_name`` is the session table, ``schema`` the PostgreSQL schema."""
-    return PostgresDb(db_url=db_url, db_schema=schema, session_table=table_name, auto_upgrade_schema=auto_upgrade_schema)
+    return PostgresDb(
+        db_url=db_url, db_schema=schema, session_table=table_name, auto_upgrade_schema=auto_upgrade_schema
+    )
 
 
-def MySQLStorage(table_name: str | None = None, db_url: str | None = None, schema: str | None = None,
-                 auto_upgrade_schema: bool = False) -> MySQLDb:  # fmt: skip
+def MySQLStorage(
+    table_name: str | None = None,
+    db_url: str | None = None,
+    schema: str | None = None,
+    auto_upgrade_schema: bool = False,
+) -> MySQLDb:
     """The seeds' name: ``table_name`` is the session table, ``schema`` the MySQL database."""
     return MySQLDb(db_url=db_url, db_schema=schema, session_table=table_name, auto_upgrade_schema=auto_upgrade_schema)

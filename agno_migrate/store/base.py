@@ -8,6 +8,7 @@
 The "at head?" check (one query of our version table, and a look for Agno 1.x tables still to
 import) is done once per store object.
 """
+
 from __future__ import annotations
 
 import threading
@@ -125,7 +126,9 @@ class SessionStore:
     def delete_sessions(self, session_ids: Iterable[str]) -> int:
         raise NotImplementedError
 
-    def get_session(self, session_id: str, session_type: str | None = None, user_id: str | None = None) -> Session | None:
+    def get_session(
+        self, session_id: str, session_type: str | None = None, user_id: str | None = None
+    ) -> Session | None:
         raise NotImplementedError
 
     def get_messages(self, session_id: str, last_n_runs: int | None = None) -> list[dict]:

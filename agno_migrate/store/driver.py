@@ -6,6 +6,7 @@ connection, without SQLAlchemy's per-execution machinery. Parameters go through 
 processors SQLAlchemy would apply (JSON is encoded exactly as before). On PostgreSQL the
 statements of one step travel in one pipeline (``pgpipe.py``): one network round trip per step.
 """
+
 from __future__ import annotations
 
 import functools
@@ -65,7 +66,7 @@ class Call:
         self._begun = False
         self._broken = False
 
-    def __enter__(self) -> "Call":
+    def __enter__(self) -> Call:
         self._errors = database_errors(self.target)
         self._errors.__enter__()
         self.pooled = raw_connection(self.target)

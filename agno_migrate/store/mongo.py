@@ -25,6 +25,7 @@ Limits (BSON): integers up to 64 bits (-2**63..2**63-1) and documents up to 16 M
 without its runs; one run). Every document is encoded and measured before anything is written: a
 value outside them raises UsageError and nothing is written (the SQL stores take both).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -63,8 +64,14 @@ TRANSACTION_BYTES = 16 * 1024 * 1024
 class MongoDb(SessionStore):
     """Sessions on MongoDB, in ``db_name`` (default: the URL's database, else ``agno``, as Agno)."""
 
-    def __init__(self, db_url: str, db_name: str | None = None, session_collection: str | None = None,
-                 runs_collection: str | None = None, auto_upgrade_schema: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        db_url: str,
+        db_name: str | None = None,
+        session_collection: str | None = None,
+        runs_collection: str | None = None,
+        auto_upgrade_schema: bool = False,
+    ):
         names = {"schema": db_name, "session_table": session_collection, "runs_table": runs_collection}
         target = Target.from_url(db_url, **{k: v for k, v in names.items() if v is not None})
         if target.backend != "mongodb":
@@ -189,8 +196,10 @@ class MongoDb(SessionStore):
                 ops.append(UpdateOne({"session_id": row["session_id"]}, update, upsert=True))
             if claim:
                 ids = list({row["session_id"] for row in rows})
-                ops += [UpdateMany({"session_id": {"$in": ids[i : i + ID_CHUNK]}}, {"$unset": {CLAIM: ""}})
-                        for i in range(0, len(ids), ID_CHUNK)]  # fmt: skip
+                ops += [
+                    UpdateMany({"session_id": {"$in": ids[i : i + ID_CHUNK]}}, {"$unset": {CLAIM: ""}})
+                    for i in range(0, len(ids), ID_CHUNK)
+                ]
             return ops
 
         if session is not None:  # claim the sessions first: concurrent writers to them conflict
@@ -252,8 +261,9 @@ class MongoDb(SessionStore):
             touch = {"updated_at": now}
             if session is not None:  # a claim: concurrent writers to this session conflict
                 touch[CLAIM] = ObjectId()
-            owner = self._sessions.find_one_and_update({"session_id": {"$eq": session_id}}, {"$set": touch},
-                                                       projection=projection, session=session)  # fmt: skip
+            owner = self._sessions.find_one_and_update(
+                {"session_id": {"$eq": session_id}}, {"$set": touch}, projection=projection, session=session
+            )
             if owner is None:
                 raise KeyError(f"no session {session_id!r}")
             if session is not None:
@@ -265,8 +275,9 @@ class MongoDb(SessionStore):
                 raise RunIdTaken(f"run {run.run_id!r} belongs to session {owner_id!r}, not {session_id!r}")
             if stored is None:  # a new run goes last; an existing one keeps its position
                 numbered = {"session_id": {"$eq": session_id}, "run_index": {"$type": "number"}}
-                last = self._runs.find_one(numbered, {"_id": 0, "run_index": 1}, sort=[("run_index", -1)],
-                                           session=session)  # fmt: skip
+                last = self._runs.find_one(
+                    numbered, {"_id": 0, "run_index": 1}, sort=[("run_index", -1)], session=session
+                )
                 row["run_index"] = int(last["run_index"]) + 1 if last else 0
             row.update(updated_at=now, run_data=dict(run))
             self._runs.update_one({"run_id": run.run_id}, _upsert(row, KEPT_RUN_FIELDS), upsert=True, session=session)
@@ -314,7 +325,9 @@ class MongoDb(SessionStore):
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def get_session(self, session_id: str, session_type: str | None = None, user_id: str | None = None) -> Session | None:
+    def get_session(
+        self, session_id: str, session_type: str | None = None, user_id: str | None = None
+    ) -> Session | None:
         """The session with its runs, or None (also when ``session_type``/``user_id`` do not match)."""
         query = {"session_id": {"$eq": session_id}}
         if session_type is not None:
@@ -359,8 +372,9 @@ class MongoDb(SessionStore):
             ids = [d["session_id"] for d in cursor]
             return self._with_runs(self._documents(ids)), total
 
-    def get_all_session_ids(self, user_id: str | None = None, component_id: str | None = None,
-                            session_type: str | None = None) -> list[str]:  # fmt: skip
+    def get_all_session_ids(
+        self, user_id: str | None = None, component_id: str | None = None, session_type: str | None = None
+    ) -> list[str]:
         """The ids of the matching sessions, newest first."""
         where = _filters(session_type, user_id, component_id, None, None, None)
         with self._read():
@@ -486,11 +500,11 @@ def _transactions(rows: list[dict], run_rows: list[dict], sizes: list[int]) -> l
     never split) of at most TRANSACTION_DOCUMENTS documents and TRANSACTION_BYTES each (a session
     bigger than that alone)."""
     units: dict = {}  # session_id -> [rows, run rows, documents, bytes], in the call's order
-    for row, size in zip(rows, sizes):
+    for row, size in zip(rows, sizes, strict=False):
         unit = units.setdefault(row["session_id"], [[], [], 0, 0])
         unit[0].append(row)
         unit[2], unit[3] = unit[2] + 1, unit[3] + size
-    for row, size in zip(run_rows, sizes[len(rows) :]):
+    for row, size in zip(run_rows, sizes[len(rows) :], strict=False):
         unit = units[row["session_id"]]
         unit[1].append(row)
         unit[2], unit[3] = unit[2] + 1, unit[3] + size

@@ -7,6 +7,7 @@ CPU for upsert_run's four statements, against ~0.1 ms here, for a round trip tha
 Parameters are dumped and rows loaded by psycopg's own Transformer with the connection's adapters,
 so values are adapted exactly as psycopg's cursors adapt them (JSON as the engine configures it).
 """
+
 from __future__ import annotations
 
 import select
@@ -46,7 +47,7 @@ class Exchange:
                 outputs.append(index if len(rows) == 1 else None)
         results = self._exchange(to_prepare, commands, begin, commit)
         found: list[list[tuple]] = [[] for _ in steps]
-        for index, result in zip(outputs, results):
+        for index, result in zip(outputs, results, strict=False):
             if index is not None and result.status == _STATUS.TUPLES_OK:
                 self.transformer.set_pgresult(result)
                 found[index] = self.transformer.load_rows(0, result.ntuples, tuple)
@@ -68,7 +69,7 @@ class Exchange:
         self._flush()
         results = self._results()
         pg.exit_pipeline_mode()
-        for (sql, name), result in zip(to_prepare.items(), results):  # the preparations' results come first
+        for (sql, name), result in zip(to_prepare.items(), results, strict=False):  # preparations come first
             if result.status == _STATUS.COMMAND_OK:
                 self.prepared[sql] = name
         for result in results:  # the first failure is the cause; the later commands were aborted

@@ -7,6 +7,7 @@ compiled once per store on the driver's connection (``driver.py``); on PostgreSQ
 call is one round trip, and a session row read carries its runs (one JSON array, ``json_agg``), so a
 read is one statement and a page's ids are chosen once.
 """
+
 from __future__ import annotations
 
 import json
@@ -107,7 +108,9 @@ class SqlStore(SessionStore):
         if backend == "mysql":
             return stmt.on_duplicate_key_update({name: stmt.inserted[name] for name in update})
         where = None if guard is None else guard == stmt.excluded[guard.name]
-        return stmt.on_conflict_do_update(index_elements=sorted(key), set_={n: stmt.excluded[n] for n in update}, where=where)
+        return stmt.on_conflict_do_update(
+            index_elements=sorted(key), set_={n: stmt.excluded[n] for n in update}, where=where
+        )
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -122,15 +125,21 @@ class SqlStore(SessionStore):
         with self._call(write=True) as call:
             if run_rows:
                 self._place_runs(call, run_rows)
-            call.write([(self._upsert_statement(self._sessions, ("created_at",)), rows),
-                        (self._upsert_statement(self._runs, RUN_KEEP), run_rows)])  # fmt: skip
+            call.write(
+                [
+                    (self._upsert_statement(self._sessions, ("created_at",)), rows),
+                    (self._upsert_statement(self._runs, RUN_KEEP), run_rows),
+                ]
+            )
         return sessions
 
     def _place_runs(self, call: Call, run_rows: list[dict]) -> None:
         """Give new runs the positions after their session's stored runs; refuse foreign run ids."""
-        places = call.fetch([(self._place_statement, {"sid": row["session_id"], "rid": row["run_id"]}) for row in run_rows])
+        places = call.fetch(
+            [(self._place_statement, {"sid": row["session_id"], "rid": row["run_id"]}) for row in run_rows]
+        )
         following: dict = {}
-        for row, ((owner, after_stored),) in zip(run_rows, places):
+        for row, ((owner, after_stored),) in zip(run_rows, places, strict=False):
             if owner is not None and owner != row["session_id"]:
                 raise RunIdTaken(f"run {row['run_id']!r} belongs to session {owner!r}, not {row['session_id']!r}")
             if owner is None:  # positions counted from the stored runs, as they were before this call
@@ -156,7 +165,9 @@ class SqlStore(SessionStore):
             if not locked:
                 raise KeyError(f"no session {session_id!r}")
             # (found is None only if another writer stored this run id for its session meanwhile)
-            raise RunIdTaken(f"run {run.run_id!r} belongs to session {found or 'another session'!r}, not {session_id!r}")
+            raise RunIdTaken(
+                f"run {run.run_id!r} belongs to session {found or 'another session'!r}, not {session_id!r}"
+            )
         return run
 
     @property
@@ -223,6 +234,7 @@ class SqlStore(SessionStore):
     @property
     def _place_statement(self) -> Statement:
         """(the session owning run ``rid`` or None, the next position in session ``sid``)."""
+
         def build():
             r = self._runs
             owner = sa.select(r.c.session_id).where(r.c.run_id == sa.bindparam("rid")).scalar_subquery()
@@ -246,7 +258,9 @@ class SqlStore(SessionStore):
             session_data = convert.decode_json(data[0]) or {}
             session_data["session_name"] = name
             conn.execute(
-                sa.update(s).where(s.c.session_id == session_id).values(session_data=session_data, updated_at=int(time.time()))
+                sa.update(s)
+                .where(s.c.session_id == session_id)
+                .values(session_data=session_data, updated_at=int(time.time()))
             )
         return self.get_session(session_id)
 
@@ -258,17 +272,23 @@ class SqlStore(SessionStore):
             for start in range(0, len(ids), ID_CHUNK):
                 chunk = ids[start : start + ID_CHUNK]
                 conn.execute(sa.delete(self._runs).where(self._runs.c.session_id.in_(chunk)))
-                deleted += conn.execute(sa.delete(self._sessions).where(self._sessions.c.session_id.in_(chunk))).rowcount
+                deleted += conn.execute(
+                    sa.delete(self._sessions).where(self._sessions.c.session_id.in_(chunk))
+                ).rowcount
         return deleted
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def get_session(self, session_id: str, session_type: str | None = None, user_id: str | None = None) -> Session | None:
+    def get_session(
+        self, session_id: str, session_type: str | None = None, user_id: str | None = None
+    ) -> Session | None:
         """The session with its runs, or None (also when ``session_type``/``user_id`` do not match)."""
         values = {"sid": session_id, "st": session_type, "uid": user_id}
         shape = (session_type is not None, user_id is not None)
         session = self._statement(("session", shape), lambda: self._session_query(*shape))
-        steps = [(session, values)] if self._runs_in_row else [(session, values), (self._session_runs_statement, values)]
+        steps = (
+            [(session, values)] if self._runs_in_row else [(session, values), (self._session_runs_statement, values)]
+        )
         with self._call(write=False) as call:
             rows, *runs = call.fetch(steps)
         return self._sessions_of(session, rows, *runs)[0] if rows else None
@@ -309,12 +329,24 @@ class SqlStore(SessionStore):
         ``page`` counts from 1 and needs ``limit``. ``sort_by`` is one of SORTABLE.
         """
         check_listing(sort_by, sort_order, limit, page)
-        values = {"st": session_type, "uid": user_id, "cid": component_id, "start": start_timestamp, "end": end_timestamp,
-                  "name": None if session_name is None else f"%{_escape_like(session_name.casefold())}%",
-                  "limit": limit, "offset": ((page or 1) - 1) * (limit or 0)}  # fmt: skip
+        values = {
+            "st": session_type,
+            "uid": user_id,
+            "cid": component_id,
+            "start": start_timestamp,
+            "end": end_timestamp,
+            "name": None if session_name is None else f"%{_escape_like(session_name.casefold())}%",
+            "limit": limit,
+            "offset": ((page or 1) - 1) * (limit or 0),
+        }
         # the statements' shape: which filters are given (and, for component_id, which id columns)
-        shape = (*(values[k] is not None for k in ("st", "uid", "cid", "start", "end", "name")),
-                 session_type if component_id is not None else None, sort_by, sort_order, limit is not None)  # fmt: skip
+        shape = (
+            *(values[k] is not None for k in ("st", "uid", "cid", "start", "end", "name")),
+            session_type if component_id is not None else None,
+            sort_by,
+            sort_order,
+            limit is not None,
+        )
         count, listing, *runs = self._cached(("listing", shape), lambda: self._listing_statements(shape))
         with self._call(write=False) as call:
             if self._runs_by_ids:
@@ -353,8 +385,9 @@ class SqlStore(SessionStore):
         dialect = self.target.engine().dialect
         return tuple(Statement(clause, dialect) for clause in clauses)
 
-    def get_all_session_ids(self, user_id: str | None = None, component_id: str | None = None,
-                            session_type: str | None = None) -> list[str]:  # fmt: skip
+    def get_all_session_ids(
+        self, user_id: str | None = None, component_id: str | None = None, session_type: str | None = None
+    ) -> list[str]:
         """The ids of the matching sessions, newest first."""
         values = {"st": session_type, "uid": user_id, "cid": component_id}
         shape = (session_type is not None, user_id is not None, component_id is not None)
@@ -393,7 +426,12 @@ class SqlStore(SessionStore):
 
             r = self._runs
             runs = sa.func.json_agg(aggregate_order_by(r.c.run_data, r.c.run_index, r.c.created_at))
-            columns.append(sa.select(runs).where(r.c.session_id == self._sessions.c.session_id).scalar_subquery().label("table_runs"))
+            columns.append(
+                sa.select(runs)
+                .where(r.c.session_id == self._sessions.c.session_id)
+                .scalar_subquery()
+                .label("table_runs")
+            )
         return sa.select(*columns)
 
     def _filters(self, by_type, by_user, by_component, start, end, by_name, session_type) -> list:
@@ -413,8 +451,11 @@ class SqlStore(SessionStore):
             where.append(s.c.created_at <= sa.bindparam("end"))
         if by_name:
             pattern = sa.bindparam("name", type_=sa.String())
-            where.append(sa.func.agno_casefold(self._session_name()).like(pattern, escape="\\")
-                         if self.target.backend == "sqlite" else self._session_name().ilike(pattern, escape="\\"))
+            where.append(
+                sa.func.agno_casefold(self._session_name()).like(pattern, escape="\\")
+                if self.target.backend == "sqlite"
+                else self._session_name().ilike(pattern, escape="\\")
+            )
         return where
 
     def _session_name(self):
@@ -437,7 +478,7 @@ class SqlStore(SessionStore):
             by_session.setdefault(sid, []).append(convert.decode_json(data))
         sessions = []
         for row in rows:
-            row = dict(zip(statement.columns, row))
+            row = dict(zip(statement.columns, row, strict=False))
             runs = by_session.get(row["session_id"], []) if "table_runs" not in row else row["table_runs"] or []
             sessions.append(Session.from_row(row, merge_runs(runs, row.get("legacy_runs"))))
         return sessions

@@ -15,6 +15,7 @@ write: "sessions" are session dicts (Agno's to_dict shape, "session_type" saying
        with upsert_run(run, session_id, user_id, run_index=i). RESULT holds the run dicts Agno wrote and,
        as for read, Agno's own read-back of every session ("read_back" = "get_session") and messages.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def open_db(spec: dict):
     if spec["backend"] == "mongodb":
         from agno.db.mongo import MongoDb
 
-        return MongoDb(db_url=spec["url"], db_name=spec["db_name"], session_collection="agno_sessions",
-                       runs_collection="agno_runs")
+        return MongoDb(
+            db_url=spec["url"], db_name=spec["db_name"], session_collection="agno_sessions", runs_collection="agno_runs"
+        )
     raise SystemExit(f"unsupported backend {spec['backend']!r}")
 
 
@@ -101,9 +103,7 @@ def do_read(db, request: dict) -> dict:
         out["get_session"][item["session_id"]] = None if session is None else session_view(session)
         if session is not None and item["session_type"] == "agent":
             out["messages"][item["session_id"]] = [message_view(m) for m in session.get_messages()]
-            out["messages_last_1"][item["session_id"]] = [
-                message_view(m) for m in session.get_messages(last_n_runs=1)
-            ]
+            out["messages_last_1"][item["session_id"]] = [message_view(m) for m in session.get_messages(last_n_runs=1)]
     for kind in SessionType:
         listed = db.get_sessions(session_type=kind) or []
         out["get_sessions"][kind.value] = [session_view(s) for s in listed]
@@ -125,8 +125,10 @@ def do_write(db, request: dict) -> dict:
         for index, run in enumerate(runs):
             db.upsert_run(run, session_id=session.session_id, user_id=session.user_id, run_index=index)
         written[session.session_id] = {"runs": [plain(r.to_dict()) for r in runs]}
-    result = do_read(db, {"sessions": [{"session_id": s["session_id"], "session_type": s["session_type"]}
-                                       for s in request["sessions"]]})
+    result = do_read(
+        db,
+        {"sessions": [{"session_id": s["session_id"], "session_type": s["session_type"]} for s in request["sessions"]]},
+    )
     result["written"] = written
     result["read_back"] = result["get_session"]
     return result
@@ -138,8 +140,9 @@ def main(argv: list[str]) -> int:
         request = json.load(fh)
     db = open_db(request["db"])
     result = do_read(db, request) if mode == "read" else do_write(db, request)
-    import agno  # noqa: F401
     from importlib.metadata import version
+
+    import agno  # noqa: F401
 
     result["agno_version"] = version("agno")
     with open(result_path, "w", encoding="utf-8") as fh:

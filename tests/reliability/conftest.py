@@ -10,6 +10,7 @@
   on MariaDB through a user created for the session that needs it, on MongoDB likewise (a user of
   the ``admin`` database: the server checks the password of any credentials a client presents).
 """
+
 from __future__ import annotations
 
 import time

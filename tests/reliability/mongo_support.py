@@ -6,12 +6,13 @@ command (pymongo's command monitoring instead of SQLAlchemy's cursor events).
 The Mongo helpers of tests/test_mongo_migrate.py are reused (the fixture loader, the 1.x multiplier
 idea, the stored-runs reader); what is here is what the reliability suite compares.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import textwrap
-from typing import Iterator
+from collections.abc import Iterator
 
 from agno_migrate.target import Target
 
@@ -72,8 +73,8 @@ def checkpoint_rows(url: str) -> list[tuple]:
         docs = list(db[target.version_table].find({"_id": {"$regex": "^checkpoint:"}}))
     out = []
     for doc in docs:
-        name = doc["_id"][len("checkpoint:"):]
-        name = name[len("legacy:"):] if name.startswith("legacy:") else name
+        name = doc["_id"][len("checkpoint:") :]
+        name = name[len("legacy:") :] if name.startswith("legacy:") else name
         out.append((name, doc.get("mode"), doc.get("last"), doc.get("sessions"), doc.get("failed"), doc.get("done")))
     return sorted(out, key=repr)
 

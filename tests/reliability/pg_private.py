@@ -7,6 +7,7 @@ running upgrade must not hit the other tests' server. The binaries are those of 
 PostgreSQL (``pg_config --bindir``, else /usr/lib/postgresql/*/bin); as root they run as the
 ``postgres`` user (initdb refuses root).
 """
+
 from __future__ import annotations
 
 import glob

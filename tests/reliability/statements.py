@@ -1,11 +1,14 @@
 """What a SQL statement of an upgrade does (for choosing kill points). No imports beyond ``re``:
 the killed child process (support.VICTIM) loads this file by path."""
+
 from __future__ import annotations
 
 import re
 
 _COPY = re.compile(r'COPY\s+[`"]?(?:\w+[`"]?\.[`"]?)?(\w+)', re.IGNORECASE)
-_TARGET = re.compile(r'(?:INTO|UPDATE|TABLE(?: IF NOT EXISTS)?|FROM|ON)\s+[`"]?(?:\w+[`"]?\.[`"]?)?(\w+)', re.IGNORECASE)
+_TARGET = re.compile(
+    r'(?:INTO|UPDATE|TABLE(?: IF NOT EXISTS)?|FROM|ON)\s+[`"]?(?:\w+[`"]?\.[`"]?)?(\w+)', re.IGNORECASE
+)
 
 
 def classify(statement: str, version_table: str, agno_versions_table: str, session_table: str, runs_table: str) -> str:

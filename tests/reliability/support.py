@@ -6,6 +6,7 @@ The plain helpers of the other test modules are reused, not copied: the CLI resu
 schema snapshot of test_cli, the dumps and the 1.x multiplier of test_legacy, the session builders
 of test_data_step.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -378,7 +379,7 @@ def race(url: str, entries: list[str], cwd: Path) -> list[subprocess.CompletedPr
         proc.stdin.close()
         proc.stdin = None  # communicate() must not flush it
     results = []
-    for entry, proc in zip(entries, procs):
+    for entry, proc in zip(entries, procs, strict=False):
         out, err = proc.communicate(timeout=600)
         record(f"racer {entry} {url}", out, err)
         results.append(subprocess.CompletedProcess([entry], proc.returncode, out, err))
@@ -467,9 +468,13 @@ def classify(statement: str, target: Target) -> str:
     from .statements import classify_mongo
 
     if target.is_mongo:
-        return classify_mongo(statement, target.version_table, target.agno_versions_table, target.session_table, target.runs_table)
+        return classify_mongo(
+            statement, target.version_table, target.agno_versions_table, target.session_table, target.runs_table
+        )
 
-    return by_names(statement, target.version_table, target.agno_versions_table, target.session_table, target.runs_table)
+    return by_names(
+        statement, target.version_table, target.agno_versions_table, target.session_table, target.runs_table
+    )
 
 
 def lock_is_free(db: Database) -> bool:

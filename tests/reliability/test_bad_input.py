@@ -5,6 +5,7 @@ latin1 bytes on MariaDB), the documented outcome with the source data intact.
 
 Every PostgreSQL and MariaDB URL here carries the suite's password (test_secrets greps for it).
 """
+
 from __future__ import annotations
 
 import json
@@ -219,7 +220,14 @@ def test_database_ahead_of_this_tool(rdb, backend, tmp_path):
     execute(db.url, f"INSERT INTO {qualified(db, 'agno_migrate_agno_sessions')} "
                     "(version, revision, action, applied_at, tool_version) VALUES ('9.0.0', 'v9_0_0', 'upgrade', 0, '9.9.9')")  # fmt: skip
     before = full_state(db)
-    for args in (("upgrade",), ("check",), ("current",), ("plan",), ("downgrade", "--to", "2.0.0"), ("--json", "upgrade")):
+    for args in (
+        ("upgrade",),
+        ("check",),
+        ("current",),
+        ("plan",),
+        ("downgrade", "--to", "2.0.0"),
+        ("--json", "upgrade"),
+    ):
         result = cli(*args, url=db.url, cwd=tmp_path)
         if "--json" in args:
             assert result.code == 3 and result.err == "" and json.loads(result.out)["exit_code"] == 3
@@ -232,7 +240,10 @@ def test_agno_stamp_ahead_of_this_tool(rdb, backend, tmp_path):
     note_case("Agno's stamp newer than this tool")
     db = rdb(backend)
     unmanaged(db)
-    execute(db.url, f"UPDATE {qualified(db, 'agno_schema_versions')} SET version = '9.9.0' WHERE table_name = 'agno_sessions'")
+    execute(
+        db.url,
+        f"UPDATE {qualified(db, 'agno_schema_versions')} SET version = '9.9.0' WHERE table_name = 'agno_sessions'",
+    )
     before = full_state(db)
     for command in ("upgrade", "check", "plan"):
         assert "9.9.0" in one_line(cli(command, url=db.url, cwd=tmp_path), 3)
@@ -330,7 +341,10 @@ def test_agno_stamp_contradicting_the_physical_schema(rdb, backend, tmp_path):
     note_case("Agno stamp contradicting the physical schema")
     db = rdb(backend)
     unmanaged(db)
-    execute(db.url, f"UPDATE {qualified(db, 'agno_schema_versions')} SET version = '3.0.0' WHERE table_name = 'agno_sessions'")
+    execute(
+        db.url,
+        f"UPDATE {qualified(db, 'agno_schema_versions')} SET version = '3.0.0' WHERE table_name = 'agno_sessions'",
+    )
     before = full_state(db)
     line = one_line(cli("check", url=db.url, cwd=tmp_path), 4)
     assert "3.0.0" in line and "physical schema" in line, line
@@ -351,7 +365,9 @@ def _runs_blob(db, session_id: str):
     eng = engine(db.url)
     try:
         with eng.connect() as conn:
-            return conn.exec_driver_sql(f"SELECT runs FROM {qualified(db, 'agno_sessions')} WHERE session_id = '{session_id}'").scalar()
+            return conn.exec_driver_sql(
+                f"SELECT runs FROM {qualified(db, 'agno_sessions')} WHERE session_id = '{session_id}'"
+            ).scalar()
     finally:
         eng.dispose()
 
@@ -383,7 +399,11 @@ def test_nul_bytes(rdb, backend, tmp_path):
     note_case("NUL bytes")
     db = rdb(backend)
     unmanaged(db, "2.0.0" if backend == "postgresql" else "2.5.0")
-    runs = [run("nul-r1", content="before\x00after"), run("nul-r2", content="\x00"), run("nul-r3", content="\\u0000 stays")]
+    runs = [
+        run("nul-r1", content="before\x00after"),
+        run("nul-r2", content="\x00"),
+        run("nul-r3", content="\\u0000 stays"),
+    ]
     insert_sessions(db.url, [{**session("nul-1", runs), "session_id": "nul-1"}])
     done = succeeded(cli("upgrade", url=db.url, cwd=tmp_path))
     stored = stored_run_data(db.url)
@@ -478,12 +498,17 @@ def test_non_utf8_bytes_in_a_latin1_column_mariadb(rdb, backend, tmp_path):
     note_case("non-UTF-8 bytes in a TEXT column (latin1, MariaDB)")
     db = rdb(backend)
     db.load("v1")
-    execute(db.url, "UPDATE agent_sessions SET user_id = 'u-1'",  # latin1 cannot hold the fixture's CJK and emoji
-            "ALTER TABLE agent_sessions MODIFY user_id VARCHAR(255) CHARACTER SET latin1",
-            "UPDATE agent_sessions SET user_id = 'Jürgen café ÿ' WHERE session_id = 'agent-1234-0000001'")
+    execute(
+        db.url,
+        "UPDATE agent_sessions SET user_id = 'u-1'",  # latin1 cannot hold the fixture's CJK and emoji
+        "ALTER TABLE agent_sessions MODIFY user_id VARCHAR(255) CHARACTER SET latin1",
+        "UPDATE agent_sessions SET user_id = 'Jürgen café ÿ' WHERE session_id = 'agent-1234-0000001'",
+    )
     eng = engine(db.url)
     with eng.connect() as conn:
-        raw = conn.exec_driver_sql("SELECT HEX(user_id) FROM agent_sessions WHERE session_id = 'agent-1234-0000001'").scalar()
+        raw = conn.exec_driver_sql(
+            "SELECT HEX(user_id) FROM agent_sessions WHERE session_id = 'agent-1234-0000001'"
+        ).scalar()
     eng.dispose()
     assert raw == "4AFC7267656E20636166E920FF"  # latin1 bytes: not UTF-8
     before = legacy_state(db)

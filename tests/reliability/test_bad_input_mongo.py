@@ -6,6 +6,7 @@ session id), the documented outcome with the source documents intact.
 
 Every URL carries the suite's password, through a user of the test mongod that needs it.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,6 +32,8 @@ from .support import (
 from .test_bad_input import NASTY_NAMES
 
 pytestmark = pytest.mark.backends("mongodb")
+
+
 def at_head(db) -> None:
     succeeded(cli("upgrade", url=db.url))
 
@@ -132,7 +135,14 @@ def test_database_ahead_of_this_tool(rdb, backend, tmp_path):
     with opened(db.url) as (mdb, target):
         mdb[target.version_table].update_one({"_id": "version"}, {"$set": {"version": "9.0.0"}})
     before = full_state(db)
-    for args in (("upgrade",), ("check",), ("current",), ("plan",), ("downgrade", "--to", "2.0.0"), ("--json", "upgrade")):
+    for args in (
+        ("upgrade",),
+        ("check",),
+        ("current",),
+        ("plan",),
+        ("downgrade", "--to", "2.0.0"),
+        ("--json", "upgrade"),
+    ):
         result = cli(*args, url=db.url, cwd=tmp_path)
         if "--json" in args:
             assert result.code == 3 and result.err == "" and json.loads(result.out)["exit_code"] == 3
@@ -146,7 +156,9 @@ def test_agno_stamp_ahead_of_this_tool(rdb, backend, tmp_path):
     db = rdb(backend)
     db.load("2.5.0")
     with opened(db.url) as (mdb, target):
-        mdb[target.agno_versions_table].insert_one({"table_name": target.session_table, "version": "9.9.0", "updated_at": 0})
+        mdb[target.agno_versions_table].insert_one(
+            {"table_name": target.session_table, "version": "9.9.0", "updated_at": 0}
+        )
     before = full_state(db)
     for command in ("upgrade", "check", "plan"):
         assert "9.9.0" in one_line(cli(command, url=db.url, cwd=tmp_path), 3)
@@ -197,7 +209,9 @@ def test_agno_stamp_contradicting_the_physical_state(rdb, backend, tmp_path):
     db = rdb(backend)
     db.load("2.0.0")
     with opened(db.url) as (mdb, target):
-        mdb[target.agno_versions_table].insert_one({"table_name": target.session_table, "version": "2.5.0", "updated_at": 0})
+        mdb[target.agno_versions_table].insert_one(
+            {"table_name": target.session_table, "version": "2.5.0", "updated_at": 0}
+        )
     before = full_state(db)
     line = one_line(cli("check", url=db.url, cwd=tmp_path), 4)
     assert "2.5.0" in line and "JSON as strings" in line, line
@@ -220,7 +234,7 @@ def test_corrupt_json_strings_in_a_2_0_0_session(rdb, backend, tmp_path):
     reference.load("2.0.0")
     baseline = cli("upgrade", url=reference.url, cwd=tmp_path)
     assert baseline.code in (0, 9), baseline.err
-    known = int(baseline.err.split(" session(s)")[0].rsplit(" ", 1)[1]) if baseline.code == 9 else 0
+    int(baseline.err.split(" session(s)")[0].rsplit(" ", 1)[1]) if baseline.code == 9 else 0
     db.load("2.0.0")
     corrupt = {"session_id": "corrupt-1", "session_type": "agent", "created_at": 1700000000,
                "runs": '[{"run_id": "corrupt-r1", "content": ', "session_data": "{not json"}  # fmt: skip

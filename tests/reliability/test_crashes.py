@@ -10,6 +10,7 @@ SQLAlchemy's cursor events in the child, see support.VICTIM), by a seeded random
 category (support.classify): 5 points per backend by default (3 in an upgrade from 2.0.0, 2 in an
 Agno 1.x import), 20 with --stress. AGNO_MIGRATE_RELIABILITY_SEED changes the draw.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,8 @@ import sqlalchemy as sa
 
 from agno_migrate.target import Target
 
-from .conftest import KILLS, stressed
 from . import mongo_support
+from .conftest import KILLS, stressed
 from .pg_private import PrivatePostgres
 from .support import (
     CLI,
@@ -121,7 +122,9 @@ def test_killed_then_rerun_ends_as_an_uninterrupted_run(rdb, backend, scenario, 
     point = kill_point(ref["statements"], Target.from_url(db.url), backend, scenario, slot)
     where = f"seed {SEED}, kill point {point}"
 
-    killed = victim(point["entry"], db.url, point["category"], point["ordinal"], point["phase"], point["delay"], cwd=tmp_path)
+    killed = victim(
+        point["entry"], db.url, point["category"], point["ordinal"], point["phase"], point["delay"], cwd=tmp_path
+    )
     assert killed.returncode == -signal.SIGKILL, f"{where}: the child was not killed\n{killed.stderr[-3000:]}"
     STATS["kills"][point["category"]] = STATS["kills"].get(point["category"], 0) + 1
     if backend == "mongodb" and point["category"] != "read":  # killed under the lock: its lease is left behind
@@ -153,8 +156,8 @@ def test_killed_while_creating_head(rdb, backend, stress, tmp_path):
     statements = json.loads(log.read_text())
     target = Target.from_url(reference_db.url)
     kinds = [classify(s, target) for s in statements]
-    ddl = [s for s, kind in zip(statements, kinds) if kind == "ddl"]
-    records = [s for s, kind in zip(statements, kinds) if kind == "record"]
+    ddl = [s for s, kind in zip(statements, kinds, strict=False) if kind == "ddl"]
+    records = [s for s, kind in zip(statements, kinds, strict=False) if kind == "record"]
     # (category, its ordinal, phase): by category, as MongoDB's lock renewals interleave by timing
     points = [("ddl", 1, "after"), ("record", 1, "before")]
     if stress:
@@ -268,7 +271,9 @@ def test_server_crash_restarted_mid_step_then_rerun(private_pg: PrivatePostgres,
     database = sa.engine.make_url(db.url).database
     proc = _victim_process(db.url, tmp_path)
     try:
-        admin_engine = sa.create_engine(Target.from_url(private_pg.url("postgres")).driver_url, isolation_level="AUTOCOMMIT")
+        admin_engine = sa.create_engine(
+            Target.from_url(private_pg.url("postgres")).driver_url, isolation_level="AUTOCOMMIT"
+        )
         with admin_engine.connect() as admin:
             _wait_until(lambda: _copying_backend_pg(admin, database) is not None, proc, "the copy")
         admin_engine.dispose()

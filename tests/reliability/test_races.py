@@ -9,6 +9,7 @@ succeed), the Agno 1.x import keeps one checkpoint per table, and at most one ra
 On MongoDB, whose steps are idempotent (a second run would not fail), from the state collection:
 each step's record counts one start (``attempts``), and the history has one entry per version.
 """
+
 from __future__ import annotations
 
 import re
@@ -56,11 +57,16 @@ def test_simultaneous_upgrades_run_each_step_once(rdb, backend, point, racers, t
     entries = ["cli" if i % 2 == 0 else "store" for i in range(racers)]
     results = race(raced.url, entries, tmp_path)
 
-    for entry, result in zip(entries, results):
+    for entry, result in zip(entries, results, strict=False):
         assert result.returncode == 0, (entry, result.stdout, result.stderr)
         assert result.stderr == "", (entry, result.stderr)
-    cli_outputs = [r.stdout for e, r in zip(entries, results) if e == "cli"]
-    applied = [v for out in cli_outputs for line in re.findall(r"applied ([\d., ]+)$", out, re.MULTILINE) for v in line.split(", ")]
+    cli_outputs = [r.stdout for e, r in zip(entries, results, strict=False) if e == "cli"]
+    applied = [
+        v
+        for out in cli_outputs
+        for line in re.findall(r"applied ([\d., ]+)$", out, re.MULTILINE)
+        for v in line.split(", ")
+    ]
     assert len(applied) == len(set(applied)), cli_outputs  # no step reported by two processes
     assert sum("created" in out for out in cli_outputs) <= 1, cli_outputs
     imported = [int(m) for out in cli_outputs for m in re.findall(r"imported (\d+) Agno 1.x sessions", out)]
@@ -68,7 +74,7 @@ def test_simultaneous_upgrades_run_each_step_once(rdb, backend, point, racers, t
     assert sum("created" in out or "upgraded" in out for out in cli_outputs) <= 1, cli_outputs  # one lock per upgrade
     assert len(imported) <= 1, cli_outputs
     assert all("already at" in out for out in cli_outputs if "created" not in out and "upgraded" not in out)
-    stores = [json_lines(r.stdout)[-1] for e, r in zip(entries, results) if e == "store"]
+    stores = [json_lines(r.stdout)[-1] for e, r in zip(entries, results, strict=False) if e == "store"]
     assert {s["total"] for s in stores} == {len(want["sessions"])}
 
     assert [(v, action) for v, _, action in version_rows(raced.url)] == expected_versions(backend, point)

@@ -5,6 +5,7 @@ command and child process of the session records what it printed (support.OUTPUT
 runs last (pytest runs the files in name order): it adds every command and the output modes on
 PostgreSQL and MariaDB, then greps everything the session printed for the password, plain or URL-quoted.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -39,6 +40,7 @@ def test_every_command_in_every_mode_masks_the_password(rdb, backend, tmp_path):
             assert cli(*mode, "upgrade", url=broken, cwd=tmp_path).code == 5
     masked = [text for _, text in OUTPUTS if "***@" in text]
     assert masked, "no output showed a masked URL: the masking was not exercised"
+
 
 def test_no_output_of_the_suite_shows_the_password():
     everything = "\n".join(text for _, text in OUTPUTS)

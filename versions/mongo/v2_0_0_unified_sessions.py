@@ -2,11 +2,15 @@
 
 The base of the lineage: nothing comes before it, so it cannot be undone.
 """
+
 version = "2.0.0"
 
 SESSION_INDEXES = (
     (("session_id",), True),
-    *[((name,), False) for name in ("user_id", "session_type", "agent_id", "team_id", "workflow_id", "created_at", "updated_at")],
+    *[
+        ((name,), False)
+        for name in ("user_id", "session_type", "agent_id", "team_id", "workflow_id", "created_at", "updated_at")
+    ],
 )
 
 

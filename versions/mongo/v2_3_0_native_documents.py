@@ -9,6 +9,7 @@ v2_3_0 does nothing on MongoDB.
 
 Undoing it changes nothing: native documents are what every 2.x release from 2.1.1 on writes.
 """
+
 import json
 
 version = "2.3.0"

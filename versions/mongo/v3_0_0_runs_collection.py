@@ -8,17 +8,40 @@ session already holds is stored under a derived id and reported; runs already co
 session, same position) are skipped, so an interrupted copy completes on the next run. The legacy
 ``runs`` field is kept on the session documents (Agno's ``cleanup_legacy_runs_field()`` drops it).
 """
+
 from agno_migrate.migrate import convert
 
 version = "3.0.0"
 
 RUN_INDEXES = (
     (("run_id",), True),
-    *[((name,), False) for name in ("session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id",
-                                    "parent_run_id", "status", "created_at", "updated_at")],  # fmt: skip
+    *[
+        ((name,), False)
+        for name in (
+            "session_id",
+            "run_type",
+            "agent_id",
+            "team_id",
+            "workflow_id",
+            "user_id",
+            "parent_run_id",
+            "status",
+            "created_at",
+            "updated_at",
+        )
+    ],
     (("session_id", "run_index"), False),
 )
-SESSION_FIELDS = ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "created_at", "updated_at")
+SESSION_FIELDS = (
+    "session_id",
+    "session_type",
+    "agent_id",
+    "team_id",
+    "workflow_id",
+    "user_id",
+    "created_at",
+    "updated_at",
+)
 WITH_RUNS = {"runs": {"$exists": True, "$ne": None}}
 
 

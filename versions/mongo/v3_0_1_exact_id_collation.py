@@ -3,6 +3,7 @@
 Nothing to do on MongoDB, either way: it compares strings bytewise already (ids differing only by
 case or by emoji are distinct keys, as on SQLite and PostgreSQL).
 """
+
 version = "3.0.1"
 
 

@@ -7,6 +7,7 @@ Table names and the schema come from the target in the migration context (never 
 Revision ID: v2_0_0
 Revises: (base)
 """
+
 import sqlalchemy as sa
 from alembic import op
 

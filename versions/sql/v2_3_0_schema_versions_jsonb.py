@@ -11,6 +11,7 @@ The version table is shared with Agno's other tables: it is created if missing a
 Revision ID: v2_3_0
 Revises: v2_0_0
 """
+
 import re
 
 import sqlalchemy as sa
@@ -39,9 +40,7 @@ def _json_columns_of_type(type_name):
     if ctx.as_sql:
         return list(JSON_COLUMNS)
     columns = sa.inspect(op.get_bind()).get_columns(t.session_table, schema=t.schema)
-    return [
-        c["name"] for c in columns if c["name"] in JSON_COLUMNS and type(c["type"]).__name__.upper() == type_name
-    ]
+    return [c["name"] for c in columns if c["name"] in JSON_COLUMNS and type(c["type"]).__name__.upper() == type_name]
 
 
 def _exists(name, schema):
@@ -87,7 +86,9 @@ def _alter_types(table, schema, columns, type_name):
         return
     quote = op.get_context().dialect.identifier_preparer.quote
     name = f"{quote(schema)}.{quote(table)}" if schema else quote(table)
-    clauses = ", ".join(f"ALTER COLUMN {quote(c)} TYPE {type_name} USING {quote(c)}::{type_name.lower()}" for c in columns)
+    clauses = ", ".join(
+        f"ALTER COLUMN {quote(c)} TYPE {type_name} USING {quote(c)}::{type_name.lower()}" for c in columns
+    )
     op.execute(f"ALTER TABLE {name} {clauses}")
 
 
@@ -117,7 +118,7 @@ def _remove_nul_escapes(t, schema, columns, report):
         last = batch[-1][0]
         rewritten = {column: [] for column in columns}
         for session_id, *values in batch:
-            for column, value in zip(columns, values):
+            for column, value in zip(columns, values, strict=False):
                 stripped, count = NUL_ESCAPE.subn(r"\1", value) if value is not None else (None, 0)
                 if count:
                     rewritten[column].append({"sid": session_id, "text": stripped})

@@ -7,6 +7,7 @@ transactional) completes on the next one.
 Revision ID: v2_5_0
 Revises: v2_3_0
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -39,7 +40,9 @@ def upgrade():
     has_pk, has_uq = _keys()
     name = t.session_table
     if not has_pk:
-        op.create_primary_key(f"{name}_pkey" if dialect == "postgresql" else None, name, ["session_id"], schema=t.schema)
+        op.create_primary_key(
+            f"{name}_pkey" if dialect == "postgresql" else None, name, ["session_id"], schema=t.schema
+        )
     if has_uq:
         kind = "unique" if dialect == "postgresql" else "index"
         if kind == "index":
@@ -59,4 +62,6 @@ def downgrade():
     if not has_uq:
         op.create_unique_constraint(f"{name}_uq_session_id", name, ["session_id"], schema=t.schema)
     if has_pk:
-        op.drop_constraint(f"{name}_pkey" if dialect == "postgresql" else "PRIMARY", name, type_="primary", schema=t.schema)
+        op.drop_constraint(
+            f"{name}_pkey" if dialect == "postgresql" else "PRIMARY", name, type_="primary", schema=t.schema
+        )

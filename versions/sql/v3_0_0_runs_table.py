@@ -11,6 +11,7 @@ interrupted copy completes on the next run. The legacy ``runs`` column is kept.
 Revision ID: v3_0_0
 Revises: v2_5_0
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -57,7 +58,9 @@ def _create_runs_table(ctx, t):
     r = t.runs_table
     if _exists(r, schema):
         if not ctx.as_sql:  # MySQL commits each DDL: a run killed before the last index resumes here
-            _create_indexes(dialect, r, schema, {i["name"] for i in sa.inspect(op.get_bind()).get_indexes(r, schema=schema)})
+            _create_indexes(
+                dialect, r, schema, {i["name"] for i in sa.inspect(op.get_bind()).get_indexes(r, schema=schema)}
+            )
         return
     op.create_table(
         r,
@@ -208,6 +211,4 @@ def _note(report, kind, item):
 
 
 def downgrade():
-    raise NotImplementedError(
-        "3.0.0 cannot be undone: runs written since the upgrade live only in the runs table"
-    )
+    raise NotImplementedError("3.0.0 cannot be undone: runs written since the upgrade live only in the runs table")

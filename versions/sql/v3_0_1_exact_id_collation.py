@@ -24,6 +24,7 @@ before any change when two ids that are distinct now would become one key under 
 Revision ID: v3_0_1
 Revises: v3_0_0
 """
+
 import re
 
 import sqlalchemy as sa
@@ -77,14 +78,18 @@ def _columns(t, table):
 
 def _table_default(t, table):
     """(character set, collation) the table gives a column declared without one."""
-    row = op.get_bind().execute(
-        sa.text(
-            "SELECT c.CHARACTER_SET_NAME, t.TABLE_COLLATION FROM information_schema.TABLES t "
-            "JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION "
-            "WHERE t.TABLE_SCHEMA = :schema AND t.TABLE_NAME = :table"
-        ),
-        {"schema": t.schema, "table": table},
-    ).first()
+    row = (
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT c.CHARACTER_SET_NAME, t.TABLE_COLLATION FROM information_schema.TABLES t "
+                "JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION "
+                "WHERE t.TABLE_SCHEMA = :schema AND t.TABLE_NAME = :table"
+            ),
+            {"schema": t.schema, "table": table},
+        )
+        .first()
+    )
     charset, collation = _text(row[0]), _text(row[1])
     if not (_NAME.match(charset) and _NAME.match(collation)):
         raise Refused(f"unexpected default collation {collation!r} of {table}; nothing was changed")
@@ -114,7 +119,9 @@ def _session_fks(t):
         return [f"{t.runs_table}_ibfk_1"]
     fks = sa.inspect(op.get_bind()).get_foreign_keys(t.runs_table, schema=t.schema)
     return [
-        fk["name"] for fk in fks if fk["constrained_columns"] == ["session_id"] and fk["referred_table"] == t.session_table
+        fk["name"]
+        for fk in fks
+        if fk["constrained_columns"] == ["session_id"] and fk["referred_table"] == t.session_table
     ]
 
 
@@ -192,19 +199,23 @@ def _refuse_losses(t, table, columns, charset, collation):
         col = q(column)
         folded = f"CONVERT({col} USING {charset})"
         if column == key:
-            merged = bind.execute(sa.text(
-                f"SELECT COUNT(*) FROM (SELECT 1 FROM {name} GROUP BY {folded} COLLATE {collation} "
-                f"HAVING COUNT(*) > 1) AS twins"
-            )).scalar()  # fmt: skip
+            merged = bind.execute(
+                sa.text(
+                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {name} GROUP BY {folded} COLLATE {collation} "
+                    f"HAVING COUNT(*) > 1) AS twins"
+                )
+            ).scalar()
             if merged:
                 raise Refused(
                     f"cannot downgrade {table} to 3.0.0: {merged} {column} value(s) differ only by case or by "
                     f"characters {collation} does not tell apart, and would collide; nothing was changed"
                 )
         if charset != CHARSET:
-            lost = bind.execute(sa.text(
-                f"SELECT COUNT(*) FROM {name} WHERE CONVERT({folded} USING {CHARSET}) COLLATE {COLLATION} <> {col}"
-            )).scalar()  # fmt: skip
+            lost = bind.execute(
+                sa.text(
+                    f"SELECT COUNT(*) FROM {name} WHERE CONVERT({folded} USING {CHARSET}) COLLATE {COLLATION} <> {col}"
+                )
+            ).scalar()
             if lost:
                 raise Refused(
                     f"cannot downgrade {table} to 3.0.0: {lost} {column} value(s) do not fit the table's "
