@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import click
 
-from . import __version__, errors
-from .target import DEFAULT_URL, Target
+from agno_migrate import __version__, errors
+from agno_migrate.target import DEFAULT_URL, Target
 
 
 @dataclass
@@ -117,7 +117,7 @@ LEGACY_HELP = (
 def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
     """Upgrade the database to head (or --to), importing Agno 1.x tables at head. Safe to run from
     several processes at once; an interrupted run is finished by the next one."""
-    from .migrate import runner
+    from agno_migrate.migrate import runner
 
     target = opts.target()
     legacy_tables = list(legacy_tables) or None
@@ -228,7 +228,7 @@ def _warn_duplicates(opts: Options, dups: list) -> None:
 @pass_options
 def downgrade(opts: Options, to):
     """Downgrade the database to --to; refuses (exit 8) if a step on the way is irreversible."""
-    from .migrate import runner
+    from agno_migrate.migrate import runner
 
     outcome = runner.downgrade(opts.target(), to)
     opts.emit(outcome.as_dict())
@@ -242,7 +242,7 @@ def downgrade(opts: Options, to):
 @pass_options
 def current(opts: Options):
     """Show the database's schema version (recorded, or detected if not managed yet)."""
-    from .migrate import runner
+    from agno_migrate.migrate import runner
 
     status = runner.current(opts.target())
     opts.emit(status.as_dict())
@@ -271,7 +271,7 @@ def _print_status(opts: Options, status) -> None:
 @pass_options
 def check(opts: Options):
     """Exit 0 when the database is at head with the head schema; otherwise a one-line reason."""
-    from .migrate import runner
+    from agno_migrate.migrate import runner
 
     status = runner.check(opts.target())
     opts.emit({"ok": True, **status.as_dict()})
@@ -284,7 +284,7 @@ def check(opts: Options):
 @pass_options
 def plan(opts: Options, to, legacy_tables):
     """Show what upgrade would do (schema steps, Agno 1.x tables with row counts); change nothing."""
-    from .migrate import runner
+    from agno_migrate.migrate import runner
 
     _print_plan(opts, runner.plan(opts.target(), to, legacy_tables=list(legacy_tables) or None))
 
@@ -312,7 +312,7 @@ def _print_plan(opts: Options, the_plan) -> None:
 @pass_options
 def history(opts: Options):
     """List the schema versions this tool knows, oldest first."""
-    from . import registry
+    from agno_migrate import registry
 
     rows = [
         {
@@ -336,8 +336,8 @@ def history(opts: Options):
 @pass_options
 def stamp(opts: Options, version):
     """Record VERSION as the database's version without running anything."""
-    from . import registry
-    from .migrate import runner
+    from agno_migrate import registry
+    from agno_migrate.migrate import runner
 
     registry.get(version)  # an unknown version is a usage error before any connection
     outcome = runner.stamp(opts.target(), version)
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: run, print one line on failure, return the exit code."""
     import logging
 
-    from .target import mask_url
+    from agno_migrate.target import mask_url
 
     # drivers log warnings (psycopg: "error ignored terminating <Pipeline>" after a lost connection);
     # with no handler Python prints them to stderr, a second line after our one error line

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import UnknownVersion
+from agno_migrate.errors import UnknownVersion
 
 LEGACY_1X = "1.x"
 """The per-mode tables of Agno 1.x: a known state that is detected, never created."""

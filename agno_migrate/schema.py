@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from .target import Target
+from agno_migrate.target import Target
 
 JSON_COLUMNS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary")
 """The JSON columns of the head session table (3.x has no ``runs`` column)."""

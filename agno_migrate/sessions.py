@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .migrate.convert import decode_json
+from agno_migrate.convert import decode_json
 
 SESSION_TYPES = ("agent", "team", "workflow")
 HISTORY_SKIP_STATUSES = ("PAUSED", "CANCELLED", "ERROR", "REGENERATED")  # as Agno 3.1

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UsageError
+from agno_migrate.errors import UsageError
 
 DEFAULT_URL = "sqlite:///agno.db"
 DEFAULT_SESSION_TABLE = "agno_sessions"
@@ -173,7 +173,7 @@ class Target:
         if self.is_mongo:
             raise UsageError("this operation applies to SQL databases, not MongoDB")
         if self._engine is None:
-            from .migrate.connect import create_engine_for
+            from agno_migrate.backends.sql import create_engine_for
 
             self._engine = create_engine_for(self)
         return self._engine
@@ -183,7 +183,7 @@ class Target:
         if not self.is_mongo:
             raise UsageError(f"{self.masked_url} is not a MongoDB URL")
         if self._client is None:
-            from .migrate.mongo_connect import create_client
+            from agno_migrate.backends.mongo import create_client
 
             self._client = create_client(self)
         return self._client[self.schema]
@@ -221,7 +221,7 @@ def _check_mongo_url(url: str) -> str | None:
         parsed = parse_uri(url)
     except (InvalidURI, ValueError, ConfigurationError) as exc:
         if isinstance(exc, ConfigurationError) and url.startswith("mongodb+srv://"):  # hosts from DNS: a name
-            from .errors import ConnectFailed  # that does not resolve
+            from agno_migrate.errors import ConnectFailed  # that does not resolve
 
             raise ConnectFailed(f"cannot resolve {mask_url(url)}: {exc.__class__.__name__}") from None
         reason = mask_url(str(exc).splitlines()[0][:120]) if str(exc) else exc.__class__.__name__

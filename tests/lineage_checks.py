@@ -6,7 +6,8 @@ import json
 
 import sqlalchemy as sa
 
-from agno_migrate.migrate import convert, detect
+from agno_migrate import convert
+from agno_migrate.migrate.sql import detect
 from agno_migrate.target import Target
 
 

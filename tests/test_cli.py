@@ -690,7 +690,7 @@ def _lock_target_conn(url: str):
 
 
 def test_lock_timeout_postgres(new_database):
-    from agno_migrate.migrate.locks import _key, _pg_key
+    from agno_migrate.migrate.sql.locks import _key, _pg_key
 
     db = new_database("postgresql")
     target, eng, conn = _lock_target_conn(db.url)
@@ -710,7 +710,7 @@ def test_lock_timeout_postgres(new_database):
 
 
 def test_lock_timeout_mysql(new_database):
-    from agno_migrate.migrate.locks import _key, _mysql_key
+    from agno_migrate.migrate.sql.locks import _key, _mysql_key
 
     db = new_database("mysql")
     target, eng, conn = _lock_target_conn(db.url)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from conftest import SQL_BACKENDS, expected_sessions
 from lineage_checks import stored_runs
 
-from agno_migrate.migrate import sql
+from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.target import Target
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")

@@ -1,4 +1,4 @@
-"""Unit tests of agno_migrate.migrate.convert: JSON decoding and runs-table rows."""
+"""Unit tests of agno_migrate.convert: JSON decoding and runs-table rows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agno_migrate.migrate.convert import decode_json, derived_run_id, run_rows
+from agno_migrate.convert import decode_json, derived_run_id, run_rows
 
 # --- decode_json ---------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Agno 1.x session rows → current (Agno 3.x) sessions rows and runs: agno_migrate.migrate.convert.
+"""Agno 1.x session rows → current (Agno 3.x) sessions rows and runs: agno_migrate.convert.
 
 Unit tests per rule on small hand-written rows, then an oracle test over the fixture pack: the same
 200 sessions as Agno 1.8.4 wrote them (``v1``) and as Agno 3.1.10 stored them after a lossless
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import expected_file, fixture_bytes
 
-from agno_migrate.migrate.convert import (
+from agno_migrate.convert import (
     V1_KEY,
     ConversionError,
     convert_v1_message,

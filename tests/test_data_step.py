@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from lineage_checks import dump_table, stored_runs
 
 import agno_migrate
-from agno_migrate.migrate import convert, sql
+from agno_migrate import convert
+from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.target import Target
 
 

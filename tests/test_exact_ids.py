@@ -19,7 +19,7 @@ from lineage_checks import (
 import agno_migrate
 from agno_migrate import AgentSession
 from agno_migrate.errors import Refused, SchemaDrift
-from agno_migrate.migrate import detect
+from agno_migrate.migrate.sql import detect
 from agno_migrate.target import Target
 
 SESSION_IDS = ("session_id", "agent_id", "team_id", "workflow_id", "user_id")

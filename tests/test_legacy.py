@@ -53,7 +53,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     import agno_migrate
-    from agno_migrate.migrate import legacy
+    from agno_migrate.migrate.legacy import sql as legacy
     url, where, after = sys.argv[1], sys.argv[2], int(sys.argv[3])
     seen = {"n": 0}
     if where == "mid-batch":  # inside a batch's transaction, after its rows were written
@@ -187,7 +187,7 @@ def test_id_lookups_take_a_few_statement_shapes_whatever_the_batches(new_databas
     any size (so any count of run ids) give a bounded set of SQL texts, which the driver prepares
     and caches (unpadded, every count met was one more cached statement: memory growing with the
     rows imported). The stored result is the one of default batches."""
-    from agno_migrate.migrate import legacy
+    from agno_migrate.migrate.legacy import sql as legacy
 
     reference = new_database(backend)
     reference.load("v1")

@@ -20,8 +20,11 @@ from conftest import SQL_BACKENDS, fixture_bytes
 from test_legacy import head_dump, legacy_dump, multiply_agent_sessions
 
 import agno_migrate
-from agno_migrate.migrate import convert, legacy, legacy_pool, legacy_worker
-from agno_migrate.migrate.convert import loads
+from agno_migrate import convert
+from agno_migrate.convert import loads
+from agno_migrate.migrate.legacy import pool as legacy_pool
+from agno_migrate.migrate.legacy import sql as legacy
+from agno_migrate.migrate.legacy import worker as legacy_worker
 from agno_migrate.target import Target
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")

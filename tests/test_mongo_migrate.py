@@ -21,7 +21,8 @@ from conftest import FIXTURES, load_mongo_fixture
 
 import agno_migrate
 from agno_migrate import registry
-from agno_migrate.migrate import mongo_state, mongo_step
+from agno_migrate.migrate.mongo import state as mongo_state
+from agno_migrate.migrate.mongo import step as mongo_step
 from agno_migrate.target import Target
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")
@@ -269,7 +270,8 @@ KILLER = textwrap.dedent(
     """
     import os, signal, sys
     import agno_migrate
-    from agno_migrate.migrate import mongo_state, mongo_step
+    from agno_migrate.migrate.mongo import state as mongo_state
+    from agno_migrate.migrate.mongo import step as mongo_step
     from agno_migrate.target import Target
     url, name, where, after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     seen = {"n": 0}

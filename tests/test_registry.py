@@ -4,7 +4,7 @@ import pytest
 
 from agno_migrate import registry
 from agno_migrate.errors import UnknownVersion
-from agno_migrate.migrate import sql
+from agno_migrate.migrate.sql import revisions as sql
 
 
 def test_revision_chain_matches_registry():

@@ -14,7 +14,7 @@ from conftest import SQL_BACKENDS, expected_sessions
 
 import agno_migrate
 from agno_migrate.errors import SchemaAhead, SchemaBehind
-from agno_migrate.migrate import sql
+from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.target import Target
 
 BEHIND = {"sqlite": "2.3.0", "postgresql": "2.3.0", "mysql": "2.5.0"}  # Agno 2.3.0 cannot write MySQL

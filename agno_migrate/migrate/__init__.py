@@ -10,7 +10,7 @@ def versions_root() -> Path:
     ``agno_migrate.versions``, or the repository's top-level ``versions/`` when the package is
     imported from a source checkout (where ``agno_migrate.versions`` does not exist)."""
     try:
-        from .. import versions
+        from agno_migrate import versions
     except ImportError:
         return Path(__file__).resolve().parents[2] / "versions"
     return Path(versions.__file__).parent

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .. import registry
-from ..errors import LockTimeout, Refused, SchemaBehind, SchemaDrift
-from ..registry import SchemaVersion
-from ..target import Target, resolve
-from . import detect as detect_mod
-from . import legacy as legacy_mod
-from . import sql as _sql
-from .connect import connect, database_errors
-from .locks import is_sqlite_busy, migration_lock
+from agno_migrate import registry
+from agno_migrate.backends.sql import connect, database_errors
+from agno_migrate.errors import LockTimeout, Refused, SchemaBehind, SchemaDrift
+from agno_migrate.migrate.legacy import sql as legacy_mod
+from agno_migrate.migrate.sql import detect as detect_mod
+from agno_migrate.migrate.sql import revisions as _sql
+from agno_migrate.migrate.sql.locks import is_sqlite_busy, migration_lock
+from agno_migrate.registry import SchemaVersion
+from agno_migrate.target import Target, resolve
 
 Progress = Callable[[int, int], None]
 
@@ -130,7 +130,7 @@ class Outcome:
 
 def _mongo():
     """The MongoDB runner (imported on use: it loads pymongo)."""
-    from . import mongo
+    from agno_migrate.migrate.mongo import flow as mongo
 
     return mongo
 
@@ -401,7 +401,7 @@ def _create_head_in(ctx, target: Target, resume: bool = False) -> None:
     """
     from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
-    from ..schema import head_tables
+    from agno_migrate.schema import head_tables
 
     head = head_tables(target)
     marked = resume or (target.backend == "mysql" and not ctx.as_sql)

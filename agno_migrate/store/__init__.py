@@ -5,10 +5,10 @@ the seeds' compatibility names (SqliteStorage, PostgresStorage, MySQLStorage).
 
 from __future__ import annotations
 
-from ..errors import UsageError
-from ..target import DEFAULT_PG_SCHEMA, Target
-from .base import SessionStore
-from .sql import SqlStore
+from agno_migrate.errors import UsageError
+from agno_migrate.store.base import SessionStore
+from agno_migrate.store.sql import SqlStore
+from agno_migrate.target import DEFAULT_PG_SCHEMA, Target
 
 
 def _target(db_url, **names) -> Target:
@@ -79,7 +79,7 @@ def connect(url: str, **options) -> SessionStore:
     auto_upgrade_schema; on MongoDB db_schema is the database, the tables are collections)."""
     backend = Target.from_url(url).backend
     if backend == "mongodb":
-        from .mongo import MongoDb
+        from agno_migrate.store.mongo import MongoDb
 
         return MongoDb(db_url=url, **{_MONGO_OPTIONS.get(k, k): v for k, v in options.items()})
     if backend not in _BY_BACKEND:
@@ -89,7 +89,7 @@ def connect(url: str, **options) -> SessionStore:
 
 def __getattr__(name: str):
     if name == "MongoDb":  # imported on use: it loads pymongo
-        from .mongo import MongoDb
+        from agno_migrate.store.mongo import MongoDb
 
         return MongoDb
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,11 +16,10 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from .. import registry
-from ..errors import SchemaBehind, UsageError
-from ..migrate import convert
-from ..sessions import Run, Session, chat_messages
-from ..target import Target
+from agno_migrate import convert, registry
+from agno_migrate.errors import SchemaBehind, UsageError
+from agno_migrate.sessions import Run, Session, chat_messages
+from agno_migrate.target import Target
 
 SORTABLE = ("created_at", "updated_at", "session_id", "user_id", "session_type")
 
@@ -61,14 +60,14 @@ class SessionStore:
     @property
     def schema_version(self) -> str | None:
         """The database's schema version (recorded, or detected when not managed); None if empty."""
-        from ..migrate import runner
+        from agno_migrate.migrate import runner
 
         return runner.current(self.target).version
 
     def upgrade_schema(self, to: str = "head"):
         """Upgrade the database to ``to`` now, whatever ``auto_upgrade_schema`` says (locked, as the
         CLI). Returns the runner's Outcome."""
-        from ..migrate import runner
+        from agno_migrate.migrate import runner
 
         outcome = runner.upgrade(self.target, to=to)
         self._schema_ok = outcome.after == registry.HEAD.version
@@ -82,7 +81,7 @@ class SessionStore:
             if self._schema_ok:
                 return
             found = self._recorded_version()
-            from ..migrate import runner
+            from agno_migrate.migrate import runner
 
             # at head, Agno 1.x tables may still be importing (another process holds the lock): this
             # store must wait for them (auto_upgrade_schema) or refuse, not read a partial database

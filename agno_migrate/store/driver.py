@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 
-from ..migrate.connect import begin_sqlite_write, database_errors, raw_connection
-from ..target import Target
+from agno_migrate.backends.sql import begin_sqlite_write, database_errors, raw_connection
+from agno_migrate.target import Target
 
 
 class Statement:
@@ -124,7 +124,7 @@ class Call:
         """This connection's :class:`pgpipe.Exchange` (its prepared statements last as long as it)."""
         exchange = self.pooled.info.get("agno_migrate_exchange")
         if exchange is None or exchange.conn is not self.conn:
-            from .pgpipe import Exchange
+            from agno_migrate.store.pgpipe import Exchange
 
             exchange = self.pooled.info["agno_migrate_exchange"] = Exchange(self.conn)
         return exchange

@@ -39,12 +39,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ..errors import LockTimeout, RunIdTaken, UsageError
-from ..migrate import convert
-from ..migrate.mongo_connect import mongo_errors
-from ..sessions import Run, Session, merge_runs
-from ..target import Target
-from .base import SessionStore, check_listing, with_run_id
+from agno_migrate import convert
+from agno_migrate.backends.mongo import mongo_errors
+from agno_migrate.errors import LockTimeout, RunIdTaken, UsageError
+from agno_migrate.sessions import Run, Session, merge_runs
+from agno_migrate.store.base import SessionStore, check_listing, with_run_id
+from agno_migrate.target import Target
 
 ID_CHUNK = 1000  # ids per $in
 DELETE_CHUNK = 500  # sessions per transaction of delete_sessions
@@ -83,7 +83,7 @@ class MongoDb(SessionStore):
     # --- plumbing -------------------------------------------------------------------------------
 
     def _recorded_version(self) -> str | None:
-        from ..migrate.mongo import recorded_version
+        from agno_migrate.migrate.mongo.flow import recorded_version
 
         with mongo_errors(self.target):
             return recorded_version(self.target.mongo_db(), self.target)

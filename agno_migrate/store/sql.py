@@ -16,15 +16,15 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from ..errors import RunIdTaken
-from ..migrate import convert
-from ..migrate import sql as migrate_sql
-from ..migrate.connect import connect, database_errors
-from ..schema import head_tables
-from ..sessions import Run, Session, merge_runs
-from ..target import Target
-from .base import SORTABLE, SessionStore, check_listing, with_run_id  # noqa: F401  (SORTABLE: re-exported)
-from .driver import Call, Statement
+from agno_migrate import convert
+from agno_migrate.backends.sql import connect, database_errors
+from agno_migrate.errors import RunIdTaken
+from agno_migrate.migrate.sql import revisions as migrate_sql
+from agno_migrate.schema import head_tables
+from agno_migrate.sessions import Run, Session, merge_runs
+from agno_migrate.store.base import SORTABLE, SessionStore, check_listing, with_run_id  # noqa: F401  (SORTABLE: re-exported)
+from agno_migrate.store.driver import Call, Statement
+from agno_migrate.target import Target
 
 ID_CHUNK = 500
 RUN_KEEP = ("created_at", "session_id", "run_index")  # what updating a stored run leaves alone

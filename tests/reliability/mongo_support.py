@@ -50,7 +50,7 @@ def head_dump(url: str) -> tuple[list[str], list[str]]:
 
 def version_rows(url: str) -> list[tuple]:
     """(version, revision, action) of the history entries, in the order written."""
-    from agno_migrate.migrate import mongo_state
+    from agno_migrate.migrate.mongo import state as mongo_state
 
     with opened(url) as (db, target):
         return [(h["version"], h.get("revision"), h["action"]) for h in mongo_state.history(db, target)]
@@ -58,7 +58,7 @@ def version_rows(url: str) -> list[tuple]:
 
 def step_rows(url: str, with_attempts: bool = False) -> list[tuple]:
     """(version, direction, completed) of every step record (and how often it was started)."""
-    from agno_migrate.migrate import mongo_state
+    from agno_migrate.migrate.mongo import state as mongo_state
 
     with opened(url) as (db, target):
         rows = [(r["version"], r["direction"], r.get("completed_at") is not None) + ((r.get("attempts"),) if with_attempts else ())

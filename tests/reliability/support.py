@@ -28,7 +28,7 @@ from test_data_step import insert_sessions, run, session
 from test_legacy import LEGACY, head_dump, multiply_agent_sessions
 
 from agno_migrate import registry
-from agno_migrate.migrate import detect
+from agno_migrate.migrate.sql import detect
 from agno_migrate.target import Target
 
 from . import mongo_support
@@ -163,7 +163,7 @@ def full_state(db: Database):
 def version_rows(url: str) -> list[tuple]:
     """(version, revision, action) of our version table, in version order (MongoDB: of the
     history entries, in the order written)."""
-    from agno_migrate.migrate import sql
+    from agno_migrate.migrate.sql import revisions as sql
 
     if is_mongo(url):
         return mongo_support.version_rows(url)
@@ -184,7 +184,7 @@ def version_rows(url: str) -> list[tuple]:
 def checkpoint_rows(url: str) -> list[tuple]:
     """The Agno 1.x import's checkpoints, without their time stamps (MongoDB: every checkpoint
     document, in the same shape)."""
-    from agno_migrate.migrate import legacy
+    from agno_migrate.migrate.legacy import sql as legacy
 
     if is_mongo(url):
         return mongo_support.checkpoint_rows(url)
@@ -479,7 +479,7 @@ def classify(statement: str, target: Target) -> str:
 
 def lock_is_free(db: Database) -> bool:
     """Whether the migration lock of ``db`` can be taken at once (and give it back)."""
-    from agno_migrate.migrate.locks import _key, _mysql_key, _pg_key
+    from agno_migrate.migrate.sql.locks import _key, _mysql_key, _pg_key
 
     if db.backend == "mongodb":
         return mongo_support.lock_is_free(db.url)
@@ -513,7 +513,7 @@ def lock_is_free(db: Database) -> bool:
 
 def stored_run_data(url: str) -> dict[str, object]:
     """run_id -> run_data (decoded) of the runs table."""
-    from agno_migrate.migrate import convert
+    from agno_migrate import convert
 
     target = Target.from_url(url)
     schema = target.schema if target.backend != "sqlite" else None

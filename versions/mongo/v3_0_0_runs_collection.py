@@ -9,7 +9,7 @@ session, same position) are skipped, so an interrupted copy completes on the nex
 ``runs`` field is kept on the session documents (Agno's ``cleanup_legacy_runs_field()`` drops it).
 """
 
-from agno_migrate.migrate import convert
+from agno_migrate import convert
 
 version = "3.0.0"
 

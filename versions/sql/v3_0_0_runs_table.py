@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from agno_migrate.migrate import convert
+from agno_migrate import convert
 
 revision = "v3_0_0"
 down_revision = "v2_5_0"

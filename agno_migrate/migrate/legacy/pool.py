@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 
-from . import legacy_worker
+from agno_migrate.migrate.legacy import worker as legacy_worker
 
 MAX_WORKERS = 4  # conversion processes at most: beyond that the single writer is the bottleneck
 
@@ -39,7 +39,7 @@ class Inline:
 # A worker: imports what the importer imports (its sys.path), then serves
 _BOOT = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
-    "from agno_migrate.migrate.legacy_worker import serve; serve(int(sys.argv[1]))"
+    "from agno_migrate.migrate.legacy.worker import serve; serve(int(sys.argv[1]))"
 )
 
 

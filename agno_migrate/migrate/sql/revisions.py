@@ -18,16 +18,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .. import __version__, registry
-from ..errors import SchemaAhead
-from ..registry import SchemaVersion
-from ..target import Target
+from agno_migrate import __version__, registry
+from agno_migrate.errors import SchemaAhead
+from agno_migrate.registry import SchemaVersion
+from agno_migrate.target import Target
 
 
 def versions_dir() -> Path:
     """Where the Alembic revision scripts are: inside the installed package, or the repository's
     top-level ``versions/sql`` when running from a source checkout."""
-    from . import versions_root
+    from agno_migrate.migrate import versions_root
 
     return versions_root() / "sql"
 

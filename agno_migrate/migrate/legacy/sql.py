@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from ..errors import UsageError
-from ..schema import JSON_COLUMNS
-from ..target import Target, validate_identifier
-from . import convert, legacy_pool, legacy_worker
-from .detect import LEGACY_MODES, LegacyTable, legacy_mode
+from agno_migrate import convert
+from agno_migrate.errors import UsageError
+from agno_migrate.migrate.legacy import pool as legacy_pool
+from agno_migrate.migrate.legacy import worker as legacy_worker
+from agno_migrate.migrate.sql.detect import LEGACY_MODES, LegacyTable, legacy_mode
+from agno_migrate.schema import JSON_COLUMNS
+from agno_migrate.target import Target, validate_identifier
 
 BATCH = 200  # rows read and converted together (split among the workers): bounds memory
 # A transaction (with its checkpoint) holds whole batches, up to COMMIT_BYTES of JSON text or COMMIT_ROWS
@@ -154,7 +156,7 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
     workers also read the legacy rows themselves (this process reads only the batch's session ids).
     With one core, or few rows, rows are converted inline.
     """
-    from ..schema import head_tables
+    from agno_migrate.schema import head_tables
 
     total = sum(t.rows for t in tables)
     with legacy_pool.converter(total >= 2 * BATCH) as converter, _sqlite_writer(conn):  # workers start while we set up

@@ -25,10 +25,10 @@ import threading
 import time
 import uuid
 
-from .. import __version__, registry
-from ..errors import LockTimeout, SchemaAhead
-from ..registry import SchemaVersion
-from ..target import Target
+from agno_migrate import __version__, registry
+from agno_migrate.errors import LockTimeout, SchemaAhead
+from agno_migrate.registry import SchemaVersion
+from agno_migrate.target import Target
 
 VERSION_ID = "version"
 LOCK_ID = "lock"

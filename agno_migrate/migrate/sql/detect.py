@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from .. import registry
-from ..errors import SchemaAhead
-from ..registry import SchemaVersion
-from ..target import Target
-from . import sql
+from agno_migrate import registry
+from agno_migrate.errors import SchemaAhead
+from agno_migrate.migrate.sql import revisions as sql
+from agno_migrate.registry import SchemaVersion
+from agno_migrate.target import Target
 
 JSON_COLUMNS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
 LEGACY_SIGNATURE = {"session_id", "memory", "session_data", "extra_data"}
@@ -201,7 +201,7 @@ def _text(value) -> str:
 
 def _declared_collations(target: Target) -> dict[str, dict[str, str]]:
     """table -> {column: collation} for the columns whose collation the head schema declares."""
-    from ..schema import head_tables
+    from agno_migrate.schema import head_tables
 
     head = head_tables(target, "mysql")
     return {
@@ -314,7 +314,7 @@ def signature(conn, target: Target) -> dict:
 
 def head_signature(target: Target) -> dict:
     """The signature a fresh head database of ``target`` has, computed from ``schema.py``."""
-    from ..schema import head_tables
+    from agno_migrate.schema import head_tables
 
     head = head_tables(target)
     out = {}

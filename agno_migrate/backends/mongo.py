@@ -8,11 +8,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from ..errors import ConnectFailed, DatabaseFailure, UsageError
-from ..target import Target, mask_url
+from agno_migrate.backends.dialect import Dialect
+from agno_migrate.errors import ConnectFailed, DatabaseFailure, UsageError
+from agno_migrate.target import Target, mask_url
 
 SERVER_SELECTION_MS = 5000  # how long an unreachable server is waited for (unless the URL says)
 AUTH_FAILED = 18
+
+
+class MongoDB(Dialect):
+    name = "mongodb"
+    sql = False
+    transactional_ddl = False  # no DDL; a step's writes are not one transaction: steps are idempotent
+    has_schemas = True  # the database holds the collections
+
+
+DIALECT = MongoDB()
 
 
 def create_client(target: Target):

@@ -10,8 +10,8 @@ import contextlib
 import json
 from collections.abc import Iterator
 
-from ..errors import ConnectFailed, DatabaseFailure
-from ..target import Target, mask_url
+from agno_migrate.errors import ConnectFailed, DatabaseFailure
+from agno_migrate.target import Target, mask_url
 
 
 def create_engine_for(target: Target):
@@ -53,7 +53,7 @@ def create_engine_for(target: Target):
     if target.backend == "mysql":
         options = {"json_serializer": json_text}
     else:  # JSONB read with orjson where it gives what json.loads gives
-        from .convert import loads
+        from agno_migrate.convert import loads
 
         options = {"json_deserializer": loads}
     engine = create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, **options)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 
-from ..errors import UsageError
-from ..target import Target
-from . import convert, mongo_state
-from .detect import LEGACY_MODES, LegacyTable
-from .legacy import LegacyReport, parse_table_option
-from .mongo_detect import legacy_mode_of
-from .mongo_step import MongoStep
+from agno_migrate import convert
+from agno_migrate.errors import UsageError
+from agno_migrate.migrate.legacy.sql import LegacyReport, parse_table_option
+from agno_migrate.migrate.mongo import state as mongo_state
+from agno_migrate.migrate.mongo.detect import legacy_mode_of
+from agno_migrate.migrate.mongo.step import MongoStep
+from agno_migrate.migrate.sql.detect import LEGACY_MODES, LegacyTable
+from agno_migrate.target import Target
 
 CHECKPOINT = "legacy:"
 SESSION_FIELDS = (

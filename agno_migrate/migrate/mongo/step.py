@@ -17,10 +17,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .. import registry
-from ..registry import SchemaVersion
-from ..target import Target
-from . import convert, mongo_state
+from agno_migrate import convert, registry
+from agno_migrate.migrate.mongo import state as mongo_state
+from agno_migrate.registry import SchemaVersion
+from agno_migrate.target import Target
 
 BATCH = 200  # documents per batch (and per checkpoint)
 LOOKUP_CHUNK = 500
@@ -183,7 +183,7 @@ def _mine(row: dict) -> tuple:
 def steps_dir() -> Path:
     """Where the MongoDB steps are: inside the installed package, or the repository's top-level
     ``versions/mongo`` when running from a source checkout."""
-    from . import versions_root
+    from agno_migrate.migrate import versions_root
 
     return versions_root() / "mongo"
 

@@ -13,10 +13,10 @@ A stamp that contradicts the physical signs is drift; the physical version wins.
 
 from __future__ import annotations
 
-from .. import registry
-from ..target import Target
-from . import mongo_state
-from .detect import Detection, LegacyTable, legacy_mode, unknown_stamp
+from agno_migrate import registry
+from agno_migrate.migrate.mongo import state as mongo_state
+from agno_migrate.migrate.sql.detect import Detection, LegacyTable, legacy_mode, unknown_stamp
+from agno_migrate.target import Target
 
 JSON_FIELDS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
 STRING_ENCODED = {"$or": [{name: {"$type": "string"}} for name in JSON_FIELDS]}
@@ -93,7 +93,7 @@ def detect(db, target: Target) -> Detection:
 def compare_to_head(db, target: Target) -> list[str]:
     """How the collections differ from the head layout (missing collection or index, an index with
     other keys or uniqueness); empty when they match. Extra indexes are the user's business."""
-    from ..schema import mongo_head_indexes, mongo_index_name
+    from agno_migrate.schema import mongo_head_indexes, mongo_index_name
 
     names = set(db.list_collection_names())
     diffs = []

@@ -11,15 +11,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from .. import registry
-from ..errors import Refused, SchemaDrift, UsageError
-from ..registry import SchemaVersion
-from ..target import Target
-from . import mongo_detect, mongo_legacy, mongo_state
-from .mongo_connect import mongo_errors
-from .mongo_state import MongoLock, recorded_version  # noqa: F401  (the store's one-query check)
-from .mongo_step import MongoStep, run_step
-from .runner import Outcome, Plan, Status, _plan_from, reversible_steps
+from agno_migrate import registry
+from agno_migrate.backends.mongo import mongo_errors
+from agno_migrate.errors import Refused, SchemaDrift, UsageError
+from agno_migrate.migrate.legacy import mongo as mongo_legacy
+from agno_migrate.migrate.mongo import detect as mongo_detect
+from agno_migrate.migrate.mongo import state as mongo_state
+from agno_migrate.migrate.mongo.state import MongoLock, recorded_version  # noqa: F401  (the store's one-query check)
+from agno_migrate.migrate.mongo.step import MongoStep, run_step
+from agno_migrate.migrate.runner import Outcome, Plan, Status, _plan_from, reversible_steps
+from agno_migrate.registry import SchemaVersion
+from agno_migrate.target import Target
 
 
 @contextlib.contextmanager
@@ -144,7 +146,7 @@ def upgrade(target: Target, goal: SchemaVersion, sql: bool, progress, legacy_tab
 
 def _create_head(db, target: Target) -> None:
     """An empty database: the head collections and indexes, our record and Agno's stamps."""
-    from ..schema import mongo_head_indexes
+    from agno_migrate.schema import mongo_head_indexes
 
     step = MongoStep(db, target)
     mongo_state.mark_creating(db, target, registry.HEAD)

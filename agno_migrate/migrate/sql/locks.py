@@ -24,8 +24,8 @@ from collections.abc import Iterator
 
 from sqlalchemy import text
 
-from ..errors import LockTimeout
-from ..target import Target
+from agno_migrate.errors import LockTimeout
+from agno_migrate.target import Target
 
 try:
     import fcntl

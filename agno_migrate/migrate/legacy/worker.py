@@ -19,7 +19,7 @@ import os
 import pickle
 import sys
 
-from . import convert
+from agno_migrate import convert
 
 # json.dumps(value), minus the cycle check (decoded JSON holds no cycles): the same text, ~10% faster
 _dumps = json.JSONEncoder(check_circular=False).encode
@@ -38,7 +38,7 @@ def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> li
     """
     session_columns, run_columns, json_columns = layout[:3]
     if backend == "mysql":
-        from .connect import json_text as exact
+        from agno_migrate.backends.sql import json_text as exact
     else:
         exact = _dumps
     fast = _orjson_encoder(exact, utf8=len(layout) > 3 and layout[3])

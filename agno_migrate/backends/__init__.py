@@ -1,0 +1,27 @@
+"""Connections to the databases and the facts of each dialect, below both ``migrate`` and ``store``.
+
+``dialect_of(target)`` is the one place that maps a backend's name to its module; everything else
+asks the dialect for a capability (``transactional_ddl``, ``has_schemas``, ...), never for a name.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from agno_migrate.backends.dialect import Dialect
+
+_MODULES = {
+    "sqlite": "agno_migrate.backends.sqlite",
+    "postgresql": "agno_migrate.backends.postgresql",
+    "mysql": "agno_migrate.backends.mysql",
+    "mongodb": "agno_migrate.backends.mongo",
+}
+
+
+def dialect_of(target) -> Dialect:
+    """The dialect of a target (or of a backend name such as ``"postgresql"``)."""
+    name = target if isinstance(target, str) else target.backend
+    return importlib.import_module(_MODULES[name]).DIALECT
+
+
+__all__ = ["Dialect", "dialect_of"]

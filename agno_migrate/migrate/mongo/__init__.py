@@ -1,0 +1,1 @@
+"""The MongoDB side of the migration flow: state document and lease lock, detection, steps."""
