@@ -14,6 +14,10 @@ from agno_migrate.errors import UnknownVersion
 LEGACY_1X = "1.x"
 """The per-mode tables of Agno 1.x: a known state that is detected, never created."""
 
+FAMILIES: tuple[str, ...] = ("sessions", "runs")
+"""The table families (one table or collection each, named by the target) that the versions below
+change. A new family is a name here and the versions that change it; the flow does not branch on it."""
+
 
 @dataclass(frozen=True)
 class SchemaVersion:
@@ -31,6 +35,8 @@ class SchemaVersion:
     """Whether a database at this version can be taken back to the version before it."""
     copies_data: bool = False
     """Whether the step moves rows (it then cannot be rendered as SQL text by ``--sql``)."""
+    families: tuple[str, ...] = ("sessions",)
+    """The table families (see :data:`FAMILIES`) whose tables this version creates or changes."""
 
     @property
     def key(self) -> tuple[int, ...]:
@@ -45,12 +51,14 @@ VERSIONS: tuple[SchemaVersion, ...] = (
         agno_stamp=None,
         agno_aliases=("2.0.0",),
         reversible=False,
+        families=("sessions",),
     ),
     SchemaVersion(
         version="2.3.0",
         revision="v2_3_0",
         summary="agno_schema_versions table; JSONB columns on PostgreSQL; native documents on MongoDB",
         agno_stamp="2.3.0",
+        families=("sessions",),
     ),
     SchemaVersion(
         version="2.5.0",
@@ -58,6 +66,7 @@ VERSIONS: tuple[SchemaVersion, ...] = (
         summary="primary key on session_id instead of a unique constraint (PostgreSQL, MySQL)",
         agno_stamp="2.5.0",
         agno_aliases=("2.5.6",),
+        families=("sessions",),
     ),
     SchemaVersion(
         version="3.0.0",
@@ -66,17 +75,26 @@ VERSIONS: tuple[SchemaVersion, ...] = (
         agno_stamp="3.0.0",
         reversible=False,
         copies_data=True,
+        families=("runs",),  # the sessions table is read, not changed: its runs column is kept
     ),
     SchemaVersion(
         version="3.0.1",
         revision="v3_0_1",
         summary="binary (exact) collation for id columns on MySQL/MariaDB; no change elsewhere",
         agno_stamp="3.0.0",  # Agno's stamp for the session storage stays 3.0.0
+        families=("sessions", "runs"),
     ),
 )
 
 HEAD: SchemaVersion = VERSIONS[-1]
 BASE: SchemaVersion = VERSIONS[0]
+
+
+def changing(family: str) -> list[SchemaVersion]:
+    """The versions, oldest first, that create or change the tables of ``family``."""
+    if family not in FAMILIES:
+        raise UnknownVersion(f"unknown table family {family!r} (known: {', '.join(FAMILIES)})")
+    return [v for v in VERSIONS if family in v.families]
 
 
 def get(version: str) -> SchemaVersion:

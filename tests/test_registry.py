@@ -66,3 +66,13 @@ def test_unknown_version_is_a_usage_error():
     with pytest.raises(UnknownVersion) as err:
         registry.get("9.9.9")
     assert err.value.exit_code == 2
+
+
+def test_every_version_names_the_table_families_it_changes():
+    for version in registry.VERSIONS:
+        assert version.families and set(version.families) <= set(registry.FAMILIES), version.version
+    assert {f for v in registry.VERSIONS for f in v.families} == set(registry.FAMILIES)
+    assert [v.version for v in registry.changing("sessions")] == ["2.0.0", "2.3.0", "2.5.0", "3.0.1"]
+    assert [v.version for v in registry.changing("runs")] == ["3.0.0", "3.0.1"]
+    with pytest.raises(UnknownVersion):
+        registry.changing("memories")  # not a family of this registry yet
