@@ -119,7 +119,7 @@ def _worker_pids(parent: int) -> list[int]:
                 args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if len(args) > 3 and b"legacy_worker" in args[2] and args[3] == str(parent).encode():
+            if len(args) > 3 and b"migrate.legacy.worker" in args[2] and args[3] == str(parent).encode():
                 pids.append(int(entry))
     return pids
 
