@@ -130,7 +130,7 @@ def message_digest(message: Any) -> list:
     ]
 
 
-def run_view(run: Any, parent: str | None = None) -> dict:
+def run_view(run: Any) -> dict:
     status = field(run, "status")
     members = field(run, "member_responses")
     return {

@@ -8,8 +8,8 @@ MySQLDb / MongoDb), built once and cached, and the way to run our Agno-side scri
 The environment lives in ``$AGNO_MIGRATE_CACHE/agno-<version>-<hash of the requirements file>``
 (default ``~/.cache/agno-migrate``): editing the requirements file makes a new one. Building it takes a
 file lock beside it, so pytest processes and benchmarks started together build it once; a build
-that was interrupted is thrown away and done again. Standard library only: the benchmarks and
-``tox -e agno`` import this without the project installed.
+that was interrupted is thrown away and done again. Standard library only: ``tox -e agno`` runs it
+with nothing installed.
 """
 
 from __future__ import annotations
@@ -84,8 +84,13 @@ def _build(venv: Path) -> None:
         for cmd in steps:
             out.write(f"$ {' '.join(cmd)}\n")
             out.flush()
-            done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=clean_env(), timeout=BUILD_TIMEOUT)
-            if done.returncode != 0:
+            try:
+                done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=clean_env(), timeout=BUILD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                out.write(f"\ntimed out after {BUILD_TIMEOUT} s\n")
+                done = None
+            if done is None or done.returncode != 0:
+                out.flush()
                 tail = log.read_text(errors="replace")[-2000:]
                 raise BuildError(f"building the Agno {AGNO_VERSION} environment in {venv} failed (see {log}):\n{tail}")
     (venv / READY).write_text(requirements_hash())
