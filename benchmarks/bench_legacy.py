@@ -3,10 +3,14 @@
 
     python benchmarks/bench_legacy.py [--cases sqlite:10000,sqlite:100000,postgresql:10000]
 
-Input: Agno 1.x agent sessions written by the real Agno 1.8.4 (../shared/tools/make_v1_fixtures.sh,
-``--mix agent:100``, seed 1234), generated once and cached. Each side gets its own copy and runs in
-its own process under /usr/bin/time (wall clock, peak RSS of the whole process); our result is then
-read back by the real Agno 3.1.10 (verify_with_agno.sh). Writes benchmarks/results/legacy.md/.json.
+Input: Agno 1.x agent sessions written by the real Agno 1.8.4, generated once and cached. The project
+has no Agno 1.x generator of its own: the input comes from ../shared/tools/make_v1_fixtures.sh
+(``--mix agent:100``, seed 1234), so a checkout without ../shared beside it runs only on input already
+in the cache ($AGNO_MIGRATE_BENCH_CACHE). Each side gets its own copy and runs in its own process
+under /usr/bin/time (wall clock, peak RSS of the whole process). The Agno side, Agno 3.1.10's
+``v1_to_v2.migrate()``, runs in the project's reference environment (tests/agno_side/env.py), and
+both results are read back there by the project's verifier (tests/agno_side/agno_verify.py) against
+the generator's expected file. Writes benchmarks/results/legacy.md/.json.
 """
 
 from __future__ import annotations
@@ -23,17 +27,14 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", HERE.parent.parent / "shared")) / "tools"
+SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", HERE.parent.parent / "shared")) / "tools"  # input only
 CACHE = Path(os.environ.get("AGNO_MIGRATE_BENCH_CACHE", Path.home() / ".cache" / "agno-migrate-bench"))
-AGNO_PYTHON = (
-    Path(os.environ.get("AGNO_TOOLS_HOME", Path.home() / ".cache" / "agno-migrate-tools"))
-    / "agno-3.1.10"
-    / "bin"
-    / "python"
-)
+VERIFY_SAMPLE = 1000  # sessions read again through get_session (all of them through get_sessions)
 PG = os.environ.get("AGNO_MIGRATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 CLI = Path(sys.executable).parent / "agno-migrate"
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+from agno_side import env as agno_env  # noqa: E402
 from bench_store import machine  # noqa: E402
 
 
@@ -123,6 +124,20 @@ def pg_database(name: str) -> str:
     return PG.rsplit("/", 1)[0] + "/" + name
 
 
+def generator() -> Path:
+    """../shared's Agno 1.8.4 generator: the project has none of its own (see the docstring)."""
+    script = SHARED_TOOLS / "make_v1_fixtures.sh"
+    if not script.exists():
+        raise SystemExit(
+            f"bench_legacy.py: the Agno 1.x input is not in {CACHE} and its generator, {script}, is missing. "
+            "The project has no Agno 1.x generator of its own: the input is written by the real Agno 1.8.4 "
+            "through ../shared/tools/make_v1_fixtures.sh, so run this once beside ../shared (or set "
+            "AGNO_MIGRATE_SHARED), or copy its cache ($AGNO_MIGRATE_BENCH_CACHE). The Agno 3.1.10 side and the "
+            "verification need only this checkout."
+        )
+    return script
+
+
 def source(backend: str, count: int) -> tuple[str, Path]:
     """The cached Agno 1.x input (a SQLite file, or a PostgreSQL template database) and its expected file."""
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -137,7 +152,7 @@ def source(backend: str, count: int) -> tuple[str, Path]:
             subprocess.run(
                 [
                     "bash",
-                    SHARED_TOOLS / "make_v1_fixtures.sh",
+                    generator(),
                     "--count",
                     str(count),
                     "--mix",
@@ -156,11 +171,12 @@ def source(backend: str, count: int) -> tuple[str, Path]:
     name = f"bench_v1_{count}"
     marker = CACHE / f"{name}.ready"
     if not marker.exists():
+        script = generator()
         url = pg_database(name)
         subprocess.run(
             [
                 "bash",
-                SHARED_TOOLS / "make_v1_fixtures.sh",
+                script,
                 "--count",
                 str(count),
                 "--mix",
@@ -196,11 +212,9 @@ def copy(backend: str, src: str, tmp: Path) -> tuple[str, str]:
 
 
 def verify(db: str, expected: Path, backend: str) -> str:
-    cmd = ["bash", SHARED_TOOLS / "verify_with_agno.sh", "--db", db, "--expected", expected]
-    if backend == "postgresql":
-        cmd += ["--db-schema", "ai"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()[-300:]
+    """The project's verifier's last line: Agno 3.1.10 reading ``db`` against the generator's expected file."""
+    schema = "ai" if backend == "postgresql" else None
+    return agno_env.verify(db, expected, schema=schema, sample=VERIFY_SAMPLE, timeout=7200).summary
 
 
 def main() -> None:
@@ -218,7 +232,7 @@ def main() -> None:
         src, expected = source(backend, int(count))
         agno_url, agno_db = copy(backend, src, tmp)
         load = os.getloadavg()[0]
-        agno = timed([AGNO_PYTHON, HERE / "agno_legacy_side.py", agno_url])
+        agno = timed([agno_env.agno_python(), HERE / "agno_legacy_side.py", agno_url])
         agno["load_before"] = load
         agno["verify"] = verify(agno_db, expected, backend)
         ours_url, ours_db = copy(backend, src, tmp)
@@ -246,8 +260,10 @@ def main() -> None:
         f"Machine: {results['machine']}.",
         "",
         "Input: Agno 1.x agent sessions written by the real Agno 1.8.4 (make_v1_fixtures.sh --mix agent:100, "
-        "seed 1234). Wall clock and peak RSS of the whole process (/usr/bin/time -v); `verify` is the last line of "
-        "verify_with_agno.sh (the real Agno 3.1.10 reading the result against the generator's expected file).",
+        "seed 1234; the generator is ../shared's, the project has none of its own). Wall clock and peak RSS of the "
+        "whole process (/usr/bin/time -v); `verify` is the last line of the project's verifier, "
+        "tests/agno_side/agno_verify.py (the real Agno 3.1.10, in the project's reference environment, reading the "
+        f"result against the generator's expected file; {VERIFY_SAMPLE} sessions also through get_session).",
         "",
         "Memory: peak RSS of the main process / peak PSS of the whole process tree / peak RSS summed over the "
         "process tree, sampled every 50 ms (agno-migrate converts in worker processes: the tree figures are the ones "

@@ -5,8 +5,8 @@
 
 Builds N realistic sessions (the 200 sessions of the Agno 3.1.10 fixture, replicated with new
 ids), then runs the same workload (store_workload.py: upsert_session, upsert_run, get_session,
-get_sessions pages of 100) with Agno 3.1.10 (its own environment, built by
-../shared/tools/verify_with_agno.sh) and with agno-migrate, each in its own process on a fresh
+get_sessions pages of 100) with Agno 3.1.10 (the project's reference environment, built once by
+tests/agno_side/env.py from its pinned requirements) and with agno-migrate, each in its own process on a fresh
 database, --repeat times per side (sides alternating; the median of each figure is kept). Writes
 the figures and the ratios to benchmarks/results/store.md and .json.
 
@@ -37,8 +37,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-AGNO_HOME = Path(os.environ.get("AGNO_TOOLS_HOME", Path.home() / ".cache" / "agno-migrate-tools"))
-SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", REPO.parent / "shared")) / "tools"
 PG_ADMIN = os.environ.get("AGNO_MIGRATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 OPS = ("upsert_session", "upsert_run", "get_session", "get_sessions_page")
 STORAGES = ("disk", "memory-backed")
@@ -90,10 +88,11 @@ def build_data(n: int, path: Path) -> None:
 
 
 def agno_python() -> Path:
-    python = AGNO_HOME / "agno-3.1.10" / "bin" / "python"
-    if not python.exists():
-        subprocess.run(["bash", str(SHARED_TOOLS / "verify_with_agno.sh"), "--help"], check=True, capture_output=True)
-    return python
+    """The reference Agno 3.1.10 environment's python (tests/agno_side/env.py builds it once)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from agno_side import env
+
+    return env.agno_python()
 
 
 def fresh_url(backend: str, storage: str, tmp: Path) -> str:
@@ -242,6 +241,7 @@ def main() -> None:
                 results["storages"][storage] = run_storage(storage, backends, data, tmp, args.repeat)
         finally:
             shutil.rmtree(SHM / tmp.name, ignore_errors=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(results, indent=1))
     Path(args.out + ".md").write_text(report(results))
 

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sqlite3
-import subprocess
-from pathlib import Path
 
 import pytest
+import shared_tools
+from agno_side import env as agno_env
 from conftest import expected_file, fixture_bytes
 
 from agno_migrate.convert import (
@@ -36,8 +35,6 @@ from agno_migrate.convert import (
     decode_json,
     run_rows,
 )
-
-SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "tools"
 
 # What Agno 3.1.10 writes on its own (the oracle was produced by its to_dict()); none of it is v1 data:
 AGNO_ADDED = {
@@ -717,13 +714,9 @@ def test_oracle_agno_3_1_10_fixture(v1_db, oracle_db):
 
 @pytest.mark.agno
 def test_real_agno_reads_the_converted_fixture(v1_db, tmp_path):
-    """../shared/tools/verify_with_agno.sh: Agno 3.1.10 itself reads every converted session and run
-    (written into an empty copy of its own 3.1.10 SQLite database) as make_v1_fixtures expects."""
-    script = SHARED_TOOLS / "verify_with_agno.sh"
-    if not script.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{script} is missing: CI runs beside ../shared", pytrace=False)
-        pytest.skip("the shared Agno tools are not beside this checkout")
+    """Agno 3.1.10 itself (the reference environment, tests/agno_side/env.py) reads every converted
+    session and run (written into an empty copy of its own 3.1.10 SQLite database) as the fixture's
+    expected file says (tests/agno_side/agno_verify.py); ../shared/tools agrees where it is present."""
     path = tmp_path / "converted.db"
     path.write_bytes(fixture_bytes("3.1.10", "sqlite.db"))
     conn = sqlite3.connect(path)
@@ -736,11 +729,10 @@ def test_real_agno_reads_the_converted_fixture(v1_db, tmp_path):
             for x in run_rows(session, runs)[0]:
                 _insert(conn, "agno_runs", {**x, "run_data": _json(x["run_data"])})
     conn.close()
-    cmd = ["bash", str(script), "--db", str(path), "--expected", str(expected_file("v1", "sqlite", tmp_path))]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert last == "verified 200/200 sessions, 0 mismatches", last
+    expected = expected_file("v1", "sqlite", tmp_path)
+    result = agno_env.verify(path, expected)
+    assert result.ok and result.summary == "verified 200/200 sessions, 0 mismatches", result.output
+    shared_tools.cross_check(str(path), expected)
 
 
 def _json(value):

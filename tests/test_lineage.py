@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
+import shared_tools
+from agno_side import env as agno_env
 from conftest import POINTS, SQL_BACKENDS, expected_file, expected_sessions
 from lineage_checks import agno_stamps, schema_without_legacy_runs, session_ids, stored_runs
 
@@ -14,7 +12,6 @@ import agno_migrate
 from agno_migrate.target import Target
 
 CASES = [(backend, point) for backend in SQL_BACKENDS for point in (*POINTS[backend], "v1")]
-SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "tools"
 
 
 @pytest.mark.parametrize("backend,point", CASES, ids=[f"{b}-{p}" for b, p in CASES])
@@ -48,24 +45,22 @@ def test_fixture_point_upgrades_to_head_with_nothing_lost(new_database, backend,
 @pytest.mark.agno
 @pytest.mark.parametrize("backend,point", CASES, ids=[f"{b}-{p}" for b, p in CASES])
 def test_real_agno_reads_every_upgraded_session(new_database, tmp_path, backend, point):
-    """../shared/tools/verify_with_agno.sh: Agno 3.1.10 itself reads every session and run."""
-    script = SHARED_TOOLS / "verify_with_agno.sh"
-    if not script.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{script} is missing: CI runs beside ../shared", pytrace=False)
-        pytest.skip("the shared Agno tools are not beside this checkout")
+    """Agno 3.1.10 itself (the reference environment, tests/agno_side/env.py) reads every session and
+    run as the fixture's expected file says (tests/agno_side/agno_verify.py); where ../shared/tools sits
+    beside this checkout, its verify_with_agno.sh agrees."""
     db = new_database(backend)
     db.load(point)
     agno_migrate.upgrade(db.url)
     target = str(db.path) if backend == "sqlite" else db.url
-    cmd = ["bash", str(script), "--db", target, "--expected", str(expected_file(point, backend, tmp_path))]
-    if backend == "postgresql":
-        cmd += ["--db-schema", "ai"]
-    if backend == "mysql":
-        # Agno's MySQLDb returns MariaDB's JSON (LONGTEXT) columns as strings whatever the data
-        # (LINEAGE §5.3, tools/README "Known limit"): every other check still applies
-        cmd += ["--db-schema", Target.from_url(db.url).schema, "--skip", "json_encoding"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert last.endswith(" 0 mismatches"), last
+    expected = expected_file(point, backend, tmp_path)
+    schema = {"postgresql": "ai", "mysql": Target.from_url(db.url).schema}.get(backend)
+    # Agno's MySQLDb returns MariaDB's JSON (LONGTEXT) columns as strings whatever the data
+    # (LINEAGE §5.3): every other check still applies, on the decoded values
+    ignore = ("json_encoding",) if backend == "mysql" else ()
+    result = agno_env.verify(target, expected, schema=schema, ignore=ignore)
+    n = len(expected_sessions(point, backend))
+    assert result.ok and result.summary == f"verified {n}/{n} sessions, 0 mismatches", result.output
+    assert result.report["read_twice"] == n  # get_sessions and get_session, on every session
+
+    options = {"postgresql": ["--db-schema", "ai"], "mysql": ["--db-schema", schema or "", "--skip", "json_encoding"]}
+    shared_tools.cross_check(target, expected, *options.get(backend, []))

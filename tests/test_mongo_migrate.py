@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+import shared_tools
+from agno_side import env as agno_env
 from conftest import FIXTURES, load_mongo_fixture
 
 import agno_migrate
@@ -28,7 +30,6 @@ from agno_migrate.target import Target
 CLI = str(Path(sys.executable).parent / "agno-migrate")
 POINTS = ("v1", "2.0.0", "2.3.0", "2.5.0", "2.6.0", "3.1.10")
 LEGACY = ("agent_sessions", "team_sessions", "workflow_sessions", "workflow_v2_sessions")
-SHARED_TOOLS = Path(os.environ.get("AGNO_MIGRATE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "tools"
 REPLICAS = int(os.environ.get("AGNO_MIGRATE_REPLICAS", "8"))
 HEAD = registry.HEAD.version
 
@@ -206,22 +207,18 @@ def test_fixture_point_upgrades_to_head_with_nothing_lost(mongo_url, point):
 @pytest.mark.agno
 @pytest.mark.parametrize("point", POINTS)
 def test_real_agno_reads_every_upgraded_session(mongo_url, tmp_path, point):
-    """../shared/tools/verify_with_agno.sh: Agno 3.1.10's MongoDb reads every session and run."""
-    script = SHARED_TOOLS / "verify_with_agno.sh"
-    if not script.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{script} is missing: CI runs beside ../shared", pytrace=False)
-        pytest.skip("the shared Agno tools are not beside this checkout")
+    """Agno 3.1.10's MongoDb (the reference environment, tests/agno_side/env.py) reads every session
+    and run as the fixture's expected file says (tests/agno_side/agno_verify.py); ../shared/tools
+    agrees where it is present."""
     url, name = mongo_url
     load_mongo_fixture(url, name, point)
     agno_migrate.upgrade(target_of(url, name))
     expected = tmp_path / "expected.jsonl"
     expected.write_bytes(lzma.decompress((FIXTURES / point / f"{expected_name(point)}.xz").read_bytes()))
-    cmd = ["bash", str(script), "--db", url, "--mongo-db", name, "--expected", str(expected)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert last.endswith(" 0 mismatches"), last
+    result = agno_env.verify(url, expected, schema=name)
+    n = len(expected_sessions(point))
+    assert result.ok and result.summary == f"verified {n}/{n} sessions, 0 mismatches", result.output
+    shared_tools.cross_check(url, expected, "--mongo-db", name)
 
 
 def test_a_fresh_database_is_created_at_head(mongo_url):

@@ -1,7 +1,7 @@
 """The session store (``agno_migrate.connect``) on every backend (SQLite, PostgreSQL, MariaDB and
 MongoDB): each method, filters, pagination and sort, unicode and big payloads, concurrent writers,
-and cross-reads with the real Agno 3.1.10 (its own SqliteDb / PostgresDb / MongoDb run in their venv
-through tests/agno_side/).
+and cross-reads with the real Agno 3.1.10 (its own SqliteDb / PostgresDb / MongoDb, run by
+tests/agno_side/agno_sessions.py in the project's reference environment, tests/agno_side/env.py).
 
 Every test gets fresh databases on the real servers (conftest); a server that cannot be reached
 fails, it is never skipped.
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from agno_side import env as agno_env
 from conftest import POINTS, SQL_BACKENDS, expected_sessions, fixture_bytes
 
 import agno_migrate
@@ -31,10 +32,6 @@ from agno_migrate.errors import DatabaseFailure
 STORE_BACKENDS = (*SQL_BACKENDS, "mongodb")
 
 HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("AGNO_MIGRATE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-AGNO_SIDE = HERE / "agno_side" / "agno_sessions.py"
-AGNO_VENV = Path(os.environ.get("AGNO_TOOLS_HOME", Path.home() / ".cache" / "agno-migrate-tools")) / "agno-3.1.10"
-AGNO_PYTHON = AGNO_VENV / "bin" / "python"
 SESSION_CLASSES = {"agent": AgentSession, "team": TeamSession, "workflow": WorkflowSession}
 T0 = 1_700_000_000  # a fixed epoch for explicit timestamps
 
@@ -1194,24 +1191,14 @@ def test_concurrent_processes_append_runs_to_one_session(new_database, tmp_path,
 # --- 5. cross-reads with the real Agno 3.1.10 -----------------------------------------------------
 
 AGNO_BACKENDS = ("sqlite", "postgresql", "mongodb")  # Agno returns MariaDB JSON columns as strings (tools/README)
-_agno_python: list[Path] = []
 
 
 def agno_python() -> Path:
-    """The Agno 3.1.10 venv's python, built once by ../shared/tools/verify_with_agno.sh if absent."""
-    if _agno_python:
-        return _agno_python[0]
-    script = SHARED / "tools" / "verify_with_agno.sh"
-    if not AGNO_PYTHON.exists():
-        if not script.exists():
-            if os.environ.get("CI"):
-                pytest.fail(f"{script} is missing: CI runs beside ../shared", pytrace=False)
-            pytest.skip("the shared Agno tools are not beside this checkout")
-        done = subprocess.run(["bash", str(script), "--help"], capture_output=True, text=True, timeout=900)
-        if done.returncode != 0 or not AGNO_PYTHON.exists():
-            pytest.fail(f"building the Agno 3.1.10 venv failed: {done.stderr[-2000:]}", pytrace=False)
-    _agno_python.append(AGNO_PYTHON)
-    return AGNO_PYTHON
+    """The reference Agno 3.1.10 environment's python (tests/agno_side/env.py builds it once)."""
+    try:
+        return agno_env.agno_python()
+    except agno_env.BuildError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def run_agno(mode: str, db, sessions: list[dict], tmp_path: Path) -> dict:
@@ -1222,9 +1209,8 @@ def run_agno(mode: str, db, sessions: list[dict], tmp_path: Path) -> dict:
     }[db.backend]()
     request, result = tmp_path / f"agno-{mode}-request.json", tmp_path / f"agno-{mode}-result.json"
     request.write_text(json.dumps({"db": spec, "sessions": sessions}, ensure_ascii=False), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    done = subprocess.run([str(agno_python()), str(AGNO_SIDE), mode, str(request), str(result)],
-                          capture_output=True, text=True, timeout=180, env=env)  # fmt: skip
+    agno_python()
+    done = agno_env.run(agno_env.SESSIONS_SCRIPT, mode, request, result, timeout=180)
     assert done.returncode == 0, done.stderr[-4000:]
     out = json.loads(result.read_text(encoding="utf-8"))
     assert out["agno_version"] == "3.1.10"
@@ -1306,7 +1292,7 @@ def agno_view_subset(view: dict, expected: dict) -> dict:
 @pytest.mark.agno
 @pytest.mark.parametrize("backend", AGNO_BACKENDS)
 def test_agno_reads_sessions_written_by_our_store(new_database, tmp_path, backend):
-    agno_python()  # skip or fail before writing anything when Agno cannot run here
+    agno_python()  # built (or failed) before anything is written
     db = new_database(backend)
     store = store_of(db)
     sessions = cross_sessions()
