@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE))
 
 import reflect  # noqa: E402
 
-RELEASES = ["2.0.11", "2.3.26", "2.5.17", "2.6.22", "2.9.0", "3.1.10"]
+RELEASES = ["2.0.11", "2.3.26", "2.5.0", "2.5.17", "2.6.22", "2.9.0", "3.1.10"]
 POINTS = {"2.0": "2.0.11", "2.3": "2.3.26", "2.5": "2.5.17", "2.9": "2.9.0", "3.1": "3.1.10", "v1": "1.8.4"}
 PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 MY = "mysql://root@127.0.0.1:3306/"
@@ -207,7 +207,7 @@ def cmd_fresh(args: argparse.Namespace) -> None:
     for version in RELEASES:
         print(f"fresh layouts: {version}", file=sys.stderr)
         result[version] = fresh_layouts(Path(args.dir) / version / "agno", args.pg, args.my)
-    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
 
 
 def cmd_mongo(args: argparse.Namespace) -> None:
@@ -217,7 +217,7 @@ def cmd_mongo(args: argparse.Namespace) -> None:
     for version in RELEASES:
         indexes = agno_schema.mongo_indexes(Path(args.dir) / version / "agno")
         result[version] = {t: {"collection": agno_schema.DEFAULT_NAMES[t], "indexes": i} for t, i in indexes.items()}
-    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
 
 
 # -- fixture pack -----------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def cmd_fixtures(args: argparse.Namespace) -> None:
         if folder.is_dir():
             print(f"fixture point {point}", file=sys.stderr)
             result[point] = fixture_point(folder, args.pg, args.my)
-    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
 
 
 # -- after Agno 3.1.10's own MigrationManager ---------------------------------------------------------------
@@ -360,7 +360,7 @@ def cmd_mongo_upgraded(args: argparse.Namespace) -> None:
             result[point] = entry
         finally:
             client.drop_database(name)
-    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
 
 
 def _agno_up(python: str, kind: str, target: str, log: Any) -> None:
@@ -406,7 +406,7 @@ def cmd_upgraded(args: argparse.Namespace) -> None:
                 _agno_up(args.agno_python, "mysql", f"{url}|{db}", log)
                 entry["mysql"] = read_my(db, p)
         result[source] = entry
-    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
 
 
 def main() -> None:
