@@ -24,4 +24,12 @@ def dialect_of(target) -> Dialect:
     return importlib.import_module(_MODULES[name]).DIALECT
 
 
-__all__ = ["Dialect", "dialect_of"]
+def dispose(target) -> None:
+    """Close the connections made for ``target`` (its engine's pool, its MongoDB client); the next
+    use makes new ones."""
+    from agno_migrate.backends import connections
+
+    connections.close(target)
+
+
+__all__ = ["Dialect", "dialect_of", "dispose"]

@@ -1,8 +1,8 @@
 """What a backend is: the facts the migration flow and the store ask for, instead of its name.
 
-Each SQL dialect module (``sqlite``, ``postgresql``, ``mysql``) and ``mongo`` defines one subclass;
-:func:`agno_migrate.backends.dialect_of` picks it for a target. Importing these modules loads no
-database driver.
+Each SQL dialect module (``sqlite``, ``postgresql``, ``mysql``: subclasses of ``sql_dialect.SqlDialect``)
+and ``mongo`` defines one subclass; :func:`agno_migrate.backends.dialect_of` picks it for a target.
+Importing these modules loads no database driver.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ class Dialect:
     """Tables live in a named schema or database (PostgreSQL schema, MySQL database); False: SQLite."""
     creates_schema: bool = False
     """The upgrade creates the schema when it is missing (PostgreSQL's ``CREATE SCHEMA``)."""
+    extra: str = "all"
+    """The ``agno-migrate[...]`` extra that installs the driver (named in "driver not installed")."""
 
     def schema_of(self, target) -> str | None:
         """The schema to qualify table names with (None where the dialect has none)."""
