@@ -26,6 +26,7 @@ class MySQL(SqlDialect):
     has_schemas = True
     extra = "mysql"
     id_collation = ID_COLLATION
+    json_unescaped = True
 
     def engine_options(self, target: Target) -> dict:
         """utf8mb4 connections; JSON written as UTF-8 text (:func:`json_text`), read by the driver."""
@@ -82,11 +83,6 @@ class MySQL(SqlDialect):
             return [v("2.5.0")], []
         notes = ["no primary key and no unique key on session_id"] if key == "none" else []
         return ([v("2.3.0")] if has_agno_versions else [v("2.0.0")]), notes
-
-    def json_text(self, value) -> str:
-        from agno_migrate.backends.sql import json_text
-
-        return json_text(value)
 
     def insert(self, table):
         from sqlalchemy.dialects.mysql import insert

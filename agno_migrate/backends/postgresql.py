@@ -32,8 +32,9 @@ class PostgreSQL(SqlDialect):
     returning_in_cte = True
     pipelined = True
     stores_nul = False  # neither JSONB nor text can hold NUL
-    streams_reads = True
-    copies_rows = True
+    json_cast_to_text = True
+    server_side_cursor = True
+    copy_from_stdin = True
 
     def engine_options(self, target: Target) -> dict:
         options = super().engine_options(target)
@@ -115,14 +116,8 @@ class PostgreSQL(SqlDialect):
 
         return sa.func.json_agg(aggregate_order_by(value, *order_by))
 
-    def json_as_text(self, column):
-        """Cast to text by the server: the text psycopg would have parsed with ``json.loads``."""
-        import sqlalchemy as sa
-
-        return sa.cast(column, sa.Text)
-
-    def json_as_utf8_bytes(self, conn) -> bool:
-        """When the connection's client encoding is UTF-8 (COPY sends the bytes as they are)."""
+    def utf8_text_bytes(self, conn) -> bool:
+        """A UTF-8 client encoding: COPY sends the bytes as they are."""
         return str(conn.connection.dbapi_connection.info.encoding).lower().replace("-", "") == "utf8"
 
     def statement_compiler(self, dialect):

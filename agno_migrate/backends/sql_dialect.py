@@ -3,15 +3,14 @@
 
 The facts are grouped by who asks: the engine (``backends.sql``), the migration lock
 (``migrate.sql.locks``), the head schema (``schema.py``), detection (``migrate.sql.detect``), the
-session store (``store.sql``, ``store.driver``) and the Agno 1.x import (``migrate.legacy``).
-Importing these modules loads no database driver, nor SQLAlchemy (the Agno 1.x import's worker
-processes can ask a dialect without it).
+session store (``store.sql``, ``store.driver``); what the Agno 1.x import (``migrate.legacy``) asks
+is in ``dialect.Dialect``. Importing these modules loads no database driver, nor SQLAlchemy (the
+import's worker processes ask a dialect without it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 
 from agno_migrate.backends.dialect import Dialect
 from agno_migrate.errors import LockTimeout
@@ -138,10 +137,6 @@ class SqlDialect(Dialect):
     snapshot_reads: bool = False
     """A store read runs in a transaction of its own (BEGIN ... ROLLBACK): one consistent snapshot."""
 
-    def json_text(self, value) -> str:
-        """``value`` as the JSON text the engine writes for a JSON column (``json.dumps``, as Agno)."""
-        return json.dumps(value)
-
     def insert(self, table):
         """The dialect's INSERT construct (with its upsert clause)."""
         raise NotImplementedError
@@ -178,30 +173,6 @@ class SqlDialect(Dialect):
     def begin_call(self, pooled, conn, writing: bool) -> None:
         """Start a store call on the driver connection ``conn`` of pool entry ``pooled``; nothing
         by default (the driver begins a transaction with the first statement)."""
-
-    # --- the Agno 1.x import (migrate.legacy) ----------------------------------------------------
-
-    stores_nul: bool = True
-    """Text and JSON columns can hold NUL characters (False: they are removed and counted)."""
-    file_based: bool = False
-    """The database is one file on this machine (SQLite): worker processes can read the legacy rows
-    from it themselves, the import may tune the connection's page cache, and stored text is not
-    checked as UTF-8 (a value may not decode)."""
-    streams_reads: bool = False
-    """A batch of legacy rows is read by a server-side cursor and handed on as it comes (PostgreSQL)."""
-    copies_rows: bool = False
-    """Rows are written with ``COPY ... FROM STDIN`` rather than a multi-row INSERT (PostgreSQL)."""
-
-    def json_as_text(self, column):
-        """A JSON column read as its text (as the JSON the driver would have parsed)."""
-        import sqlalchemy as sa
-
-        return sa.type_coerce(column, sa.Text)
-
-    def json_as_utf8_bytes(self, conn) -> bool:
-        """Whether JSON text may be written through ``conn`` as its UTF-8 bytes, stored as that text
-        (False by default: give text)."""
-        return False
 
 
 def lock_key(target: Target, conn) -> str:

@@ -39,7 +39,8 @@ class SQLite(SqlDialect):
     runs_by_ids = True  # its statements run one after the other anyway, and choosing the ids again in
     # the runs statement would sort the matching sessions a second time
     snapshot_reads = True
-    file_based = True
+    embedded = True
+    text_unchecked = True
 
     def engine_options(self, target: Target) -> dict:
         """Wait up to the target's lock timeout for another writer (SQLite's busy timeout)."""
@@ -128,8 +129,8 @@ class SQLite(SqlDialect):
 
         return sa.func.json_each(array).table_valued("value")
 
-    def json_as_utf8_bytes(self, conn) -> bool:
-        """When the database's text is UTF-8 (a BLOB cast to TEXT is read in the database's encoding)."""
+    def utf8_text_bytes(self, conn) -> bool:
+        """A UTF-8 database: the import's ``CAST(? AS TEXT)`` reads a BLOB in the database's encoding."""
         return str(conn.exec_driver_sql("PRAGMA encoding").scalar()).upper() == "UTF-8"
 
     def begin_call(self, pooled, conn, writing: bool) -> None:
