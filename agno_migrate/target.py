@@ -1,16 +1,17 @@
-"""A database to act on: URL parsing and normalising, the names of its tables, its engine.
+"""A database to act on: URL parsing and normalising, and the names of its tables.
 
-Names are data (DESIGN rule 3): the session table, the runs table, Agno's version table, our own
-version table and the PostgreSQL schema all live here, validated once, and every revision and query
-takes them from a Target. Nothing here imports a database driver: the engine is created lazily and
-SQLAlchemy loads the driver of the one dialect in use.
+Names are data, never string literals in revisions or queries: the session table, the runs table,
+Agno's version table, our own version table and the PostgreSQL schema all live here, validated
+once, and every revision and query takes them from a Target. This is the bottom layer: the URL and
+names only. Connections (engines, clients) are made and kept by ``agno_migrate.backends``; nothing
+here imports a database driver.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agno_migrate.errors import UsageError
@@ -85,8 +86,6 @@ class Target:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     lock_lease: float = DEFAULT_LOCK_LEASE
     url_defaulted: bool = False
-    _engine: Any = field(default=None, repr=False, compare=False)
-    _client: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_url(
@@ -166,35 +165,9 @@ class Target:
 
     @property
     def is_mongo(self) -> bool:
+        """Whether this is a MongoDB target (the runner's question; elsewhere code asks the
+        dialect, ``agno_migrate.backends.dialect_of(target).sql``, for what it needs)."""
         return self.backend == "mongodb"
-
-    def engine(self):
-        """The SQLAlchemy engine of this target, created on first use (loads the dialect's driver)."""
-        if self.is_mongo:
-            raise UsageError("this operation applies to SQL databases, not MongoDB")
-        if self._engine is None:
-            from agno_migrate.backends.sql import create_engine_for
-
-            self._engine = create_engine_for(self)
-        return self._engine
-
-    def mongo_db(self):
-        """The pymongo Database of this target (client created on first use, loads pymongo)."""
-        if not self.is_mongo:
-            raise UsageError(f"{self.masked_url} is not a MongoDB URL")
-        if self._client is None:
-            from agno_migrate.backends.mongo import create_client
-
-            self._client = create_client(self)
-        return self._client[self.schema]
-
-    def dispose(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
 
 def _check_sqlalchemy_url(driver_url: str, original: str) -> str:

@@ -690,7 +690,8 @@ def _lock_target_conn(url: str):
 
 
 def test_lock_timeout_postgres(new_database):
-    from agno_migrate.migrate.sql.locks import _key, _pg_key
+    from agno_migrate.backends.postgresql import advisory_key as _pg_key
+    from agno_migrate.backends.sql_dialect import lock_key as _key
 
     db = new_database("postgresql")
     target, eng, conn = _lock_target_conn(db.url)
@@ -710,7 +711,8 @@ def test_lock_timeout_postgres(new_database):
 
 
 def test_lock_timeout_mysql(new_database):
-    from agno_migrate.migrate.sql.locks import _key, _mysql_key
+    from agno_migrate.backends.mysql import lock_name as _mysql_key
+    from agno_migrate.backends.sql_dialect import lock_key as _key
 
     db = new_database("mysql")
     target, eng, conn = _lock_target_conn(db.url)

@@ -23,6 +23,7 @@ from conftest import FIXTURES, load_mongo_fixture
 
 import agno_migrate
 from agno_migrate import registry
+from agno_migrate.backends.mongo import database
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.mongo import step as mongo_step
 from agno_migrate.target import Target
@@ -319,7 +320,7 @@ def test_killed_legacy_import_resumes_to_the_same_database(mongo_server, fresh_d
 def test_a_live_lock_is_renewed_and_not_taken(mongo_url):
     url, name = mongo_url
     holder_target = target_of(url, name, lock_lease=1.0)
-    db = holder_target.mongo_db()
+    db = database(holder_target)
     release = threading.Event()
 
     def hold():
@@ -342,13 +343,13 @@ def test_a_live_lock_is_renewed_and_not_taken(mongo_url):
 def test_a_lost_lease_stops_the_runner(mongo_url):
     url, name = mongo_url
     target = target_of(url, name, lock_lease=0.5)
-    db = target.mongo_db()
+    db = database(target)
     lock = mongo_state.MongoLock(db, target)
     lock.acquire()
     try:
         db[target.version_table].update_one({"_id": "lock"}, {"$set": {"owner": "someone-else"}})
         deadline = time.monotonic() + 5
-        while not lock._lost and time.monotonic() < deadline:
+        while not lock.lost and time.monotonic() < deadline:
             time.sleep(0.05)
         with pytest.raises(agno_migrate.LockTimeout, match="taken over"):
             lock.check()

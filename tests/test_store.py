@@ -27,6 +27,7 @@ from conftest import POINTS, SQL_BACKENDS, expected_sessions, fixture_bytes
 
 import agno_migrate
 from agno_migrate import AgentSession, Run, SchemaBehind, TeamSession, UsageError, WorkflowSession
+from agno_migrate.backends import sql as backend_sql
 from agno_migrate.errors import DatabaseFailure
 
 STORE_BACKENDS = (*SQL_BACKENDS, "mongodb")
@@ -747,7 +748,9 @@ def test_a_page_on_sqlite_sorts_the_sessions_once(new_database):
     db = new_database("sqlite")
     store = store_of(db)
     traced = []
-    sa.event.listen(store.target.engine(), "connect", lambda conn, _record: conn.set_trace_callback(traced.append))
+    sa.event.listen(
+        backend_sql.engine(store.target), "connect", lambda conn, _record: conn.set_trace_callback(traced.append)
+    )
     store.upsert_sessions([AgentSession(session_id=f"s{i}", agent_id="a", created_at=T0 + i % 3,
                                         runs=[agent_run(f"s{i}-r{k}") for k in range(2)]) for i in range(7)])  # fmt: skip
     traced.clear()
@@ -972,7 +975,7 @@ def test_statements_dropped_by_deallocate_all_are_prepared_again_on_postgresql(n
     store = store_of(new_database("postgresql"))
     store.upsert_session(AgentSession(session_id="s", agent_id="agent-1", runs=[agent_run("r-1")]))
     assert store.get_session("s") is not None  # prepared now
-    engine = store.target.engine()
+    engine = backend_sql.engine(store.target)
     pooled = [engine.raw_connection() for _ in range(engine.pool.checkedin())]  # every pooled one
     for connection in pooled:
         connection.driver_connection.execute("DEALLOCATE ALL")
@@ -989,7 +992,7 @@ def test_store_connections_do_not_jit_compile_on_postgresql(new_database):
     compiling a statement that runs in less: the store's connections turn JIT off."""
     store = store_of(new_database("postgresql"))
     store.get_sessions()
-    pooled = store.target.engine().raw_connection()
+    pooled = backend_sql.engine(store.target).raw_connection()
     try:
         assert pooled.driver_connection.execute("SHOW jit").fetchone()[0] == "off"
     finally:

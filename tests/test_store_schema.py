@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from conftest import SQL_BACKENDS, expected_sessions
 
 import agno_migrate
+from agno_migrate.backends import sql as backend_sql
 from agno_migrate.errors import SchemaAhead, SchemaBehind
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.target import Target
@@ -89,7 +90,7 @@ def test_the_head_check_is_one_query_per_store(new_database, backend):
     store = agno_migrate.connect(db.url)
     version_table = store.target.version_table
     seen = []
-    sa.event.listen(store.target.engine(), "before_cursor_execute",
+    sa.event.listen(backend_sql.engine(store.target), "before_cursor_execute",
                     lambda conn, cursor, statement, *a: seen.append(statement))  # fmt: skip
     rounds = []
     for _ in range(3):

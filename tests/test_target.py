@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agno_migrate.backends import connections
 from agno_migrate.errors import EXIT_USAGE, UsageError
 from agno_migrate.target import (
     DEFAULT_URL,
@@ -322,4 +323,4 @@ def test_version_table_is_per_session_table():
 
 def test_no_engine_is_created_by_parsing():
     target = Target.from_url("postgresql://u:pw@unreachable.invalid/app")
-    assert target._engine is None
+    assert connections.peek(target, "engine") is None

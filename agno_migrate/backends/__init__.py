@@ -18,10 +18,25 @@ _MODULES = {
 }
 
 
+_LOADED: dict[str, Dialect] = {}  # (asked on every store call: one dict lookup once loaded)
+
+
 def dialect_of(target) -> Dialect:
-    """The dialect of a target (or of a backend name such as ``"postgresql"``)."""
+    """The dialect of a target (or of a backend name such as ``"postgresql"``); its module is
+    imported on first use (loading no driver)."""
     name = target if isinstance(target, str) else target.backend
-    return importlib.import_module(_MODULES[name]).DIALECT
+    found = _LOADED.get(name)
+    if found is None:
+        found = _LOADED[name] = importlib.import_module(_MODULES[name]).DIALECT
+    return found
 
 
-__all__ = ["Dialect", "dialect_of"]
+def dispose(target) -> None:
+    """Close the connections made for ``target`` (its engine's pool, its MongoDB client); the next
+    use makes new ones."""
+    from agno_migrate.backends import connections
+
+    connections.close(target)
+
+
+__all__ = ["Dialect", "dialect_of", "dispose"]

@@ -1,8 +1,8 @@
 """What a backend is: the facts the migration flow and the store ask for, instead of its name.
 
-Each SQL dialect module (``sqlite``, ``postgresql``, ``mysql``) and ``mongo`` defines one subclass;
-:func:`agno_migrate.backends.dialect_of` picks it for a target. Importing these modules loads no
-database driver.
+Each SQL dialect module (``sqlite``, ``postgresql``, ``mysql``: subclasses of ``sql_dialect.SqlDialect``)
+and ``mongo`` defines one subclass; :func:`agno_migrate.backends.dialect_of` picks it for a target.
+Importing these modules loads no database driver.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ class Dialect:
     """The backend's key, as :class:`agno_migrate.target.Target` parses it from the URL."""
     sql: bool = True
     """A SQL database driven through SQLAlchemy and Alembic (False: MongoDB)."""
+    extra: str = "all"
+    """The ``agno-migrate[...]`` extra that installs the driver (named in "driver not installed")."""
     transactional_ddl: bool = True
     """DDL runs inside the step's transaction (SQLite, PostgreSQL); False: every DDL statement
     commits at once (MySQL/MariaDB), so each step must be idempotent."""
@@ -20,6 +22,33 @@ class Dialect:
     """Tables live in a named schema or database (PostgreSQL schema, MySQL database); False: SQLite."""
     creates_schema: bool = False
     """The upgrade creates the schema when it is missing (PostgreSQL's ``CREATE SCHEMA``)."""
+
+    # --- what the Agno 1.x import asks (new names only: added for migrate/legacy) ----------------
+    embedded: bool = False
+    """The database engine runs in this process on one local file (SQLite): another process (an import
+    worker) can open that file and read it itself, and the page cache and WAL checkpoints are settings
+    (``PRAGMA``) of this connection."""
+    text_unchecked: bool = False
+    """TEXT may hold bytes that are not UTF-8 (SQLite stores what it is given; reading such a value
+    fails the whole fetch, so rows are read again with those values as bytes)."""
+    stores_nul: bool = True
+    """Text and JSON values can hold the NUL character (PostgreSQL's text and JSONB cannot: the import
+    removes and counts them)."""
+    json_unescaped: bool = False
+    """JSON is written as UTF-8 text, not ``\\u``-escaped (MariaDB: escaping doubles CJK and triples
+    emoji, and can push a large session past the packet limit): ``backends.sql.json_text``."""
+    json_cast_to_text: bool = False
+    """A JSON column is read as its text through a CAST by the server (PostgreSQL: the driver would
+    parse json/jsonb itself); elsewhere the stored text is read as it is."""
+    server_side_cursor: bool = False
+    """A large read streams through a server-side cursor (PostgreSQL), rows fetched as they are used."""
+    copy_from_stdin: bool = False
+    """Bulk inserts go through ``COPY ... FROM STDIN`` (PostgreSQL), rows streamed as they are formatted."""
+
+    def utf8_text_bytes(self, conn) -> bool:
+        """Whether the import may hand text to ``conn`` as its UTF-8 bytes, stored as that text:
+        False unless the dialect says how (SQLite, PostgreSQL)."""
+        return False
 
     def schema_of(self, target) -> str | None:
         """The schema to qualify table names with (None where the dialect has none)."""

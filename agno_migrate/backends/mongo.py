@@ -1,6 +1,6 @@
-"""The MongoDB client of a target, and pymongo errors turned into one-line errors.
+"""MongoDB: the dialect's facts, the client of a target, and pymongo errors turned into one-line errors.
 
-Loaded only for ``mongodb://`` targets: nothing else imports pymongo.
+Importing this module loads no pymongo: the client is made on first use, for ``mongodb://`` targets.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from agno_migrate.backends import connections, dialect_of
 from agno_migrate.backends.dialect import Dialect
 from agno_migrate.errors import ConnectFailed, DatabaseFailure, UsageError
 from agno_migrate.target import Target, mask_url
@@ -21,9 +22,22 @@ class MongoDB(Dialect):
     sql = False
     transactional_ddl = False  # no DDL; a step's writes are not one transaction: steps are idempotent
     has_schemas = True  # the database holds the collections
+    extra = "mongo"
 
 
 DIALECT = MongoDB()
+
+
+def database(target: Target):
+    """The pymongo Database of ``target`` (its client made on first use, which loads pymongo, and
+    kept until :func:`agno_migrate.backends.dispose`). UsageError for a SQL target."""
+    if dialect_of(target) is not DIALECT:
+        raise UsageError(f"{target.masked_url} is not a MongoDB URL")
+    return connections.get(target, "client", lambda: create_client(target), _close)[target.schema]
+
+
+def _close(client) -> None:
+    client.close()
 
 
 def create_client(target: Target):

@@ -1,5 +1,8 @@
 """Engines and connections for the SQL backends, and the translation of driver errors.
 
+Each target's engine is made by its dialect (``sql_dialect.SqlDialect.create_engine``) on first
+use and kept for the target (``connections``).
+
 Driver failures at connect time (unreachable host, bad password, missing database, unwritable
 SQLite file) become one ConnectFailed line with the password masked; nothing here prints a traceback.
 """
@@ -10,83 +13,22 @@ import contextlib
 import json
 from collections.abc import Iterator
 
-from agno_migrate.errors import ConnectFailed, DatabaseFailure
+from agno_migrate.backends import connections, dialect_of
+from agno_migrate.errors import ConnectFailed, DatabaseFailure, UsageError
 from agno_migrate.target import Target, mask_url
 
 
-def create_engine_for(target: Target):
-    """A SQLAlchemy engine for ``target``. SQLite connections start their transactions with
-    ``BEGIN IMMEDIATE`` (so DDL is transactional and a writer holds the lock from the start) and
-    wait up to the target's lock timeout for another writer."""
-    from sqlalchemy import create_engine, event
-
-    if target.backend == "sqlite":
-        engine = create_engine(
-            target.driver_url,
-            connect_args={"timeout": max(target.lock_timeout, 0.001)},
-        )
-
-        @event.listens_for(engine, "connect")
-        def _no_implicit_transactions(dbapi_connection, _record):
-            dbapi_connection.isolation_level = None
-            dbapi_connection.execute("PRAGMA foreign_keys=ON")
-            # SQLite's lower() folds ASCII only: the store's case-insensitive filters use this
-            dbapi_connection.create_function("agno_casefold", 1, _casefold, deterministic=True)
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(connection):
-            if connection.get_execution_options().get("agno_readonly"):
-                connection.exec_driver_sql("BEGIN")
-                return
-            begin_sqlite_write(connection.connection, connection.exec_driver_sql)  # errors wrapped by SQLAlchemy
-
-        return engine
-    connect_args = {"connect_timeout": 10}
-    if target.backend == "mysql":
-        connect_args["charset"] = "utf8mb4"
-    if target.backend == "postgresql":
-        # the store prepares its own statements (store/pgpipe.py); psycopg's automatic ones would
-        # make its rollback() send DEALLOCATE ALL, which drops the store's as well
-        connect_args["prepare_threshold"] = None
-    # no pool_pre_ping: it costs a round trip per call; a connection the server dropped fails one
-    # call, is discarded with the pool, and the next call reconnects
-    if target.backend == "mysql":
-        options = {"json_serializer": json_text}
-    else:  # JSONB read with orjson where it gives what json.loads gives
-        from agno_migrate.convert import loads
-
-        options = {"json_deserializer": loads}
-    engine = create_engine(target.driver_url, pool_recycle=1800, connect_args=connect_args, **options)
-    if target.backend == "postgresql":
-
-        @event.listens_for(engine, "connect")
-        def _no_jit(dbapi_connection, _record):
-            # our statements are short; the planner's estimates on tables not yet analyzed can pass
-            # jit_above_cost, and compiling then costs ~10 ms a statement, more than running it
-            # (servers before PostgreSQL 11 have no such setting: nothing to turn off there)
-            autocommit = dbapi_connection.autocommit
-            dbapi_connection.autocommit = True
-            dbapi_connection.execute(
-                "SELECT set_config('jit', 'off', false) WHERE current_setting('jit', true) IS NOT NULL"
-            )
-            dbapi_connection.autocommit = autocommit
-
-    return engine
+def engine(target: Target):
+    """The SQLAlchemy engine of ``target``, created on first use (loads the dialect's driver) and
+    kept until :func:`agno_migrate.backends.dispose`. UsageError for a MongoDB target."""
+    dialect = dialect_of(target)
+    if not dialect.sql:
+        raise UsageError("this operation applies to SQL databases, not MongoDB")
+    return connections.get(target, "engine", lambda: dialect.create_engine(target), _dispose)
 
 
-def begin_sqlite_write(pooled, execute) -> None:
-    """``BEGIN IMMEDIATE`` on a pooled SQLite connection, switching it to WAL on its first write;
-    ``execute`` runs one SQL string on it (the SQLAlchemy connection's, or the driver's).
-
-    As Agno 3.1 does: WAL instead of a journal file created, fsynced and deleted per commit
-    (synchronous stays FULL: every commit is durable). Only writers switch (the mode persists in
-    the file); reads change nothing."""
-    info = pooled.info
-    if "wal" not in info:
-        with contextlib.suppress(Exception):
-            execute("PRAGMA journal_mode=WAL")
-        info["wal"] = True
-    execute("BEGIN IMMEDIATE")
+def _dispose(engine) -> None:
+    engine.dispose()
 
 
 def json_text(value) -> str:
@@ -99,10 +41,6 @@ def json_text(value) -> str:
     except UnicodeEncodeError:
         return json.dumps(value)
     return text
-
-
-def _casefold(value):
-    return value.casefold() if isinstance(value, str) else value
 
 
 def describe_db_error(exc: BaseException) -> str:
@@ -119,7 +57,8 @@ def connect(target: Target, readonly: bool = False) -> Iterator[object]:
     ``readonly`` connections start plain (deferred) transactions on SQLite, so reading a
     read-only file, or reading while another process writes, works."""
 
-    if readonly and _missing_sqlite_file(target):
+    dialect = dialect_of(target)
+    if readonly and dialect.sql and dialect.missing_file(target):
         # reading a file that does not exist must not create it: read an empty database instead
         from sqlalchemy import create_engine
 
@@ -127,10 +66,10 @@ def connect(target: Target, readonly: bool = False) -> Iterator[object]:
             yield empty
         return
     with _connect_errors(target):
-        conn = target.engine().connect()
+        conn = engine(target).connect()
     if readonly:
         conn.execution_options(agno_readonly=True)
-        if target.backend != "sqlite":  # reads need no BEGIN/COMMIT round trips
+        if dialect.readonly_autocommit:
             conn.execution_options(isolation_level="AUTOCOMMIT")
     try:
         yield conn
@@ -139,28 +78,11 @@ def connect(target: Target, readonly: bool = False) -> Iterator[object]:
             conn.close()
 
 
-def _missing_sqlite_file(target: Target) -> bool:
-    if target.backend != "sqlite":
-        return False
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-
-    database = make_url(target.driver_url).database
-    return (
-        bool(database) and database != ":memory:" and not database.startswith("file:") and not Path(database).exists()
-    )
-
-
-def _extra(backend: str) -> str:
-    return {"postgresql": "postgres", "mysql": "mysql", "mongodb": "mongo"}.get(backend, "all")
-
-
 def raw_connection(target: Target):
     """A pooled DBAPI connection of ``target``'s engine (``close()`` returns it to the pool), for
     the store's driver-level statements; connection failures raise ConnectFailed."""
     with _connect_errors(target):
-        return target.engine().raw_connection()
+        return engine(target).raw_connection()
 
 
 @contextlib.contextmanager
@@ -172,7 +94,7 @@ def _connect_errors(target: Target) -> Iterator[None]:
     except ModuleNotFoundError as exc:
         raise ConnectFailed(
             f"the driver for {target.backend} is not installed ({exc.name}): "
-            f"pip install 'agno-migrate[{_extra(target.backend)}]'"
+            f"pip install 'agno-migrate[{dialect_of(target).extra}]'"
         ) from None
     except (DBAPIError, *_driver_errors(target)) as exc:  # a raw checkout raises the driver's own
         raise ConnectFailed(f"cannot connect to {target.masked_url}: {describe_db_error(exc)}") from None
@@ -181,8 +103,8 @@ def _connect_errors(target: Target) -> Iterator[None]:
 def _driver_errors(target: Target, kind: str = "Error") -> tuple[type, ...]:
     """The driver's own exception class ``kind`` (raised by DBAPI connections used directly), once
     the driver is loaded."""
-    engine = target._engine
-    dbapi = getattr(engine.dialect, "loaded_dbapi", None) if engine is not None else None
+    made = connections.peek(target, "engine")
+    dbapi = getattr(made.dialect, "loaded_dbapi", None) if made is not None else None
     return (getattr(dbapi, kind),) if dbapi is not None else ()
 
 
@@ -200,3 +122,10 @@ def database_errors(target: Target) -> Iterator[None]:
         if operational and "readonly" in message.replace("-", "").lower():
             raise DatabaseFailure(f"{target.masked_url} is read-only: {message}") from None
         raise DatabaseFailure(f"database error on {target.masked_url}: {message}") from None
+
+
+def has_table(conn, target: Target, name: str) -> bool:
+    """Whether table ``name`` exists in the target's schema (a catalogue query on ``conn``)."""
+    from sqlalchemy import inspect
+
+    return inspect(conn).has_table(name, schema=dialect_of(target).schema_of(target))

@@ -5,18 +5,25 @@ the seeds' compatibility names (SqliteStorage, PostgresStorage, MySQLStorage).
 
 from __future__ import annotations
 
+from agno_migrate.backends import dialect_of, mysql, postgresql, sqlite
 from agno_migrate.errors import UsageError
 from agno_migrate.store.base import SessionStore
 from agno_migrate.store.sql import SqlStore
 from agno_migrate.target import DEFAULT_PG_SCHEMA, Target
 
 
-def _target(db_url, **names) -> Target:
-    return Target.from_url(db_url, **{k: v for k, v in names.items() if v is not None})
+def _target(store: type, db_url, **names) -> Target:
+    """The target of ``db_url`` for a store class of one dialect; UsageError for another dialect's URL."""
+    target = Target.from_url(db_url, **{k: v for k, v in names.items() if v is not None})
+    if dialect_of(target) is not store.dialect:
+        raise UsageError(f"{store.__name__} needs a {store.dialect.name}:// URL, not {target.masked_url}")
+    return target
 
 
 class SqliteDb(SqlStore):
     """Sessions in a SQLite file: ``SqliteDb(db_file="agno.db")`` or ``SqliteDb(db_url="sqlite:///...")``."""
+
+    dialect = sqlite.DIALECT
 
     def __init__(
         self,
@@ -29,14 +36,15 @@ class SqliteDb(SqlStore):
         if (db_file is None) == (db_url is None):
             raise UsageError("SqliteDb needs exactly one of db_file or db_url")
         url = db_url or f"sqlite:///{db_file}"
-        target = _target(url, session_table=session_table, runs_table=runs_table)
-        if target.backend != "sqlite":
-            raise UsageError(f"SqliteDb needs a sqlite:// URL, not {target.masked_url}")
-        super().__init__(target, auto_upgrade_schema)
+        super().__init__(
+            _target(SqliteDb, url, session_table=session_table, runs_table=runs_table), auto_upgrade_schema
+        )
 
 
 class PostgresDb(SqlStore):
     """Sessions on PostgreSQL, in ``db_schema`` (default ``ai``, as Agno)."""
+
+    dialect = postgresql.DIALECT
 
     def __init__(
         self,
@@ -46,14 +54,14 @@ class PostgresDb(SqlStore):
         runs_table: str | None = None,
         auto_upgrade_schema: bool = False,
     ):
-        target = _target(db_url, schema=db_schema, session_table=session_table, runs_table=runs_table)
-        if target.backend != "postgresql":
-            raise UsageError(f"PostgresDb needs a postgresql:// URL, not {target.masked_url}")
-        super().__init__(target, auto_upgrade_schema)
+        names = {"schema": db_schema, "session_table": session_table, "runs_table": runs_table}
+        super().__init__(_target(PostgresDb, db_url, **names), auto_upgrade_schema)
 
 
 class MySQLDb(SqlStore):
     """Sessions on MySQL/MariaDB, in the URL's database (or ``db_schema``)."""
+
+    dialect = mysql.DIALECT
 
     def __init__(
         self,
@@ -63,13 +71,11 @@ class MySQLDb(SqlStore):
         runs_table: str | None = None,
         auto_upgrade_schema: bool = False,
     ):
-        target = _target(db_url, schema=db_schema, session_table=session_table, runs_table=runs_table)
-        if target.backend != "mysql":
-            raise UsageError(f"MySQLDb needs a mysql:// URL, not {target.masked_url}")
-        super().__init__(target, auto_upgrade_schema)
+        names = {"schema": db_schema, "session_table": session_table, "runs_table": runs_table}
+        super().__init__(_target(MySQLDb, db_url, **names), auto_upgrade_schema)
 
 
-_BY_BACKEND = {"sqlite": SqliteDb, "postgresql": PostgresDb, "mysql": MySQLDb}
+_SQL_STORES = {store.dialect: store for store in (SqliteDb, PostgresDb, MySQLDb)}
 # connect()'s option names as MongoDb calls them (Agno's names: a database, collections)
 _MONGO_OPTIONS = {"db_schema": "db_name", "session_table": "session_collection", "runs_table": "runs_collection"}
 
@@ -77,14 +83,14 @@ _MONGO_OPTIONS = {"db_schema": "db_name", "session_table": "session_collection",
 def connect(url: str, **options) -> SessionStore:
     """The store for ``url``, chosen by its scheme (options: session_table, runs_table, db_schema,
     auto_upgrade_schema; on MongoDB db_schema is the database, the tables are collections)."""
-    backend = Target.from_url(url).backend
-    if backend == "mongodb":
+    dialect = dialect_of(Target.from_url(url))
+    if not dialect.sql:
         from agno_migrate.store.mongo import MongoDb
 
         return MongoDb(db_url=url, **{_MONGO_OPTIONS.get(k, k): v for k, v in options.items()})
-    if backend not in _BY_BACKEND:
-        raise UsageError(f"no session store for {backend} yet")
-    return _BY_BACKEND[backend](db_url=url, **options)
+    if dialect not in _SQL_STORES:
+        raise UsageError(f"no session store for {dialect.name} yet")
+    return _SQL_STORES[dialect](db_url=url, **options)
 
 
 def __getattr__(name: str):

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from agno_migrate import convert, registry
+from agno_migrate import backends, convert, registry
 from agno_migrate.errors import SchemaBehind, UsageError
 from agno_migrate.sessions import Run, Session, chat_messages
 from agno_migrate.target import Target
@@ -53,7 +53,7 @@ class SessionStore:
 
     def close(self) -> None:
         """Close the store's connections (engine or client); a later call opens new ones."""
-        self.target.dispose()
+        backends.dispose(self.target)
 
     # --- schema ---------------------------------------------------------------------------------
 

@@ -9,20 +9,21 @@ statements of one step travel in one pipeline (``pgpipe.py``): one network round
 
 from __future__ import annotations
 
-import functools
-
-from agno_migrate.backends.sql import begin_sqlite_write, database_errors, raw_connection
+from agno_migrate.backends import dialect_of
+from agno_migrate.backends.sql import database_errors, engine, raw_connection
 from agno_migrate.target import Target
 
 
 class Statement:
-    """SQL compiled for one dialect, and how to turn a dict of values into its parameters."""
+    """SQL compiled for one dialect, and how to turn a dict of values into its parameters.
+
+    ``dialect`` is the engine's SQLAlchemy dialect (its bind processors encode the values);
+    ``compiler`` the one to write the SQL with, if another (``SqlDialect.statement_compiler``)."""
 
     __slots__ = ("sql", "columns", "_names", "_used", "_defaults", "_processors")
 
-    def __init__(self, clause, dialect):
-        # PostgreSQL: numbered parameters ($1, …), as the server's prepared statements take them
-        compiled = clause.compile(dialect=_numbered(type(dialect)) if dialect.name == "postgresql" else dialect)
+    def __init__(self, clause, dialect, compiler=None):
+        compiled = clause.compile(dialect=compiler or dialect)
         self.sql = str(compiled)
         self.columns = tuple(clause.exported_columns.keys())  # the names of a result row's values
         # the parameters in the SQL's order, or (named style) the names the SQL uses: a driver may
@@ -50,19 +51,22 @@ class Statement:
 
 
 class Call:
-    """One store call on a pooled DBAPI connection: a transaction for writes (``BEGIN IMMEDIATE``
-    on SQLite; committed by :meth:`write`, rolled back on any error), a consistent snapshot for
-    SQLite reads, autocommit reads elsewhere. Driver errors become DatabaseFailure lines; a
+    """One store call on a pooled DBAPI connection: a transaction for writes (begun as the dialect
+    begins it, ``SqlDialect.begin_call``: ``BEGIN IMMEDIATE`` on SQLite; committed by :meth:`write`,
+    rolled back on any error), a consistent snapshot for reads where the dialect takes one
+    (``snapshot_reads``), autocommit reads elsewhere. Driver errors become DatabaseFailure lines; a
     connection the server dropped is discarded from the pool.
 
-    On PostgreSQL the connection is in autocommit mode and a write spells its transaction out
-    (BEGIN with the first statements, COMMIT with the last), so that each :meth:`fetch` and each
-    :meth:`write` is one pipeline (:class:`pgpipe.Exchange`): one network round trip."""
+    Where the dialect is ``pipelined`` (PostgreSQL) the connection is in autocommit mode and a write
+    spells its transaction out (BEGIN with the first statements, COMMIT with the last), so that each
+    :meth:`fetch` and each :meth:`write` is one pipeline (:class:`pgpipe.Exchange`): one network
+    round trip."""
 
     def __init__(self, target: Target, write: bool):
         self.target = target
         self.writing = write
-        self.pipelined = target.backend == "postgresql"
+        self.dialect = dialect_of(target)
+        self.pipelined = self.dialect.pipelined
         self._begun = False
         self._broken = False
 
@@ -72,13 +76,7 @@ class Call:
         self.pooled = raw_connection(self.target)
         self.conn = self.pooled.driver_connection
         try:
-            if self.target.backend == "sqlite":
-                if self.writing:
-                    begin_sqlite_write(self.pooled, self.conn.execute)
-                else:
-                    self.conn.execute("BEGIN")
-            elif self.pipelined:
-                self.conn.autocommit = True  # reads need no BEGIN/ROLLBACK; writes send their own
+            self.dialect.begin_call(self.pooled, self.conn, self.writing)
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -96,7 +94,7 @@ class Call:
         return done
 
     def _run(self, steps: list, commit: bool) -> list[list[tuple]]:
-        """The steps' rows. Elsewhere than on PostgreSQL they are read right after each statement
+        """The steps' rows. Unless pipelined they are read right after each statement
         (a SQLite statement left unread holds a read snapshot past the commit, and the WAL could
         then never be checkpointed back to its start)."""
         if self.pipelined:
@@ -145,10 +143,8 @@ class Call:
             self.pooled.invalidate(exc)
             return
         try:
-            if self.target.backend == "sqlite" and self.conn.in_transaction:
+            if (self.dialect.snapshot_reads and self.conn.in_transaction) or self.writing:
                 self.conn.rollback()  # nothing to keep: writes commit in write(), reads changed nothing
-            elif self.writing:
-                self.conn.rollback()
             if self.pipelined and self.conn.autocommit:
                 self.conn.autocommit = False  # as the pool expects its connections
         except Exception as failure:  # the connection is unusable: drop it, report the first error
@@ -157,16 +153,10 @@ class Call:
                 raise
 
     def _dropped(self, exc) -> bool:
-        dbapi = self.target.engine().dialect.loaded_dbapi
-        if not isinstance(exc, dbapi.Error):
+        dialect = engine(self.target).dialect
+        if not isinstance(exc, dialect.loaded_dbapi.Error):
             return False
-        return self.target.engine().dialect.is_disconnect(exc, self.conn, None)
-
-
-@functools.cache
-def _numbered(dialect_class):
-    """A PostgreSQL dialect (of this class) that writes parameters as $1, $2, … (each name once)."""
-    return dialect_class(paramstyle="numeric_dollar")
+        return dialect.is_disconnect(exc, self.conn, None)
 
 
 def _rows(cursor) -> list[tuple]:

@@ -1,4 +1,4 @@
-"""The session store on MongoDB, on the head layout (LINEAGE §5.4, §5.5), with pymongo.
+"""The session store on MongoDB, on the head layout (as Agno 3.1's MongoDb writes it), with pymongo.
 
 Documents: one per session in the session collection (the 14 session fields, JSON fields as native
 sub-documents, plus MongoDB's ``_id``, which is never returned), one per run in the runs collection
@@ -29,18 +29,17 @@ value outside them raises UsageError and nothing is written (the SQL stores take
 from __future__ import annotations
 
 import contextlib
-import itertools
-import os
-import random
 import re
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from agno_migrate import convert
+from agno_migrate.backends import dialect_of, mongo, retry
 from agno_migrate.backends.mongo import mongo_errors
+from agno_migrate.backends.mongo_lease import Lease
+from agno_migrate.backends.records import mongo_recorded_version
+from agno_migrate.backends.retry import FULL_JITTER, HALF_JITTER, Backoff
 from agno_migrate.errors import LockTimeout, RunIdTaken, UsageError
 from agno_migrate.sessions import Run, Session, merge_runs
 from agno_migrate.store.base import SessionStore, check_listing, with_run_id
@@ -59,10 +58,16 @@ DEFAULT_MAX_DOCUMENT = 16 * 1024 * 1024
 # cache (TransactionTooLargeForCache) and within transactionLifetimeLimitSeconds (60 s by default).
 TRANSACTION_DOCUMENTS = 1000
 TRANSACTION_BYTES = 16 * 1024 * 1024
+# between the attempts of a transaction that conflicted with another writer's
+CONFLICT_RETRIES = Backoff(first=0.004, cap=0.1, jitter=FULL_JITTER)
+# between the attempts at the writer lease another writer holds (standalone servers)
+WAIT_FOR_WRITER = Backoff(first=0.002, cap=0.1, jitter=HALF_JITTER)
 
 
 class MongoDb(SessionStore):
     """Sessions on MongoDB, in ``db_name`` (default: the URL's database, else ``agno``, as Agno)."""
+
+    dialect = mongo.DIALECT
 
     def __init__(
         self,
@@ -74,7 +79,7 @@ class MongoDb(SessionStore):
     ):
         names = {"schema": db_name, "session_table": session_collection, "runs_table": runs_collection}
         target = Target.from_url(db_url, **{k: v for k, v in names.items() if v is not None})
-        if target.backend != "mongodb":
+        if dialect_of(target) is not self.dialect:
             raise UsageError(f"MongoDb needs a mongodb:// URL, not {target.masked_url}")
         super().__init__(target, auto_upgrade_schema)
         self._transactions: bool | None = None  # does the server have them? (asked once)
@@ -83,14 +88,12 @@ class MongoDb(SessionStore):
     # --- plumbing -------------------------------------------------------------------------------
 
     def _recorded_version(self) -> str | None:
-        from agno_migrate.migrate.mongo.flow import recorded_version
-
         with mongo_errors(self.target):
-            return recorded_version(self.target.mongo_db(), self.target)
+            return mongo_recorded_version(mongo.database(self.target), self.target)
 
     @property
     def _db(self):
-        return self.target.mongo_db()
+        return mongo.database(self.target)
 
     @property
     def _sessions(self):
@@ -113,12 +116,10 @@ class MongoDb(SessionStore):
         with mongo_errors(self.target), _bson_limits(self.target):
             client = self._db.client
             if self._has_transactions(client):
-                attempts = itertools.count()
+                pace = retry.pacer(CONFLICT_RETRIES)
 
                 def attempt(session):
-                    tried = next(attempts)
-                    if tried:  # a conflict: jitter, so the retries of many writers spread out
-                        time.sleep(random.uniform(0, min(0.002 * 2**tried, 0.1)))
+                    pace()  # before a retry (a conflict): jittered, so many writers' retries spread out
                     return work(session)
 
                 with client.start_session() as session:
@@ -524,39 +525,24 @@ def _transactions(rows: list[dict], run_rows: list[dict], sizes: list[int]) -> l
 class _WriterLease:
     """Standalone servers: one writer of this store at a time per session collection.
 
-    A lease document ``{_id: "store-writer", owner, expires_at}`` in our state collection, taken
-    by creating it (or by taking over an expired one), timed by the server's clock, deleted when the
-    write is done. Waiting gives up after the target's ``lock_timeout`` with LockTimeout.
+    A lease document ``{_id: "store-writer", owner, expires_at, ...}`` in our state collection
+    (``backends.mongo_lease.Lease``: taken by creating it or by taking over an expired one, timed by
+    the server's clock), not renewed (a store call is short), deleted when the write is done. Waiting
+    gives up after the target's ``lock_timeout`` with LockTimeout.
     """
 
     def __init__(self, db, target: Target):
-        self.coll = db[target.version_table]
         self.target = target
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self.lease_ms = int(target.lock_lease * 1000)
-
-    def _try(self) -> bool:
-        from pymongo.errors import DuplicateKeyError
-
-        take = [{"$set": {"owner": self.owner, "expires_at": {"$add": ["$$NOW", self.lease_ms]}}}]
-        try:
-            self.coll.update_one({"_id": WRITER_LEASE_ID, "owner": {"$exists": False}}, take, upsert=True)
-            return True
-        except DuplicateKeyError:  # held, or expired
-            expired = {"_id": WRITER_LEASE_ID, "$expr": {"$lt": ["$expires_at", "$$NOW"]}}
-            return self.coll.find_one_and_update(expired, take) is not None
+        self.lease = Lease(db[target.version_table], WRITER_LEASE_ID, target.lock_lease)
 
     def __enter__(self) -> None:
-        deadline = time.monotonic() + self.target.lock_timeout
-        delay = 0.002
-        while not self._try():
-            if time.monotonic() >= deadline:
-                raise LockTimeout(
-                    f"another writer held the store's write lease on {self.target.masked_url} for longer than "
-                    f"{self.target.lock_timeout:g}s (a standalone server: writes take turns)"
-                )
-            time.sleep(random.uniform(delay / 2, delay))
-            delay = min(delay * 2, 0.1)
+        self.lease.take(self.target.lock_timeout, WAIT_FOR_WRITER, self._timed_out)
+
+    def _timed_out(self) -> LockTimeout:
+        return LockTimeout(
+            f"another writer held the store's write lease on {self.target.masked_url} for longer than "
+            f"{self.target.lock_timeout:g}s (a standalone server: writes take turns)"
+        )
 
     def __exit__(self, *exc) -> None:
-        self.coll.delete_one({"_id": WRITER_LEASE_ID, "owner": self.owner})
+        self.lease.release()

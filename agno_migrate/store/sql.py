@@ -17,9 +17,9 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from agno_migrate import convert
-from agno_migrate.backends.sql import connect, database_errors
+from agno_migrate.backends import dialect_of, records
+from agno_migrate.backends.sql import connect, database_errors, engine
 from agno_migrate.errors import RunIdTaken
-from agno_migrate.migrate.sql import revisions as migrate_sql
 from agno_migrate.schema import head_tables
 from agno_migrate.sessions import Run, Session, merge_runs
 from agno_migrate.store.base import SORTABLE, SessionStore, check_listing, with_run_id  # noqa: F401  (SORTABLE: re-exported)
@@ -35,6 +35,7 @@ class SqlStore(SessionStore):
 
     def __init__(self, target: Target, auto_upgrade_schema: bool = False):
         super().__init__(target, auto_upgrade_schema)
+        self._dialect = dialect_of(target)
         head = head_tables(target)
         self._sessions = head.sessions
         self._runs = head.runs
@@ -45,7 +46,7 @@ class SqlStore(SessionStore):
 
     def _recorded_version(self) -> str | None:
         with connect(self.target, readonly=True) as conn, database_errors(self.target):
-            version = migrate_sql.recorded_version(conn, self.target, probe=True)
+            version = records.recorded_version(conn, self.target, probe=True)
             if version is not None:
                 self._set_legacy_runs(conn)
             return version
@@ -78,7 +79,12 @@ class SqlStore(SessionStore):
 
     def _statement(self, key, build) -> Statement:
         """The statement ``build()`` under ``key``, compiled once per store."""
-        return self._cached(key, lambda: Statement(build(), self.target.engine().dialect))
+        return self._cached(key, lambda: self._compiled(build()))
+
+    def _compiled(self, clause) -> Statement:
+        """``clause`` compiled for this store's engine (as its dialect compiles the store's statements)."""
+        dialect = engine(self.target).dialect
+        return Statement(clause, dialect, self._dialect.statement_compiler(dialect))
 
     def _cached(self, key, make):
         found = self._statements.get(key)
@@ -91,26 +97,11 @@ class SqlStore(SessionStore):
         return self._statement(("upsert", table.name, keep), lambda: self._upsert_clause(table, keep))
 
     def _upsert_clause(self, table: sa.Table, keep: tuple[str, ...], source=None, guard=None):
-        """The dialect's INSERT ... ON CONFLICT / ON DUPLICATE KEY statement: of bound values, or of
-        ``source`` ((column names, SELECT)). With ``guard`` (a column), a stored row is updated
-        only when the new row has the same value in it (ON CONFLICT ... WHERE; MySQL has no such
-        clause: there ``source`` must exclude those rows itself)."""
+        """The dialect's INSERT ... ON CONFLICT / ON DUPLICATE KEY statement (see
+        ``SqlDialect.upsert``), updating every column but the key and ``keep``."""
         key = {c.name for c in table.primary_key.columns}
         update = [c.name for c in table.columns if c.name not in key and c.name not in keep]
-        backend = self.target.backend
-        if backend == "mysql":
-            from sqlalchemy.dialects.mysql import insert
-        elif backend == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(table) if source is None else insert(table).from_select(*source)
-        if backend == "mysql":
-            return stmt.on_duplicate_key_update({name: stmt.inserted[name] for name in update})
-        where = None if guard is None else guard == stmt.excluded[guard.name]
-        return stmt.on_conflict_do_update(
-            index_elements=sorted(key), set_={n: stmt.excluded[n] for n in update}, where=where
-        )
+        return self._dialect.upsert(table, update, source=source, guard=guard)
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -179,7 +170,6 @@ class SqlStore(SessionStore):
 
     def _build_run_statements(self) -> tuple[Statement, ...]:
         s, r, b = self._sessions, self._runs, sa.bindparam
-        dialect = self.target.engine().dialect
         # the lock is a statement of its own: on PostgreSQL a statement's snapshot is taken when it
         # starts, so the next position must be read by a statement that starts once the lock is held
         lock = sa.select(s.c.session_id).where(s.c.session_id == b("sid")).with_for_update()
@@ -188,7 +178,7 @@ class SqlStore(SessionStore):
         # the touch leaves a session row that already says this second alone: the same value, and
         # no new row version (a session's runs often come within one second)
         stale = s.c.updated_at.is_distinct_from(b("now", type_=s.c.updated_at.type))
-        if self.target.backend == "postgresql":  # one statement: the upsert returns its run's session
+        if self._dialect.returning_in_cte:  # one statement: the upsert returns its run's session
             written = upsert.returning(r.c.session_id).cte("written")
             touched = sa.update(s).where(s.c.session_id == b("sid"), stale, sa.exists(sa.select(written.c.session_id)))
             last = sa.select(sa.func.coalesce(sa.select(written.c.session_id).scalar_subquery(), owner))
@@ -197,7 +187,7 @@ class SqlStore(SessionStore):
             mine = sa.exists().where(r.c.run_id == b("run_id"), r.c.session_id == b("sid"))
             touch = sa.update(s).where(s.c.session_id == b("sid"), stale, mine).values(updated_at=b("now"))
             clauses = (lock, upsert, touch, sa.select(owner))
-        return tuple(Statement(clause, dialect) for clause in clauses)
+        return tuple(self._compiled(clause) for clause in clauses)
 
     def _run_upsert_clause(self):
         """Insert the run (or update it, keeping its position) from the session's row, unless its id
@@ -378,12 +368,11 @@ class SqlStore(SessionStore):
         clauses = [count, page]
         # IN (the page's ids), not a join: SQLite would scan every run to probe the page
         if self._runs_by_ids:
-            given = sa.func.json_each(sa.bindparam("ids", type_=sa.String())).table_valued("value")
+            given = self._dialect.values_of_json_array(sa.bindparam("ids", type_=sa.String()))
             clauses.append(self._runs_query().where(self._runs.c.session_id.in_(sa.select(given.c.value))))
         elif not self._runs_in_row:
             clauses.append(self._runs_query().where(self._runs.c.session_id.in_(sa.select(ids.c.session_id))))
-        dialect = self.target.engine().dialect
-        return tuple(Statement(clause, dialect) for clause in clauses)
+        return tuple(self._compiled(clause) for clause in clauses)
 
     def get_all_session_ids(
         self, user_id: str | None = None, component_id: str | None = None, session_type: str | None = None
@@ -406,26 +395,23 @@ class SqlStore(SessionStore):
 
     @property
     def _runs_in_row(self) -> bool:
-        """Whether a session row read carries its runs (PostgreSQL): one statement per read instead
-        of two, and a page's ids chosen once, not once per statement."""
-        return self.target.backend == "postgresql"
+        """Whether a session row read carries its runs: one statement per read instead of two, and a
+        page's ids chosen once, not once per statement (``SqlDialect.runs_in_row``)."""
+        return self._dialect.runs_in_row
 
     @property
     def _runs_by_ids(self) -> bool:
-        """Whether a page's runs are read by the ids its rows came with, a JSON array (SQLite: its
-        statements run one after the other anyway, and choosing the ids again in the runs statement
-        would sort the matching sessions a second time)."""
-        return self.target.backend == "sqlite"
+        """Whether a page's runs are read by the ids its rows came with, a JSON array
+        (``SqlDialect.runs_by_ids``)."""
+        return self._dialect.runs_by_ids
 
     def _select_sessions(self):
         columns = list(self._sessions.columns)
         if self._legacy_runs is not None:
             columns.append(self._legacy_runs.label("legacy_runs"))
         if self._runs_in_row:
-            from sqlalchemy.dialects.postgresql import aggregate_order_by
-
             r = self._runs
-            runs = sa.func.json_agg(aggregate_order_by(r.c.run_data, r.c.run_index, r.c.created_at))
+            runs = self._dialect.json_array_of(r.c.run_data, r.c.run_index, r.c.created_at)
             columns.append(
                 sa.select(runs)
                 .where(r.c.session_id == self._sessions.c.session_id)
@@ -450,24 +436,9 @@ class SqlStore(SessionStore):
         if end:
             where.append(s.c.created_at <= sa.bindparam("end"))
         if by_name:
-            pattern = sa.bindparam("name", type_=sa.String())
-            where.append(
-                sa.func.agno_casefold(self._session_name()).like(pattern, escape="\\")
-                if self.target.backend == "sqlite"
-                else self._session_name().ilike(pattern, escape="\\")
-            )
+            name = self._dialect.session_name(s.c.session_data)
+            where.append(self._dialect.casefold_like(name, sa.bindparam("name", type_=sa.String())))
         return where
-
-    def _session_name(self):
-        data = self._sessions.c.session_data
-        if self.target.backend == "postgresql":
-            return data["session_name"].astext
-        if self.target.backend == "mysql":
-            return sa.func.json_unquote(sa.func.json_extract(data, "$.session_name"))
-        # SQLite: Agno 2.x-3.0.7 rows are double-encoded (a JSON string holding the JSON text)
-        raw = sa.type_coerce(data, sa.Text)
-        inner = sa.case((sa.func.json_type(raw) == "text", sa.func.json_extract(raw, "$")), else_=raw)
-        return sa.func.json_extract(inner, "$.session_name")
 
     @staticmethod
     def _sessions_of(statement: Statement, rows: list[tuple], run_rows: list[tuple] = ()) -> list[Session]:

@@ -14,6 +14,8 @@ import json
 import textwrap
 from collections.abc import Iterator
 
+from agno_migrate.backends import dispose
+from agno_migrate.backends.mongo import database
 from agno_migrate.target import Target
 
 LEGACY = ("agent_sessions", "team_sessions", "workflow_sessions", "workflow_v2_sessions")
@@ -25,9 +27,9 @@ def opened(url: str) -> Iterator[tuple[object, Target]]:
     """(the pymongo Database of ``url``, its Target); the client is closed afterwards."""
     target = Target.from_url(url)
     try:
-        yield target.mongo_db(), target
+        yield database(target), target
     finally:
-        target.dispose()
+        dispose(target)
 
 
 def canonical(doc: dict) -> str:

@@ -351,9 +351,10 @@ RACER = textwrap.dedent(
     entry, url = sys.argv[1], sys.argv[2]
     import agno_migrate, agno_migrate.cli
     from agno_migrate.migrate import runner  # noqa: the runner and its drivers, loaded before the start
+    from agno_migrate.backends import mongo, sql
     from agno_migrate.target import Target
     target = Target.from_url(url)
-    target.mongo_db() if target.is_mongo else target.engine().dialect.dbapi
+    mongo.database(target) if target.is_mongo else sql.engine(target).dialect.dbapi
     print("ready", flush=True)
     sys.stdin.read()
     if entry == "cli":
@@ -479,7 +480,9 @@ def classify(statement: str, target: Target) -> str:
 
 def lock_is_free(db: Database) -> bool:
     """Whether the migration lock of ``db`` can be taken at once (and give it back)."""
-    from agno_migrate.migrate.sql.locks import _key, _mysql_key, _pg_key
+    from agno_migrate.backends.mysql import lock_name as _mysql_key
+    from agno_migrate.backends.postgresql import advisory_key as _pg_key
+    from agno_migrate.backends.sql_dialect import lock_key as _key
 
     if db.backend == "mongodb":
         return mongo_support.lock_is_free(db.url)

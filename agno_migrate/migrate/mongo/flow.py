@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator
 
 from agno_migrate import registry
-from agno_migrate.backends.mongo import mongo_errors
+from agno_migrate.backends.mongo import database, mongo_errors
 from agno_migrate.errors import Refused, SchemaDrift, UsageError
 from agno_migrate.migrate.legacy import mongo as mongo_legacy
 from agno_migrate.migrate.mongo import detect as mongo_detect
@@ -27,7 +27,7 @@ from agno_migrate.target import Target
 @contextlib.contextmanager
 def _database(target: Target) -> Iterator[object]:
     with mongo_errors(target):
-        yield target.mongo_db()
+        yield database(target)
 
 
 @contextlib.contextmanager

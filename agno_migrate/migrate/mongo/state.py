@@ -13,46 +13,33 @@ Documents in it:
 * ``{_id: "checkpoint:<name>", ...}`` — where a resumable data step or legacy import stands.
 
 Agno's ``agno_schema_versions`` collection (``{table_name, version, updated_at}``) is kept in sync
-with the version reached (DESIGN rule 8): Agno never stamps MongoDB databases by itself and reads
-a missing stamp as 2.0.0.
+with the version reached, so that an Agno application on the same database sees it as current:
+Agno never stamps MongoDB databases by itself and reads a missing stamp as 2.0.0.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
+import contextlib
 import time
 import uuid
 
 from agno_migrate import __version__, registry
-from agno_migrate.errors import LockTimeout, SchemaAhead
+from agno_migrate.backends.mongo_lease import Lease
+
+# the version document is read by the store too: defined below both (re-exported here)
+from agno_migrate.backends.records import VERSION_ID
+from agno_migrate.backends.records import mongo_recorded_version as recorded_version  # noqa: F401
+from agno_migrate.backends.retry import Backoff
+from agno_migrate.errors import LockTimeout
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
 
-VERSION_ID = "version"
 LOCK_ID = "lock"
+WAIT_FOR_LOCK = Backoff(first=0.05, factor=1.5, cap=0.5)  # between attempts at a held migration lock
 
 
 def state(db, target: Target):
     return db[target.version_table]
-
-
-def recorded_version(db, target: Target) -> str | None:
-    """The version our state collection records (one query); None if the database is not managed.
-
-    Raises SchemaAhead when it names a version this release does not know.
-    """
-    doc = state(db, target).find_one({"_id": VERSION_ID}, {"version": 1})
-    if doc is None or doc.get("version") is None:
-        return None
-    version = doc.get("version")
-    if not registry.is_known(version):
-        raise SchemaAhead(
-            f"the database records schema version {version}, which this agno-migrate ({__version__}) "
-            f"does not know (newest known: {registry.HEAD.version}); upgrade agno-migrate"
-        )
-    return version
 
 
 def record(db, target: Target, version: SchemaVersion, action: str) -> None:
@@ -170,24 +157,18 @@ def write_agno_stamps(db, target: Target, version: SchemaVersion) -> None:
 
 
 class MongoLock:
-    """The migration lock: a document with an owner and a lease, in our state collection.
+    """The migration lock: a lease document (``backends.mongo_lease.Lease``) in our state collection.
 
-    Taken with one ``find_one_and_update`` (upsert on ``_id: "lock"``: only one process can hold it;
-    an expired lease can be taken over), timed by the server's clock (``$$NOW``) so replicas with
-    skewed clocks agree. While held, a thread renews the lease every third of it; if a renewal finds
-    the lock taken over (this process stalled past its lease), :meth:`check` raises LockTimeout so
-    the step stops before its next write. Waiting for a held lock gives up after the target's
-    ``lock_timeout``.
+    Only one process can hold it; an expired lease can be taken over; its expiry is timed by the
+    server's clock, so replicas with skewed clocks agree. While held, a thread renews the lease every
+    third of it; if a renewal finds the lock taken over (this process stalled past its lease),
+    :meth:`check` raises LockTimeout so the step stops before its next write. Waiting for a held
+    lock gives up after the target's ``lock_timeout``.
     """
 
     def __init__(self, db, target: Target):
-        self.coll = state(db, target)
         self.target = target
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        self.lease_ms = int(target.lock_lease * 1000)
-        self._lost = False
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
+        self.lease = Lease(state(db, target), LOCK_ID, target.lock_lease)
 
     def __enter__(self) -> MongoLock:
         self.acquire()
@@ -196,73 +177,34 @@ class MongoLock:
     def __exit__(self, *exc) -> None:
         self.release()
 
-    def _try(self) -> bool:
-        """One attempt: create the lock document, or take it over if its lease expired."""
-        from pymongo.errors import DuplicateKeyError
-
-        take = [
-            {
-                "$set": {
-                    "owner": self.owner,
-                    "host": socket.gethostname(),
-                    "pid": os.getpid(),
-                    "acquired_at": "$$NOW",
-                    "expires_at": {"$add": ["$$NOW", self.lease_ms]},
-                }
-            }
-        ]
-        try:  # no lock document: create it (two creators collide on the _id, one wins)
-            self.coll.update_one({"_id": LOCK_ID, "owner": {"$exists": False}}, take, upsert=True)
-            return True
-        except DuplicateKeyError:
-            pass
-        expired_or_mine = {"$or": [{"$lt": ["$expires_at", "$$NOW"]}, {"$eq": ["$owner", self.owner]}]}
-        return self.coll.find_one_and_update({"_id": LOCK_ID, "$expr": expired_or_mine}, take) is not None
+    @property
+    def lost(self) -> bool:
+        """Whether another process took the lock over while this one held it."""
+        return self.lease.lost
 
     def acquire(self) -> None:
-        deadline = time.monotonic() + self.target.lock_timeout
-        delay = 0.05
-        while not self._try():
-            if time.monotonic() >= deadline:
-                holder = self.coll.find_one({"_id": LOCK_ID}) or {}
-                raise LockTimeout(
-                    f"another process ({holder.get('owner', 'unknown')}) holds the migration lock on "
-                    f"{self.target.masked_url} until {holder.get('expires_at', '?')} UTC; gave up after "
-                    f"{self.target.lock_timeout:g}s (--lock-timeout)"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
-        self._stop.clear()
-        self._renewer = threading.Thread(target=self._renew_loop, name="agno-migrate-lock", daemon=True)
-        self._renewer.start()
+        """Take the lock (waiting for another holder up to ``lock_timeout``, then LockTimeout) and
+        keep it renewed until :meth:`release`."""
+        self.lease.take(self.target.lock_timeout, WAIT_FOR_LOCK, self._timed_out)
+        self.lease.keep_renewed()
 
-    def _renew_loop(self) -> None:
-        interval = max(self.lease_ms / 3000.0, 0.05)
-        while not self._stop.wait(interval):
-            try:
-                result = self.coll.update_one(
-                    {"_id": LOCK_ID, "owner": self.owner},
-                    [{"$set": {"expires_at": {"$add": ["$$NOW", self.lease_ms]}}}],
-                )
-            except Exception:  # a transient error: the next renewal tries again within the lease
-                continue
-            if result.matched_count == 0:
-                self._lost = True
-                return
+    def _timed_out(self) -> LockTimeout:
+        holder = self.lease.holder()
+        return LockTimeout(
+            f"another process ({holder.get('owner', 'unknown')}) holds the migration lock on "
+            f"{self.target.masked_url} until {holder.get('expires_at', '?')} UTC; gave up after "
+            f"{self.target.lock_timeout:g}s (--lock-timeout)"
+        )
 
     def check(self) -> None:
         """Raise LockTimeout if the lease was lost (another process took the lock over)."""
-        if self._lost:
+        if self.lease.lost:
             raise LockTimeout(
                 f"the migration lock on {self.target.masked_url} was taken over by another process after "
                 f"this one overran its lease ({self.target.lock_lease:g}s); stopped before writing more"
             )
 
     def release(self) -> None:
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join(timeout=5)
-        try:
-            self.coll.delete_one({"_id": LOCK_ID, "owner": self.owner})
-        except Exception:  # unreachable server: the lease expires by itself
-            pass
+        """Give the lock back; an unreachable server is ignored (the lease expires by itself)."""
+        with contextlib.suppress(Exception):
+            self.lease.release()

@@ -1,4 +1,5 @@
-"""Fingerprinting a database by what is physically there (DESIGN rule 7).
+"""Fingerprinting a database by what is physically there: Agno has stamped versions whose DDL never
+ran, so the physical schema decides and Agno's stamp is only a second opinion.
 
 * :func:`detect` gives the registry version of a database that carries no version table of ours
   (empty, Agno 1.x, Agno 2.x/3.x), with Agno's own stamp read as a second opinion and any
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from agno_migrate import registry
+from agno_migrate.backends import dialect_of
 from agno_migrate.errors import SchemaAhead
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.registry import SchemaVersion
@@ -49,26 +51,12 @@ class Detection:
         return not self.has_session_table and not self.legacy
 
 
-def type_family(type_: sa.types.TypeEngine, dialect: str) -> str:
-    """A coarse name for a column type that is stable between reflection and declaration."""
-    name = type(type_).__name__.upper()
-    if name == "JSONB":
-        return "jsonb"
-    if name == "JSON" or (dialect == "mysql" and name in ("LONGTEXT", "TEXT")):
-        return "json"
-    if name in ("BIGINT", "INTEGER", "BIGINTEGER", "INT"):
-        return "int"
-    if name in ("VARCHAR", "STRING", "TEXT", "NVARCHAR", "CHAR"):
-        length = getattr(type_, "length", None)
-        return f"varchar({length})" if length else "varchar"
-    return name.lower()
-
-
 LEGACY_MODES = ("agent", "team", "workflow", "workflow_v2")
 
 
 def legacy_mode(columns: set[str]) -> str | None:
-    """The Agno 1.x storage mode a table's columns show, or None (LINEAGE §1, §8 #30)."""
+    """The Agno 1.x storage mode a table's columns show, or None. The mode's own id column tells
+    agent, team and workflow tables apart; a workflow v2 table has ``workflow_name`` and ``runs``."""
     if not LEGACY_SIGNATURE <= columns:
         return None
     if "workflow_name" in columns and "runs" in columns:
@@ -82,7 +70,7 @@ def legacy_mode(columns: set[str]) -> str | None:
 def legacy_tables(conn, target: Target) -> list[LegacyTable]:
     """Agno 1.x session tables in the target's schema, recognised by their column signature."""
     insp = sa.inspect(conn)
-    schema = target.schema if target.backend != "sqlite" else None
+    schema = dialect_of(target).schema_of(target)
     found = []
     known = {
         target.session_table,
@@ -115,7 +103,8 @@ def detect(conn, target: Target) -> Detection:
     Raises SchemaAhead when Agno stamped a version newer than this tool knows.
     """
     insp = sa.inspect(conn)
-    schema = target.schema if target.backend != "sqlite" else None
+    dialect = dialect_of(target)
+    schema = dialect.schema_of(target)
     tables = set(insp.get_table_names(schema=schema)) if schema_exists(insp, target) else set()
     result = Detection(version=None, has_session_table=target.session_table in tables)
     if not result.has_session_table:
@@ -125,11 +114,10 @@ def detect(conn, target: Target) -> Detection:
         return result
     stamp = sql.agno_stamp(conn, target) if target.agno_versions_table in tables else None
     result.agno_stamp = stamp
-    columns = {
-        c["name"]: type_family(c["type"], target.backend) for c in insp.get_columns(target.session_table, schema=schema)
-    }
+    columns = {c["name"]: dialect.type_family(c["type"]) for c in insp.get_columns(target.session_table, schema=schema)}
     key = _key_kind(insp, target, schema)
-    candidates, notes = _pre3_candidates(target.backend, columns, key, target.agno_versions_table in tables)
+    json_families = {columns[c] for c in JSON_COLUMNS if c in columns}
+    candidates, notes = dialect.pre3_candidates(json_families, key, target.agno_versions_table in tables)
     result.drift += notes
     if target.runs_table in tables:
         if "runs" not in columns:
@@ -162,7 +150,8 @@ def detect(conn, target: Target) -> Detection:
 
 
 def schema_exists(insp, target: Target) -> bool:
-    if target.backend == "sqlite":
+    """Whether the target's schema exists (always, where the dialect has no schemas)."""
+    if not dialect_of(target).has_schemas:
         return True
     return target.schema in insp.get_schema_names()
 
@@ -174,7 +163,7 @@ def _v3_candidates(conn, target: Target) -> list[SchemaVersion]:
     (as the head declares it) is 3.0.1 and anything else 3.0.0, the 3.0.1 step making the rest
     binary; on SQLite and PostgreSQL the two are physically the same schema.
     """
-    if target.backend != "mysql":
+    if dialect_of(target).id_collation is None:
         return [registry.get("3.0.0"), registry.get("3.0.1")]
     wanted = _declared_collations(target)
     for table, columns in wanted.items():
@@ -203,49 +192,22 @@ def _declared_collations(target: Target) -> dict[str, dict[str, str]]:
     """table -> {column: collation} for the columns whose collation the head schema declares."""
     from agno_migrate.schema import head_tables
 
-    head = head_tables(target, "mysql")
+    head = head_tables(target)
     return {
         table.name: {c.name: c.type.collation for c in table.columns if getattr(c.type, "collation", None)}
         for table in (head.sessions, head.runs, head.agno_versions)
     }
 
 
-def _pre3_candidates(backend, columns, key, has_agno_versions):
-    """Registry versions (up to 2.5.0) that the session table physically matches, and drift notes."""
-    v = registry.get
-    notes = []
-    if backend == "postgresql":
-        families = {columns[c] for c in JSON_COLUMNS if c in columns}
-        jsonb = families == {"jsonb"}
-        if key in ("uq", "both"):
-            found = [v("2.3.0")] if jsonb else [v("2.0.0")]
-        elif key == "pk":
-            found = [v("2.5.0")] if jsonb else [v("2.0.0")]
-            if not jsonb:
-                notes.append("primary key present but JSON columns are not all jsonb")
-        else:
-            found = [v("2.0.0") if not jsonb else v("2.3.0")]
-            notes.append("no primary key and no unique constraint on session_id")
-        return found, notes
-    if backend == "mysql":
-        if key == "pk":
-            return [v("2.5.0")], notes
-        if key == "none":
-            notes.append("no primary key and no unique key on session_id")
-        return ([v("2.3.0")] if has_agno_versions else [v("2.0.0")]), notes
-    if key not in ("pk", "both"):
-        notes.append("no primary key on session_id")
-    return ([v("2.3.0"), v("2.5.0")] if has_agno_versions else [v("2.0.0")]), notes
-
-
 def _difference(target, stamped: SchemaVersion, columns, key, has_runs_table) -> str:
     want = stamped.key
+    dialect = dialect_of(target)
     diffs = []
-    if target.backend == "postgresql" and want >= (2, 3, 0):
+    if dialect.json_becomes_jsonb and want >= (2, 3, 0):
         not_jsonb = [c for c in JSON_COLUMNS if c in columns and columns[c] != "jsonb"]
         if not_jsonb:
             diffs.append(f"column(s) {', '.join(not_jsonb)} are not jsonb")
-    if target.backend != "sqlite" and want >= (2, 5, 0) and key not in ("pk",):
+    if dialect.alters_keys and want >= (2, 5, 0) and key not in ("pk",):
         diffs.append("no primary key on session_id")
     if want >= (3, 0, 0) and not has_runs_table:
         diffs.append(f"no runs table {target.runs_table}")
@@ -281,14 +243,15 @@ def looks_newer(stamp: str) -> bool:
 def signature(conn, target: Target) -> dict:
     """A normalised, comparable description of the session, runs and Agno version tables."""
     insp = sa.inspect(conn)
-    schema = target.schema if target.backend != "sqlite" else None
+    dialect = dialect_of(target)
+    schema = dialect.schema_of(target)
     out = {}
     for name in (target.session_table, target.runs_table, target.agno_versions_table):
         if not insp.has_table(name, schema=schema):
             continue
         out[name] = {
             "columns": {
-                c["name"]: (type_family(c["type"], target.backend), bool(c["nullable"]))
+                c["name"]: (dialect.type_family(c["type"]), bool(c["nullable"]))
                 for c in insp.get_columns(name, schema=schema)
             },
             "primary_key": insp.get_pk_constraint(name, schema=schema).get("constrained_columns"),
@@ -305,7 +268,7 @@ def signature(conn, target: Target) -> dict:
                 for i in insp.get_indexes(name, schema=schema)
             ),
         }
-        if target.backend == "mysql":
+        if dialect.id_collation is not None:
             out[name]["collations"] = {
                 col: coll for col, coll in mysql_collations(conn, target, name).items() if coll is not None
             }
@@ -317,6 +280,7 @@ def head_signature(target: Target) -> dict:
     from agno_migrate.schema import head_tables
 
     head = head_tables(target)
+    dialect = dialect_of(target)
     out = {}
     for table in (head.sessions, head.runs, head.agno_versions):
         fks = []
@@ -325,12 +289,12 @@ def head_signature(target: Target) -> dict:
                 (tuple(c.name for c in fk.columns), fk.elements[0].column.table.name, (fk.ondelete or "").upper())
             )
         out[table.name] = {
-            "columns": {c.name: (type_family(c.type, target.backend), bool(c.nullable)) for c in table.columns},
+            "columns": {c.name: (dialect.type_family(c.type), bool(c.nullable)) for c in table.columns},
             "primary_key": [c.name for c in table.primary_key.columns],
             "foreign_keys": sorted(fks),
             "indexes": sorted((i.name, tuple(c.name for c in i.columns), bool(i.unique)) for i in table.indexes),
         }
-    if target.backend == "mysql":  # only what the head declares: other columns take the table default
+    if dialect.id_collation is not None:  # only what the head declares: other columns take the table default
         for name, collations in _declared_collations(target).items():
             out[name]["collations"] = collations
     return out

@@ -19,7 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from agno_migrate import __version__, registry
-from agno_migrate.errors import SchemaAhead
+from agno_migrate.backends import dialect_of
+
+# our version table: defined and read below both this package and the store (re-exported here)
+from agno_migrate.backends.records import recorded_version, recorded_versions, version_table  # noqa: F401
+from agno_migrate.backends.sql import has_table
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
 
@@ -57,7 +61,7 @@ def migration_context(target: Target, conn=None, *, output: io.StringIO | None =
     if conn is not None:
         return MigrationContext.configure(connection=conn, opts=opts)
     opts.update(as_sql=True, output_buffer=output, literal_binds=True)
-    return MigrationContext.configure(dialect_name=target.backend, opts=opts)
+    return MigrationContext.configure(dialect_name=dialect_of(target).name, opts=opts)
 
 
 def run_script(ctx, version: SchemaVersion, direction: str) -> None:
@@ -80,25 +84,6 @@ def execute(ctx, statement) -> None:
 # --- our version table -------------------------------------------------------------------------
 
 
-def version_table(target: Target) -> sa.Table:
-    schema = target.schema if target.backend != "sqlite" else None
-    return sa.Table(
-        target.version_table,
-        sa.MetaData(),
-        sa.Column("version", sa.String(32), primary_key=True),
-        sa.Column("revision", sa.String(64), nullable=False),
-        sa.Column("action", sa.String(16), nullable=False),
-        sa.Column("applied_at", sa.BigInteger(), nullable=False),
-        sa.Column("tool_version", sa.String(32)),
-        schema=schema,
-    )
-
-
-def has_table(conn, target: Target, name: str) -> bool:
-    schema = target.schema if target.backend != "sqlite" else None
-    return sa.inspect(conn).has_table(name, schema=schema)
-
-
 def registry_mismatches(chain: list[str]) -> list[str]:
     """How a revision chain (base to head) disagrees with the registry; empty when they agree."""
     expected = [v.revision for v in registry.VERSIONS]
@@ -109,41 +94,6 @@ def registry_mismatches(chain: list[str]) -> list[str]:
     if len(chain) != len(expected):
         problems.append(f"the registry has {len(expected)} versions, the revision chain {len(chain)} revisions")
     return problems
-
-
-def recorded_versions(conn, target: Target, probe: bool = False) -> list[str] | None:
-    """The versions recorded in our version table, or None when the table does not exist.
-
-    ``probe``: one query, no catalogue lookup; a missing table is detected from the error (the
-    connection's transaction is rolled back then) — for the store's once-per-object check.
-    """
-    table = version_table(target)
-    if not probe:
-        if not has_table(conn, target, target.version_table):
-            return None
-        return [row[0] for row in conn.execute(sa.select(table.c.version))]
-    try:
-        return [row[0] for row in conn.execute(sa.select(table.c.version))]
-    except (sa.exc.ProgrammingError, sa.exc.OperationalError):
-        conn.rollback()
-        return None
-
-
-def recorded_version(conn, target: Target, probe: bool = False) -> str | None:
-    """The version our table records (the newest of its rows); None if not managed yet.
-
-    Raises SchemaAhead when a row names a version this release does not know.
-    """
-    rows = recorded_versions(conn, target, probe)
-    if not rows:
-        return None
-    unknown = [v for v in rows if not registry.is_known(v)]
-    if unknown:
-        raise SchemaAhead(
-            f"the database records schema version {max(unknown)}, which this agno-migrate "
-            f"({__version__}) does not know (newest known: {registry.HEAD.version}); upgrade agno-migrate"
-        )
-    return max(rows, key=lambda v: registry.get(v).key)
 
 
 def table_exists(ctx, target: Target, name: str) -> bool:
@@ -160,7 +110,7 @@ def ensure_version_table(ctx, target: Target) -> None:
 
     if table_exists(ctx, target, target.version_table):
         return
-    if target.backend == "postgresql":
+    if dialect_of(target).creates_schema:
         execute(ctx, CreateSchema(target.schema, if_not_exists=True))
     execute(ctx, CreateTable(version_table(target)))
 
@@ -212,11 +162,10 @@ def unrecord(ctx, target: Target, version: SchemaVersion) -> None:
 
 
 def agno_versions_table(target: Target) -> sa.Table:
-    schema = target.schema if target.backend != "sqlite" else None
     return sa.table(
         target.agno_versions_table,
         *[sa.column(name, sa.String()) for name in ("table_name", "version", "created_at", "updated_at")],
-        schema=schema,
+        schema=dialect_of(target).schema_of(target),
     )
 
 

@@ -1,0 +1,188 @@
+"""What every SQL dialect answers, with the answers most of them share: ``sqlite.py``,
+``postgresql.py`` and ``mysql.py`` override what is theirs.
+
+The facts are grouped by who asks: the engine (``backends.sql``), the migration lock
+(``migrate.sql.locks``), the head schema (``schema.py``), detection (``migrate.sql.detect``), the
+session store (``store.sql``, ``store.driver``); what the Agno 1.x import (``migrate.legacy``) asks
+is in ``dialect.Dialect``. Importing these modules loads no database driver, nor SQLAlchemy (the
+import's worker processes ask a dialect without it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from agno_migrate.backends.dialect import Dialect
+from agno_migrate.errors import LockTimeout
+from agno_migrate.registry import SchemaVersion
+from agno_migrate.target import Target
+
+
+class SqlDialect(Dialect):
+    sql = True
+
+    # --- the engine (backends.sql) ---------------------------------------------------------------
+
+    readonly_autocommit: bool = True
+    """Read-only connections run in autocommit: reads need no BEGIN/COMMIT round trips. (False on
+    SQLite: a read-only connection starts a plain deferred transaction there.)"""
+
+    def create_engine(self, target: Target):
+        """A new SQLAlchemy engine for ``target`` (connects lazily; loads the driver)."""
+        from sqlalchemy import create_engine
+
+        engine = create_engine(target.driver_url, **self.engine_options(target))
+        self.prepare_engine(engine)
+        return engine
+
+    def engine_options(self, target: Target) -> dict:
+        """``create_engine`` keyword arguments. No ``pool_pre_ping``: it costs a round trip per call;
+        a connection the server dropped fails one call, is discarded with the pool, and the next call
+        reconnects. JSON is read with orjson where it gives what ``json.loads`` gives."""
+        from agno_migrate.convert import loads
+
+        return {"pool_recycle": 1800, "connect_args": {"connect_timeout": 10}, "json_deserializer": loads}
+
+    def prepare_engine(self, engine) -> None:
+        """Set up a new engine (event listeners on its connections); nothing by default."""
+
+    def missing_file(self, target: Target) -> bool:
+        """Whether the target is a database file that does not exist (only SQLite has files)."""
+        return False
+
+    # --- the migration lock (migrate.sql.locks) --------------------------------------------------
+
+    def migration_lock(self, conn, target: Target) -> contextlib.AbstractContextManager[None]:
+        """Hold the migration lock of ``target`` on ``conn`` for the duration of the block; raises
+        LockTimeout when another holder keeps it past ``target.lock_timeout`` seconds."""
+        raise NotImplementedError
+
+    # --- the head schema (schema.py) -------------------------------------------------------------
+
+    id_collation: str | None = None
+    """The collation the head gives id columns (None: the database compares strings exactly already)."""
+    names_keys: bool = False
+    """Primary and foreign keys carry the names Agno gives them (``<table>_pkey``); False: the
+    database names them itself (MySQL's ``PRIMARY``) or leaves them unnamed (SQLite)."""
+
+    def string(self, length: int):
+        """VARCHAR without length where the dialect allows it (as Agno)."""
+        import sqlalchemy as sa
+
+        return sa.String()
+
+    def id_type(self):
+        """An id column (sessions, runs, users, agents, ...): exact comparison on every dialect."""
+        import sqlalchemy as sa
+
+        return sa.String()
+
+    def json_type(self):
+        import sqlalchemy as sa
+
+        return sa.JSON()
+
+    def key_name(self, name: str) -> str | None:
+        """The name to give a primary or foreign key (see :attr:`names_keys`)."""
+        return name if self.names_keys else None
+
+    def run_position_index(self, runs_table: str) -> str:
+        """The name of the runs table's (session_id, run_index) index, as Agno names it."""
+        return f"idx_{runs_table}_session_id_run_index"
+
+    # --- detection (migrate.sql.detect) ----------------------------------------------------------
+
+    json_becomes_jsonb: bool = False
+    """The 2.3.0 step turns the JSON columns into JSONB (PostgreSQL)."""
+    alters_keys: bool = True
+    """The 2.5.0 step gives the session table its primary key (False on SQLite, which cannot add a
+    key to a table: the step leaves it as it is)."""
+
+    def type_family(self, type_) -> str:
+        """A coarse name for a column type that is stable between reflection and declaration."""
+        name = type(type_).__name__.upper()
+        if name == "JSONB":
+            return "jsonb"
+        if name == "JSON":
+            return "json"
+        if name in ("BIGINT", "INTEGER", "BIGINTEGER", "INT"):
+            return "int"
+        if name in ("VARCHAR", "STRING", "TEXT", "NVARCHAR", "CHAR"):
+            length = getattr(type_, "length", None)
+            return f"varchar({length})" if length else "varchar"
+        return name.lower()
+
+    def pre3_candidates(
+        self, json_families: set[str], key: str, has_agno_versions: bool
+    ) -> tuple[list[SchemaVersion], list[str]]:
+        """The registry versions (up to 2.5.0) a session table physically matches, and drift notes.
+
+        ``json_families``: the type families of its JSON columns; ``key``: how session_id is keyed
+        (``pk``, ``uq``, ``both``, ``none``); ``has_agno_versions``: Agno's version table exists."""
+        raise NotImplementedError
+
+    # --- the session store (store.sql, store.driver) ---------------------------------------------
+
+    runs_in_row: bool = False
+    """A session row read carries its runs, aggregated into one JSON array (:meth:`json_array_of`):
+    one statement per read instead of two, and a page's ids chosen once."""
+    runs_by_ids: bool = False
+    """A page's runs are read by the ids its rows came with, given as one JSON array
+    (:meth:`values_of_json_array`), instead of choosing the ids again in the runs statement."""
+    returning_in_cte: bool = False
+    """A data-modifying statement can be a CTE whose RETURNING rows the statement reads."""
+    pipelined: bool = False
+    """The store sends each call's statements in one pipeline (``store.pgpipe``), in autocommit mode
+    with its transaction spelled out."""
+    snapshot_reads: bool = False
+    """A store read runs in a transaction of its own (BEGIN ... ROLLBACK): one consistent snapshot."""
+
+    def insert(self, table):
+        """The dialect's INSERT construct (with its upsert clause)."""
+        raise NotImplementedError
+
+    def upsert(self, table, update: list[str], source=None, guard=None):
+        """INSERT ... ON CONFLICT (primary key) DO UPDATE of the ``update`` columns: of bound values,
+        or of ``source`` ((column names, SELECT)). With ``guard`` (a column), a stored row is updated
+        only when the new row has the same value in it."""
+        stmt = self.insert(table) if source is None else self.insert(table).from_select(*source)
+        key = sorted(c.name for c in table.primary_key.columns)
+        where = None if guard is None else guard == stmt.excluded[guard.name]
+        return stmt.on_conflict_do_update(index_elements=key, set_={n: stmt.excluded[n] for n in update}, where=where)
+
+    def session_name(self, data):
+        """The expression of ``session_data.session_name`` (text) for the JSON column ``data``."""
+        raise NotImplementedError
+
+    def casefold_like(self, text, pattern):
+        """``text`` LIKE ``pattern`` (escaped with a backslash), ignoring case."""
+        return text.ilike(pattern, escape="\\")
+
+    def json_array_of(self, value, *order_by):
+        """The aggregate of ``value`` into one JSON array in ``order_by`` order (see :attr:`runs_in_row`)."""
+        raise NotImplementedError
+
+    def values_of_json_array(self, array):
+        """A table of the elements of the JSON array ``array``, in column ``value`` (see :attr:`runs_by_ids`)."""
+        raise NotImplementedError
+
+    def statement_compiler(self, dialect):
+        """The SQLAlchemy dialect to compile the store's statements with (given the engine's)."""
+        return dialect
+
+    def begin_call(self, pooled, conn, writing: bool) -> None:
+        """Start a store call on the driver connection ``conn`` of pool entry ``pooled``; nothing
+        by default (the driver begins a transaction with the first statement)."""
+
+
+def lock_key(target: Target, conn) -> str:
+    """The migration lock's name on ``conn``'s server: unique per database, schema and session table."""
+    database = conn.engine.url.database or ""
+    return f"{database}/{target.lock_name}"
+
+
+def lock_timeout_error(target: Target) -> LockTimeout:
+    return LockTimeout(
+        f"another agno-migrate process holds the migration lock on {target.masked_url} "
+        f"(table {target.session_table}); gave up after {target.lock_timeout:g}s (--lock-timeout)"
+    )
