@@ -21,7 +21,7 @@ The functions here (the caller does the reading, writing, de-duplicating and rep
 * :func:`memory_digest`, :func:`already_present`, :func:`newest_per_id` — de-duplication helpers.
 * :func:`kept_v1` — read back what a converted row keeps of the 1.x value (see below).
 
-Rules (one line each; the README of the caller repeats the user-visible ones):
+Rules:
 
 * ``memory_id`` = the 1.x row id (Memory v2 writes the same id into the value; if the value's
   ``memory_id`` differs, the row id wins and the value's is kept, see "kept").
@@ -48,7 +48,7 @@ Rules (one line each; the README of the caller repeats the user-visible ones):
 * Blob memories: Memory v2 ``memory_id`` = the key of the inner mapping, owner = the outer key;
   legacy items: ``memory_id`` = the item's ``id`` if it has one, else :func:`derived_memory_id`
   (md5 of owner + item), owner = the blob's ``user_id``, else the session's; times: ``last_updated``,
-  else ``fallback_time`` (the caller passes the session's ``updated_at``).
+  else ``fallback_time`` (the caller passes the session's ``updated_at``, else ``created_at``).
 * "Same memory" (for de-duplication): the same ``memory_id``, or a 1.x id the memory had
   (``BlobMemory.same_as``: a legacy item's Agno content id), or the same :func:`memory_digest`
   (owner + text).
@@ -86,9 +86,10 @@ _VALUE_KEYS = frozenset(("memory_id", "memory", "topics", "last_updated", "input
 MAX_LITERAL_CHARS = 32 * 1024 * 1024
 MAX_LITERAL_NODES = 20_000
 MAX_LITERAL_DEPTH = 32
-_PREVIEW = 40
+_REASON = 80  # messages name the problem and where, never the memory's content (personal data)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MAX_EPOCH = 2**63  # what a BIGINT column holds; a number beyond is not a time
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 _DATETIME = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)"
@@ -133,7 +134,8 @@ def parse_stored_memory(value: Any) -> dict:
     plain dict literal — string keys; values strings, numbers, True/False/None, lists, tuples (read as
     lists) and dicts — within :data:`MAX_LITERAL_CHARS` / :data:`MAX_LITERAL_NODES` /
     :data:`MAX_LITERAL_DEPTH`. Nothing is ever evaluated: names, calls, attributes, operators, sets,
-    f-strings, comprehensions … are refused. Raises :class:`MemoryConversionError` (one line).
+    f-strings, comprehensions … are refused. Raises :class:`MemoryConversionError`: one line, naming
+    the problem and where, never quoting the content.
     """
     if isinstance(value, Mapping):
         return dict(value)
@@ -161,10 +163,13 @@ def _parse_text(text: str) -> Any:
     stripped = text.strip()
     if not stripped:
         raise MemoryConversionError("memory is empty text")
-    try:
-        return json.loads(stripped)
-    except (ValueError, RecursionError):
-        pass
+    if not stripped.startswith("{'"):  # how every repr of a non-empty dict starts; JSON never does
+        try:
+            return json.loads(stripped)
+        except (ValueError, RecursionError):
+            pass
+    if "\x00" in stripped:  # Python's parser refuses it; a repr never holds one (it writes \x00)
+        raise MemoryConversionError("memory text holds a raw NUL character and is not JSON")
     return _literal(stripped)
 
 
@@ -172,14 +177,15 @@ def _literal(text: str) -> Any:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise MemoryConversionError(
-            f"memory is neither JSON nor a Python literal: {exc.msg} {_preview(text)}"
-        ) from None
-    except (ValueError, RecursionError, MemoryError) as exc:  # NUL in source, too deep, too big
-        raise MemoryConversionError(f"memory cannot be parsed: {type(exc).__name__} {_preview(text)}") from None
+        reason = " ".join(str(exc.msg).split())[:_REASON]
+        where = f" at line {exc.lineno} column {exc.offset}" if exc.lineno and exc.offset else ""
+        raise MemoryConversionError(f"memory is neither JSON nor a Python literal: {reason}{where}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # too big a number, too deep, too big
+        reason = " ".join(str(exc).split())[:_REASON]
+        raise MemoryConversionError(f"memory cannot be parsed: {type(exc).__name__} {reason}".rstrip()) from None
     body = tree.body
     if not isinstance(body, ast.Dict):
-        raise MemoryConversionError(f"memory is a Python {_node_name(body)}, not a dict literal {_preview(text)}")
+        raise MemoryConversionError(f"memory is a Python {_node_name(body)}, not a dict literal")
     _check_literal(body)
     try:
         value = ast.literal_eval(body)
@@ -205,19 +211,19 @@ def _check_literal(root: ast.AST) -> None:
                     raise MemoryConversionError("memory literal unpacks a mapping (**)")
                 if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
                     what = type(key.value).__name__ if isinstance(key, ast.Constant) else _node_name(key)
-                    raise MemoryConversionError(f"memory literal has a {what} key, not a string")
+                    raise MemoryConversionError(f"memory literal has a key of type {what}, not a string")
             stack.extend((child, depth + 1) for child in node.values)
         elif isinstance(node, (ast.List, ast.Tuple)):
             stack.extend((child, depth + 1) for child in node.elts)
         elif isinstance(node, ast.Constant):
             if not _plain_constant(node.value):
-                raise MemoryConversionError(f"memory literal holds a {type(node.value).__name__} constant")
+                raise MemoryConversionError(f"memory literal holds a constant of type {type(node.value).__name__}")
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             operand = node.operand
             if not (isinstance(operand, ast.Constant) and _real_number(operand.value)):
                 raise MemoryConversionError("memory literal has a sign before something that is not a number")
         else:
-            raise MemoryConversionError(f"memory literal holds a {_node_name(node)}: refused, never evaluated")
+            raise MemoryConversionError(f"memory literal holds a Python {_node_name(node)}: refused, never evaluated")
 
 
 def _plain_constant(value: Any) -> bool:
@@ -250,19 +256,15 @@ def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _preview(text: str) -> str:
-    """A short, one-line excerpt of a value for a message."""
-    return f"(starts {text[:_PREVIEW]!r})"
-
-
 # --- one memory-table row -------------------------------------------------------------------------------
 
 
-def convert_v1_memory_row(row: Mapping, *, fallback_time: int | None = None) -> dict:
+def convert_v1_memory_row(row: Mapping, *, fallback_time: Any = None) -> dict:
     """One Agno 1.x memory-table row (``id, user_id, memory, created_at, updated_at`` as the driver
     returns them) → a head memories row (the keys of :data:`HEAD_COLUMNS`), by the rules of the module
-    docstring. ``fallback_time`` (epoch seconds) is used only when the row has no readable time at all
-    (the caller passes the import time; without it such a row gets ``created_at`` None).
+    docstring. ``fallback_time`` (any form of time read here) is used only when the row has no
+    readable time at all (the caller passes the import time; without it such a row gets ``created_at``
+    None).
 
     Raises :class:`MemoryConversionError` when the value cannot be parsed, has no ``memory`` string,
     or the row has no usable id.
@@ -280,7 +282,7 @@ def convert_v1_memory_row(row: Mapping, *, fallback_time: int | None = None) -> 
             kept_columns[name] = raw  # unreadable time: kept as found
     out, kept_value, last_updated = _from_value(stored, memory_id)
     if created is None:
-        created = _first(updated_column, last_updated, fallback_time)
+        created = _first(updated_column, last_updated, _epoch_seconds(fallback_time))
     out["user_id"] = row.get("user_id")
     out["created_at"] = created
     out["updated_at"] = _first(last_updated, updated_column, created)
@@ -385,14 +387,17 @@ def _first(*values: int | None) -> int | None:
 def _epoch_seconds(value: Any) -> int | None:
     """Whole epoch seconds (UTC) of a 1.x time, or None when there is none or it cannot be read.
 
-    int/float (MongoDB; BSON Int64 is an int) as seconds; datetime (naive = UTC); text: a number, or
-    ``YYYY-MM-DD[ T]HH:MM[:SS[.f]][Z|±HH[:MM]]`` (naive = UTC). The fraction of a second is dropped."""
+    int/float (MongoDB; BSON Int64 is an int) as seconds, if a BIGINT holds them; datetime (naive =
+    UTC); text: a number, or ``YYYY-MM-DD[ T]HH:MM[:SS[.f]][Z|±HH[:MM]]`` (naive = UTC). The fraction
+    of a second is dropped."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return int(value)
-    if isinstance(value, (float, Decimal)):
-        return math.floor(value) if math.isfinite(value) else None
+        return int(value) if -_MAX_EPOCH < value < _MAX_EPOCH else None
+    if isinstance(value, Decimal):
+        return _epoch_seconds(math.floor(value)) if value.is_finite() else None
+    if isinstance(value, float):
+        return _epoch_seconds(math.floor(value)) if math.isfinite(value) else None
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             value = value.replace(tzinfo=timezone.utc)
@@ -412,7 +417,7 @@ def _epoch_seconds(value: Any) -> int | None:
 
 def _text_epoch(text: str) -> int | None:
     if _NUMBER.fullmatch(text):
-        return math.floor(Decimal(text))
+        return _epoch_seconds(Decimal(text))
     match = _DATETIME.fullmatch(text)
     if match is None:
         return None
@@ -463,9 +468,10 @@ def memories_in_session_blob(
     Memory object had loaded (owner = the outer key); legacy ``AgentMemory``
     ``{"memories": [Memory.to_dict(), ...], "user_id"?}`` gives the session owner's (owner = the blob's
     ``user_id``, else ``session_user_id``; id = the item's ``id``, else :func:`derived_memory_id`).
-    ``fallback_time`` (the session's ``updated_at``, any form :func:`convert_v1_memory_row` reads) is
-    each memory's time when it has no ``last_updated``. The same memory may be in many sessions: the
-    caller keeps one per id (:func:`newest_per_id`) and skips those :func:`already_present`.
+    ``fallback_time`` (the session's ``updated_at``, else its ``created_at``; any form of time that
+    :func:`convert_v1_memory_row` reads) is each memory's time when it has no ``last_updated``. The
+    same memory may be in many sessions: the caller keeps one per id (:func:`newest_per_id`) and skips
+    those :func:`already_present`.
 
     Raises :class:`MemoryConversionError` (naming the item) when the blob or an item cannot be read.
     """
@@ -497,7 +503,7 @@ def _blob_dict(memory_blob: Any) -> dict | None:
             if isinstance(value, str):  # double-encoded JSON (Agno 2.0 SQLite wrote such)
                 value = json.loads(value)
         except (ValueError, RecursionError) as exc:
-            raise MemoryConversionError(f"session memory is not JSON: {str(exc)[:80]}") from None
+            raise MemoryConversionError(f"session memory is not JSON: {str(exc)[:_REASON]}") from None
         if value is None:
             return None
         if isinstance(value, dict):
