@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from agno_migrate.convert import decode_json
+from agno_migrate.jsoncodec import decode_json
 
 SESSION_TYPES = ("agent", "team", "workflow")
 HISTORY_SKIP_STATUSES = ("PAUSED", "CANCELLED", "ERROR", "REGENERATED")  # as Agno 3.1
-JSON_FIELDS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary")
 
 
 class Run(dict):
@@ -95,8 +94,10 @@ class Session:
     @classmethod
     def from_row(cls, row: dict, runs: list[dict] | None = None) -> Session:
         """A session from a sessions-table row (any JSON encoding: objects, text, double-encoded)."""
+        from agno_migrate.schema import JSON_COLUMNS  # (here: schema.py loads SQLAlchemy, a Session alone does not)
+
         values = {f.name: row.get(f.name) for f in fields(cls) if f.name != "runs"}
-        for name in JSON_FIELDS:
+        for name in JSON_COLUMNS:
             values[name] = decode_json(values[name])
         kind = SESSION_CLASSES.get(values["session_type"], cls)
         return kind(**values, runs=runs or [])
