@@ -94,13 +94,16 @@ class Session:
     @classmethod
     def from_row(cls, row: dict, runs: list[dict] | None = None) -> Session:
         """A session from a sessions-table row (any JSON encoding: objects, text, double-encoded)."""
-        from agno_migrate.schema import JSON_COLUMNS  # (here: schema.py loads SQLAlchemy, a Session alone does not)
-
         values = {f.name: row.get(f.name) for f in fields(cls) if f.name != "runs"}
-        for name in JSON_COLUMNS:
+        for name in JSON_FIELDS:
             values[name] = decode_json(values[name])
         kind = SESSION_CLASSES.get(values["session_type"], cls)
         return kind(**values, runs=runs or [])
+
+
+JSON_FIELDS = tuple(f.name for f in fields(Session) if f.type == "dict | None")
+"""A session's JSON fields (its dict-typed ones), in order: the head session table's JSON columns
+(``schema.JSON_COLUMNS``, which this module, below ``schema``, does not import)."""
 
 
 @dataclass
