@@ -103,6 +103,11 @@ class RunKey(NamedTuple):
     session_id: str
     run_index: int
 
+    @property
+    def place(self) -> tuple[str, int]:
+        """(session_id, run_index): where the run belongs."""
+        return (self.session_id, self.run_index)
+
 
 class Rekeyed(NamedTuple):
     """A run stored under a derived id because another run already held its id (reported)."""
@@ -142,13 +147,14 @@ def rekey_runs(runs: Sequence[RunKey], owners_of: Owners) -> tuple[list[str | No
     if not runs:
         return [], []
     owners = _owners(owners_of, dict.fromkeys(run.run_id for run in runs))
-    clashing = [run for run in runs if owners.get(run.run_id, run[1:]) != run[1:]]
+    clashing = [run for run in runs if owners.get(run.run_id, run.place) != run.place]
     if clashing:
-        owners.update(_owners(owners_of, dict.fromkeys(derived_run_id(*run[1:], run.run_id) for run in clashing)))
+        derived = (derived_run_id(run.session_id, run.run_index, run.run_id) for run in clashing)
+        owners.update(_owners(owners_of, dict.fromkeys(derived)))
     ids: list[str | None] = []
     rekeyed: list[Rekeyed] = []
     for run in runs:
-        place = run[1:]
+        place = run.place
         owner = owners.get(run.run_id)
         run_id = run.run_id
         if owner is not None:
