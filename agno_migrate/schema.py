@@ -17,6 +17,22 @@ from agno_migrate.target import Target
 JSON_COLUMNS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary")
 """The JSON columns of the head session table (3.x has no ``runs`` column)."""
 LEGACY_RUNS_COLUMN = "runs"
+JSON_COLUMNS_2X = (
+    "session_data",
+    "agent_data",
+    "team_data",
+    "workflow_data",
+    "metadata",
+    LEGACY_RUNS_COLUMN,
+    "summary",
+)
+"""The JSON columns of the 2.x session table (with ``runs``, which 3.0.0 moved to a table of its own)."""
+SESSION_COLUMNS = (
+    *("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id"),
+    *JSON_COLUMNS,
+    *("created_at", "updated_at"),
+)
+"""The columns of the head session table, in order (on MongoDB: the fields of a session document)."""
 
 
 @dataclass

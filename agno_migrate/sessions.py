@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from agno_migrate.convert import decode_json
+from agno_migrate.jsoncodec import decode_json
 
 SESSION_TYPES = ("agent", "team", "workflow")
 HISTORY_SKIP_STATUSES = ("PAUSED", "CANCELLED", "ERROR", "REGENERATED")  # as Agno 3.1
-JSON_FIELDS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "summary")
 
 
 class Run(dict):
@@ -100,6 +99,11 @@ class Session:
             values[name] = decode_json(values[name])
         kind = SESSION_CLASSES.get(values["session_type"], cls)
         return kind(**values, runs=runs or [])
+
+
+JSON_FIELDS = tuple(f.name for f in fields(Session) if f.type == "dict | None")
+"""A session's JSON fields (its dict-typed ones), in order: the head session table's JSON columns
+(``schema.JSON_COLUMNS``, which this module, below ``schema``, does not import)."""
 
 
 @dataclass

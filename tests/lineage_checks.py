@@ -6,7 +6,7 @@ import json
 
 import sqlalchemy as sa
 
-from agno_migrate import convert
+from agno_migrate import jsoncodec
 from agno_migrate.migrate.sql import detect
 from agno_migrate.target import Target
 
@@ -37,7 +37,7 @@ def stored_runs(url: str) -> dict[str, list[str]]:
         with engine.connect() as conn:
             query = sa.select(runs.c.session_id, runs.c.run_data).where(runs.c.parent_run_id.is_(None))
             for sid, data in conn.execute(query.order_by(runs.c.session_id, runs.c.run_index)):
-                out.setdefault(sid, []).append(convert.decode_json(data)["run_id"])
+                out.setdefault(sid, []).append(jsoncodec.decode_json(data)["run_id"])
     finally:
         engine.dispose()
     return out
@@ -89,7 +89,7 @@ def _canonical(value):
         return json.dumps(value, sort_keys=True)
     if isinstance(value, str):
         try:
-            decoded = convert.decode_json(value)
+            decoded = jsoncodec.decode_json(value)
         except ValueError:
             return value
         return json.dumps(decoded, sort_keys=True) if isinstance(decoded, (dict, list)) else value

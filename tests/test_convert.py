@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from agno_migrate.convert import decode_json, derived_run_id, run_rows
+from agno_migrate.convert import derived_run_id, run_rows
+from agno_migrate.jsoncodec import decode_json
 
 # --- decode_json ---------------------------------------------------------------------------------
 

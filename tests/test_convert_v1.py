@@ -32,9 +32,9 @@ from agno_migrate.convert import (
     convert_v1_run,
     convert_v1_session,
     convert_v1_summary,
-    decode_json,
     run_rows,
 )
+from agno_migrate.jsoncodec import decode_json
 
 # What Agno 3.1.10 writes on its own (the oracle was produced by its to_dict()); none of it is v1 data:
 AGNO_ADDED = {

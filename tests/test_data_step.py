@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from lineage_checks import dump_table, stored_runs
 
 import agno_migrate
-from agno_migrate import convert
+from agno_migrate import convert, jsoncodec
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.target import Target
 
@@ -71,8 +71,8 @@ def test_every_run_is_copied_with_the_rules(database):
     clash = convert.derived_run_id("s2", 0, "r1")
     assert set(rows) == {"r1", no_id, "r3", clash, "r4", "r5"}
     assert rows["r1"]["session_id"] == "s1" and rows[clash]["session_id"] == "s2"
-    assert convert.decode_json(rows[clash]["run_data"])["content"] == "same id, other session"
-    assert convert.decode_json(rows[no_id]["run_data"])["run_id"] == no_id
+    assert jsoncodec.decode_json(rows[clash]["run_data"])["content"] == "same id, other session"
+    assert jsoncodec.decode_json(rows[no_id]["run_data"])["run_id"] == no_id
     assert [rows[k]["run_index"] for k in ("r1", no_id, "r3")] == [0, 1, 2]
     assert rows["r3"]["parent_run_id"] == "r1" and rows["r3"]["status"] == "RUNNING"
     assert rows[clash]["run_type"] == "team" and rows[clash]["user_id"] == "u2"
@@ -94,7 +94,7 @@ def test_the_legacy_runs_column_is_kept(database):
     with engine.connect() as conn:
         blob = conn.execute(sa.select(_sessions_table(target).c.runs)).scalar()
     engine.dispose()
-    assert [r["run_id"] for r in convert.decode_json(blob)] == ["r1", "r2"]
+    assert [r["run_id"] for r in jsoncodec.decode_json(blob)] == ["r1", "r2"]
 
 
 class Interrupt(Exception):

@@ -20,8 +20,8 @@ from conftest import SQL_BACKENDS, fixture_bytes
 from test_legacy import head_dump, legacy_dump, multiply_agent_sessions
 
 import agno_migrate
-from agno_migrate import convert
-from agno_migrate.convert import loads
+from agno_migrate import convert, jsoncodec
+from agno_migrate.jsoncodec import loads
 from agno_migrate.migrate.legacy import pool as legacy_pool
 from agno_migrate.migrate.legacy import sql as legacy
 from agno_migrate.migrate.legacy import worker as legacy_worker
@@ -76,7 +76,7 @@ def test_postgresql_batches_streamed_in_small_tasks_store_the_same_bytes(new_dat
 def test_postgresql_copy_stores_what_an_insert_stores(new_database, as_bytes):
     """``legacy._copy`` (COPY FROM STDIN, text format) against a plain INSERT of the same values: text
     and JSON holding COPY's special characters, non-ASCII text, NULLs, integers; JSON text given as
-    str or as its UTF-8 bytes (``legacy._utf8_json``)."""
+    str or as its UTF-8 bytes (``Dialect.utf8_text_bytes``)."""
     db = new_database("postgresql")
     engine = db.engine()
     table = sa.Table("t", sa.MetaData(), sa.Column("k", sa.Text), sa.Column("j", sa.JSON().with_variant(
@@ -185,10 +185,10 @@ def _decoded(results: list) -> list:
     json_at = {sessions.index(name) for name in json_columns}
     out = []
     for result in results:
-        if result[0] != "ok":
+        if not isinstance(result, legacy_worker.Converted):
             out.append(result)
             continue
-        _, values, run_values, removed, filled, _ = result
+        values, run_values, removed, filled = result.session, result.runs, result.nul_removed, result.created_at_filled
         values = tuple(json.loads(v) if i in json_at and v is not None else v for i, v in enumerate(values))
         run_values = [
             tuple(json.loads(v) if i == runs.index("run_data") else v for i, v in enumerate(r)) for r in run_values
@@ -212,7 +212,7 @@ def test_the_conversion_without_orjson_gives_the_same_values(monkeypatch):
         with_orjson = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
         again = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
         assert repr(again) == repr(with_orjson)  # deterministic: the same rows, the same bytes
-        monkeypatch.setattr(convert, "_orjson", None)
+        monkeypatch.setattr(jsoncodec, "orjson", None)
         without = {mode: legacy_worker.convert_rows(mode, r, backend, LAYOUT) for mode, r in rows.items()}
         monkeypatch.undo()
         assert repr({m: _decoded(r) for m, r in with_orjson.items()}) == repr(
@@ -232,7 +232,7 @@ NONSTANDARD_MEMORY = [
 ]
 
 
-@pytest.mark.skipif(convert._orjson is None, reason="orjson not installed")
+@pytest.mark.skipif(jsoncodec.orjson is None, reason="orjson not installed")
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mysql"])
 def test_values_orjson_cannot_write_exactly_are_encoded_as_without_it(monkeypatch, backend):
     """A row holding NaN, ±Infinity, an integer beyond 64 bits, a lone surrogate or a sum that
@@ -243,7 +243,7 @@ def test_values_orjson_cannot_write_exactly_are_encoded_as_without_it(monkeypatc
             for i, memory in enumerate(NONSTANDARD_MEMORY)]  # fmt: skip
     rows.append({**rows[-1], "session_id": "real", "score": float("inf")})  # an unknown REAL column: kept aside
     with_orjson = legacy_worker.convert_rows("agent", rows, backend, LAYOUT)
-    monkeypatch.setattr(convert, "_orjson", None)
+    monkeypatch.setattr(jsoncodec, "orjson", None)
     without = legacy_worker.convert_rows("agent", rows, backend, LAYOUT)
     for index, (fast, plain) in enumerate(zip(with_orjson, without, strict=False)):
         if index == len(NONSTANDARD_MEMORY) - 1:  # standard JSON: orjson's text, the same values

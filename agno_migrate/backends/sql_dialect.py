@@ -39,7 +39,7 @@ class SqlDialect(Dialect):
         """``create_engine`` keyword arguments. No ``pool_pre_ping``: it costs a round trip per call;
         a connection the server dropped fails one call, is discarded with the pool, and the next call
         reconnects. JSON is read with orjson where it gives what ``json.loads`` gives."""
-        from agno_migrate.convert import loads
+        from agno_migrate.jsoncodec import loads
 
         return {"pool_recycle": 1800, "connect_args": {"connect_timeout": 10}, "json_deserializer": loads}
 

@@ -17,6 +17,7 @@ from agno_migrate import registry
 from agno_migrate.backends.sql import connect, database_errors
 from agno_migrate.errors import LockTimeout, Refused, SchemaBehind, SchemaDrift
 from agno_migrate.migrate.legacy import sql as legacy_mod
+from agno_migrate.migrate.report import StepReport
 from agno_migrate.migrate.sql import detect as detect_mod
 from agno_migrate.migrate.sql import revisions as _sql
 from agno_migrate.migrate.sql.locks import is_sqlite_busy, migration_lock
@@ -108,7 +109,7 @@ class Outcome:
     created: bool = False
     adopted: str | None = None
     drift: list[str] = field(default_factory=list)
-    report: dict = field(default_factory=dict)
+    report: StepReport = field(default_factory=StepReport)
     sql: str | None = None
 
     def as_dict(self) -> dict:
@@ -353,7 +354,7 @@ def upgrade(
             _, pending = _legacy_state(conn, target, legacy_tables)
             conn.commit()
             if pending:
-                outcome.report["legacy"] = legacy_mod.import_tables(conn, target, pending, progress)
+                outcome.report.legacy = legacy_mod.import_tables(conn, target, pending, progress)
         return outcome
 
 

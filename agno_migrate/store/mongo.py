@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from agno_migrate import convert
+from agno_migrate import convert, jsoncodec
 from agno_migrate.backends import dialect_of, mongo, retry
 from agno_migrate.backends.mongo import mongo_errors
 from agno_migrate.backends.mongo_lease import Lease
@@ -299,7 +299,7 @@ class MongoDb(SessionStore):
             if isinstance(data, dict):
                 change = {"session_data.session_name": name, "updated_at": now}
             else:  # none yet (or a JSON string from an old Agno)
-                data = convert.decode_json(data)
+                data = jsoncodec.decode_json(data)
                 data = {**(data if isinstance(data, dict) else {}), "session_name": name}
                 change = {"session_data": data, "updated_at": now}
             self._sessions.update_one(query, {"$set": change}, session=session)
@@ -401,7 +401,7 @@ class MongoDb(SessionStore):
             query = {"session_id": chunk[0]} if len(chunk) == 1 else {"session_id": {"$in": chunk}}
             cursor = self._runs.find(query, {"_id": 0, "session_id": 1, "run_data": 1})
             for run in cursor.sort([("session_id", 1), ("run_index", 1), ("created_at", 1)]):
-                by_session[run["session_id"]].append(_plain(convert.decode_json(run.get("run_data"))))
+                by_session[run["session_id"]].append(_plain(jsoncodec.decode_json(run.get("run_data"))))
         out = []
         for doc in docs:
             doc = _plain(doc)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from agno_migrate import convert
+from agno_migrate import convert, jsoncodec
 from agno_migrate.backends import dialect_of, records
 from agno_migrate.backends.sql import connect, database_errors, engine
 from agno_migrate.errors import RunIdTaken
@@ -68,10 +68,6 @@ class SqlStore(SessionStore):
     def _write(self):
         self._ensure_schema()
         return _Transaction(self.target, readonly=False)
-
-    def _read(self):
-        self._ensure_schema()
-        return _Transaction(self.target, readonly=True)
 
     def _call(self, write: bool) -> Call:
         self._ensure_schema()
@@ -245,7 +241,7 @@ class SqlStore(SessionStore):
             data = conn.execute(sa.select(s.c.session_data).where(s.c.session_id == session_id)).first()
             if data is None:
                 return None
-            session_data = convert.decode_json(data[0]) or {}
+            session_data = jsoncodec.decode_json(data[0]) or {}
             session_data["session_name"] = name
             conn.execute(
                 sa.update(s)
@@ -446,7 +442,7 @@ class SqlStore(SessionStore):
         ``table_runs`` arrays (see :attr:`_runs_in_row`), else from (session_id, run_data) rows."""
         by_session: dict[str, list] = {}
         for sid, data in run_rows:
-            by_session.setdefault(sid, []).append(convert.decode_json(data))
+            by_session.setdefault(sid, []).append(jsoncodec.decode_json(data))
         sessions = []
         for row in rows:
             row = dict(zip(statement.columns, row, strict=False))

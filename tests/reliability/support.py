@@ -516,7 +516,7 @@ def lock_is_free(db: Database) -> bool:
 
 def stored_run_data(url: str) -> dict[str, object]:
     """run_id -> run_data (decoded) of the runs table."""
-    from agno_migrate import convert
+    from agno_migrate import jsoncodec
 
     target = Target.from_url(url)
     schema = target.schema if target.backend != "sqlite" else None
@@ -527,7 +527,7 @@ def stored_run_data(url: str) -> dict[str, object]:
             rows = conn.execute(sa.select(runs.c.run_id, sa.type_coerce(runs.c.run_data, sa.Text))).all()
     finally:
         eng.dispose()
-    return {run_id: convert.decode_json(data) for run_id, data in rows}
+    return {run_id: jsoncodec.decode_json(data) for run_id, data in rows}
 
 
 def json_lines(text: str) -> list[dict]:

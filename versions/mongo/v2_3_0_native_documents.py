@@ -2,10 +2,9 @@
 
 Agno 2.0.0–2.1.0 stored the JSON fields of a session (``session_data``, ``runs``, ``metadata``, …)
 as JSON *strings*; 2.1.1 and later store native sub-documents and read nothing else, and no Agno
-migration ever converts the old ones (LINEAGE §2.4, §8 #29). This step decodes them, batch by
-batch (idempotent: a decoded document no longer matches). A string that is not JSON, or that BSON
-cannot hold once decoded (an integer beyond 64 bits), is reported and left as it is. Agno's own
-v2_3_0 does nothing on MongoDB.
+migration ever converts the old ones. This step decodes them, batch by batch (idempotent: a decoded
+document no longer matches). A string that is not JSON, or that BSON cannot hold once decoded (an
+integer beyond 64 bits), is reported and left as it is. Agno's own v2_3_0 does nothing on MongoDB.
 
 Undoing it changes nothing: native documents are what every 2.x release from 2.1.1 on writes.
 """
@@ -34,7 +33,7 @@ def upgrade(step):
                 if isinstance(doc.get(name), str):
                     value, problem = _decoded(doc[name])
                     if problem:
-                        step.note("unparseable", (doc.get("session_id"), f"{name}: {problem}"))
+                        step.report.note_unparseable(doc.get("session_id"), f"{name}: {problem}")
                     else:
                         values[name] = value
             if values:
@@ -45,7 +44,7 @@ def upgrade(step):
         done += len(batch)
         step.done_batch("2.3.0", batch)
         step.tick(done, total)
-    step.report["documents_decoded"] = step.report.get("documents_decoded", 0) + decoded
+    step.report.add_documents_decoded(decoded)
 
 
 def _decoded(text):

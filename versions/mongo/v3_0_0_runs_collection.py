@@ -1,7 +1,8 @@
 """3.0.0 — runs move out of the sessions' ``runs`` arrays into a runs collection, one document per run.
 
-The runs collection with Agno 3.x's indexes (LINEAGE §5.4), then every element of every session's
-``runs`` array copied into it (``migrate.convert.run_rows``: the same rules as the SQL revision),
+The runs collection with Agno 3.1's indexes (``run_id`` unique, one on each id, status and time
+field, and ``(session_id, run_index)``), then every element of every session's ``runs`` array copied
+into it (``convert.run_rows``, ids by ``convert.rekey_runs``: the same rules as the SQL revision),
 batch by batch by keyset on ``session_id`` with a checkpoint per batch. Unlike Agno's own v3_0_0: a
 run without ``run_id`` gets a deterministic id instead of being dropped; a ``run_id`` that another
 session already holds is stored under a derived id and reported; runs already copied (same
@@ -9,7 +10,7 @@ session, same position) are skipped, so an interrupted copy completes on the nex
 ``runs`` field is kept on the session documents (Agno's ``cleanup_legacy_runs_field()`` drops it).
 """
 
-from agno_migrate import convert
+from agno_migrate import convert, jsoncodec
 
 version = "3.0.0"
 
@@ -57,27 +58,27 @@ def upgrade(step):
             blob = session.get("runs")
             if isinstance(blob, str):
                 try:
-                    blob = convert.decode_json(blob)
+                    blob = jsoncodec.decode_json(blob)
                 except ValueError as exc:
-                    step.note("unparseable", (session.get("session_id"), f"runs is not JSON: {exc}"))
+                    step.report.note_unparseable(session.get("session_id"), f"runs is not JSON: {exc}")
                     continue
             if blob is None:
                 continue
             if not isinstance(blob, list):
-                step.note("unparseable", (session.get("session_id"), f"runs is a {type(blob).__name__}, not a list"))
+                step.report.note_unparseable(session.get("session_id"), f"runs is a {type(blob).__name__}, not a list")
                 continue
             if not isinstance(session.get("session_id"), str):
-                step.note("unparseable", (repr(session.get("session_id")), "session_id is not a string"))
+                step.report.note_unparseable(repr(session.get("session_id")), "session_id is not a string")
                 continue
             built, skipped = convert.run_rows({k: session.get(k) for k in SESSION_FIELDS}, blob)
             for index, reason in skipped:
-                step.note("not_runs", (session["session_id"], index, reason))
+                step.report.note_not_a_run(session["session_id"], index, reason)
             rows.extend(built)
         copied += step.insert_runs(rows)
         done += len(batch)
         step.done_batch("3.0.0", batch)
         step.tick(done, total)
-    step.report["runs_copied"] = step.report.get("runs_copied", 0) + copied
+    step.report.add_runs_copied(copied)
 
 
 def downgrade(step):

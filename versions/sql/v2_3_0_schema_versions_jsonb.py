@@ -75,7 +75,7 @@ def upgrade():
     if dialect == "postgresql":
         columns = _json_columns_of_type("JSON")
         if columns and not ctx.as_sql:
-            _remove_nul_escapes(t, schema, columns, ctx.opts.get("agno_report"))
+            _remove_nul_escapes(t, schema, columns, ctx.opts["agno_report"])
         _alter_types(t.session_table, schema, columns, "JSONB")
 
 
@@ -94,8 +94,8 @@ def _alter_types(table, schema, columns, type_name):
 
 def _remove_nul_escapes(t, schema, columns, report):
     """Remove the ``\u0000`` escapes of the JSON text of ``columns``, in one pass over the rows that
-    hold any (keyset on session_id, in batches); count them in ``report["nul_removed"]`` as
-    (session_id, column, count)."""
+    hold any (keyset on session_id, in batches); count them in ``report`` (the upgrade's StepReport:
+    ``nul_removed``, per session and column)."""
     bind = op.get_bind()
     table = sa.table(t.session_table, sa.column("session_id"), *map(sa.column, columns), schema=schema)
     texts = [sa.cast(table.c[column], sa.Text) for column in columns]
@@ -122,8 +122,7 @@ def _remove_nul_escapes(t, schema, columns, report):
                 stripped, count = NUL_ESCAPE.subn(r"\1", value) if value is not None else (None, 0)
                 if count:
                     rewritten[column].append({"sid": session_id, "text": stripped})
-                    if report is not None:
-                        report.setdefault("nul_removed", []).append((session_id, column, count))
+                    report.note_nul_removed(session_id, column, count)
         for column, rows in rewritten.items():
             if rows:
                 bind.execute(updates[column], rows)

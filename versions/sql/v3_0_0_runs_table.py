@@ -2,11 +2,13 @@
 
 DDL: the runs table (primary key ``run_id``, foreign key to the sessions table ``ON DELETE
 CASCADE``, Agno 3.x's indexes). Data: every element of every session's ``runs`` blob is copied
-into it (``migrate.convert.run_rows``), walking the sessions by keyset (``session_id``) in batches
-so memory stays flat. Unlike Agno's own v3_0_0 (LINEAGE §8 #21–22): a run without ``run_id`` gets a
-deterministic id instead of being dropped; a ``run_id`` another session already owns is stored
-under a derived id and reported; runs already copied (same id, same session) are skipped, so an
-interrupted copy completes on the next run. The legacy ``runs`` column is kept.
+into it (``convert.run_rows``, ids by ``convert.rekey_runs``: the same rules as the MongoDB step),
+walking the sessions by keyset (``session_id``) in batches so memory stays flat. Unlike Agno's own
+v3_0_0 (whose ``ON CONFLICT(run_id) DO NOTHING`` keeps only the first session's run of a shared
+``run_id``, and which skips runs without one): a run without ``run_id`` gets a deterministic id
+instead of being dropped; a ``run_id`` another session already owns is stored under a derived id and
+reported; runs already copied (same id, same session and position) are skipped, so an interrupted
+copy completes on the next run. The legacy ``runs`` column is kept.
 
 Revision ID: v3_0_0
 Revises: v2_5_0
@@ -16,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from agno_migrate import convert
+from agno_migrate import convert, jsoncodec
 
 revision = "v3_0_0"
 down_revision = "v2_5_0"
@@ -103,7 +105,7 @@ def _copy_runs(ctx, t):
     bind = op.get_bind()
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
-    report = ctx.opts.get("agno_report")
+    report = ctx.opts["agno_report"]  # the upgrade's StepReport (the runner gives every step one)
     progress = ctx.opts.get("agno_progress")
     commit_each_batch = dialect == "mysql"  # DDL is not transactional there: make progress durable
     sessions = sa.table(
@@ -135,18 +137,18 @@ def _copy_runs(ctx, t):
         rows = []
         for session in batch:
             try:
-                blob = convert.decode_json(session["runs"])
+                blob = jsoncodec.decode_json(session["runs"])
             except ValueError as exc:
-                _note(report, "unparseable", (session["session_id"], f"runs is not JSON: {exc}"))
+                report.note_unparseable(session["session_id"], f"runs is not JSON: {exc}")
                 continue
             if blob is None:
                 continue
             if not isinstance(blob, list):
-                _note(report, "unparseable", (session["session_id"], f"runs is a {type(blob).__name__}, not a list"))
+                report.note_unparseable(session["session_id"], f"runs is a {type(blob).__name__}, not a list")
                 continue
             built, skipped = convert.run_rows(dict(session), blob)
             for index, reason in skipped:
-                _note(report, "not_runs", (session["session_id"], index, reason))
+                report.note_not_a_run(session["session_id"], index, reason)
             rows.extend(built)
         copied += _insert_new(bind, runs, rows, report)
         done += len(batch)
@@ -154,60 +156,35 @@ def _copy_runs(ctx, t):
             bind.commit()
         if progress:
             progress(done, total)
-    if report is not None:
-        report["runs_copied"] = report.get("runs_copied", 0) + copied
+    report.add_runs_copied(copied)
 
 
 def _insert_new(bind, runs, rows, report):
-    """Insert the rows whose run is not in the table yet; re-key ids owned by another run.
-
-    A row already present with the same session and position was copied by an earlier,
-    interrupted run of this step and is skipped. An id held by another session (or by another
-    position of the same session) is stored under a derived id and reported.
-    """
-    if not rows:
-        return 0
-    owners = _owners(bind, runs, {row["run_id"] for row in rows})
-    clashing = [row for row in rows if owners.get(row["run_id"], _mine(row)) != _mine(row)]
-    if clashing:
-        derived = {convert.derived_run_id(r["session_id"], r["run_index"], r["run_id"]) for r in clashing}
-        owners.update(_owners(bind, runs, derived))
-    fresh = []
-    for row in rows:
-        owner = owners.get(row["run_id"])
-        if owner == _mine(row):
-            continue
-        if owner is not None:
-            new_id = convert.derived_run_id(row["session_id"], row["run_index"], row["run_id"])
-            _note(report, "duplicate_run_ids", (row["run_id"], row["session_id"], owner[0], new_id))
-            if owners.get(new_id) == _mine(row):
-                continue
-            row = {**row, "run_id": new_id}
-        owners[row["run_id"]] = _mine(row)
-        fresh.append(row)
+    """Insert the rows whose run is not in the table yet, under the ids ``convert.rekey_runs``
+    gives: a row already present with the same session and position was copied by an earlier,
+    interrupted run of this step and is skipped; an id held by another session (or by another
+    position of the same session) is stored under a derived id and reported."""
+    keys = [convert.RunKey(row["run_id"], row["session_id"], row["run_index"]) for row in rows]
+    ids, rekeyed = convert.rekey_runs(keys, lambda ids: _owners(bind, runs, ids))
+    report.note_rekeyed(rekeyed)
+    fresh = [
+        row if run_id == row["run_id"] else {**row, "run_id": run_id}
+        for row, run_id in zip(rows, ids, strict=True)
+        if run_id is not None
+    ]
     if fresh:
         bind.execute(sa.insert(runs), fresh)
     return len(fresh)
 
 
-def _mine(row):
-    return (row["session_id"], row["run_index"])
-
-
 def _owners(bind, runs, ids):
     """run_id -> (session_id, run_index) for the given ids already in the runs table."""
-    ids = list(ids)
     found = {}
     for start in range(0, len(ids), LOOKUP_CHUNK):
         chunk = ids[start : start + LOOKUP_CHUNK]
         query = sa.select(runs.c.run_id, runs.c.session_id, runs.c.run_index).where(runs.c.run_id.in_(chunk))
         found.update({run_id: (sid, index) for run_id, sid, index in bind.execute(query)})
     return found
-
-
-def _note(report, kind, item):
-    if report is not None:
-        report.setdefault(kind, []).append(item)
 
 
 def downgrade():

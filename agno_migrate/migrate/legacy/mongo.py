@@ -1,7 +1,9 @@
-"""Agno 1.x collections → the head layout on MongoDB (LINEAGE §1.4, §7–§8).
+"""Agno 1.x collections (one per storage mode, documents shaped as the 1.x table rows) → the head
+layout on MongoDB.
 
-The same conversion as the SQL import (``convert.convert_v1_session``), the same reporting
-(unparseable documents listed, collisions not overwritten, duplicate run ids re-keyed), read by
+The same conversion as the SQL import (``convert.convert_v1_session``), the same rules
+(``legacy.rules``, ``convert.rekey_runs``) and reporting (unparseable documents listed, collisions
+not overwritten, duplicate run ids re-keyed), read by
 keyset on ``session_id`` in batches with a checkpoint per batch in our state collection. Without
 transactions, a batch is written runs first, then sessions: a batch cut short is written again by
 the next run, and the runs already there (same session, same position) and sessions already there
@@ -11,34 +13,17 @@ run that wrote them was killed before it could count them. The legacy collection
 
 from __future__ import annotations
 
-import json
-
 from agno_migrate import convert
 from agno_migrate.errors import UsageError
-from agno_migrate.migrate.legacy.sql import LegacyReport, parse_table_option
+from agno_migrate.migrate.legacy.rules import canonical_session, parse_table_option
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.mongo.detect import legacy_mode_of
 from agno_migrate.migrate.mongo.step import MongoStep
+from agno_migrate.migrate.report import FilledRow, LegacyReport, RowProblem, StepReport
 from agno_migrate.migrate.sql.detect import LEGACY_MODES, LegacyTable
 from agno_migrate.target import Target
 
 CHECKPOINT = "legacy:"
-SESSION_FIELDS = (
-    "session_id",
-    "session_type",
-    "agent_id",
-    "team_id",
-    "workflow_id",
-    "user_id",
-    "session_data",
-    "agent_data",
-    "team_data",
-    "workflow_data",
-    "metadata",
-    "summary",
-    "created_at",
-    "updated_at",
-)
 
 
 def resolve_collections(db, target: Target, found: list[LegacyTable], named: list[str] | None) -> list[LegacyTable]:
@@ -72,7 +57,7 @@ def pending(db, target: Target, tables: list[LegacyTable]) -> list[LegacyTable]:
 def import_collections(db, target: Target, tables: list[LegacyTable], lock, progress=None) -> LegacyReport:
     """Import every collection of ``tables`` into the head layout (see the module docstring)."""
     report = LegacyReport()
-    step = MongoStep(db, target, {}, progress, lock)
+    step = MongoStep(db, target, StepReport(), progress, lock)
     total = sum(t.rows for t in tables)
     done_rows = 0
     if progress:
@@ -90,8 +75,8 @@ def import_collections(db, target: Target, tables: list[LegacyTable], lock, prog
             step.tick(min(done_rows, total), total)
         mongo_state.save_checkpoint(db, target, name, done=True)
         report.tables[legacy.name]["done"] = True
-    report.duplicate_run_ids = step.report.get("duplicate_run_ids", [])
-    report.unparseable += [(table, key, reason) for table, key, reason in step.report.get("unstorable", [])]
+    report.duplicate_run_ids = step.report.duplicate_run_ids
+    report.unparseable += [RowProblem(*unstorable) for unstorable in step.report.unstorable]
     return report
 
 
@@ -103,25 +88,19 @@ def _import_batch(step: MongoStep, legacy: LegacyTable, batch: list[dict], repor
         try:
             session_row, runs = convert.convert_v1_session(legacy.mode, doc)
         except convert.ConversionError as exc:
-            report.unparseable.append((legacy.name, str(doc.get("session_id")), str(exc)))
+            report.unparseable.append(RowProblem(legacy.name, str(doc.get("session_id")), str(exc)))
             failed += 1
             continue
-        if session_row["created_at"] is None:  # the head layout requires one: the row's updated_at, else 0
-            session_row["created_at"] = session_row["updated_at"] or 0
-            report.created_at_filled.append((legacy.name, session_row["session_id"]))
+        if convert.fill_created_at(session_row):
+            report.created_at_filled.append(FilledRow(legacy.name, session_row["session_id"]))
         converted.append((session_row, runs))
     stored = _stored_sessions(step, [row["session_id"] for row, _ in converted])
     keep, run_rows, already = [], [], 0
     for session_row, runs in converted:
         existing = stored.get(session_row["session_id"])
-        if existing is not None and _canonical(existing) != _canonical(session_row):
-            report.collisions.append(
-                (
-                    legacy.name,
-                    session_row["session_id"],
-                    "already in the session collection with other content; not overwritten",
-                )
-            )
+        if existing is not None and canonical_session(existing) != canonical_session(session_row):
+            reason = "already in the session collection with other content; not overwritten"
+            report.collisions.append(RowProblem(legacy.name, session_row["session_id"], reason))
             continue
         rows, _ = convert.run_rows(session_row, runs)
         run_rows += rows
@@ -136,15 +115,12 @@ def _import_batch(step: MongoStep, legacy: LegacyTable, batch: list[dict], repor
 
 
 def _stored_sessions(step: MongoStep, ids: list[str]) -> dict[str, dict]:
+    """session_id -> the stored session document, for those of ``ids`` already stored."""
     found = {}
     for start in range(0, len(ids), 500):
         for doc in step.sessions.find({"session_id": {"$in": ids[start : start + 500]}}, {"_id": 0}):
             found[doc["session_id"]] = doc
     return found
-
-
-def _canonical(row: dict) -> str:
-    return json.dumps({k: row.get(k) for k in SESSION_FIELDS}, sort_keys=True, default=str)
 
 
 __all__ = ["resolve_collections", "pending", "import_collections", "LEGACY_MODES"]

@@ -1,11 +1,13 @@
-"""Agno 1.x storage → the head schema: the legacy import (LINEAGE §1, §7–§8).
+"""Agno 1.x storage → the head schema: the legacy import of the per-mode session tables (agent,
+team, workflow, workflow_v2) that Agno 1.x wrote.
 
 Runs after the session storage is at head. Each legacy table (found by its column signature, or
 named with ``--legacy-table NAME[:mode]``) is read by keyset pagination on ``session_id``, in
 batches; each batch's rows are converted by ``convert.convert_v1_session`` (in worker processes,
 ``legacy_pool``, when there are cores and rows enough) and written (sessions row + runs-table
-rows); whole batches are committed together with the table's checkpoint, in ONE transaction, so a
-run killed at any point resumes exactly where the last commit ended. The legacy tables are only read.
+rows, their ids by ``convert.rekey_runs``); whole batches are committed together with the table's
+checkpoint, in ONE transaction, so a run killed at any point resumes exactly where the last commit
+ended. The legacy tables are only read.
 
 A row that cannot be parsed is counted and listed (session id, table, reason), never silently
 skipped; a session id already present with other content (from another legacy table or from
@@ -16,22 +18,27 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import sqlite3
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from agno_migrate import convert
+from agno_migrate.backends import Dialect, dialect_of
 from agno_migrate.errors import UsageError
 from agno_migrate.migrate.legacy import pool as legacy_pool
 from agno_migrate.migrate.legacy import worker as legacy_worker
-from agno_migrate.migrate.sql.detect import LEGACY_MODES, LegacyTable, legacy_mode
+from agno_migrate.migrate.legacy.rules import canonical_session, parse_table_option
+from agno_migrate.migrate.legacy.worker import Converted, Layout, Unreadable
+from agno_migrate.migrate.report import FilledRow, LegacyReport, RowProblem
+from agno_migrate.migrate.sql.detect import LegacyTable, legacy_mode
 from agno_migrate.schema import JSON_COLUMNS
-from agno_migrate.target import Target, validate_identifier
+from agno_migrate.target import Target
 
 BATCH = 200  # rows read and converted together (split among the workers): bounds memory
 # A transaction (with its checkpoint) holds whole batches, up to COMMIT_BYTES of JSON text or COMMIT_ROWS
@@ -46,41 +53,6 @@ LOOKUP_CHUNK = 500
 # TASKS_PER_WORKER tasks each (smaller tasks: less held at once here and in a worker)
 STREAM_ROWS = 25
 TASKS_PER_WORKER = 2
-
-
-@dataclass
-class LegacyReport:
-    """What the import met, per table and in total."""
-
-    sessions: int = 0
-    runs: int = 0
-    unparseable: list = field(default_factory=list)  # (table, session_id, reason)
-    collisions: list = field(default_factory=list)  # (table, session_id, reason)
-    duplicate_run_ids: list = field(default_factory=list)  # (run_id, session_id, owner, new_id)
-    nul_bytes_removed: int = 0
-    created_at_filled: list = field(default_factory=list)  # (table, session_id): NULL created_at given one
-    tables: dict = field(default_factory=dict)  # name -> {"mode", "rows", "done"}
-
-    def as_dict(self) -> dict:
-        return {
-            "sessions": self.sessions,
-            "runs": self.runs,
-            "unparseable": len(self.unparseable),
-            "collisions": len(self.collisions),
-            "duplicate_run_ids": len(self.duplicate_run_ids),
-            "nul_bytes_removed": self.nul_bytes_removed,
-            "created_at_filled": len(self.created_at_filled),
-            "tables": self.tables,
-        }
-
-
-def parse_table_option(value: str) -> tuple[str, str | None]:
-    """``NAME[:mode]`` of ``--legacy-table``; raises UsageError for a bad name or mode."""
-    name, _, mode = value.partition(":")
-    validate_identifier(name, "legacy table name", 64)
-    if mode and mode not in LEGACY_MODES:
-        raise UsageError(f"unknown Agno 1.x mode {mode!r} for {name} (one of {', '.join(LEGACY_MODES)})")
-    return name, mode or None
 
 
 def resolve_tables(conn, target: Target, found: list[LegacyTable], named: list[str] | None) -> list[LegacyTable]:
@@ -108,7 +80,7 @@ def _columns(insp, name, schema) -> set[str]:
 
 
 def _schema(target: Target) -> str | None:
-    return target.schema if target.backend != "sqlite" else None
+    return dialect_of(target).schema_of(target)
 
 
 # --- the checkpoint table -------------------------------------------------------------------------
@@ -159,88 +131,115 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
     from agno_migrate.schema import head_tables
 
     total = sum(t.rows for t in tables)
-    with legacy_pool.converter(total >= 2 * BATCH) as converter, _sqlite_writer(conn):  # workers start while we set up
+    dialect = dialect_of(target)
+    with legacy_pool.converter(total >= 2 * BATCH) as converter, _sqlite_writer(conn, dialect):
+        # (the workers start while we set up)
         head = head_tables(target)
-        # plain str names (SQLAlchemy's are a str subclass, whose pickles would make a worker import it)
-        layout = (
+        layout = Layout(
             tuple(str(c.name) for c in head.sessions.columns),
             tuple(str(c.name) for c in head.runs.columns),
             tuple(map(str, JSON_COLUMNS)),
-            _utf8_json(conn),
+            dialect.utf8_text_bytes(conn),
         )
         cp = checkpoint_table(target)
         cp.create(conn, checkfirst=True)
         conn.commit()
         report = LegacyReport()
-        done_rows = 0
         if progress:
             progress(0, total)  # the clock of a rows/s display starts now
-        workers = converter.ready()
+        run = _Import(conn, target, head, layout, converter.ready(), cp, report, progress, total)
         for legacy in tables:
-            state = checkpoints(conn, target).get(legacy.name)
-            report.tables[legacy.name] = {
-                "mode": legacy.mode,
-                "rows": legacy.rows,
-                "done": bool(state and state["done"]),
-            }
-            if state and state["done"]:
-                done_rows += legacy.rows
-                continue
-            if state is None:
-                conn.execute(
-                    cp.insert().values(
-                        table_name=legacy.name,
-                        mode=legacy.mode,
-                        sessions=0,
-                        failed=0,
-                        done=False,
-                        updated_at=int(time.time()),
-                    )
-                )
-                conn.commit()
-            in_flight: deque = deque()
-            txn = _Transaction()
-
-            def flush(keep: int) -> None:
-                """Write converted batches, oldest first, until ``keep`` remain in flight; commit (with
-                the checkpoint) every COMMIT_BYTES / COMMIT_ROWS, and what is left when none remain."""
-                nonlocal done_rows
-                while len(in_flight) > keep:
-                    last, count, futures = in_flight.popleft()
-                    results = [result for future in futures for result in _result(future, target)]
-                    size = sum(result[5] for result in results if result[0] == "ok")
-                    txn.add(last, count, size, *_import_batch(conn, target, head, legacy, results, report))
-                    if txn.rows >= COMMIT_ROWS or txn.size >= COMMIT_BYTES or (keep == 0 and not in_flight):
-                        done_rows += txn.commit(conn, cp, legacy)
-                        if progress:
-                            progress(done_rows, total)
-
-            after = state["last_session_id"] if state else None
-            for batch in _submitted(conn, target, legacy, after, workers, layout):
-                in_flight.append(batch)
-                flush(AHEAD)  # keep batches converting while the oldest one is written
-            flush(0)
-            conn.execute(
-                cp.update().where(cp.c.table_name == legacy.name).values(done=True, updated_at=int(time.time()))
-            )
-            conn.commit()
-            report.tables[legacy.name]["done"] = True
+            run.import_table(legacy)
     return report
 
 
-def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout):
-    """(last session id, row count, conversion futures) of each batch of the legacy table after
-    ``last``, by keyset pagination on ``session_id``."""
+class _Batch(NamedTuple):
+    """A batch of a legacy table, submitted for conversion."""
+
+    count: int
+    """Its rows."""
+    last: Any
+    """Its last session id (where the next batch, and a resumed import, starts after)."""
+    futures: list[Future]
+    """The conversions of its rows, in order."""
+
+
+@dataclass
+class _Import:
+    """One import's parts, shared by its tables; ``done_rows`` counts the rows committed (or found
+    done) so far, for ``progress(done_rows, total)``."""
+
+    conn: Any
+    target: Target
+    head: Any
+    layout: Layout
+    workers: Any
+    cp: sa.Table
+    report: LegacyReport
+    progress: Callable[[int, int], None] | None
+    total: int
+    done_rows: int = 0
+
+    def import_table(self, legacy: LegacyTable) -> None:
+        """Import ``legacy`` from its checkpoint on (nothing when it is done): batches converting
+        while the oldest one is written; commits (see ``_flush``); the table marked done at the end."""
+        conn, cp = self.conn, self.cp
+        state = checkpoints(conn, self.target).get(legacy.name)
+        done = bool(state and state["done"])
+        self.report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": done}
+        if done:
+            self.done_rows += legacy.rows
+            return
+        if state is None:
+            conn.execute(
+                cp.insert().values(
+                    table_name=legacy.name,
+                    mode=legacy.mode,
+                    sessions=0,
+                    failed=0,
+                    done=False,
+                    updated_at=int(time.time()),
+                )
+            )
+            conn.commit()
+        in_flight: deque[_Batch] = deque()
+        txn = _Transaction()
+        after = state["last_session_id"] if state else None
+        for batch in _submitted(conn, self.target, legacy, after, self.workers, self.layout):
+            in_flight.append(batch)
+            self._flush(legacy, in_flight, txn, AHEAD)  # keep batches converting while the oldest one is written
+        self._flush(legacy, in_flight, txn, 0)
+        conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(done=True, updated_at=int(time.time())))
+        conn.commit()
+        self.report.tables[legacy.name]["done"] = True
+
+    def _flush(self, legacy: LegacyTable, in_flight: deque[_Batch], txn: _Transaction, keep: int) -> None:
+        """Write converted batches, oldest first, until ``keep`` remain in flight; commit (with the
+        checkpoint) every COMMIT_BYTES / COMMIT_ROWS, and what is left when none remain."""
+        while len(in_flight) > keep:
+            batch = in_flight.popleft()
+            results = [result for future in batch.futures for result in _result(future, self.target)]
+            size = sum(result.size for result in results if isinstance(result, Converted))
+            written, failed = _import_batch(self.conn, self.target, self.head, legacy, results, self.report)
+            txn.add(batch.last, batch.count, size, written, failed)
+            if txn.rows >= COMMIT_ROWS or txn.size >= COMMIT_BYTES or (keep == 0 and not in_flight):
+                self.done_rows += txn.commit(self.conn, self.cp, legacy)
+                if self.progress:
+                    self.progress(self.done_rows, self.total)
+
+
+def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout: Layout):
+    """Each batch of the legacy table after ``last`` (a :class:`_Batch`), by keyset pagination on
+    ``session_id``."""
+    dialect = dialect_of(target)
     source = sa.Table(legacy.name, sa.MetaData(), autoload_with=conn, schema=_schema(target))
     key = source.c.session_id
     # JSON columns read as text: a corrupt value must fail its row's conversion, not the fetch; on
     # PostgreSQL cast to text by the server (the text psycopg would have parsed with json.loads: parsed
     # in the workers instead, to the same values — and text is cheaper to pickle to them than objects)
-    as_text = (
-        (lambda c: sa.cast(c, sa.Text)) if conn.dialect.name == "postgresql" else (lambda c: sa.type_coerce(c, sa.Text))
-    )
+    as_text = (lambda c: sa.cast(c, sa.Text)) if dialect.json_cast_to_text else (lambda c: sa.type_coerce(c, sa.Text))
     columns = [as_text(c).label(c.name) if isinstance(c.type, sa.JSON) else c for c in source.columns]
-    path = _sqlite_file(conn, columns) if workers.parallel else None
+    path = _sqlite_file(conn, target, columns) if workers.parallel else None
     names = tuple(str(c.name) for c in columns)
     table = str(legacy.name)
     while True:
@@ -248,7 +247,9 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
             query = sa.select(key).order_by(key).limit(BATCH)
             ids = [
                 row["session_id"]
-                for row in _fetch(conn, query if last is None else query.where(key > _key_value(last)), ("session_id",))
+                for row in _fetch(
+                    conn, dialect, query if last is None else query.where(key > _key_value(last)), ("session_id",)
+                )
             ]
             if not ids:
                 return
@@ -271,17 +272,18 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
                     for low, high in zip(bounds, bounds[1:], strict=False)
                 ]
                 last = ids[-1]
-                yield last, len(ids), futures
+                yield _Batch(len(ids), last, futures)
                 continue
         query = sa.select(*columns).order_by(key).limit(BATCH)
         query = query if last is None else query.where(key > _key_value(last))
-        if conn.dialect.name == "postgresql":
-            count, last, futures = _streamed(conn, query, names, workers, legacy.mode, target.backend, layout)
-            if not count:
+        if dialect.server_side_cursor:
+            batch = _streamed(conn, query, names, workers, legacy.mode, target.backend, layout)
+            if not batch.count:
                 return
-            yield last, count, futures
+            last = batch.last
+            yield batch
             continue
-        rows = _fetch(conn, query, names)
+        rows = _fetch(conn, dialect, query, names)
         if not rows:
             return
         last = rows[-1]["session_id"]
@@ -290,14 +292,14 @@ def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout)
             workers.submit("convert_rows", legacy.mode, rows[start:end], target.backend, layout)
             for start, end in zip([0, *ends], ends, strict=False)
         ]
-        yield last, len(rows), futures
+        yield _Batch(len(rows), last, futures)
 
 
-def _streamed(conn, query, names: tuple, workers, mode: str, backend: str, layout: tuple):
-    """PostgreSQL: the rows of ``query`` (a batch) read by a server-side cursor, STREAM_ROWS a fetch, and
+def _streamed(conn, query, names: tuple, workers, mode: str, backend: str, layout: Layout) -> _Batch:
+    """The rows of ``query`` (a batch) read by a server-side cursor (PostgreSQL), STREAM_ROWS a fetch, and
     sent to the workers as they come, TASKS_PER_WORKER tasks per worker and batch: neither the whole batch's rows
     nor its result buffer (libpq's copy of every value) are ever held here at once (a batch of large rows is
-    megabytes in each form). Returns (row count, last session id, conversion futures)."""
+    megabytes in each form)."""
     task_rows = max(1, -(-BATCH // (workers.count * TASKS_PER_WORKER)))
     count, last, futures, rows = 0, None, [], []
     result = conn.execute(query, execution_options={"yield_per": STREAM_ROWS})  # (this statement only)
@@ -313,7 +315,7 @@ def _streamed(conn, query, names: tuple, workers, mode: str, backend: str, layou
     if rows:
         count, last = count + len(rows), rows[-1]["session_id"]
         futures.append(workers.submit("convert_rows", mode, rows, backend, layout))
-    return count, last, futures
+    return _Batch(count, last, futures)
 
 
 def _chunk_ends(count: int, parts: int) -> list[int]:
@@ -321,10 +323,10 @@ def _chunk_ends(count: int, parts: int) -> list[int]:
     return sorted({-(-count * i // parts) for i in range(1, parts + 1)} - {0})
 
 
-def _sqlite_file(conn, columns) -> str | None:
-    """The SQLite database file, when worker processes can read the legacy rows from it exactly as
+def _sqlite_file(conn, target: Target, columns) -> str | None:
+    """The database file (SQLite), when worker processes can read the legacy rows from it exactly as
     this connection would (a file, not memory; no column whose SQLAlchemy type converts values)."""
-    if conn.dialect.name != "sqlite":
+    if not dialect_of(target).embedded:
         return None
     dialect = conn.dialect
     if any(c.type.dialect_impl(dialect).result_processor(dialect, None) is not None for c in columns):
@@ -334,13 +336,13 @@ def _sqlite_file(conn, columns) -> str | None:
 
 
 @contextlib.contextmanager
-def _sqlite_writer(conn):
-    """SQLite, during the import only (restored after): a page cache that holds a transaction (its
-    pages are written once, at commit, not spilled to the WAL and read back: half the reads and a
-    quarter fewer writes), and the WAL checkpointed every ~8 MB instead of ~4 MB (fewer passes and
-    fsyncs). Every commit is still synced as before (``synchronous`` untouched): a committed batch
-    and its checkpoint stay durable."""
-    if conn.dialect.name != "sqlite":
+def _sqlite_writer(conn, dialect: Dialect):
+    """An embedded database (SQLite), during the import only (restored after): a page cache that holds
+    a transaction (its pages are written once, at commit, not spilled to the WAL and read back: half the
+    reads and a quarter fewer writes), and the WAL checkpointed every ~8 MB instead of ~4 MB (fewer
+    passes and fsyncs). Every commit is still synced as before (``synchronous`` untouched): a committed
+    batch and its checkpoint stay durable. Elsewhere nothing changes."""
+    if not dialect.embedded:
         yield
         return
     raw = conn.connection.dbapi_connection
@@ -361,15 +363,15 @@ def _key_value(last):
     return sa.cast(sa.literal(last, sa.LargeBinary), sa.Text) if isinstance(last, bytes) else last
 
 
-def _fetch(conn, query, names: tuple) -> list[dict]:
+def _fetch(conn, dialect: Dialect, query, names: tuple) -> list[dict]:
     """The rows of ``query`` as dicts of ``names``. SQLite stores whatever bytes it was given as TEXT
-    and fails the whole fetch on a value that is not UTF-8; then the batch is read again with such
-    values as bytes, so that only their rows are reported (``legacy_worker.convert_rows``). (A failed
-    read changes nothing in SQLite's transaction: batches written and not yet committed stay.)"""
+    (``text_unchecked``) and fails the whole fetch on a value that is not UTF-8; then the batch is read
+    again with such values as bytes, so that only their rows are reported (``legacy_worker.convert_rows``).
+    (A failed read changes nothing in SQLite's transaction: batches written and not yet committed stay.)"""
     try:
         return [dict(zip(names, row, strict=False)) for row in conn.execute(query)]
     except sa.exc.OperationalError as exc:
-        if conn.dialect.name != "sqlite" or "decode to UTF-8" not in str(exc.orig):
+        if not dialect.text_unchecked or "decode to UTF-8" not in str(exc.orig):
             raise
     raw = conn.connection.dbapi_connection
     raw.text_factory = legacy_worker.text_or_bytes
@@ -423,32 +425,35 @@ def _result(future: Future, target: Target) -> list:
 # --- writing --------------------------------------------------------------------------------------
 
 
-def _import_batch(conn, target: Target, head, legacy: LegacyTable, results: list[tuple], report: LegacyReport):
+def _import_batch(
+    conn, target: Target, head, legacy: LegacyTable, results: list[Converted | Unreadable], report: LegacyReport
+) -> tuple[int, int]:
     """Write one batch of converted rows (in the caller's transaction). Returns (written, failed)."""
     converted, failed = [], 0
+    key = head.sessions.columns.keys().index("session_id")
     for result in results:
-        if result[0] == "error":
-            report.unparseable.append((legacy.name, result[1], result[2]))
+        if isinstance(result, Unreadable):
+            report.unparseable.append(RowProblem(legacy.name, result.session_id, result.reason))
             failed += 1
             continue
-        _, session_values, run_values, removed, filled, _ = result
-        report.nul_bytes_removed += removed
-        if filled:
-            report.created_at_filled.append((legacy.name, session_values[0]))
-        converted.append((session_values, run_values))
+        report.nul_bytes_removed += result.nul_removed
+        if result.created_at_filled:
+            report.created_at_filled.append(FilledRow(legacy.name, result.session[key]))
+        converted.append(result)
     converted = _without_collisions(conn, head, legacy, converted, report)
     if not converted:
         return 0, failed
-    run_values = _rekey_taken_runs(conn, head, [values for _, runs in converted for values in runs], report)
-    _insert(conn, head.sessions, [session_values for session_values, _ in converted])
+    run_values = _rekey_taken_runs(conn, head, [values for result in converted for values in result.runs], report)
+    dialect = dialect_of(target)
+    _insert(conn, dialect, head.sessions, [result.session for result in converted])
     if run_values:
-        _insert(conn, head.runs, run_values)
+        _insert(conn, dialect, head.runs, run_values)
     report.sessions += len(converted)
     report.runs += len(run_values)
     return len(converted), failed
 
 
-def _insert(conn, table: sa.Table, rows: list[tuple]) -> None:
+def _insert(conn, dialect: Dialect, table: sa.Table, rows: list[tuple]) -> None:
     """INSERT ``rows`` (value tuples in the table's column order), stored as they are: the JSON
     values are already encoded text (no second encoding; on PostgreSQL the driver sends them
     untyped and the server parses JSONB; on a UTF-8 SQLite database, text given as its UTF-8 bytes
@@ -459,7 +464,7 @@ def _insert(conn, table: sa.Table, rows: list[tuple]) -> None:
         marks = ", ".join("CAST(? AS TEXT)" if isinstance(c.type, sa.JSON) else "?" for c in table.columns)
         conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({marks})", rows)
         return
-    if conn.dialect.name == "postgresql":  # COPY: rows streamed to the server as they are formatted
+    if dialect.copy_from_stdin:  # rows streamed to the server as they are formatted
         _copy(conn, table, names, rows)
         return
     untyped = sa.table(table.name, *[sa.column(name) for name in names], schema=table.schema)
@@ -485,7 +490,7 @@ def _copy(conn, table: sa.Table, names: list[str], rows: list[tuple]) -> None:
 
 @functools.cache
 def _utf8_text():
-    """A psycopg dumper for JSON text given as its UTF-8 bytes (see :func:`_utf8_json`): written to
+    """A psycopg dumper for JSON text given as its UTF-8 bytes (see ``Dialect.utf8_text_bytes``): written to
     COPY as that text (psycopg would write bytes as ``bytea``). (psycopg imported only here: it is
     PostgreSQL's driver, not installed for the other backends.)"""
     from psycopg.adapt import Dumper
@@ -497,25 +502,13 @@ def _utf8_text():
     return Utf8Text
 
 
-def _utf8_json(conn) -> bool:
-    """Whether JSON text may reach :func:`_insert` as UTF-8 bytes: a SQLite database whose text is
-    UTF-8 (a BLOB cast to TEXT is read in the database's encoding), or a PostgreSQL connection whose
-    client encoding is UTF-8 (``_copy`` sends the bytes as they are). Held as bytes, a converted batch
-    waiting to be written takes a byte a character, where text holding one emoji takes four."""
-    if conn.dialect.name == "postgresql":
-        return str(conn.connection.dbapi_connection.info.encoding).lower().replace("-", "") == "utf8"
-    if conn.dialect.name != "sqlite":
-        return False
-    return str(conn.exec_driver_sql("PRAGMA encoding").scalar()).upper() == "UTF-8"
-
-
-def _without_collisions(conn, head, legacy, converted, report):
+def _without_collisions(conn, head, legacy: LegacyTable, converted: list[Converted], report: LegacyReport):
     """Drop (and report) sessions whose id is already stored with other content; drop silently the
-    ones already stored with the same content (nothing to do)."""
+    ones already stored with the same content (nothing to do); see ``rules.canonical_session``."""
     s = head.sessions
-    names = [c.name for c in s.columns]
+    names = s.columns.keys()
     key = names.index("session_id")
-    ids = [values[key] for values, _ in converted]
+    ids = [result.session[key] for result in converted]
     if not _stored(conn, s, s.c.session_id, ids):  # the usual case: none of them is stored yet
         return converted
     stored = {}
@@ -523,14 +516,13 @@ def _without_collisions(conn, head, legacy, converted, report):
         query = sa.select(s).where(s.c.session_id.in_(ids[start : start + LOOKUP_CHUNK]))
         stored.update({row["session_id"]: dict(row) for row in conn.execute(query).mappings()})
     keep = []
-    for session_values, runs in converted:
-        existing = stored.get(session_values[key])
+    for result in converted:
+        existing = stored.get(result.session[key])
         if existing is None:
-            keep.append((session_values, runs))
-        elif _canonical(existing) != _canonical(dict(zip(names, session_values, strict=False))):
-            report.collisions.append(
-                (legacy.name, session_values[key], "already in the session table with other content; not overwritten")
-            )
+            keep.append(result)
+        elif canonical_session(existing) != canonical_session(dict(zip(names, result.session, strict=True))):
+            reason = "already in the session table with other content; not overwritten"
+            report.collisions.append(RowProblem(legacy.name, result.session[key], reason))
     return keep
 
 
@@ -563,33 +555,24 @@ def _lookup_chunks(ids: list):
         yield tuple(chunk) + (chunk[-1],) * (size - len(chunk))
 
 
-def _canonical(row: dict) -> str:
-    return json.dumps(
-        {
-            k: convert.decode_json(v)
-            if isinstance(v, (str, bytes))
-            and k not in ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id")
-            else v
-            for k, v in row.items()
-        },
-        sort_keys=True,
-        default=str,
-    )
-
-
-def _rekey_taken_runs(conn, head, run_values, report):
-    """Runs whose id is already stored (for another session) get a derived id, reported."""
+def _rekey_taken_runs(conn, head, run_values: list[tuple], report: LegacyReport) -> list[tuple]:
+    """The runs' value tuples under the ids ``convert.rekey_runs`` gives (a run whose id another
+    run holds: a derived id, reported in ``report.duplicate_run_ids``)."""
     r = head.runs
-    names = [c.name for c in r.columns]
+    names = r.columns.keys()
     run_id, session_id, run_index = names.index("run_id"), names.index("session_id"), names.index("run_index")
-    ids = [values[run_id] for values in run_values]
-    taken = dict(_stored(conn, r, r.c.run_id, ids, r.c.session_id))
-    out = []
-    for values in run_values:
-        if values[run_id] in taken:
-            new_id = convert.derived_run_id(values[session_id], values[run_index], values[run_id])
-            report.duplicate_run_ids.append((values[run_id], values[session_id], taken[values[run_id]], new_id))
-            values = (*values[:run_id], new_id, *values[run_id + 1 :])
-        taken[values[run_id]] = values[session_id]
-        out.append(values)
-    return out
+    keys = [convert.RunKey(values[run_id], values[session_id], values[run_index]) for values in run_values]
+
+    def owners(ids: list[str]) -> dict:
+        return {
+            found: (sid, index)
+            for found, sid, index in _stored(conn, r, r.c.run_id, ids, r.c.session_id, r.c.run_index)
+        }
+
+    ids, rekeyed = convert.rekey_runs(keys, owners)
+    report.duplicate_run_ids += rekeyed
+    return [
+        values if new_id == values[run_id] else (*values[:run_id], new_id, *values[run_id + 1 :])
+        for values, new_id in zip(run_values, ids, strict=True)
+        if new_id is not None
+    ]

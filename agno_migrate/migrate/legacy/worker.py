@@ -1,7 +1,8 @@
 """The Agno 1.x import's per-row work, done in worker processes (or inline): read, convert, encode.
 
 Pure of SQLAlchemy, so that a worker process starts in a few hundredths of a second and stays small
-(it imports this module, ``convert`` and the standard library; orjson when installed).
+(it imports this module, ``convert``, ``jsoncodec``, the dialects' facts and the standard library;
+orjson when installed).
 
 * :func:`convert_rows` turns legacy rows into insert-ready tuples (the head tables' column order),
   JSON columns encoded as text: by orjson when installed and it cannot change a value (compact,
@@ -10,63 +11,89 @@ Pure of SQLAlchemy, so that a worker process starts in a few hundredths of a sec
   reads itself (so the importing process does not read, pickle and send the rows).
 * :func:`serve` is a worker's main loop (started by ``legacy_pool.Workers``): length-prefixed pickles,
   one answer per task, in order, until its stdin closes.
+
+Results cross the process boundary as pickles: they are named tuples of plain values.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import sys
+from typing import NamedTuple
 
-from agno_migrate import convert
+from agno_migrate import convert, jsoncodec
+from agno_migrate.backends import dialect_of
 
-# json.dumps(value), minus the cycle check (decoded JSON holds no cycles): the same text, ~10% faster
-_dumps = json.JSONEncoder(check_circular=False).encode
-_FLOAT_MAX = 1.7976931348623157e308
 _HEADER = 8  # bytes of a message's length prefix
 
 
-def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> list[tuple]:
-    """Convert Agno 1.x rows for ``backend``, ready to insert (pure).
+class Layout(NamedTuple):
+    """The head tables' columns, as the converted rows' values are ordered (plain ``str`` names:
+    SQLAlchemy's are a str subclass, whose pickles would make a worker import it)."""
 
-    ``layout`` is (session columns, runs columns, JSON columns of the sessions table[, utf8]). Each row
-    gives ``("ok", session_values, [run_values, ...], nul_removed, created_at_filled, size)`` (tuples
-    in the columns' order, JSON columns already encoded as text — or, with ``utf8`` true, possibly as
-    that text's UTF-8 bytes, which the caller stores as TEXT; ``size``: the length of that text or
-    those bytes), or ``("error", session_id, reason)``.
+    sessions: tuple
+    runs: tuple
+    json: tuple
+    """The JSON columns of the sessions table (encoded as text)."""
+    utf8: bool = False
+    """JSON text may be given as its UTF-8 bytes (see ``Dialect.utf8_text_bytes``)."""
+
+
+class Converted(NamedTuple):
+    """A legacy row, converted and ready to insert."""
+
+    session: tuple
+    """The sessions-table values, in the columns' order; JSON columns as text (or its UTF-8 bytes)."""
+    runs: list
+    """The runs-table values of each of its runs, likewise."""
+    nul_removed: int
+    """NUL characters removed (PostgreSQL)."""
+    created_at_filled: bool
+    """The row had no created_at and was given one (``convert.fill_created_at``)."""
+    size: int
+    """The length of its JSON text (or bytes): what the importer's transaction holds."""
+
+
+class Unreadable(NamedTuple):
+    """A legacy row that cannot be converted: reported, not imported."""
+
+    session_id: str
+    reason: str
+
+
+def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> list[Converted | Unreadable]:
+    """Convert Agno 1.x rows for ``backend`` (a dialect name), ready to insert (pure).
+
+    ``layout`` is a :class:`Layout` (or the tuple of its fields). Each row gives a :class:`Converted`
+    or an :class:`Unreadable`, in order.
     """
-    session_columns, run_columns, json_columns = layout[:3]
-    if backend == "mysql":
+    session_columns, run_columns, json_columns, utf8 = Layout(*layout)
+    dialect = dialect_of(backend)
+    if dialect.json_unescaped:
         from agno_migrate.backends.sql import json_text as exact
     else:
-        exact = _dumps
-    fast = _orjson_encoder(exact, utf8=len(layout) > 3 and layout[3])
-    out = []
+        exact = jsoncodec.dumps
+    fast = jsoncodec.orjson_encoder(exact, utf8=utf8)
+    out: list[Converted | Unreadable] = []
     for row in rows:
         undecodable = [name for name, value in row.items() if value.__class__ is bytes]
         if undecodable:  # (see text_or_bytes)
-            out.append(
-                (
-                    "error",
-                    str(row.get("session_id")),
-                    f"column(s) {', '.join(undecodable)} hold bytes that are not UTF-8 text",
-                )
-            )
+            reason = f"column(s) {', '.join(undecodable)} hold bytes that are not UTF-8 text"
+            out.append(Unreadable(str(row.get("session_id")), reason))
             continue
-        seen = convert.nonstandard_count()
+        seen = jsoncodec.nonstandard_count()
         try:
             session_row, runs = convert.convert_v1_session(mode, row)
         except convert.ConversionError as exc:
-            out.append(("error", str(row.get("session_id")), str(exc)))
+            out.append(Unreadable(str(row.get("session_id")), str(exc)))
             continue
-        encode = fast if fast is not None and convert.nonstandard_count() == seen and _plain(row) else exact
+        plain = fast is not None and jsoncodec.nonstandard_count() == seen and jsoncodec.plain_values(row)
+        encode = fast if plain else exact
         removed = 0
-        if backend == "postgresql":  # JSONB and text there cannot hold NUL
+        if not dialect.stores_nul:
             (session_row, runs), removed = convert.strip_nul((session_row, runs))
-        filled = session_row["created_at"] is None
-        if filled:  # the head schema requires one: the row's updated_at, else 0
-            session_row["created_at"] = session_row["updated_at"] or 0
+        filled = convert.fill_created_at(session_row)
         run_rows, _ = convert.run_rows(session_row, runs)
         size = 0
         for column in json_columns:
@@ -78,51 +105,8 @@ def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> li
             run["run_data"] = encode(run["run_data"])
             size += len(run["run_data"])
             run_values.append(tuple([run[c] for c in run_columns]))
-        out.append(("ok", tuple([session_row[c] for c in session_columns]), run_values, removed, filled, size))
+        out.append(Converted(tuple([session_row[c] for c in session_columns]), run_values, removed, filled, size))
     return out
-
-
-def _orjson_encoder(exact, utf8: bool = False):
-    """orjson's encoder as text (compact, UTF-8 unescaped: the same values as ``exact`` gives, in
-    about half the time) — as its UTF-8 bytes when ``utf8`` (not decoded here, nor pickled and
-    decoded again by the importer) —, ``exact`` for a value orjson rejects (an integer beyond 64 bits,
-    lone surrogates, a key that is not text, deep nesting); None without orjson.
-
-    Only for values that hold no non-finite float (orjson writes those as null): see
-    :func:`convert_rows`, which decides per row, from the row alone, so the stored bytes depend only
-    on the row (an interrupted import resumed gives the bytes of an uninterrupted one).
-    """
-    if convert._orjson is None:
-        return None
-    dumps, failed = convert._orjson.dumps, convert._orjson.JSONEncodeError
-
-    def encode_utf8(value) -> bytes | str:
-        try:
-            return dumps(value)
-        except failed:
-            return exact(value)
-
-    if utf8:
-        return encode_utf8
-
-    def encode(value) -> str:
-        try:
-            return dumps(value).decode("utf-8")
-        except failed:
-            return exact(value)
-
-    return encode
-
-
-def _plain(row: dict) -> bool:
-    """Whether every column value of ``row`` is text, NULL, an integer or a finite float: then its
-    converted values hold only those, and what orjson parsed (``convert.nonstandard_count`` tells
-    the rest)."""
-    for value in row.values():
-        kind = value.__class__
-        if not (kind is str or value is None or kind is int or (kind is float and -_FLOAT_MAX <= value <= _FLOAT_MAX)):
-            return False
-    return True
 
 
 _connections: dict = {}
@@ -165,7 +149,7 @@ def text_or_bytes(data: bytes):
 
 def read_and_convert(
     path: str, timeout: float, table: str, columns: tuple, after, upto, mode: str, backend: str, layout: tuple
-) -> list[tuple]:
+) -> list[Converted | Unreadable]:
     """:func:`read_rows` then :func:`convert_rows`."""
     return convert_rows(mode, read_rows(path, timeout, table, columns, after, upto), backend, layout)
 
@@ -233,7 +217,7 @@ def serve(parent: int) -> None:
             return
         try:
             answer = ("ok", TASKS[name](*args))
-            failed = any(result[0] == "error" for result in answer[1])
+            failed = any(isinstance(result, Unreadable) for result in answer[1])
         except Exception as exc:  # noqa: BLE001 - handed to the importer, which raises it
             answer, failed = ("raised", _portable(exc)), True
         send(answers, answer)

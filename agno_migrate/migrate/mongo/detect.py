@@ -16,10 +16,10 @@ from __future__ import annotations
 from agno_migrate import registry
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.sql.detect import Detection, LegacyTable, legacy_mode, unknown_stamp
+from agno_migrate.schema import JSON_COLUMNS_2X
 from agno_migrate.target import Target
 
-JSON_FIELDS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
-STRING_ENCODED = {"$or": [{name: {"$type": "string"}} for name in JSON_FIELDS]}
+STRING_ENCODED = {"$or": [{name: {"$type": "string"}} for name in JSON_COLUMNS_2X]}
 UNCOPIED_RUNS = {"runs": {"$type": "array", "$ne": []}}
 
 

@@ -19,6 +19,7 @@ from agno_migrate.migrate.mongo import detect as mongo_detect
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.mongo.state import MongoLock, recorded_version  # noqa: F401  (the store's one-query check)
 from agno_migrate.migrate.mongo.step import MongoStep, run_step
+from agno_migrate.migrate.report import StepReport
 from agno_migrate.migrate.runner import Outcome, Plan, Status, _plan_from, reversible_steps
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
@@ -140,7 +141,7 @@ def upgrade(target: Target, goal: SchemaVersion, sql: bool, progress, legacy_tab
         if outcome.after == registry.HEAD.version:
             _, pending = _legacy_state(db, target, legacy_tables)
             if pending:
-                outcome.report["legacy"] = mongo_legacy.import_collections(db, target, pending, lock, progress)
+                outcome.report.legacy = mongo_legacy.import_collections(db, target, pending, lock, progress)
         return outcome
 
 
@@ -165,7 +166,7 @@ def _apply(db, target: Target, lock: MongoLock, version: SchemaVersion, directio
     if direction == "downgrade" and (now is None or registry.get(now).key < version.key):
         return False
     mongo_state.start_step(db, target, version, direction)
-    step_report: dict = {}
+    step_report = StepReport()
     run_step(MongoStep(db, target, step_report, progress, lock), version, direction)
     lock.check()
     reached = version if direction == "upgrade" else registry.previous(version.version)
@@ -173,11 +174,7 @@ def _apply(db, target: Target, lock: MongoLock, version: SchemaVersion, directio
     mongo_state.finish_step(db, target, version, direction, step_report)
     mongo_state.clear_checkpoint(db, target, version.version)
     mongo_state.record(db, target, reached, direction)
-    for key, value in step_report.items():
-        if isinstance(value, list):
-            report.setdefault(key, []).extend(value)
-        else:
-            report[key] = report.get(key, 0) + value
+    report.merge(step_report)
     return True
 
 

@@ -1,6 +1,6 @@
 """What a MongoDB step (``versions/mongo/*.py``) works with: the database, the target's names, the
-report, progress, checkpoints, the lock, and the rules for moving runs shared by the 3.0.0 copy and
-the Agno 1.x import.
+report, progress, checkpoints, the lock, and the writing of runs shared by the 3.0.0 copy and the
+Agno 1.x import (their ids by ``convert.rekey_runs``, the one rule of the SQL steps too).
 
 MongoDB has no transactional DDL and no guaranteed transactions (a standalone server has none), so
 every step is idempotent and records its progress per batch: a step killed at any point completes
@@ -19,6 +19,7 @@ from typing import Any
 
 from agno_migrate import convert, registry
 from agno_migrate.migrate.mongo import state as mongo_state
+from agno_migrate.migrate.report import StepReport
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
 
@@ -29,9 +30,12 @@ NOT_A_STRING = {"$not": {"$type": "string"}}
 
 @dataclass
 class MongoStep:
+    """One step's (or the Agno 1.x import's) work on ``db``: what it meets goes to ``report``,
+    its progress to ``progress(done, total)``; ``lock`` (when given) is checked before each batch."""
+
     db: Any
     target: Target
-    report: dict = field(default_factory=dict)
+    report: StepReport = field(default_factory=StepReport)
     progress: Callable[[int, int], None] | None = None
     lock: Any = None
 
@@ -42,9 +46,6 @@ class MongoStep:
     @property
     def runs(self):
         return self.db[self.target.runs_table]
-
-    def note(self, kind: str, item) -> None:
-        self.report.setdefault(kind, []).append(item)
 
     def tick(self, done: int, total: int) -> None:
         """Report progress, and stop if the lock was lost (before the next batch writes)."""
@@ -111,31 +112,19 @@ class MongoStep:
     def insert_runs(self, rows: list[dict]) -> int:
         """Insert the run rows not stored yet; returns how many were inserted.
 
-        A row already stored for the same session and position was written by an earlier,
-        interrupted run and is skipped. A ``run_id`` held by another run is stored under a derived
-        id (deterministic, so a re-run finds it) and reported in ``duplicate_run_ids``.
+        Their ids follow ``convert.rekey_runs``: a row already stored for the same session and
+        position was written by an earlier, interrupted run and is skipped; a ``run_id`` held by
+        another run is stored under a derived id (deterministic, so a re-run finds it) and reported
+        in ``duplicate_run_ids``.
         """
-        if not rows:
-            return 0
-        owners = self._owners({row["run_id"] for row in rows})
-        clashing = [row for row in rows if owners.get(row["run_id"], _mine(row)) != _mine(row)]
-        if clashing:
-            owners.update(
-                self._owners({convert.derived_run_id(r["session_id"], r["run_index"], r["run_id"]) for r in clashing})
-            )
-        fresh = []
-        for row in rows:
-            owner = owners.get(row["run_id"])
-            if owner == _mine(row):
-                continue
-            if owner is not None:
-                new_id = convert.derived_run_id(row["session_id"], row["run_index"], row["run_id"])
-                self.note("duplicate_run_ids", (row["run_id"], row["session_id"], owner[0], new_id))
-                if owners.get(new_id) == _mine(row):
-                    continue
-                row = {**row, "run_id": new_id}
-            owners[row["run_id"]] = _mine(row)
-            fresh.append(row)
+        keys = [convert.RunKey(row["run_id"], row["session_id"], row["run_index"]) for row in rows]
+        ids, rekeyed = convert.rekey_runs(keys, self._owners)
+        self.report.note_rekeyed(rekeyed)
+        fresh = [
+            row if run_id == row["run_id"] else {**row, "run_id": run_id}
+            for row, run_id in zip(rows, ids, strict=True)
+            if run_id is not None
+        ]
         return self.insert_documents(self.runs, fresh, "run_id")
 
     def insert_documents(self, collection, docs: list[dict], key: str) -> int:
@@ -159,22 +148,17 @@ class MongoStep:
                     collection.insert_one(doc)
                 inserted += 1
             except (OverflowError, InvalidDocument, DocumentTooLarge) as exc:
-                self.note("unstorable", (collection.name, doc[key], f"{exc.__class__.__name__}: {str(exc)[:120]}"))
+                self.report.note_unstorable(collection.name, doc[key], f"{exc.__class__.__name__}: {str(exc)[:120]}")
         return inserted
 
-    def _owners(self, ids) -> dict:
+    def _owners(self, ids: list[str]) -> dict:
         """run_id -> (session_id, run_index) for the given ids already in the runs collection."""
-        ids = list(ids)
         found = {}
         for start in range(0, len(ids), LOOKUP_CHUNK):
             query = {"run_id": {"$in": ids[start : start + LOOKUP_CHUNK]}}
             for doc in self.runs.find(query, {"run_id": 1, "session_id": 1, "run_index": 1, "_id": 0}):
                 found[doc["run_id"]] = (doc.get("session_id"), doc.get("run_index"))
         return found
-
-
-def _mine(row: dict) -> tuple:
-    return (row["session_id"], row["run_index"])
 
 
 # --- the step modules ---------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from agno_migrate.backends import dialect_of
 from agno_migrate.errors import SchemaAhead
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.registry import SchemaVersion
+from agno_migrate.schema import JSON_COLUMNS_2X as JSON_COLUMNS
 from agno_migrate.target import Target
 
-JSON_COLUMNS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
 LEGACY_SIGNATURE = {"session_id", "memory", "session_data", "extra_data"}
 
 
