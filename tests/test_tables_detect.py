@@ -200,7 +200,8 @@ def test_every_table_of_the_pack_is_found_and_detected(new_database, point, back
     # the brief's anchors
     if point == "2.0":
         assert {detected[f].version for f in ("memories", "evals", "metrics", "knowledge")} == {"2.0.0"}
-        assert not any(d.at_head for d in detected.values())
+        assert not any(detected[f].at_head for f in ("memories", "evals", "metrics"))
+        assert detected["knowledge"].at_head == (backend == "mongodb")  # no knowledge index changed on MongoDB
     if point in ("2.3", "2.5"):
         assert detected["memories"].version == "2.3.0" and detected["memories"].at_head
         assert not detected["evals"].at_head and not detected["metrics"].at_head
@@ -345,9 +346,27 @@ def test_mongo_changes(new_database):
         assert evals.version == "2.0.0" and not evals.at_head  # as before a 3.x application's first use
         knowledge = detect_table("knowledge", reflect_mongo(mdb, "agno_knowledge"))
         assert knowledge.at_head and knowledge.additions == ["index my_field_1 added", "field my_field added"]
+        mdb["agno_metrics"].delete_many({})
         mdb["agno_metrics"].create_index([("date", 1), ("aggregation_period", 1)], unique=True)
         metrics = detect_table("metrics", reflect_mongo(mdb, "agno_metrics"))
         assert not metrics.ok and metrics.drift == ["unique index date_1_aggregation_period_1 is not in Agno's layout"]
+
+
+@pytest.mark.parametrize("backend", ("sqlite", "postgresql"))
+def test_approvals_as_agnos_migration_leaves_them_are_at_head(new_database, backend):
+    """§6.2: from 2.5.0-2.5.5, Agno's 2.5.6 migration adds run_status TEXT with index ix_<t>_run_status."""
+    db = new_database(backend)
+    load(db, "3.1")
+    t = _q(db, "agno_approvals")
+    drop = "DROP INDEX " + _q(db, "idx_agno_approvals_run_status")
+    _sql(db, drop, f"ALTER TABLE {t} DROP COLUMN run_status", f"ALTER TABLE {t} ADD COLUMN run_status TEXT",
+         f"CREATE INDEX ix_agno_approvals_run_status ON {t} (run_status)")  # fmt: skip
+    d = _detect(db, "agno_approvals", "approvals")
+    assert (d.version, d.at_head, d.drift, d.additions) == ("2.5.6", True, [], [])
+    assert d.origin == "Agno 3.1.10 MigrationManager from 2.5.0"
+    _sql(db, drop.replace("idx_", "ix_"))
+    d = _detect(db, "agno_approvals", "approvals")
+    assert not d.ok and d.drift == ["index idx_agno_approvals_run_status (run_status) missing"]
 
 
 # --- after Agno 3.1.10's own MigrationManager ---------------------------------------------------------

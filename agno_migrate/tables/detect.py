@@ -223,6 +223,14 @@ def _accepted(entry: dict) -> list[tuple[str, dict]]:
     return [(entry["origins"][0], entry), *entry["variants"]]
 
 
+def _renamed(layout: dict, phys: Physical) -> int:
+    """How many of the layout's index names the table does not carry (names never decide a match)."""
+    if phys.backend == "mongodb":
+        return sum(name not in phys.mongo_indexes.values() for name, _, _ in layout["indexes"])
+    present = set(phys.indexes.values()) | set(phys.unique.values())
+    return sum(name.replace("{t}", phys.name) not in present for name, _ in layout["indexes"])
+
+
 def detect_table(fam: Family | str, phys: Physical) -> TableDetection:
     """The point a table is at, or its drift from the closest layout of its family."""
     fam = family(fam) if isinstance(fam, str) else fam
@@ -242,15 +250,21 @@ def detect_table(fam: Family | str, phys: Physical) -> TableDetection:
                 drift, additions = compare_mongo(layout, phys, known_fields)
             else:
                 drift, additions = compare_sql(layout, phys)
-            tried.append((drift, additions, position, origin, entry))
+                newer = {c for later in layouts[position + 1 :] for c in later["columns"]} - set(layout["columns"])
+                # a column a newer layout brings is that layout half-applied, not a user's addition
+                drift += [
+                    f"column {c} is from a layout newer than {entry['point']}" for c in phys.columns if c in newer
+                ]
+            tried.append((drift, additions, position, origin, entry, _renamed(layout, phys)))
     matched = [t for t in tried if not t[0]]
-    if matched:  # the most specific match (fewest additions), the newest on a tie
-        drift, additions, position, origin, entry = min(matched, key=lambda t: (len(t[1]), -t[2]))
+    if matched:  # the most specific match (fewest additions), then the one whose index names agree
+        # (Agno's MigrationManager names some indexes ix_...), then the newest
+        drift, additions, position, origin, entry, _ = min(matched, key=lambda t: (len(t[1]), t[5], -t[2]))
         result.version, result.covers, result.origin = entry["point"], tuple(entry["covers"]), origin
         result.at_head = position == len(layouts) - 1
         result.additions = additions
         return result
-    drift, additions, position, origin, entry = min(tried, key=lambda t: (len(t[0]), -t[2]))
+    drift, additions, position, origin, entry, _ = min(tried, key=lambda t: (len(t[0]), -t[2]))
     result.drift, result.additions, result.closest = drift, additions, entry["point"]
     return result
 
