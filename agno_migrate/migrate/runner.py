@@ -19,15 +19,16 @@ from agno_migrate.target import Target, resolve
 # --- the rules every backend follows --------------------------------------------------------------
 
 
-def _check_detection(target: Target, backend: type[Backend], found: Detection) -> None:
+def _check_detection(target: Target, found: Detection, noun: str) -> None:
     """Refuse to adopt tables that match no schema version, or that look like a version but lack
-    what it has (``found.damage``): SchemaDrift, nothing is changed."""
+    what it has (``found.damage``): SchemaDrift, nothing is changed. ``noun``: the backend's word
+    for a table."""
     if found.has_session_table and found.version is None:
         raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
     if found.damage:
         raise SchemaDrift(
             f"{target.session_table} does not match Agno {found.version.version}: {'; '.join(found.damage)}; "
-            f"nothing changed (repair the {backend.noun}s, or record their version with agno-migrate stamp VERSION)"
+            f"nothing changed (repair the {noun}s, or record their version with agno-migrate stamp VERSION)"
         )
 
 
@@ -36,12 +37,12 @@ def _refuse_early(backend: type[Backend], target: Target, legacy_tables: list[st
     that match no version, a bad --legacy-table), reading only, before a lock that writes into the
     database is taken: its document would otherwise be left in a database refused unchanged.
     Checked again under the lock (another process may have changed the database meanwhile)."""
-    with backend.reading(target) as db:
-        state = db.read_state()
+    with backend.reading(target) as opened:
+        state = opened.read_state()
         if state.recorded is None:
-            _check_detection(target, backend, state.found)
+            _check_detection(target, state.found, opened.noun)
         if legacy_tables:
-            db.legacy_state(legacy_tables)
+            opened.legacy_state(legacy_tables)
 
 
 def _describe_tables(tables: list[LegacyTable]) -> str:
@@ -135,22 +136,21 @@ def plan(db: str | Target | None, to: str = "head", legacy_tables: list[str] | N
     Agno 1.x tables it would import with their row counts."""
     target = resolve(db)
     goal = registry.get(to)
-    backend = backend_for(target)
-    with backend.reading(target) as opened:
+    with backend_for(target).reading(target) as opened:
         state = opened.read_state()
         pending = opened.legacy_state(legacy_tables).pending
-    the_plan = _plan(target, backend, goal, state)
+    the_plan = _plan(target, goal, state, opened.noun)
     if goal == registry.HEAD:
         the_plan.legacy = pending
     return the_plan
 
 
-def _plan(target: Target, backend: type[Backend], goal: SchemaVersion, state: State) -> Plan:
+def _plan(target: Target, goal: SchemaVersion, state: State, noun: str) -> Plan:
     """The plan from ``state`` to ``goal``. Raises SchemaDrift (see _check_detection), Refused
     when the database is above ``goal``."""
     found = state.found
     if state.recorded is None:
-        _check_detection(target, backend, found)
+        _check_detection(target, found, noun)
         if found.version is None:  # empty, or Agno 1.x tables only
             if goal == registry.HEAD:
                 return Plan(target, None, goal.version, [], create_head=True, drift=found.drift)
@@ -198,7 +198,7 @@ def upgrade(
     with backend.locked(target) as opened:
         if legacy_tables:  # a bad --legacy-table (name, mode, missing table) is refused before any change
             opened.legacy_state(legacy_tables)
-        outcome = _upgrade_locked(opened, target, backend, goal, progress)
+        outcome = _upgrade_locked(opened, target, goal, progress)
         if outcome.after == registry.HEAD.version:
             pending = opened.legacy_state(legacy_tables).pending
             if pending:
@@ -206,16 +206,14 @@ def upgrade(
         return outcome
 
 
-def _upgrade_locked(
-    opened: Backend, target: Target, backend: type[Backend], goal: SchemaVersion, progress: Progress | None
-) -> Outcome:
+def _upgrade_locked(opened: Backend, target: Target, goal: SchemaVersion, progress: Progress | None) -> Outcome:
     """Look again under the lock, then create head, or adopt and step up to ``goal``."""
     state = opened.read_state()
     found = state.found
     current_version = state.recorded
     outcome = Outcome(target, before=state.recorded, after=state.recorded)
     if state.recorded is None:
-        _check_detection(target, backend, found)
+        _check_detection(target, found, opened.noun)
         outcome.drift = found.drift
         if found.version is None:  # empty, or Agno 1.x tables only, or head half created
             if found.creating and goal != registry.HEAD:
@@ -275,7 +273,7 @@ def _upgrade_sql(
     with backend.reading(target) as opened:
         state = opened.read_state()
         pending = opened.legacy_state(legacy_tables).pending
-        the_plan = _plan(target, backend, goal, state)
+        the_plan = _plan(target, goal, state, opened.noun)
         if pending and goal == registry.HEAD:
             raise Refused(
                 f"importing the Agno 1.x tables {_describe_tables(pending)} copies data and cannot be rendered "
@@ -303,7 +301,7 @@ def downgrade(db: str | Target | None, to: str) -> Outcome:
         state = opened.read_state()
         found, recorded = state.found, state.recorded
         if recorded is None:
-            _check_detection(target, backend, found)
+            _check_detection(target, found, opened.noun)
             if found.version is None:
                 raise Refused(f"{target.masked_url} has no {target.session_table} {backend.noun}: nothing to downgrade")
             recorded = found.version.version
