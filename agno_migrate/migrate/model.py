@@ -8,12 +8,16 @@ runner reads from a backend before it plans.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agno_migrate import registry
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
+
+Progress = Callable[[int, int], None]
+"""Called with (done, total) as a step or an import moves on."""
 
 
 @dataclass

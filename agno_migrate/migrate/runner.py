@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from agno_migrate import registry
 from agno_migrate.errors import Refused, SchemaBehind, SchemaDrift, UsageError
-from agno_migrate.migrate.backend import Backend, Progress, backend_for
-from agno_migrate.migrate.model import Detection, LegacyTable, Outcome, Plan, State, Status, Step
+from agno_migrate.migrate.backend import Backend, backend_for
+from agno_migrate.migrate.model import Detection, LegacyTable, Outcome, Plan, Progress, State, Status, Step
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target, resolve

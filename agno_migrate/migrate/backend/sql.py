@@ -1,6 +1,7 @@
 """The SQL backend of the migration flow (SQLite, PostgreSQL, MySQL/MariaDB): the
 :class:`agno_migrate.migrate.backend.Backend` that ``migrate.runner`` drives, over Alembic
-(``revisions``), detection (``detect``) and the migration lock (``locks``).
+(``migrate.sql.revisions``), detection (``migrate.sql.detect``), the migration lock
+(``migrate.sql.locks``) and the Agno 1.x import (``migrate.legacy.sql``).
 
 Each step runs in one transaction with its record where the dialect's DDL is transactional
 (SQLite, PostgreSQL); on MySQL every DDL statement commits at once, so each step is idempotent and
@@ -18,9 +19,8 @@ from agno_migrate import registry
 from agno_migrate.backends import dialect_of
 from agno_migrate.backends.sql import connect, database_errors
 from agno_migrate.errors import LockTimeout
-from agno_migrate.migrate.backend import Progress
 from agno_migrate.migrate.legacy import sql as legacy_mod
-from agno_migrate.migrate.model import Detection, LegacyState, LegacyTable, Plan, State
+from agno_migrate.migrate.model import Detection, LegacyState, LegacyTable, Plan, Progress, State
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.migrate.sql import detect as detect_mod
 from agno_migrate.migrate.sql import revisions as _sql

@@ -1,6 +1,7 @@
 """The MongoDB backend of the migration flow: the :class:`agno_migrate.migrate.backend.Backend` that
-``migrate.runner`` drives, over our state collection (``state``: record, lease lock, checkpoints),
-detection (``detect``) and the steps of ``versions/mongo`` (``step``).
+``migrate.runner`` drives, over our state collection (``migrate.mongo.state``: record, lease lock,
+checkpoints), detection (``migrate.mongo.detect``), the steps of ``versions/mongo``
+(``migrate.mongo.step``) and the Agno 1.x import (``migrate.legacy.mongo``).
 
 MongoDB has no transactional DDL and a standalone server no transactions: every write is kept at
 once (``commit`` and ``rollback`` do nothing), every step is idempotent and checkpoints its batches,
@@ -14,9 +15,8 @@ from collections.abc import Iterator
 
 from agno_migrate import registry
 from agno_migrate.backends.mongo import database, mongo_errors
-from agno_migrate.migrate.backend import Progress
 from agno_migrate.migrate.legacy import mongo as mongo_legacy
-from agno_migrate.migrate.model import Detection, LegacyState, LegacyTable, Plan, State
+from agno_migrate.migrate.model import Detection, LegacyState, LegacyTable, Plan, Progress, State
 from agno_migrate.migrate.mongo import detect as mongo_detect
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.mongo.state import MongoLock

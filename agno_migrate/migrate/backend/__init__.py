@@ -2,25 +2,24 @@
 
 ``migrate.runner`` owns the flow (plan, lock, look again, step, record) for every database; a
 backend only knows how to do each of those things on its kind of database, the way Alembic's
-``MigrationContext`` drives a dialect's ``impl``. Two implement :class:`Backend`:
-``migrate.sql.backend`` (SQLite, PostgreSQL, MySQL/MariaDB through SQLAlchemy and Alembic) and
-``migrate.mongo.backend`` (MongoDB through pymongo). Each is imported only when a target needs it,
-so a SQL run never loads pymongo.
+``MigrationContext`` drives a dialect's ``impl``. Two implement :class:`Backend`: ``backend.sql``
+(SQLite, PostgreSQL, MySQL/MariaDB through SQLAlchemy and Alembic) and ``backend.mongo`` (MongoDB
+through pymongo). Each is imported only when a target needs it, so a SQL run never loads pymongo.
+
+They sit above ``migrate.sql``, ``migrate.mongo`` and ``migrate.legacy`` (each backend runs its Agno
+1.x import, which is built on the SQL or MongoDB modules), so that no import goes round in a circle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from agno_migrate.backends import dialect_of
-from agno_migrate.migrate.model import LegacyState, LegacyTable, Plan, State
+from agno_migrate.migrate.model import LegacyState, LegacyTable, Plan, Progress, State
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
-
-Progress = Callable[[int, int], None]
 
 
 class Backend(Protocol):
@@ -101,9 +100,9 @@ class Backend(Protocol):
 def backend_for(target: Target) -> type[Backend]:
     """The backend of ``target``: chosen by what its dialect is (SQL or not), never by its name."""
     if dialect_of(target).sql:
-        from agno_migrate.migrate.sql.backend import SqlBackend
+        from agno_migrate.migrate.backend.sql import SqlBackend
 
         return SqlBackend
-    from agno_migrate.migrate.mongo.backend import MongoBackend
+    from agno_migrate.migrate.backend.mongo import MongoBackend
 
     return MongoBackend
