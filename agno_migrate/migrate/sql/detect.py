@@ -15,11 +15,7 @@ import sqlalchemy as sa
 
 from agno_migrate import registry
 from agno_migrate.backends import dialect_of
-from agno_migrate.migrate.detection import (
-    LEGACY_MODES,  # noqa: F401  (the Agno 1.x import, migrate/legacy, reads it from here)
-    legacy_mode,
-    unknown_stamp,
-)
+from agno_migrate.migrate.detection import legacy_mode, unknown_stamp
 from agno_migrate.migrate.model import Detection, LegacyTable
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.registry import SchemaVersion
