@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from agno_migrate import convert
 from agno_migrate.errors import UsageError
+from agno_migrate.migrate.detection import LEGACY_MODES
 from agno_migrate.migrate.legacy.rules import canonical_session, parse_table_option
+from agno_migrate.migrate.model import LegacyTable
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.mongo.detect import legacy_mode_of
 from agno_migrate.migrate.mongo.step import MongoStep
 from agno_migrate.migrate.report import FilledRow, LegacyReport, RowProblem, StepReport
-from agno_migrate.migrate.sql.detect import LEGACY_MODES, LegacyTable
 from agno_migrate.target import Target
 
 CHECKPOINT = "legacy:"

@@ -8,7 +8,7 @@ from typing import Any
 
 from agno_migrate.errors import UsageError
 from agno_migrate.jsoncodec import decode_json
-from agno_migrate.migrate.sql.detect import LEGACY_MODES
+from agno_migrate.migrate.detection import LEGACY_MODES
 from agno_migrate.schema import JSON_COLUMNS, SESSION_COLUMNS
 from agno_migrate.target import validate_identifier
 

@@ -31,12 +31,13 @@ import sqlalchemy as sa
 from agno_migrate import convert
 from agno_migrate.backends import Dialect, dialect_of
 from agno_migrate.errors import UsageError
+from agno_migrate.migrate.detection import legacy_mode
 from agno_migrate.migrate.legacy import pool as legacy_pool
 from agno_migrate.migrate.legacy import worker as legacy_worker
 from agno_migrate.migrate.legacy.rules import canonical_session, parse_table_option
 from agno_migrate.migrate.legacy.worker import Converted, Layout, Unreadable
+from agno_migrate.migrate.model import LegacyTable
 from agno_migrate.migrate.report import FilledRow, LegacyReport, RowProblem
-from agno_migrate.migrate.sql.detect import LegacyTable, legacy_mode
 from agno_migrate.schema import JSON_COLUMNS
 from agno_migrate.target import Target
 

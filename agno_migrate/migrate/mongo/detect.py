@@ -1,4 +1,4 @@
-"""Fingerprinting an unmanaged MongoDB database by what is there (DESIGN rule 7).
+"""Fingerprinting an unmanaged MongoDB database by what is there; Agno's stamp is a second opinion.
 
 MongoDB has no DDL to read, so the physical signs are the collections and the documents:
 
@@ -8,14 +8,18 @@ MongoDB has no DDL to read, so the physical signs are the collections and the do
 * otherwise 2.x: 2.0.0, 2.3.0 and 2.5.0 look the same on MongoDB, so Agno's stamp decides between
   them (2.0.0 without one, as Agno itself reads it).
 
-A stamp that contradicts the physical signs is drift; the physical version wins.
+A stamp that contradicts the physical signs is drift; the physical version wins. A collection
+that lacks an index it has at the version found is damage, as a SQL table missing an index is:
+the upgrade refuses it (see :func:`missing_indexes`).
 """
 
 from __future__ import annotations
 
 from agno_migrate import registry
+from agno_migrate.migrate.detection import legacy_mode, unknown_stamp
+from agno_migrate.migrate.model import Detection, LegacyTable
 from agno_migrate.migrate.mongo import state as mongo_state
-from agno_migrate.migrate.sql.detect import Detection, LegacyTable, legacy_mode, unknown_stamp
+from agno_migrate.registry import SchemaVersion
 from agno_migrate.schema import JSON_COLUMNS_2X
 from agno_migrate.target import Target
 
@@ -24,7 +28,8 @@ UNCOPIED_RUNS = {"runs": {"$type": "array", "$ne": []}}
 
 
 def legacy_mode_of(document: dict) -> str | None:
-    """The Agno 1.x mode of a collection whose documents look like ``document`` (LINEAGE §1.4).
+    """The Agno 1.x mode of a collection whose documents look like ``document`` (Agno 1.x's
+    MongoDbStorage stores ``session.to_dict()`` plus ``_version``).
 
     Mongo workflow_v2 documents carry no ``memory`` key (their runs are top-level)."""
     keys = set(document) - {"_id", "_version"}
@@ -87,19 +92,45 @@ def detect(db, target: Target) -> Detection:
                 f"Agno's {target.agno_versions_table} says {stamp} but the collections are at "
                 f"{result.version.version}: {why}"
             )
+    result.add_damage(missing_indexes(db, target, result.version))
     return result
+
+
+def missing_indexes(db, target: Target, version: SchemaVersion) -> list[str]:
+    """The head indexes that a database found at ``version`` lacks although its collections have
+    them from that version on; a missing one is damage (as a SQL table's missing index): the steps
+    after ``version`` would not create it. The session collection has its indexes from 2.0.0 on,
+    the runs collection from the version that creates it (3.0.0): before that, the step creating
+    it creates its indexes too, so a runs collection without them is no damage."""
+    from agno_migrate.schema import mongo_head_indexes
+
+    required = mongo_head_indexes(target)
+    if version.key < registry.changing("runs")[0].key:
+        required.pop(target.runs_table)
+    return _index_diffs(db, required, adopting=True)
 
 
 def compare_to_head(db, target: Target) -> list[str]:
     """How the collections differ from the head layout (missing collection or index, an index with
     other keys or uniqueness); empty when they match. Extra indexes are the user's business."""
-    from agno_migrate.schema import mongo_head_indexes, mongo_index_name
+    from agno_migrate.schema import mongo_head_indexes
+
+    return _index_diffs(db, mongo_head_indexes(target))
+
+
+def _index_diffs(db, wanted: dict, adopting: bool = False) -> list[str]:
+    """How the collections of ``wanted`` (collection -> its (fields, unique) pairs) differ from it:
+    a collection or an index missing, an index unique where it should not be or the other way
+    round. ``adopting`` (as the SQL detection's): only the indexes missing from the collections
+    that are there."""
+    from agno_migrate.schema import mongo_index_name
 
     names = set(db.list_collection_names())
     diffs = []
-    for collection, specs in mongo_head_indexes(target).items():
+    for collection, specs in wanted.items():
         if collection not in names:
-            diffs.append(f"collection {collection} is missing")
+            if not adopting:
+                diffs.append(f"collection {collection} is missing")
             continue
         have = {
             name: (tuple(k for k, _ in info["key"]), bool(info.get("unique")))
@@ -109,6 +140,6 @@ def compare_to_head(db, target: Target) -> list[str]:
         for fields, unique in specs:
             if fields not in by_keys:
                 diffs.append(f"{collection} lacks index {mongo_index_name(fields)}")
-            elif by_keys[fields] != unique:
+            elif by_keys[fields] != unique and not adopting:
                 diffs.append(f"{collection} index {mongo_index_name(fields)} is {'not ' if unique else ''}unique")
     return diffs

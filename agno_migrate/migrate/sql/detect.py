@@ -11,60 +11,16 @@ ran, so the physical schema decides and Agno's stamp is only a second opinion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import sqlalchemy as sa
 
 from agno_migrate import registry
 from agno_migrate.backends import dialect_of
-from agno_migrate.errors import SchemaAhead
+from agno_migrate.migrate.detection import legacy_mode, unknown_stamp
+from agno_migrate.migrate.model import Detection, LegacyTable
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.schema import JSON_COLUMNS_2X as JSON_COLUMNS
 from agno_migrate.target import Target
-
-LEGACY_SIGNATURE = {"session_id", "memory", "session_data", "extra_data"}
-
-
-@dataclass
-class LegacyTable:
-    name: str
-    mode: str
-    rows: int
-
-
-@dataclass
-class Detection:
-    """What :func:`detect` found. ``version`` is None for an empty database (or only legacy tables)."""
-
-    version: SchemaVersion | None
-    candidates: list[SchemaVersion] = field(default_factory=list)
-    agno_stamp: str | None = None
-    drift: list[str] = field(default_factory=list)
-    legacy: list[LegacyTable] = field(default_factory=list)
-    has_session_table: bool = False
-    damage: list[str] = field(default_factory=list)  # the tables match no version: upgrade refuses
-    creating: bool = False  # our mark of an unfinished creation of head (MySQL), no version yet
-
-    @property
-    def empty(self) -> bool:
-        return not self.has_session_table and not self.legacy
-
-
-LEGACY_MODES = ("agent", "team", "workflow", "workflow_v2")
-
-
-def legacy_mode(columns: set[str]) -> str | None:
-    """The Agno 1.x storage mode a table's columns show, or None. The mode's own id column tells
-    agent, team and workflow tables apart; a workflow v2 table has ``workflow_name`` and ``runs``."""
-    if not LEGACY_SIGNATURE <= columns:
-        return None
-    if "workflow_name" in columns and "runs" in columns:
-        return "workflow_v2"
-    for mode in ("agent", "team", "workflow"):
-        if f"{mode}_id" in columns:
-            return mode
-    return None
 
 
 def legacy_tables(conn, target: Target) -> list[LegacyTable]:
@@ -130,8 +86,7 @@ def detect(conn, target: Target) -> Detection:
     elif "runs" not in columns:
         result.drift.append(f"neither a runs column in {target.session_table} nor a runs table {target.runs_table}")
     result.candidates = candidates
-    result.damage = compare_to_head(conn, target, adopting=True)
-    result.drift += result.damage
+    result.add_damage(compare_to_head(conn, target, adopting=True))
     stamped = registry.from_agno_stamp(stamp)
     meant = [c for c in candidates if c in registry.meant_by_agno_stamp(stamp)]
     if stamp is not None and stamped is None:
@@ -218,23 +173,6 @@ def _difference(target, stamped: SchemaVersion, columns, key, has_runs_table) ->
 
 def _describe(candidates: list[SchemaVersion]) -> str:
     return " or ".join(c.version for c in candidates)
-
-
-def unknown_stamp(target: Target, stamp: str) -> str:
-    """The drift note for an Agno stamp that is no known version; SchemaAhead if it is newer."""
-    if looks_newer(stamp):
-        raise SchemaAhead(
-            f"Agno stamped {target.session_table} as {stamp}, newer than this agno-migrate knows "
-            f"(head {registry.HEAD.version}); upgrade agno-migrate"
-        )
-    return f"Agno's stamp {stamp!r} is not a known schema version"
-
-
-def looks_newer(stamp: str) -> bool:
-    try:
-        return tuple(int(p) for p in stamp.split(".")) > registry.newest_agno_stamp_key()
-    except ValueError:
-        return False
 
 
 # --- signatures ---------------------------------------------------------------------------------

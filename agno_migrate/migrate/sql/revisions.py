@@ -139,7 +139,7 @@ def record(ctx, target: Target, version: SchemaVersion, action: str) -> None:
     )
 
 
-CREATING = "creating"  # the action of head's row while head is being created (MySQL: see runner._create_head_in)
+CREATING = "creating"  # head's row while head is created without transactional DDL (see migrate/backend/sql.py)
 
 
 def creation_pending(conn, target: Target) -> bool:

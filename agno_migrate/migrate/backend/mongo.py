@@ -1,0 +1,130 @@
+"""The MongoDB backend of the migration flow: the :class:`agno_migrate.migrate.backend.Backend` that
+``migrate.runner`` drives, over our state collection (``migrate.mongo.state``: record, lease lock,
+checkpoints), detection (``migrate.mongo.detect``), the steps of ``versions/mongo``
+(``migrate.mongo.step``) and the Agno 1.x import (``migrate.legacy.mongo``).
+
+MongoDB has no transactional DDL and a standalone server no transactions: every write is kept at
+once (``commit`` and ``rollback`` do nothing), every step is idempotent and checkpoints its batches,
+and the record is the last write of a step, so a run killed before it runs the step again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from agno_migrate import registry
+from agno_migrate.backends.mongo import database, mongo_errors
+from agno_migrate.migrate.legacy import mongo as mongo_legacy
+from agno_migrate.migrate.model import Detection, LegacyState, LegacyTable, Plan, Progress, State
+from agno_migrate.migrate.mongo import detect as mongo_detect
+from agno_migrate.migrate.mongo import state as mongo_state
+from agno_migrate.migrate.mongo.state import MongoLock
+from agno_migrate.migrate.mongo.step import MongoStep, run_step
+from agno_migrate.migrate.report import StepReport
+from agno_migrate.registry import SchemaVersion
+from agno_migrate.target import Target
+
+
+class MongoBackend:
+    """A MongoDB database of a target (see ``Backend`` for what each method does)."""
+
+    kind = "MongoDB"
+    noun = "collection"
+    renders_sql = False
+    lock_writes = True  # the lease is a document in our state collection
+
+    def __init__(self, target: Target, db, lock: MongoLock | None = None):
+        self.target = target
+        self.db = db
+        self.lock = lock
+
+    @classmethod
+    @contextlib.contextmanager
+    def reading(cls, target: Target) -> Iterator[MongoBackend]:
+        with mongo_errors(target):
+            yield cls(target, database(target))
+
+    @classmethod
+    @contextlib.contextmanager
+    def locked(cls, target: Target) -> Iterator[MongoBackend]:
+        with mongo_errors(target):
+            db = database(target)
+            with MongoLock(db, target) as lock:
+                yield cls(target, db, lock)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def read_state(self) -> State:
+        recorded = mongo_state.recorded_version(self.db, self.target)
+        if recorded is not None:
+            return State(recorded)
+        if mongo_state.creating(self.db, self.target):
+            # head half-created by a killed run: read as empty, and created again (every step and
+            # the creation itself are idempotent here, so nothing needs finishing first)
+            return State(None, Detection(version=None, has_session_table=False))
+        return State(None, mongo_detect.detect(self.db, self.target))
+
+    def recorded_version(self) -> str | None:
+        return mongo_state.recorded_version(self.db, self.target)
+
+    def agno_stamp(self) -> str | None:
+        return mongo_state.agno_stamp(self.db, self.target)
+
+    def legacy_state(self, named: list[str] | None = None) -> LegacyState:
+        found = mongo_detect.legacy_collections(self.db, self.target)
+        tables = mongo_legacy.resolve_collections(self.db, self.target, found, named)
+        return LegacyState(tables, mongo_legacy.pending(self.db, self.target, tables))
+
+    def head_drift(self) -> list[str]:
+        return mongo_detect.compare_to_head(self.db, self.target)
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    def create_head(self, resume: bool) -> None:
+        """The head collections and indexes, Agno's stamps, then our record (idempotent: ``resume``
+        changes nothing here)."""
+        from agno_migrate.schema import mongo_head_indexes
+
+        step = MongoStep(self.db, self.target)
+        mongo_state.mark_creating(self.db, self.target, registry.HEAD)
+        for name, indexes in mongo_head_indexes(self.target).items():
+            step.ensure_collection(name, indexes)
+        mongo_state.write_agno_stamps(self.db, self.target, registry.HEAD)
+        mongo_state.record(self.db, self.target, registry.HEAD, "create")
+
+    def adopt(self, version: SchemaVersion) -> None:
+        mongo_state.write_agno_stamps(self.db, self.target, version)  # Agno never stamps MongoDB itself
+        mongo_state.record(self.db, self.target, version, "detect")
+
+    def run_step(
+        self, version: SchemaVersion, direction: str, report: StepReport, progress: Progress | None
+    ) -> StepReport:
+        """Returns the step's own report (its counts are kept in the step's record)."""
+        mongo_state.start_step(self.db, self.target, version, direction)
+        step_report = StepReport()
+        run_step(MongoStep(self.db, self.target, step_report, progress, self.lock), version, direction)
+        self.lock.check()  # a lease lost during the step: stop before the record
+        report.merge(step_report)
+        return step_report
+
+    def record_step(self, version: SchemaVersion, direction: str, reached: SchemaVersion, done: StepReport) -> None:
+        mongo_state.write_agno_stamps(self.db, self.target, reached)
+        mongo_state.finish_step(self.db, self.target, version, direction, done)
+        mongo_state.clear_checkpoint(self.db, self.target, version.version)
+        mongo_state.record(self.db, self.target, reached, direction)
+
+    def restamp(self, version: SchemaVersion) -> None:
+        mongo_state.record(self.db, self.target, version, "stamp")
+
+    def import_legacy(self, tables: list[LegacyTable], progress: Progress | None):
+        return mongo_legacy.import_collections(self.db, self.target, tables, self.lock, progress)
+
+    def render_upgrade(self, plan: Plan) -> str:
+        raise NotImplementedError("MongoDB has no SQL to render")  # renders_sql is False
+
+    def commit(self) -> None:
+        """Nothing to do: every write is kept at once."""
+
+    def rollback(self) -> None:
+        """Nothing to do: what a step wrote stays, and the step completes it when run again."""

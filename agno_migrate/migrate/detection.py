@@ -1,0 +1,47 @@
+"""The detection rules both backends share: how an Agno 1.x table is recognised, and what an Agno
+stamp this tool does not know means.
+
+Agno 1.x stored no version anywhere, and its own upgrade only ever added ``team_session_id`` to an
+agent table: a 1.x table is told by its columns (a MongoDB collection by its documents' keys).
+"""
+
+from __future__ import annotations
+
+from agno_migrate import registry
+from agno_migrate.errors import SchemaAhead
+from agno_migrate.target import Target
+
+LEGACY_SIGNATURE = {"session_id", "memory", "session_data", "extra_data"}
+LEGACY_MODES = ("agent", "team", "workflow", "workflow_v2")
+
+
+def legacy_mode(columns: set[str]) -> str | None:
+    """The Agno 1.x storage mode a table's columns show, or None: every 1.x table has the
+    signature's columns; ``workflow_name`` and ``runs`` mean workflow_v2, else the ``<mode>_id``
+    column tells agent, team or workflow."""
+    if not LEGACY_SIGNATURE <= columns:
+        return None
+    if "workflow_name" in columns and "runs" in columns:
+        return "workflow_v2"
+    for mode in ("agent", "team", "workflow"):
+        if f"{mode}_id" in columns:
+            return mode
+    return None
+
+
+def unknown_stamp(target: Target, stamp: str) -> str:
+    """The drift note for an Agno stamp that is no known version; SchemaAhead if it is newer."""
+    if looks_newer(stamp):
+        raise SchemaAhead(
+            f"Agno stamped {target.session_table} as {stamp}, newer than this agno-migrate knows "
+            f"(head {registry.HEAD.version}); upgrade agno-migrate"
+        )
+    return f"Agno's stamp {stamp!r} is not a known schema version"
+
+
+def looks_newer(stamp: str) -> bool:
+    """Whether an Agno stamp is a version number above every stamp the registry knows."""
+    try:
+        return tuple(int(p) for p in stamp.split(".")) > registry.newest_agno_stamp_key()
+    except ValueError:
+        return False

@@ -1,0 +1,181 @@
+"""The named results the migration flow passes around and returns, for every backend.
+
+``Status``, ``Plan`` (of ``Step``) and ``Outcome`` are what the user commands return (their
+``as_dict()`` is the CLI's ``--json``); ``Detection`` and ``LegacyTable`` are what a backend's
+detection finds in a database it does not manage; ``State`` and ``LegacyState`` are what the
+runner reads from a backend before it plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agno_migrate import registry
+from agno_migrate.migrate.report import StepReport
+from agno_migrate.registry import SchemaVersion
+from agno_migrate.target import Target
+
+Progress = Callable[[int, int], None]
+"""Called with (done, total) as a step or an import moves on."""
+
+
+@dataclass
+class LegacyTable:
+    """An Agno 1.x session table (or MongoDB collection): its name, storage mode and row count."""
+
+    name: str
+    mode: str
+    rows: int
+
+
+@dataclass
+class Detection:
+    """What a backend's detection found in a database it does not manage. ``version`` is None for
+    an empty database (or only Agno 1.x tables), and for tables that match no version."""
+
+    version: SchemaVersion | None
+    candidates: list[SchemaVersion] = field(default_factory=list)
+    agno_stamp: str | None = None
+    drift: list[str] = field(default_factory=list)
+    legacy: list[LegacyTable] = field(default_factory=list)
+    has_session_table: bool = False
+    damage: list[str] = field(default_factory=list)
+    """What makes the tables match no version although they look like ``version``: the upgrade
+    refuses them (nothing changed). Every entry is drift as well."""
+    creating: bool = False
+    """Our mark of a creation of head that was started and not finished: no version yet."""
+
+    def add_damage(self, found: list[str]) -> None:
+        """Note what the tables lack or have changed; it is drift too (``current`` and ``check``
+        show it, ``upgrade`` refuses it)."""
+        self.damage += found
+        self.drift += found
+
+
+@dataclass
+class State:
+    """Where a database stands before planning: the version our record holds, else (None) what
+    detection found in the unmanaged database."""
+
+    recorded: str | None
+    found: Detection | None = None
+
+
+@dataclass
+class LegacyState:
+    """The Agno 1.x tables of a database, and those whose import has not completed."""
+
+    tables: list[LegacyTable]
+    pending: list[LegacyTable]
+
+
+@dataclass
+class Status:
+    """Where a database stands. ``version`` is the recorded version, or the detected one when the
+    database is not managed yet (``managed`` False); None for an empty database."""
+
+    target: Target
+    version: str | None
+    managed: bool
+    agno_stamp: str | None = None
+    drift: list[str] = field(default_factory=list)
+    legacy: list[LegacyTable] = field(default_factory=list)
+    legacy_pending: list[str] = field(default_factory=list)
+
+    @property
+    def head(self) -> str:
+        return registry.HEAD.version
+
+    @property
+    def at_head(self) -> bool:
+        return self.version == registry.HEAD.version
+
+    def as_dict(self) -> dict:
+        return {
+            "database": self.target.masked_url,
+            "session_table": self.target.session_table,
+            "version": self.version,
+            "head": self.head,
+            "at_head": self.at_head,
+            "managed": self.managed,
+            "agno_stamp": self.agno_stamp,
+            "drift": self.drift,
+            "legacy_tables": [
+                {"name": t.name, "mode": t.mode, "rows": t.rows, "imported": t.name not in self.legacy_pending}
+                for t in self.legacy
+            ],
+        }
+
+
+@dataclass
+class Step:
+    """One version to apply (``direction`` "upgrade") or undo ("downgrade")."""
+
+    version: str
+    direction: str
+    summary: str
+    copies_data: bool = False
+
+    @classmethod
+    def of(cls, version: SchemaVersion, direction: str) -> Step:
+        return cls(version.version, direction, version.summary, version.copies_data)
+
+
+@dataclass
+class Plan:
+    """What an upgrade would do: create head, or record the detected version (``adopt``) and run
+    the steps from ``current`` to ``goal``."""
+
+    target: Target
+    current: str | None
+    goal: str
+    steps: list[Step]
+    create_head: bool = False
+    adopt: str | None = None
+    drift: list[str] = field(default_factory=list)
+    legacy: list[LegacyTable] = field(default_factory=list)
+    """Agno 1.x tables the upgrade would import (only when going to head)."""
+
+    def as_dict(self) -> dict:
+        return {
+            "database": self.target.masked_url,
+            "legacy_tables": [{"name": t.name, "mode": t.mode, "rows": t.rows} for t in self.legacy],
+            "current": self.current,
+            "target": self.goal,
+            "create_head": self.create_head,
+            "adopt": self.adopt,
+            "drift": self.drift,
+            "steps": [s.__dict__ for s in self.steps],
+        }
+
+
+@dataclass
+class Outcome:
+    """What an upgrade, downgrade or stamp did."""
+
+    target: Target
+    before: str | None
+    after: str | None
+    applied: list[str] = field(default_factory=list)
+    created: bool = False
+    adopted: str | None = None
+    drift: list[str] = field(default_factory=list)
+    report: StepReport = field(default_factory=StepReport)
+    sql: str | None = None
+
+    def as_dict(self) -> dict:
+        report = {
+            k: v.as_dict() if hasattr(v, "as_dict") else len(v) if isinstance(v, list) else v
+            for k, v in self.report.items()
+        }
+        return {
+            "database": self.target.masked_url,
+            "before": self.before,
+            "after": self.after,
+            "applied": self.applied,
+            "created": self.created,
+            "adopted": self.adopted,
+            "drift": self.drift,
+            "report": report,
+        }
