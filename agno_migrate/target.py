@@ -165,8 +165,8 @@ class Target:
 
     @property
     def is_mongo(self) -> bool:
-        """Whether this is a MongoDB target (the runner's question; elsewhere code asks the
-        dialect, ``agno_migrate.backends.dialect_of(target).sql``, for what it needs)."""
+        """Whether this is a MongoDB target (for tests and callers outside the package; the package
+        itself asks the dialect, ``agno_migrate.backends.dialect_of(target).sql``)."""
         return self.backend == "mongodb"
 
 

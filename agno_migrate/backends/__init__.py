@@ -14,6 +14,7 @@ _MODULES = {
     "sqlite": "agno_migrate.backends.sqlite",
     "postgresql": "agno_migrate.backends.postgresql",
     "mysql": "agno_migrate.backends.mysql",
+    "mariadb": "agno_migrate.backends.mysql",  # SQLAlchemy's name for a MariaDB connection: driven as MySQL
     "mongodb": "agno_migrate.backends.mongo",
 }
 
@@ -22,8 +23,8 @@ _LOADED: dict[str, Dialect] = {}  # (asked on every store call: one dict lookup 
 
 
 def dialect_of(target) -> Dialect:
-    """The dialect of a target (or of a backend name such as ``"postgresql"``); its module is
-    imported on first use (loading no driver)."""
+    """The dialect of a target (or of a backend name such as ``"postgresql"``, or of a SQLAlchemy
+    dialect name: ``"mariadb"`` is MySQL's); its module is imported on first use (loading no driver)."""
     name = target if isinstance(target, str) else target.backend
     found = _LOADED.get(name)
     if found is None:

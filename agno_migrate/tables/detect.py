@@ -78,8 +78,7 @@ class TableDetection:
 
 def backend_of(conn) -> str:
     """Our dialect name for a SQLAlchemy connection (MariaDB is driven as MySQL)."""
-    name = conn.dialect.name
-    return "mysql" if name == "mariadb" else name
+    return dialect_of(conn.dialect.name).name
 
 
 def reflect_sql(conn, table: str, schema: str | None = None, backend: str | None = None) -> Physical:
@@ -225,7 +224,7 @@ def _accepted(entry: dict) -> list[tuple[str, dict]]:
 
 def _renamed(layout: dict, phys: Physical) -> int:
     """How many of the layout's index names the table does not carry (names never decide a match)."""
-    if phys.backend == "mongodb":
+    if _documents(phys):
         return sum(name not in phys.mongo_indexes.values() for name, _, _ in layout["indexes"])
     present = set(phys.indexes.values()) | set(phys.unique.values())
     return sum(name.replace("{t}", phys.name) not in present for name, _ in layout["indexes"])
@@ -241,12 +240,12 @@ def detect_table(fam: Family | str, phys: Physical) -> TableDetection:
         return result
     known_fields = set()
     for entry in layouts:
-        if phys.backend == "mongodb":
+        if _documents(phys):
             known_fields |= set(entry["fields"]) | {k for _, key, _ in entry["indexes"] for k, _ in key}
     tried = []  # (drift, additions, position, origin, entry)
     for position, entry in enumerate(layouts):
         for origin, layout in _accepted(entry):
-            if phys.backend == "mongodb":
+            if _documents(phys):
                 drift, additions = compare_mongo(layout, phys, known_fields)
             else:
                 drift, additions = compare_sql(layout, phys)
@@ -289,13 +288,19 @@ class Found:
     """Explicitly named tables that do not exist (family → name)."""
 
 
-def _is_mongo(db) -> bool:
+def _is_document_db(db) -> bool:
+    """A pymongo Database (collections of documents), not a SQLAlchemy connection."""
     return hasattr(db, "list_collection_names")
+
+
+def _documents(phys: Physical) -> bool:
+    """Whether the table was read from a document database (its dialect is not SQL)."""
+    return not dialect_of(phys.backend).sql
 
 
 def table_names(db, schema: str | None = None) -> dict[str, set[str]]:
     """Every table (collection) of the database → its column (field) names."""
-    if _is_mongo(db):
+    if _is_document_db(db):
         return {name: reflect_mongo(db, name, sample=20).names for name in db.list_collection_names()}
     import sqlalchemy as sa
 
@@ -344,6 +349,6 @@ def detect_all(
     found = find_tables(db, schema, names, skip=skip)
     out = {}
     for fam_name, ft in found.tables.items():
-        phys = reflect_mongo(db, ft.table) if _is_mongo(db) else reflect_sql(db, ft.table, schema)
+        phys = reflect_mongo(db, ft.table) if _is_document_db(db) else reflect_sql(db, ft.table, schema)
         out[fam_name] = detect_table(fam_name, phys)
     return out
