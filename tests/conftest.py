@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("AGNO_MIGRATE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MYSQL_ADMIN_URL = os.environ.get("AGNO_MIGRATE_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 SQL_BACKENDS = ("sqlite", "postgresql", "mysql")
-# Lineage points per backend: Agno 2.0.0-2.3.0 could not write MySQL databases (LINEAGE §2.3).
+# Lineage points per backend: Agno 2.0.0-2.3.0 could not write MySQL databases (its MySQLDb failed on every write).
 POINTS = {
     "sqlite": ("2.0.0", "2.3.0", "2.5.0", "2.6.0", "3.1.10"),
     "postgresql": ("2.0.0", "2.3.0", "2.5.0", "2.6.0", "3.1.10"),

@@ -1,5 +1,5 @@
 """The 3.0.0 data step: every element of every runs blob lands in the runs table, on every SQL
-backend, with the rules Agno's own step breaks (LINEAGE §8 #21-22)."""
+backend, with the rules Agno's own step breaks."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def test_real_agno_reads_every_upgraded_session(new_database, tmp_path, backend,
     expected = expected_file(point, backend, tmp_path)
     schema = {"postgresql": "ai", "mysql": Target.from_url(db.url).schema}.get(backend)
     # Agno's MySQLDb returns MariaDB's JSON (LONGTEXT) columns as strings whatever the data
-    # (LINEAGE §5.3): every other check still applies, on the decoded values
+    # (Agno reads MariaDB JSON columns back as strings): every other check still applies, on the decoded values
     ignore = ("json_encoding",) if backend == "mysql" else ()
     result = agno_env.verify(target, expected, schema=schema, ignore=ignore)
     n = len(expected_sessions(point, backend))

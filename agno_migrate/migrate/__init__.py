@@ -1,4 +1,4 @@
-"""The engine that moves a database between versions (DESIGN "The house")."""
+"""The engine that moves a database between versions (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""2.0.0 — the unified sessions collection with Agno 2.x's indexes (LINEAGE §2.4).
+"""2.0.0 — the unified sessions collection with Agno 2.x's indexes, as Agno 2.x's MongoDb creates them.
 
 The base of the lineage: nothing comes before it, so it cannot be undone.
 """
