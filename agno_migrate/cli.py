@@ -288,7 +288,8 @@ def check(opts: Options):
 
     status = runner.check(opts.target())
     opts.emit({"ok": True, **status.as_dict()})
-    opts.say(f"ok: {status.target.session_table} is at head {status.version}")
+    others = f", and {len(status.tables)} other Agno tables at head" if status.tables else ""
+    opts.say(f"ok: {status.target.session_table} is at head {status.version}{others}")
 
 
 @cli.command()
