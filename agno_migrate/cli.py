@@ -265,6 +265,19 @@ def _print_status(opts: Options, status) -> None:
         opts.say(f"Agno 1.x table {table.name} ({table.mode}, {table.rows} rows): {state}")
     for line in status.drift:
         opts.say(f"drift: {line}")
+    for table in status.tables:
+        opts.say(_describe_agno_table(table))
+
+
+def _describe_agno_table(table) -> str:
+    """One line for one of the other Agno tables: its family, point and whether it is at head."""
+    if table.version is None:
+        state = f"matches no layout: {'; '.join(table.drift)}"
+    elif table.at_head:
+        state = f"{table.version} (head)"
+    else:
+        state = f"{table.version} (behind head {table.head}; agno-migrate does not upgrade it yet)"
+    return f"Agno {table.family} table {table.name} (found by {table.found_by}): {state}"
 
 
 @cli.command()
@@ -275,7 +288,8 @@ def check(opts: Options):
 
     status = runner.check(opts.target())
     opts.emit({"ok": True, **status.as_dict()})
-    opts.say(f"ok: {status.target.session_table} is at head {status.version}")
+    others = f", and {len(status.tables)} other Agno tables at head" if status.tables else ""
+    opts.say(f"ok: {status.target.session_table} is at head {status.version}{others}")
 
 
 @cli.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from agno_migrate import registry
 from agno_migrate.errors import SchemaAhead
+from agno_migrate.migrate.model import AgnoTable
 from agno_migrate.target import Target
 
 LEGACY_SIGNATURE = {"session_id", "memory", "session_data", "extra_data"}
@@ -45,3 +46,31 @@ def looks_newer(stamp: str) -> bool:
         return tuple(int(p) for p in stamp.split(".")) > registry.newest_agno_stamp_key()
     except ValueError:
         return False
+
+
+def other_tables(db, schema: str | None, target: Target, backend: str) -> list[AgnoTable]:
+    """The Agno tables of ``db`` (a SQLAlchemy connection, or a pymongo Database) beyond the target's
+    session, runs and version tables, each with the point its layout is at (``agno_migrate.tables``).
+    Agno's own stamp table is left out: it is bookkeeping, not a table of the application."""
+    from agno_migrate.tables import FAMILIES, detect_all
+
+    skip = {target.session_table, target.runs_table, target.agno_versions_table, target.version_table}
+    out = []
+    for fam_name, found in sorted(detect_all(db, schema, skip=skip).items()):
+        fam = FAMILIES[fam_name]
+        if not fam.ours:
+            continue
+        head = fam.head(backend)
+        out.append(
+            AgnoTable(
+                fam_name,
+                found.table,
+                found.found_by or "columns",
+                found.version,
+                head["point"] if head else None,
+                found.at_head,
+                list(found.drift),
+                list(found.additions),
+            )
+        )
+    return out

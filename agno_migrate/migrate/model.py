@@ -71,6 +71,41 @@ class LegacyState:
 
 
 @dataclass
+class AgnoTable:
+    """One of the database's other Agno tables (memories, evals, metrics, knowledge, ...): how it was
+    found and the point its layout is at (``agno_migrate.tables``). agno-migrate does not upgrade these
+    tables yet; ``current`` and ``check`` report them."""
+
+    family: str
+    name: str
+    found_by: str
+    """``explicit``, ``default name`` or ``columns`` (recognised by its fingerprint)."""
+    version: str | None
+    """The Agno schema point of its layout; None when it matches none (drift)."""
+    head: str | None
+    """The newest point of its family on this backend."""
+    at_head: bool
+    drift: list[str] = field(default_factory=list)
+    additions: list[str] = field(default_factory=list)
+
+    @property
+    def behind(self) -> bool:
+        return self.version is not None and not self.at_head
+
+    def as_dict(self) -> dict:
+        return {
+            "family": self.family,
+            "name": self.name,
+            "found_by": self.found_by,
+            "version": self.version,
+            "head": self.head,
+            "at_head": self.at_head,
+            "drift": self.drift,
+            "additions": self.additions,
+        }
+
+
+@dataclass
 class Status:
     """Where a database stands. ``version`` is the recorded version, or the detected one when the
     database is not managed yet (``managed`` False); None for an empty database."""
@@ -82,6 +117,8 @@ class Status:
     drift: list[str] = field(default_factory=list)
     legacy: list[LegacyTable] = field(default_factory=list)
     legacy_pending: list[str] = field(default_factory=list)
+    tables: list[AgnoTable] = field(default_factory=list)
+    """The other Agno tables found beside the session and runs tables."""
 
     @property
     def head(self) -> str:
@@ -105,6 +142,7 @@ class Status:
                 {"name": t.name, "mode": t.mode, "rows": t.rows, "imported": t.name not in self.legacy_pending}
                 for t in self.legacy
             ],
+            "agno_tables": [t.as_dict() for t in self.tables],
         }
 
 

@@ -79,9 +79,18 @@ def current(db: str | Target | None) -> Status:
         state = opened.read_state()
         legacy = opened.legacy_state()
         pending = [t.name for t in legacy.pending]
+        tables = opened.other_tables()
         if state.recorded is not None:
             stamp = opened.agno_stamp()
-            return Status(target, state.recorded, True, agno_stamp=stamp, legacy=legacy.tables, legacy_pending=pending)
+            return Status(
+                target,
+                state.recorded,
+                True,
+                agno_stamp=stamp,
+                legacy=legacy.tables,
+                legacy_pending=pending,
+                tables=tables,
+            )
         found = state.found
         return Status(
             target,
@@ -91,6 +100,7 @@ def current(db: str | Target | None) -> Status:
             drift=found.drift,
             legacy=legacy.tables,
             legacy_pending=pending,
+            tables=tables,
         )
 
 
@@ -99,7 +109,8 @@ def check(db: str | Target | None) -> Status:
 
     Raises SchemaBehind (exit 1) naming the version found, SchemaDrift (exit 4) naming what
     differs, SchemaAhead (exit 3) or ConnectFailed (exit 5). Agno 1.x tables not imported yet
-    count as behind.
+    count as behind. Then the other Agno tables (memories, evals, metrics, knowledge, ...): one that
+    matches no layout of its family is SchemaDrift, one behind its family's head is SchemaBehind.
     """
     target = resolve(db)
     status = current(target)
@@ -128,7 +139,28 @@ def check(db: str | Target | None) -> Status:
     if diffs:
         status.drift = diffs
         raise SchemaDrift(f"schema drift in {target.session_table} at {status.version}: {'; '.join(diffs)}")
+    _check_other_tables(status)
     return status
+
+
+def _check_other_tables(status: Status) -> None:
+    """SchemaDrift naming each other Agno table that matches no layout of its family, else
+    SchemaBehind naming each one behind its family's head. Tables at head (and the table types no
+    Agno migration changes, always at head) pass."""
+    drifted = [t for t in status.tables if t.drift]
+    if drifted:
+        raise SchemaDrift(
+            "schema drift in " + "; ".join(f"{t.name} ({t.family}): {'; '.join(t.drift)}" for t in drifted)
+        )
+    behind = [t for t in status.tables if t.behind]
+    if behind:
+        raise SchemaBehind(
+            f"{status.target.session_table} is at head {status.version}, but other Agno tables are behind: "
+            + ", ".join(f"{t.name} ({t.family}) at {t.version}, head {t.head}" for t in behind)
+            + "; agno-migrate does not upgrade these table types yet: run Agno's own MigrationManager "
+            "(agno.db.migrations.manager.MigrationManager(db).up()) on them",
+            found=status.version,
+        )
 
 
 def plan(db: str | Target | None, to: str = "head", legacy_tables: list[str] | None = None) -> Plan:

@@ -67,6 +67,8 @@ class TableDetection:
     """What a user added that no Agno layout has and that Agno does not mind."""
     closest: str | None = None
     """With drift: the point of the closest layout."""
+    found_by: str | None = None
+    """How :func:`detect_all` found the table (:attr:`FoundTable.how`); None from :func:`detect_table`."""
 
     @property
     def ok(self) -> bool:
@@ -351,4 +353,5 @@ def detect_all(
     for fam_name, ft in found.tables.items():
         phys = reflect_mongo(db, ft.table) if _is_document_db(db) else reflect_sql(db, ft.table, schema)
         out[fam_name] = detect_table(fam_name, phys)
+        out[fam_name].found_by = ft.how
     return out

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from agno_migrate.backends import dialect_of
-from agno_migrate.migrate.model import LegacyState, LegacyTable, Plan, Progress, State
+from agno_migrate.migrate.model import AgnoTable, LegacyState, LegacyTable, Plan, Progress, State
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
@@ -65,6 +65,10 @@ class Backend(Protocol):
 
     def head_drift(self) -> list[str]:
         """How the physical schema differs from head; empty when it matches."""
+
+    def other_tables(self) -> list[AgnoTable]:
+        """The other Agno tables found (memories, evals, metrics, knowledge, ...; not the session,
+        runs or version tables), each with the point its layout is at, or its drift."""
 
     def create_head(self, resume: bool) -> None:
         """Create the head schema, our record of it and Agno's stamps, and commit. ``resume``

@@ -14,9 +14,11 @@ import contextlib
 from collections.abc import Iterator
 
 from agno_migrate import registry
+from agno_migrate.backends import dialect_of
 from agno_migrate.backends.mongo import database, mongo_errors
+from agno_migrate.migrate.detection import other_tables
 from agno_migrate.migrate.legacy import mongo as mongo_legacy
-from agno_migrate.migrate.model import Detection, LegacyState, LegacyTable, Plan, Progress, State
+from agno_migrate.migrate.model import AgnoTable, Detection, LegacyState, LegacyTable, Plan, Progress, State
 from agno_migrate.migrate.mongo import detect as mongo_detect
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.mongo.state import MongoLock
@@ -78,6 +80,9 @@ class MongoBackend:
 
     def head_drift(self) -> list[str]:
         return mongo_detect.compare_to_head(self.db, self.target)
+
+    def other_tables(self) -> list[AgnoTable]:
+        return other_tables(self.db, None, self.target, dialect_of(self.target).name)
 
     # --- writing ------------------------------------------------------------------------------------
 

@@ -19,8 +19,9 @@ from agno_migrate import registry
 from agno_migrate.backends import dialect_of
 from agno_migrate.backends.sql import connect, database_errors
 from agno_migrate.errors import LockTimeout
+from agno_migrate.migrate.detection import other_tables
 from agno_migrate.migrate.legacy import sql as legacy_mod
-from agno_migrate.migrate.model import Detection, LegacyState, LegacyTable, Plan, Progress, State
+from agno_migrate.migrate.model import AgnoTable, Detection, LegacyState, LegacyTable, Plan, Progress, State
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.migrate.sql import detect as detect_mod
 from agno_migrate.migrate.sql import revisions as _sql
@@ -76,6 +77,12 @@ class SqlBackend:
 
     def head_drift(self) -> list[str]:
         return detect_mod.compare_to_head(self.conn, self.target)
+
+    def other_tables(self) -> list[AgnoTable]:
+        dialect = dialect_of(self.target)
+        if not detect_mod.schema_exists(sa.inspect(self.conn), self.target):
+            return []
+        return other_tables(self.conn, dialect.schema_of(self.target), self.target, dialect.name)
 
     # --- writing ------------------------------------------------------------------------------------
 
