@@ -40,8 +40,9 @@ def pytest_addoption(parser):
     )
 
 
-def fixture_bytes(point: str, name: str) -> bytes:
-    with lzma.open(FIXTURES / point / f"{name}.xz") as fh:
+def fixture_bytes(point: str, name: str, root: Path = FIXTURES) -> bytes:
+    """A file of a fixture point (``root``: the sessions pack, or tests/fixtures-tables), decompressed."""
+    with lzma.open(root / point / f"{name}.xz") as fh:
         return fh.read()
 
 
@@ -74,12 +75,13 @@ class Database:
     db_name: str | None = None
     server_url: str | None = None
 
-    def load(self, point: str) -> None:
-        """Fill this database with the fixture pack's ``point``, as the real Agno wrote it."""
+    def load(self, point: str, root: Path = FIXTURES) -> None:
+        """Fill this database with the fixture pack's ``point`` (``root``: the sessions pack, or
+        tests/fixtures-tables), as the real Agno wrote it."""
         if self.backend == "mongodb":
-            load_mongo_fixture(self.server_url, self.db_name, point)
+            load_mongo_fixture(self.server_url, self.db_name, point, root)
             return
-        data = fixture_bytes(point, _DUMP[self.backend])
+        data = fixture_bytes(point, _DUMP[self.backend], root)
         if self.backend == "sqlite":
             self.path.write_bytes(data)
         elif self.backend == "postgresql":
@@ -283,7 +285,7 @@ def _drop_mongo(server_url: str, name: str) -> None:
         client.drop_database(name)
 
 
-def load_mongo_fixture(url: str, db_name: str, point: str) -> dict[str, int]:
+def load_mongo_fixture(url: str, db_name: str, point: str, root: Path = FIXTURES) -> dict[str, int]:
     """Fill ``db_name`` with the fixture pack's MongoDB collections of ``point`` (documents and
     indexes, as the real Agno wrote them); returns the number of documents per collection."""
     from bson import json_util
@@ -292,14 +294,17 @@ def load_mongo_fixture(url: str, db_name: str, point: str) -> dict[str, int]:
     loaded = {}
     with MongoClient(url) as client:
         db = client[db_name]
-        for data in sorted((FIXTURES / point / "mongo").glob("*.jsonl.xz")):
+        for data in sorted((root / point / "mongo").glob("*.jsonl.xz")):
             collection = data.name[: -len(".jsonl.xz")]
             lines = lzma.decompress(data.read_bytes()).decode("utf-8").splitlines()
             docs = [json_util.loads(line) for line in lines if line.strip()]
             db.create_collection(collection)
             if docs:
                 db[collection].insert_many(docs)
-            indexes = json.loads((data.parent / f"{collection}.indexes.json").read_text())
+            spec = data.parent / f"{collection}.indexes.json"  # the tables pack compresses it too
+            indexes = json_util.loads(
+                spec.read_text() if spec.exists() else lzma.decompress(spec.with_suffix(".json.xz").read_bytes())
+            )
             models = [
                 IndexModel([tuple(k) for k in info["key"]], name=index_name,
                            **{k: v for k, v in info.items() if k not in ("key", "v", "ns")})

@@ -5,7 +5,6 @@ loaded into the real servers, and after Agno 3.1.10's own MigrationManager."""
 from __future__ import annotations
 
 import json
-import lzma
 import subprocess
 import sys
 import textwrap
@@ -26,11 +25,6 @@ SCHEMA = {"postgresql": "ai"}
 SESSION_TABLES = {"agno_sessions", "agno_runs"}
 
 
-def pack_bytes(point: str, name: str) -> bytes:
-    with lzma.open(PACK / point / f"{name}.xz") as fh:
-        return fh.read()
-
-
 def cases():
     for point in ("v1", *WRITER):
         for backend in ("sqlite", "postgresql", "mysql", "mongodb"):
@@ -45,39 +39,7 @@ def cases():
 
 def load(db, point: str) -> None:
     """Fill a ``new_database`` with the table pack's ``point``, as the real Agno wrote it."""
-    from conftest import run_mysql_script, run_pg_script
-
-    if db.backend == "mongodb":
-        from bson import json_util
-        from pymongo import IndexModel
-
-        with db.mongo() as mdb:
-            for data in sorted((PACK / point / "mongo").glob("*.jsonl.xz")):
-                name = data.name[: -len(".jsonl.xz")]
-                docs = [
-                    json_util.loads(line)
-                    for line in lzma.decompress(data.read_bytes()).decode().splitlines()
-                    if line.strip()
-                ]
-                mdb.create_collection(name)
-                if docs:
-                    mdb[name].insert_many(docs)
-                indexes = json_util.loads(pack_bytes(point, f"mongo/{name}.indexes.json"))
-                models = [
-                    IndexModel([tuple(k) for k in info["key"]], name=index_name,
-                               **{k: v for k, v in info.items() if k not in ("key", "v", "ns")})
-                    for index_name, info in indexes.items() if index_name != "_id_"
-                ]  # fmt: skip
-                if models:
-                    mdb[name].create_indexes(models)
-        return
-    data = pack_bytes(point, DUMP[db.backend])
-    if db.backend == "sqlite":
-        db.path.write_bytes(data)
-    elif db.backend == "postgresql":
-        run_pg_script(db.url, data.decode("utf-8"))
-    else:
-        run_mysql_script(db.url, data.decode("utf-8"))
+    db.load(point, root=PACK)
 
 
 def detect_db(db, names=None):

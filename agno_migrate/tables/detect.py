@@ -306,8 +306,9 @@ def table_names(db, schema: str | None = None) -> dict[str, set[str]]:
         return {name: reflect_mongo(db, name, sample=20).names for name in db.list_collection_names()}
     import sqlalchemy as sa
 
-    insp = sa.inspect(db)
-    return {t: {c["name"] for c in insp.get_columns(t, schema=schema)} for t in insp.get_table_names(schema=schema)}
+    # one reflection query for every table's columns, not one per table
+    columns = sa.inspect(db).get_multi_columns(schema=schema)
+    return {table: {c["name"] for c in cols} for (_, table), cols in columns.items()}
 
 
 def find_tables(db, schema: str | None = None, names: dict[str, str] | None = None, *, skip=()) -> Found:
