@@ -97,6 +97,82 @@ def changing(family: str) -> list[SchemaVersion]:
     return [v for v in VERSIONS if family in v.families]
 
 
+@dataclass(frozen=True)
+class TableStep:
+    """What one Agno migration changes in one of the other Agno table types (memories, evals,
+    metrics, ...: ``agno_migrate.tables.FAMILIES``). Those tables are not versioned by our record: each
+    is detected physically (``tables.detect``) at the point its layout is at, and the steps after that
+    point run on it (``versions/tables`` on SQL, ``migrate/mongo/tables`` on MongoDB). A step that
+    changes nothing on a backend (JSONB outside PostgreSQL) is a no-op there."""
+
+    point: str
+    """Agno's migration (``agno_schema_versions`` numbering) that makes the change."""
+    family: str
+    summary: str
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.point.split("."))
+
+
+TABLE_STEPS: tuple[TableStep, ...] = (
+    TableStep(
+        "2.3.0",
+        "memories",
+        "created_at (filled from updated_at), feedback, index on created_at; "
+        "JSONB memory and topics, text input on PostgreSQL",
+    ),
+    TableStep("2.3.0", "evals", "JSONB eval_data and eval_input on PostgreSQL"),
+    TableStep("2.3.0", "metrics", "JSONB token_metrics and model_metrics on PostgreSQL"),
+    TableStep("2.3.0", "knowledge", "JSONB metadata, text description and status_message on PostgreSQL"),
+    TableStep("2.5.6", "approvals", "run_status and its index"),
+    TableStep("3.0.0", "evals", "user_id and its index"),
+    TableStep("3.0.0", "knowledge", "user_id and its indexes (user_id; user_id, linked_to)"),
+    TableStep(
+        "3.0.0",
+        "metrics",
+        "user_id (existing rows: ''), unique (user_id, date, aggregation_period) "
+        "instead of (date, aggregation_period), index on user_id",
+    ),
+    TableStep("3.0.0", "components", "user_id and its index"),
+    TableStep("3.0.0", "schedule_runs", "user_id and its index"),
+    TableStep(
+        "3.0.0",
+        "schedules",
+        "user_id, provenance columns (managed_by, target_*, created_by_*, "
+        "updated_by_*, disabled_reason), their indexes, names unique per user",
+    ),
+    TableStep("3.0.0", "learnings", "entity memories of namespace user re-keyed per user (content only)"),
+)
+"""Agno's changes to the other table types, oldest first."""
+
+AGNO_TABLE_STAMP = "3.0.0"
+"""What Agno 3.1.10's MigrationManager stamps a table type it walks with once it is at head."""
+
+AGNO_WALKS: tuple[str, ...] = (
+    "memories",
+    "metrics",
+    "evals",
+    "knowledge",
+    "approvals",
+    "components",
+    "schedules",
+    "products",
+    "sources",
+    "projects",
+    "tasks",
+    "schedule_runs",
+    "learnings",
+)
+"""The other table types Agno 3.1.10's MigrationManager walks (and stamps) besides sessions."""
+
+
+def table_steps(family: str, after: str | None) -> list[TableStep]:
+    """The steps, oldest first, that a table of ``family`` at point ``after`` still needs."""
+    start = tuple(int(part) for part in after.split(".")) if after else (0,)
+    return [s for s in TABLE_STEPS if s.family == family and s.key > start]
+
+
 def get(version: str) -> SchemaVersion:
     """The registry entry of ``version`` ("head" and "base" are accepted). Raises UnknownVersion."""
     if version == "head":
