@@ -71,6 +71,7 @@ def other_tables(db, schema: str | None, target: Target, backend: str) -> list[A
                 found.at_head,
                 list(found.drift),
                 list(found.additions),
+                tuple(found.covers),
             )
         )
     return out

@@ -87,10 +87,19 @@ class AgnoTable:
     at_head: bool
     drift: list[str] = field(default_factory=list)
     additions: list[str] = field(default_factory=list)
+    covers: tuple[str, ...] = ()
+    """Every point at which a table has this layout (no Agno migration changed it in between)."""
 
     @property
     def behind(self) -> bool:
         return self.version is not None and not self.at_head
+
+    @property
+    def steps(self) -> list:
+        """The ``registry.TableStep``s this table still needs (none when drifted)."""
+        if self.version is None:
+            return []
+        return registry.table_steps(self.family, max(self.covers or (self.version,), key=_key))
 
     def as_dict(self) -> dict:
         return {
@@ -103,6 +112,28 @@ class AgnoTable:
             "drift": self.drift,
             "additions": self.additions,
         }
+
+
+def _key(point: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in point.split("."))
+
+
+@dataclass
+class TableUpgrade:
+    """One other Agno table brought to its family's head by an upgrade (or planned to be): the
+    point it was at, the Agno migrations applied to it (``registry.TABLE_STEPS``), and whether Agno's
+    stamp for it was written (so that Agno's MigrationManager finds nothing to do)."""
+
+    family: str
+    name: str
+    before: str | None
+    after: str | None
+    steps: list[str] = field(default_factory=list)
+    """The points of the steps applied (or to apply), oldest first."""
+    stamped: bool = False
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -174,6 +205,8 @@ class Plan:
     drift: list[str] = field(default_factory=list)
     legacy: list[LegacyTable] = field(default_factory=list)
     """Agno 1.x tables the upgrade would import (only when going to head)."""
+    tables: list[TableUpgrade] = field(default_factory=list)
+    """The other Agno tables the upgrade would bring to head, with their steps (only to head)."""
 
     def as_dict(self) -> dict:
         return {
@@ -185,6 +218,7 @@ class Plan:
             "adopt": self.adopt,
             "drift": self.drift,
             "steps": [s.__dict__ for s in self.steps],
+            "agno_tables": [t.as_dict() for t in self.tables],
         }
 
 
@@ -201,6 +235,8 @@ class Outcome:
     drift: list[str] = field(default_factory=list)
     report: StepReport = field(default_factory=StepReport)
     sql: str | None = None
+    tables: list[TableUpgrade] = field(default_factory=list)
+    """The other Agno tables this upgrade changed or stamped."""
 
     def as_dict(self) -> dict:
         report = {
@@ -216,4 +252,5 @@ class Outcome:
             "adopted": self.adopted,
             "drift": self.drift,
             "report": report,
+            "agno_tables": [t.as_dict() for t in self.tables],
         }

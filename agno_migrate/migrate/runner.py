@@ -11,7 +11,18 @@ from __future__ import annotations
 from agno_migrate import registry
 from agno_migrate.errors import Refused, SchemaBehind, SchemaDrift, UsageError
 from agno_migrate.migrate.backend import Backend, backend_for
-from agno_migrate.migrate.model import Detection, LegacyTable, Outcome, Plan, Progress, State, Status, Step
+from agno_migrate.migrate.model import (
+    AgnoTable,
+    Detection,
+    LegacyTable,
+    Outcome,
+    Plan,
+    Progress,
+    State,
+    Status,
+    Step,
+    TableUpgrade,
+)
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target, resolve
@@ -41,8 +52,25 @@ def _refuse_early(backend: type[Backend], target: Target, legacy_tables: list[st
         state = opened.read_state()
         if state.recorded is None:
             _check_detection(target, state.found, opened.noun)
+        _refuse_drifted(opened.other_tables())
         if legacy_tables:
             opened.legacy_state(legacy_tables)
+
+
+def _refuse_drifted(tables: list[AgnoTable]) -> None:
+    """SchemaDrift naming each other Agno table that matches no layout of its family."""
+    drifted = [t for t in tables if t.drift]
+    if drifted:
+        raise SchemaDrift(
+            "schema drift in " + "; ".join(f"{t.name} ({t.family}): {'; '.join(t.drift)}" for t in drifted)
+        )
+
+
+def _planned_tables(tables: list[AgnoTable]) -> list[TableUpgrade]:
+    """What an upgrade to head would do to the other Agno tables: the steps each still needs."""
+    return [
+        TableUpgrade(t.family, t.name, t.version, t.head, [step.point for step in t.steps]) for t in tables if t.steps
+    ]
 
 
 def _describe_tables(tables: list[LegacyTable]) -> str:
@@ -147,18 +175,13 @@ def _check_other_tables(status: Status) -> None:
     """SchemaDrift naming each other Agno table that matches no layout of its family, else
     SchemaBehind naming each one behind its family's head. Tables at head (and the table types no
     Agno migration changes, always at head) pass."""
-    drifted = [t for t in status.tables if t.drift]
-    if drifted:
-        raise SchemaDrift(
-            "schema drift in " + "; ".join(f"{t.name} ({t.family}): {'; '.join(t.drift)}" for t in drifted)
-        )
+    _refuse_drifted(status.tables)
     behind = [t for t in status.tables if t.behind]
     if behind:
         raise SchemaBehind(
             f"{status.target.session_table} is at head {status.version}, but other Agno tables are behind: "
             + ", ".join(f"{t.name} ({t.family}) at {t.version}, head {t.head}" for t in behind)
-            + "; agno-migrate does not upgrade these table types yet: run Agno's own MigrationManager "
-            "(agno.db.migrations.manager.MigrationManager(db).up()) on them",
+            + ": run agno-migrate upgrade",
             found=status.version,
         )
 
@@ -171,9 +194,12 @@ def plan(db: str | Target | None, to: str = "head", legacy_tables: list[str] | N
     with backend_for(target).reading(target) as opened:
         state = opened.read_state()
         pending = opened.legacy_state(legacy_tables).pending
+        tables = opened.other_tables()
     the_plan = _plan(target, goal, state, opened.noun)
     if goal == registry.HEAD:
+        _refuse_drifted(tables)
         the_plan.legacy = pending
+        the_plan.tables = _planned_tables(tables)
     return the_plan
 
 
@@ -230,8 +256,12 @@ def upgrade(
     with backend.locked(target) as opened:
         if legacy_tables:  # a bad --legacy-table (name, mode, missing table) is refused before any change
             opened.legacy_state(legacy_tables)
+        _refuse_drifted(opened.other_tables())  # before any change, as drift in the session table
+        opened.rollback()
         outcome = _upgrade_locked(opened, target, goal, progress)
         if outcome.after == registry.HEAD.version:
+            tables = [t for t in opened.other_tables() if not t.drift]
+            outcome.tables = opened.upgrade_tables(tables, outcome.report)
             pending = opened.legacy_state(legacy_tables).pending
             if pending:
                 outcome.report.legacy = opened.import_legacy(pending, progress)
@@ -306,6 +336,14 @@ def _upgrade_sql(
         state = opened.read_state()
         pending = opened.legacy_state(legacy_tables).pending
         the_plan = _plan(target, goal, state, opened.noun)
+        tables = _planned_tables(opened.other_tables()) if goal == registry.HEAD else []
+        if tables:
+            raise Refused(
+                "the other Agno tables "
+                + ", ".join(f"{t.name} ({t.family})" for t in tables)
+                + " are brought to head online only; run agno-migrate upgrade (--sql renders the session tables' "
+                "steps when no other table is behind)"
+            )
         if pending and goal == registry.HEAD:
             raise Refused(
                 f"importing the Agno 1.x tables {_describe_tables(pending)} copies data and cannot be rendered "

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from agno_migrate.backends import dialect_of
-from agno_migrate.migrate.model import AgnoTable, LegacyState, LegacyTable, Plan, Progress, State
+from agno_migrate.migrate.model import AgnoTable, LegacyState, LegacyTable, Plan, Progress, State, TableUpgrade
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
@@ -69,6 +69,13 @@ class Backend(Protocol):
     def other_tables(self) -> list[AgnoTable]:
         """The other Agno tables found (memories, evals, metrics, knowledge, ...; not the session,
         runs or version tables), each with the point its layout is at, or its drift."""
+
+    def upgrade_tables(self, tables: list[AgnoTable], report: StepReport) -> list[TableUpgrade]:
+        """Bring each of ``tables`` (found by :meth:`other_tables`, none drifted) to its family's head:
+        the ``registry.table_steps`` after the point it is at, then Agno's stamp for it (tables at head
+        are only stamped where their stamp is missing or older). Each table is committed on its own
+        and every step is idempotent: a run killed mid-way finishes on the next. Returns what was done
+        to each table it changed or stamped."""
 
     def create_head(self, resume: bool) -> None:
         """Create the head schema, our record of it and Agno's stamps, and commit. ``resume``

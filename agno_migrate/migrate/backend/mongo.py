@@ -18,7 +18,16 @@ from agno_migrate.backends import dialect_of
 from agno_migrate.backends.mongo import database, mongo_errors
 from agno_migrate.migrate.detection import other_tables
 from agno_migrate.migrate.legacy import mongo as mongo_legacy
-from agno_migrate.migrate.model import AgnoTable, Detection, LegacyState, LegacyTable, Plan, Progress, State
+from agno_migrate.migrate.model import (
+    AgnoTable,
+    Detection,
+    LegacyState,
+    LegacyTable,
+    Plan,
+    Progress,
+    State,
+    TableUpgrade,
+)
 from agno_migrate.migrate.mongo import detect as mongo_detect
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.mongo.state import MongoLock
@@ -85,6 +94,9 @@ class MongoBackend:
         return other_tables(self.db, None, self.target, dialect_of(self.target).name)
 
     # --- writing ------------------------------------------------------------------------------------
+
+    def upgrade_tables(self, tables: list[AgnoTable], report: StepReport) -> list[TableUpgrade]:
+        return []  # not yet: the other collections stay as they are (check names those behind)
 
     def create_head(self, resume: bool) -> None:
         """The head collections and indexes, Agno's stamps, then our record (idempotent: ``resume``

@@ -21,10 +21,20 @@ from agno_migrate.backends.sql import connect, database_errors
 from agno_migrate.errors import LockTimeout
 from agno_migrate.migrate.detection import other_tables
 from agno_migrate.migrate.legacy import sql as legacy_mod
-from agno_migrate.migrate.model import AgnoTable, Detection, LegacyState, LegacyTable, Plan, Progress, State
+from agno_migrate.migrate.model import (
+    AgnoTable,
+    Detection,
+    LegacyState,
+    LegacyTable,
+    Plan,
+    Progress,
+    State,
+    TableUpgrade,
+)
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.migrate.sql import detect as detect_mod
 from agno_migrate.migrate.sql import revisions as _sql
+from agno_migrate.migrate.sql import tables as tables_mod
 from agno_migrate.migrate.sql.locks import is_sqlite_busy, migration_lock
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
@@ -85,6 +95,10 @@ class SqlBackend:
         return other_tables(self.conn, dialect.schema_of(self.target), self.target, dialect.name)
 
     # --- writing ------------------------------------------------------------------------------------
+
+    def upgrade_tables(self, tables: list[AgnoTable], report: StepReport) -> list[TableUpgrade]:
+        self.conn.commit()  # each table is committed on its own, with its stamp
+        return tables_mod.upgrade_tables(self.conn, self.target, tables, report)
 
     def create_head(self, resume: bool) -> None:
         _create_head_in(_sql.migration_context(self.target, self.conn), self.target, resume=resume)
