@@ -69,6 +69,10 @@ class TableDetection:
     """With drift: the point of the closest layout."""
     found_by: str | None = None
     """How :func:`detect_all` found the table (:attr:`FoundTable.how`); None from :func:`detect_table`."""
+    interrupted: bool = False
+    """The table is part-way from ``version``'s layout to head (every column, key and index as in one
+    or the other): an upgrade cut short between two statements that commit on their own (MySQL's DDL,
+    MongoDB's index builds). Not drift: the upgrade's steps, each idempotent, finish it."""
 
     @property
     def ok(self) -> bool:
@@ -265,9 +269,78 @@ def detect_table(fam: Family | str, phys: Physical) -> TableDetection:
         result.at_head = position == len(layouts) - 1
         result.additions = additions
         return result
+    for entry in layouts[:-1]:  # the oldest layout it is on its way from
+        for _, older in _accepted(entry):
+            for _, head in _accepted(layouts[-1]):
+                drift, additions = _between(older, head, phys, known_fields)
+                if not drift:
+                    result.version, result.covers, result.origin = entry["point"], tuple(entry["covers"]), "interrupted"
+                    result.interrupted, result.additions = True, additions
+                    return result
     drift, additions, position, origin, entry, _ = min(tried, key=lambda t: (len(t[0]), -t[2]))
     result.drift, result.additions, result.closest = drift, additions, entry["point"]
     return result
+
+
+def _either(element, old: dict, new: dict, phys: dict, kept: bool = False) -> bool:
+    """Whether ``phys`` has ``element`` as ``old`` or as ``new`` has it (present or absent);
+    ``kept``: an element both have must be there."""
+    present = element in phys
+    if kept and element in old and element in new:
+        return present
+    return present in (element in old, element in new)
+
+
+def _between(older: dict, head: dict, phys: Physical, known_fields: set[str]) -> tuple[list[str], list[str]]:
+    """(drift, additions) of a table that may be part-way from ``older`` to ``head``: every column,
+    key and index is as one of the two layouts has it (a column being added may still be nullable)."""
+    drift, additions = [], []
+    if _documents(phys):
+        old_ix = {(tuple(tuple(k) for k in key), unique) for _, key, unique in older["indexes"]}
+        new_ix = {(tuple(tuple(k) for k in key), unique) for _, key, unique in head["indexes"]}
+        have = set(phys.mongo_indexes)
+        for element in old_ix | new_ix:
+            if not _either(element, old_ix, new_ix, have, kept=True):
+                drift.append(f"index {element[0]} neither as at {older.get('point')} nor as at head")
+        rest = {k: v for k, v in phys.mongo_indexes.items() if k not in old_ix | new_ix}
+        extra = Physical(phys.name, phys.backend, mongo_indexes=rest, fields=phys.fields)
+        more_drift, additions = compare_mongo({"indexes": (), "fields": head["fields"]}, extra, known_fields)
+        return drift + more_drift, additions
+    for name in set(older["columns"]) | set(head["columns"]) | set(phys.columns):
+        old, new, found = older["columns"].get(name), head["columns"].get(name), phys.columns.get(name)
+        if old is None and new is None:
+            continue  # not Agno's: judged below as in compare_sql
+        if found is None:
+            if old is not None and new is not None:
+                drift.append(f"column {name} missing")
+            continue
+        families = {c[0] for c in (old, new) if c}
+        nullables = {c[1] for c in (old, new) if c} | ({True} if old is None else set())
+        if found[0] not in families or found[1] not in nullables:
+            drift.append(f"column {name} is neither as at {older.get('point')} nor as at head")
+    if set(phys.primary_key) not in (set(older["primary_key"]), set(head["primary_key"])):
+        drift.append(f"primary key is {_cols(phys.primary_key)}")
+    old_u = {(tuple(c), p) for _, c, p in older["unique"]}
+    new_u = {(tuple(c), p) for _, c, p in head["unique"]}
+    for element in old_u | new_u:
+        if not _either(element, old_u, new_u, phys.unique, kept=True):
+            drift.append(f"unique key {_cols(element[0])} missing")
+    for cols, _ in phys.unique:
+        if (cols, _) not in old_u | new_u and set(cols) != set(phys.primary_key):
+            drift.append(f"unique key {_cols(cols)} is not in Agno's layout")
+    old_i = {tuple(c) for _, c in older["indexes"]}
+    new_i = {tuple(c) for _, c in head["indexes"]}
+    for element in old_i | new_i:
+        if not _either(element, old_i, new_i, phys.indexes, kept=True):
+            drift.append(f"index {_cols(element)} missing")
+    for name, (fam, nullable, has_default) in phys.columns.items():
+        if name not in older["columns"] and name not in head["columns"]:
+            if nullable or has_default:
+                additions.append(f"column {name} added ({fam})")
+            else:
+                drift.append(f"column {name} is NOT NULL without a default and not in Agno's layout")
+    additions += [f"index {n} {_cols(c)} added" for c, n in phys.indexes.items() if c not in old_i | new_i]
+    return drift, additions
 
 
 # --- finding the tables --------------------------------------------------------------------------------
