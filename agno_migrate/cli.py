@@ -146,6 +146,7 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
         opts.say(f"{target.session_table} is already at {outcome.after}: nothing to do")
     if outcome.adopted:
         opts.detail(f"the database was not managed yet: detected and recorded {outcome.adopted}")
+    _print_table_steps(opts, outcome.tables, "was")
     _report(opts, outcome.report, report_path)
 
 
@@ -276,7 +277,7 @@ def _describe_agno_table(table) -> str:
     elif table.at_head:
         state = f"{table.version} (head)"
     else:
-        state = f"{table.version} (behind head {table.head}; agno-migrate does not upgrade it yet)"
+        state = f"{table.version} (behind head {table.head})"
     return f"Agno {table.family} table {table.name} (found by {table.found_by}): {state}"
 
 
@@ -310,6 +311,7 @@ def _print_plan(opts: Options, the_plan) -> None:
         opts.say(f"drift: {line}")
     for table in the_plan.legacy:
         opts.say(f"Agno 1.x table {table.name} ({table.mode}, {table.rows} rows): would be imported at head")
+    _print_table_steps(opts, the_plan.tables, "would be")
     if the_plan.create_head:
         opts.say(f"no session table: would create {t.session_table} and {t.runs_table} at {the_plan.goal} directly")
         return
@@ -320,6 +322,21 @@ def _print_plan(opts: Options, the_plan) -> None:
     for step in the_plan.steps:
         data = " (copies data)" if step.copies_data else ""
         opts.say(f"{step.direction} to {step.version}: {step.summary}{data}")
+
+
+def _print_table_steps(opts: Options, tables, tense: str) -> None:
+    """One line per other Agno table an upgrade brings to head (``tense``: "would be" or "was"),
+    its steps below it (and with -v, a table that was only stamped)."""
+    from agno_migrate import registry
+
+    for t in tables:
+        if not t.steps:
+            opts.detail(f"{t.name} ({t.family}) at head: Agno's stamp {registry.AGNO_TABLE_STAMP} written")
+            continue
+        opts.say(f"{t.name} ({t.family}) {tense} brought from {t.before} to head {t.after}")
+        for step in registry.TABLE_STEPS:
+            if step.family == t.family and step.point in t.steps:
+                opts.say(f"  {step.point}: {step.summary}")
 
 
 @cli.command()

@@ -109,6 +109,9 @@ class TableStep:
     """Agno's migration (``agno_schema_versions`` numbering) that makes the change."""
     family: str
     summary: str
+    data_only: bool = False
+    """The step changes rows, not the layout: detection cannot see whether it ran, Agno's stamp of
+    the table can (it runs while that stamp is missing or older than ``point``)."""
 
     @property
     def key(self) -> tuple[int, ...]:
@@ -142,7 +145,9 @@ TABLE_STEPS: tuple[TableStep, ...] = (
         "user_id, provenance columns (managed_by, target_*, created_by_*, "
         "updated_by_*, disabled_reason), their indexes, names unique per user",
     ),
-    TableStep("3.0.0", "learnings", "entity memories of namespace user re-keyed per user (content only)"),
+    TableStep(
+        "3.0.0", "learnings", "entity memories of namespace user re-keyed per user (content only)", data_only=True
+    ),
 )
 """Agno's changes to the other table types, oldest first."""
 

@@ -208,6 +208,23 @@ def write_agno_stamps(ctx, target: Target, version: SchemaVersion) -> None:
             execute(ctx, table.update().where(where).values(version=stamp, updated_at=now))
 
 
+def write_table_stamps(conn, target: Target, names: list[str], stamp: str = registry.AGNO_TABLE_STAMP) -> None:
+    """Stamp each table of ``names`` (the other Agno tables, at head) as Agno's MigrationManager does
+    once it has walked them (``registry.AGNO_TABLE_STAMP``), in the caller's transaction. Agno's
+    versions table exists from the session tables' 2.3.0 on; an older stamp is replaced."""
+    if not has_table(conn, target, target.agno_versions_table):
+        return
+    table = agno_versions_table(target)
+    now = datetime.datetime.now().isoformat()
+    for name in names:
+        where = table.c.table_name == name
+        current = conn.execute(sa.select(table.c.version).where(where)).scalar()
+        if current is None:
+            conn.execute(table.insert().values(table_name=name, version=stamp, created_at=now, updated_at=now))
+        elif current != stamp:
+            conn.execute(table.update().where(where).values(version=stamp, updated_at=now))
+
+
 def render_offline(target: Target, body: Callable[[Any], None], **opts: Any) -> str:
     """Run ``body(ctx)`` against an offline context and return the SQL it rendered."""
     output = io.StringIO()
