@@ -188,6 +188,11 @@ def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
     for name, table in legacy.tables.items():
         opts.detail(f"Agno 1.x table {name} ({table['mode']}, {table['rows']} rows): imported")
     opts.say(f"imported {legacy.sessions} Agno 1.x sessions ({legacy.runs} runs) from {', '.join(legacy.tables)}")
+    if legacy.memories:
+        opts.say(
+            f"imported {legacy.memories} Agno 1.x memories into the memories table "
+            f"({legacy.memories_from_sessions} found only in session blobs)"
+        )
     if legacy.nul_bytes_removed:
         opts.say(f"removed {legacy.nul_bytes_removed} NUL characters (PostgreSQL text and JSONB cannot hold them)")
     if legacy.created_at_filled:

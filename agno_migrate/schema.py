@@ -125,6 +125,44 @@ def head_tables(target: Target) -> HeadTables:
     return HeadTables(md, sessions, runs, agno_versions)
 
 
+# --- the memories table (Agno's ``agno_memories``), created at head where the Agno 1.x import needs it ---
+
+MEMORIES_TABLE = "agno_memories"
+"""The default name Agno gives the memories table (``MemoryDb(memory_table=...)``)."""
+MEMORY_COLUMNS = (
+    *("memory_id", "memory", "input", "agent_id", "team_id", "user_id", "topics", "feedback"),
+    *("created_at", "updated_at"),
+)
+"""The columns of the head memories table, in Agno 3.1.10's order (on MongoDB: a memory document's fields)."""
+MEMORY_JSON_COLUMNS = ("memory", "topics")
+
+
+def memories_table(target: Target, name: str = MEMORIES_TABLE, metadata: sa.MetaData | None = None) -> sa.Table:
+    """The memories table at head (Agno point 2.3.0, stamped 3.0.0), as Agno 3.1.10 creates it on
+    ``target``'s dialect (``agno/db/<backend>/schemas.py`` ``USER_MEMORY_TABLE_SCHEMA``): ``memory`` and
+    ``topics`` JSON (JSONB on PostgreSQL), ids VARCHAR (128 on MySQL), ``input``/``feedback`` free text,
+    times BIGINT; indexes on user_id, created_at and updated_at."""
+    dialect = dialect_of(target)
+    ident = dialect.string(128)
+    return sa.Table(
+        name,
+        metadata if metadata is not None else sa.MetaData(),
+        sa.Column("memory_id", ident, nullable=False),
+        sa.Column("memory", dialect.json_type(), nullable=False),
+        sa.Column("input", dialect.free_text()),
+        sa.Column("agent_id", dialect.string(128)),
+        sa.Column("team_id", dialect.string(128)),
+        sa.Column("user_id", dialect.string(128)),
+        sa.Column("topics", dialect.json_type()),
+        sa.Column("feedback", dialect.free_text()),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger()),
+        sa.PrimaryKeyConstraint("memory_id", name=dialect.key_name(f"{name}_pkey")),
+        *[sa.Index(f"idx_{name}_{column}", column) for column in ("user_id", "created_at", "updated_at")],
+        schema=dialect.schema_of(target),
+    )
+
+
 # --- MongoDB: collections and their indexes (as Agno's MongoDb creates them) ----------------------
 
 MongoIndex = tuple[tuple[str, ...], bool]
@@ -156,6 +194,16 @@ MONGO_RUN_INDEXES: tuple[MongoIndex, ...] = (
     ],
     (("session_id", "run_index"), False),
 )
+
+
+MONGO_MEMORY_INDEXES: tuple[MongoIndex, ...] = (
+    (("memory_id",), True),
+    *[
+        ((name,), False)
+        for name in ("user_id", "agent_id", "team_id", "topics", "input", "feedback", "created_at", "updated_at")
+    ],
+)
+"""The memories collection's indexes, as Agno 3.1.10's MongoDb creates them (``MEMORY_COLLECTION_SCHEMA``)."""
 
 
 def mongo_head_indexes(target: Target) -> dict[str, tuple[MongoIndex, ...]]:

@@ -62,6 +62,12 @@ class MySQL(SqlDialect):
 
         return sa.String(length)
 
+    def free_text(self):
+        """TEXT (VARCHAR needs a length here), as Agno's MySQL tables."""
+        import sqlalchemy as sa
+
+        return sa.Text()
+
     def id_type(self):
         import sqlalchemy as sa
 

@@ -71,6 +71,12 @@ class SqlDialect(Dialect):
 
         return sa.String()
 
+    def free_text(self):
+        """A text column without a length (Agno's memories ``input``/``feedback``): VARCHAR, as Agno."""
+        import sqlalchemy as sa
+
+        return sa.String()
+
     def id_type(self):
         """An id column (sessions, runs, users, agents, ...): exact comparison on every dialect."""
         import sqlalchemy as sa

@@ -14,6 +14,9 @@ from agno_migrate.target import Target
 
 LEGACY_SIGNATURE = {"session_id", "memory", "session_data", "extra_data"}
 LEGACY_MODES = ("agent", "team", "workflow", "workflow_v2")
+MEMORIES = "memories"
+"""The "mode" of an Agno 1.x memory table (Memory v2 ``*MemoryDb``, legacy ``AgentMemory`` ``MemoryDb``):
+imported into the memories table, before the session tables (whose blobs may hold the same memories)."""
 
 
 def legacy_mode(columns: set[str]) -> str | None:
@@ -28,6 +31,15 @@ def legacy_mode(columns: set[str]) -> str | None:
         if f"{mode}_id" in columns:
             return mode
     return None
+
+
+def legacy_kind(columns) -> str | None:
+    """What an Agno 1.x table's columns (a MongoDB document's keys) show: its session mode
+    (:func:`legacy_mode`), :data:`MEMORIES` for a memory table, or None."""
+    from agno_migrate.convert.memories import memory_table_kind
+
+    columns = set(columns)
+    return legacy_mode(columns) or (MEMORIES if memory_table_kind(columns) else None)
 
 
 def unknown_stamp(target: Target, stamp: str) -> str:

@@ -177,6 +177,10 @@ class LegacyReport:
 
     sessions: int = 0
     runs: int = 0
+    memories: int = 0
+    """Memories written into the memories table (from memory tables and session blobs)."""
+    memories_from_sessions: int = 0
+    """Of ``memories``, those found only in session blobs."""
     unparseable: list[RowProblem] = field(default_factory=list)
     collisions: list[RowProblem] = field(default_factory=list)
     duplicate_run_ids: list[Rekeyed] = field(default_factory=list)
@@ -188,6 +192,8 @@ class LegacyReport:
         return {
             "sessions": self.sessions,
             "runs": self.runs,
+            "memories": self.memories,
+            "memories_from_sessions": self.memories_from_sessions,
             "unparseable": len(self.unparseable),
             "collisions": len(self.collisions),
             "duplicate_run_ids": len(self.duplicate_run_ids),

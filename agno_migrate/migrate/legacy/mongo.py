@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from agno_migrate import convert
 from agno_migrate.errors import UsageError
-from agno_migrate.migrate.detection import LEGACY_MODES
+from agno_migrate.migrate.detection import LEGACY_MODES, MEMORIES
+from agno_migrate.migrate.legacy import mongo_memories
 from agno_migrate.migrate.legacy.rules import canonical_session, parse_table_option
 from agno_migrate.migrate.model import LegacyTable
 from agno_migrate.migrate.mongo import state as mongo_state
@@ -63,14 +64,21 @@ def import_collections(db, target: Target, tables: list[LegacyTable], lock, prog
     done_rows = 0
     if progress:
         progress(0, total)
-    for legacy in tables:
+    claimed: set = set()  # memory ids of unreadable memory documents (their blob copies are not imported)
+    for legacy in sorted(tables, key=lambda t: t.mode != MEMORIES):  # memory collections first
         name = CHECKPOINT + legacy.name
+        if legacy.mode == MEMORIES:
+            mongo_memories.import_memory_collection(step, target, legacy, name, report, claimed)
+            done_rows += legacy.rows
+            step.tick(min(done_rows, total), total)
+            continue
         state = mongo_state.checkpoint(db, target, name) or {}
         report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": False}
         if not state:
             mongo_state.save_checkpoint(db, target, name, mode=legacy.mode, sessions=0, failed=0, done=False)
         for batch in step.batches(db[legacy.name], {}, name):
             written, failed = _import_batch(step, legacy, batch, report)
+            _blob_memories(step, target, legacy, batch, report, claimed)
             step.done_batch(name, batch, sessions=written, failed=failed)
             done_rows += len(batch)
             step.tick(min(done_rows, total), total)
@@ -113,6 +121,24 @@ def _import_batch(step: MongoStep, legacy: LegacyTable, batch: list[dict], repor
     written = step.insert_documents(step.sessions, keep, "session_id")
     report.sessions += written
     return written + already, failed
+
+
+def _blob_memories(step: MongoStep, target: Target, legacy: LegacyTable, batch: list[dict], report, claimed) -> None:
+    """The memories the batch's sessions held in their ``memory`` blobs, into the memories collection;
+    blobs whose memories cannot be read are reported (their sessions are imported all the same)."""
+    from agno_migrate.convert.memories import MemoryConversionError, memories_in_session_blob
+
+    found = []
+    for doc in batch:
+        if not doc.get("memory"):
+            continue
+        when = doc.get("updated_at") if doc.get("updated_at") is not None else doc.get("created_at")
+        try:
+            found += memories_in_session_blob(doc.get("memory"), doc.get("user_id"), fallback_time=when)
+        except MemoryConversionError as exc:
+            report.unparseable.append(RowProblem(legacy.name, str(doc.get("session_id")), f"session memory: {exc}"))
+    if found:
+        mongo_memories.write_blob_memories(step, target, legacy.name, found, claimed, report)
 
 
 def _stored_sessions(step: MongoStep, ids: list[str]) -> dict[str, dict]:

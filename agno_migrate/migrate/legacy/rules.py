@@ -8,7 +8,7 @@ from typing import Any
 
 from agno_migrate.errors import UsageError
 from agno_migrate.jsoncodec import decode_json
-from agno_migrate.migrate.detection import LEGACY_MODES
+from agno_migrate.migrate.detection import LEGACY_MODES, MEMORIES
 from agno_migrate.schema import JSON_COLUMNS, SESSION_COLUMNS
 from agno_migrate.target import validate_identifier
 
@@ -17,8 +17,8 @@ def parse_table_option(value: str) -> tuple[str, str | None]:
     """``NAME[:mode]`` of ``--legacy-table``; raises UsageError for a bad name or mode."""
     name, _, mode = value.partition(":")
     validate_identifier(name, "legacy table name", 64)
-    if mode and mode not in LEGACY_MODES:
-        raise UsageError(f"unknown Agno 1.x mode {mode!r} for {name} (one of {', '.join(LEGACY_MODES)})")
+    if mode and mode not in (*LEGACY_MODES, MEMORIES):
+        raise UsageError(f"unknown Agno 1.x mode {mode!r} for {name} (one of {', '.join((*LEGACY_MODES, MEMORIES))})")
     return name, mode or None
 
 

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -31,8 +31,9 @@ import sqlalchemy as sa
 from agno_migrate import convert
 from agno_migrate.backends import Dialect, dialect_of
 from agno_migrate.errors import UsageError
-from agno_migrate.migrate.detection import legacy_mode
+from agno_migrate.migrate.detection import MEMORIES, legacy_kind
 from agno_migrate.migrate.legacy import pool as legacy_pool
+from agno_migrate.migrate.legacy import sql_memories
 from agno_migrate.migrate.legacy import worker as legacy_worker
 from agno_migrate.migrate.legacy.rules import canonical_session, parse_table_option
 from agno_migrate.migrate.legacy.worker import Converted, Layout, Unreadable
@@ -68,7 +69,7 @@ def resolve_tables(conn, target: Target, found: list[LegacyTable], named: list[s
         name, mode = parse_table_option(option)
         if not insp.has_table(name, schema=schema):
             raise UsageError(f"--legacy-table {name}: no such table in {target.masked_url}")
-        mode = mode or (by_name[name].mode if name in by_name else legacy_mode(_columns(insp, name, schema)))
+        mode = mode or (by_name[name].mode if name in by_name else legacy_kind(_columns(insp, name, schema)))
         if mode is None:
             raise UsageError(f"--legacy-table {name}: not an Agno 1.x session table; give its mode as {name}:MODE")
         rows = conn.execute(sa.select(sa.func.count()).select_from(sa.table(name, schema=schema))).scalar()
@@ -149,7 +150,14 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
         if progress:
             progress(0, total)  # the clock of a rows/s display starts now
         run = _Import(conn, target, head, layout, converter.ready(), cp, report, progress, total)
-        for legacy in tables:
+        # memory tables first: the session blobs' memories are then checked against what they hold
+        for legacy in sorted(tables, key=lambda t: t.mode != MEMORIES):
+            if legacy.mode == MEMORIES:
+                sql_memories.import_memory_table(conn, target, legacy, cp, report, run.claimed)
+                run.done_rows += legacy.rows
+                if progress:
+                    progress(run.done_rows, total)
+                continue
             run.import_table(legacy)
     return report
 
@@ -180,6 +188,10 @@ class _Import:
     progress: Callable[[int, int], None] | None
     total: int
     done_rows: int = 0
+    claimed: set = field(default_factory=set)
+    """Memory ids of unreadable memory-table rows: their copies in session blobs are not imported."""
+    memories: Any = None
+    """The head memories table, once a session blob held a memory."""
 
     def import_table(self, legacy: LegacyTable) -> None:
         """Import ``legacy`` from its checkpoint on (nothing when it is done): batches converting
@@ -222,11 +234,31 @@ class _Import:
             results = [result for future in batch.futures for result in _result(future, self.target)]
             size = sum(result.size for result in results if isinstance(result, Converted))
             written, failed = _import_batch(self.conn, self.target, self.head, legacy, results, self.report)
+            self._blob_memories(legacy, results)
             txn.add(batch.last, batch.count, size, written, failed)
             if txn.rows >= COMMIT_ROWS or txn.size >= COMMIT_BYTES or (keep == 0 and not in_flight):
                 self.done_rows += txn.commit(self.conn, self.cp, legacy)
                 if self.progress:
                     self.progress(self.done_rows, self.total)
+
+    def _blob_memories(self, legacy: LegacyTable, results: list) -> None:
+        """Write the memories the batch's imported sessions held in their blobs (``sql_memories``);
+        report the blobs whose memories could not be read (the sessions are imported all the same)."""
+        found, key = [], self.head.sessions.columns.keys().index("session_id")
+        for result in results:
+            if not isinstance(result, Converted):
+                continue
+            if result.memory_problem:
+                problem = f"session memory: {result.memory_problem}"
+                self.report.unparseable.append(RowProblem(legacy.name, result.session[key], problem))
+            found += result.memories
+        if not found:
+            return
+        if self.memories is None:
+            self.memories = sql_memories.ensure_memories_table(self.conn, self.target)
+        sql_memories.write_blob_memories(
+            self.conn, self.target, self.memories, legacy.name, found, self.claimed, self.report
+        )
 
 
 def _submitted(conn, target: Target, legacy: LegacyTable, last, workers, layout: Layout):

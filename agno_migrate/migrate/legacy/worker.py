@@ -53,6 +53,36 @@ class Converted(NamedTuple):
     """The row had no created_at and was given one (``convert.fill_created_at``)."""
     size: int
     """The length of its JSON text (or bytes): what the importer's transaction holds."""
+    memories: tuple = ()
+    """The memories its ``memory`` blob held (``convert.memories.BlobMemory``; NULs stripped where the
+    backend cannot store them)."""
+    memory_problem: str | None = None
+    """Why its blob's memories could not be read (the session is imported all the same)."""
+
+
+def blob_memories(row: dict, stores_nul: bool) -> tuple[tuple, str | None, int]:
+    """(the memories in a 1.x session row's ``memory`` blob, why they cannot be read, NULs removed)."""
+    import dataclasses
+
+    from agno_migrate.convert import memories as conv
+
+    blob = row.get("memory")
+    if blob is None or (isinstance(blob, str) and '"memories"' not in blob):  # (most blobs: no parse)
+        return (), None, 0
+    when = row.get("updated_at") if row.get("updated_at") is not None else row.get("created_at")
+    try:
+        found = conv.memories_in_session_blob(blob, row.get("user_id"), fallback_time=when)
+    except conv.MemoryConversionError as exc:
+        return (), str(exc), 0
+    removed = 0
+    if not stores_nul:
+        out = []
+        for memory in found:
+            stripped, count = convert.strip_nul(memory.row)
+            removed += count
+            out.append(dataclasses.replace(memory, row=stripped))
+        found = out
+    return tuple(found), None, removed
 
 
 class Unreadable(NamedTuple):
@@ -105,7 +135,18 @@ def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> li
             run["run_data"] = encode(run["run_data"])
             size += len(run["run_data"])
             run_values.append(tuple([run[c] for c in run_columns]))
-        out.append(Converted(tuple([session_row[c] for c in session_columns]), run_values, removed, filled, size))
+        memories, problem, nul_in_memories = blob_memories(row, dialect.stores_nul)
+        out.append(
+            Converted(
+                tuple([session_row[c] for c in session_columns]),
+                run_values,
+                removed + nul_in_memories,
+                filled,
+                size,
+                memories,
+                problem,
+            )
+        )
     return out
 
 

@@ -16,7 +16,7 @@ the upgrade refuses it (see :func:`missing_indexes`).
 from __future__ import annotations
 
 from agno_migrate import registry
-from agno_migrate.migrate.detection import legacy_mode, unknown_stamp
+from agno_migrate.migrate.detection import legacy_kind, unknown_stamp
 from agno_migrate.migrate.model import Detection, LegacyTable
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.registry import SchemaVersion
@@ -35,11 +35,11 @@ def legacy_mode_of(document: dict) -> str | None:
     keys = set(document) - {"_id", "_version"}
     if {"workflow_name", "runs", "workflow_id"} <= keys:
         keys.add("memory")
-    return legacy_mode(keys)
+    return legacy_kind(keys)
 
 
 def legacy_collections(db, target: Target, names: set[str] | None = None) -> list[LegacyTable]:
-    """Agno 1.x session collections in the database, recognised by their documents' keys."""
+    """Agno 1.x session and memory collections in the database, recognised by their documents' keys."""
     names = set(db.list_collection_names()) if names is None else names
     ours = {target.session_table, target.runs_table, target.agno_versions_table, target.version_table}
     found = []

@@ -153,6 +153,18 @@ def write_agno_stamps(db, target: Target, version: SchemaVersion) -> None:
             )
 
 
+def stamp_table(db, target: Target, table_name: str, stamp: str) -> None:
+    """Agno's stamp of one collection (``table_name`` → ``stamp``), written when missing or different."""
+    coll = db[target.agno_versions_table]
+    current = coll.find_one({"table_name": table_name})
+    if current is None or current.get("version") != stamp:
+        coll.update_one(
+            {"table_name": table_name},
+            {"$set": {"table_name": table_name, "version": stamp, "updated_at": int(time.time())}},
+            upsert=True,
+        )
+
+
 # --- the lock -------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from agno_migrate import registry
 from agno_migrate.backends import dialect_of
-from agno_migrate.migrate.detection import legacy_mode, unknown_stamp
+from agno_migrate.migrate.detection import legacy_kind, unknown_stamp
 from agno_migrate.migrate.model import Detection, LegacyTable
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.registry import SchemaVersion
@@ -24,7 +24,7 @@ from agno_migrate.target import Target
 
 
 def legacy_tables(conn, target: Target) -> list[LegacyTable]:
-    """Agno 1.x session tables in the target's schema, recognised by their column signature."""
+    """Agno 1.x session and memory tables in the target's schema, recognised by their column signature."""
     insp = sa.inspect(conn)
     schema = dialect_of(target).schema_of(target)
     found = []
@@ -36,7 +36,7 @@ def legacy_tables(conn, target: Target) -> list[LegacyTable]:
         f"{target.version_table}_legacy",
     }  # ours and Agno's current tables: never Agno 1.x ones
     for name in sorted(set(insp.get_table_names(schema=schema)) - known):
-        mode = legacy_mode({c["name"] for c in insp.get_columns(name, schema=schema)})
+        mode = legacy_kind({c["name"] for c in insp.get_columns(name, schema=schema)})
         if mode:
             table = sa.table(name, schema=schema)
             rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()

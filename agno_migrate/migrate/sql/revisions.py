@@ -210,19 +210,30 @@ def write_agno_stamps(ctx, target: Target, version: SchemaVersion) -> None:
 
 def write_table_stamps(conn, target: Target, names: list[str], stamp: str = registry.AGNO_TABLE_STAMP) -> None:
     """Stamp each table of ``names`` (the other Agno tables, at head) as Agno's MigrationManager does
-    once it has walked them (``registry.AGNO_TABLE_STAMP``), in the caller's transaction. Agno's
-    versions table exists from the session tables' 2.3.0 on; an older stamp is replaced."""
-    if not has_table(conn, target, target.agno_versions_table):
+    once it has walked them (``registry.AGNO_TABLE_STAMP``), in the caller's transaction."""
+    ctx = migration_context(target, conn)
+    for name in names:
+        stamp_table(ctx, target, name, stamp)
+
+
+def stamp_table(ctx, target: Target, table_name: str, stamp: str) -> None:
+    """Agno's stamp of one table (``table_name`` → ``stamp``) in ``agno_schema_versions``: inserted when
+    missing, updated when different, in the caller's transaction (rendered: the row replaced). What
+    Agno's ``upsert_schema_version`` writes when it creates a table, so that its MigrationManager finds
+    nothing to do for it. Nothing where Agno's versions table does not exist (online)."""
+    online = not ctx.as_sql
+    if online and not has_table(ctx.connection, target, target.agno_versions_table):
         return
     table = agno_versions_table(target)
+    where = table.c.table_name == table_name
     now = datetime.datetime.now().isoformat()
-    for name in names:
-        where = table.c.table_name == name
-        current = conn.execute(sa.select(table.c.version).where(where)).scalar()
-        if current is None:
-            conn.execute(table.insert().values(table_name=name, version=stamp, created_at=now, updated_at=now))
-        elif current != stamp:
-            conn.execute(table.update().where(where).values(version=stamp, updated_at=now))
+    current = ctx.connection.execute(sa.select(table.c.version).where(where)).scalar() if online else None
+    if not online:
+        execute(ctx, table.delete().where(where))
+    if current is None:
+        execute(ctx, table.insert().values(table_name=table_name, version=stamp, created_at=now, updated_at=now))
+    elif current != stamp:
+        execute(ctx, table.update().where(where).values(version=stamp, updated_at=now))
 
 
 def render_offline(target: Target, body: Callable[[Any], None], **opts: Any) -> str:
