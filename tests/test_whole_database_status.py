@@ -2,9 +2,10 @@
 (memories, evals, knowledge, metrics, ...) with its point, and ``check`` fails on one behind its
 family's head (exit 1) or matching no layout (exit 4), even when the sessions are at head.
 
-agno-migrate does not upgrade those tables yet, so an upgraded Agno 2.0 database (2.3 on MariaDB,
-which Agno 2.0 could not write) still fails ``check``; one written by Agno 3.1.10 passes. Against the
-real servers, with the table fixture pack (tests/fixtures-tables) loaded as the real Agno wrote it.
+A database whose sessions are at head but whose evals table was taken back to its 2.x layout fails
+``check`` naming it, ``plan`` lists its step, ``upgrade`` brings it to head; one written by Agno 3.1.10
+passes. Against the real servers, with the table fixture pack (tests/fixtures-tables) loaded as the
+real Agno wrote it.
 """
 
 from __future__ import annotations
@@ -17,22 +18,6 @@ from test_tables_detect import SCHEMA, load
 import agno_migrate
 from agno_migrate.errors import SchemaBehind, SchemaDrift
 
-OLD_POINT = {"sqlite": "2.0", "postgresql": "2.0", "mysql": "2.3", "mongodb": "2.0"}
-# the tables of OLD_POINT behind their family's head on that backend (MariaDB's memories are at head
-# from 2.3; MongoDB's knowledge has one layout only)
-BEHIND = {
-    "sqlite": {"agno_memories", "agno_eval_runs", "agno_knowledge", "agno_metrics"},
-    "postgresql": {"agno_memories", "agno_eval_runs", "agno_knowledge", "agno_metrics"},
-    "mysql": {"agno_eval_runs", "agno_knowledge", "agno_metrics"},
-    "mongodb": {"agno_memories", "agno_eval_runs", "agno_metrics"},
-}
-# at head on OLD_POINT: never named as behind
-AT_HEAD = {
-    "sqlite": set(),
-    "postgresql": set(),
-    "mysql": {"agno_memories", "agno_traces", "agno_spans", "agno_culture"},
-    "mongodb": {"agno_knowledge"},
-}
 BACKENDS = ("sqlite", "postgresql", "mysql", "mongodb")
 
 
@@ -43,37 +28,53 @@ def upgraded(new_database, backend: str, point: str):
     return db
 
 
+def _regress_evals(db) -> None:
+    """Take the evals table of a head database back to its 2.x layout (no ``user_id``), as a
+    database whose sessions an older agno-migrate upgraded while Agno's evals stayed behind."""
+    if db.backend == "mongodb":
+        with db.mongo() as mdb:
+            mdb["agno_eval_runs"].drop_index("user_id_1")
+        return
+    schema = SCHEMA.get(db.backend)
+    engine = db.engine()
+    try:
+        with engine.begin() as conn:
+            table = sa.Table("agno_eval_runs", sa.MetaData(schema=schema))
+            conn.execute(sa.schema.DropIndex(sa.Index("idx_agno_eval_runs_user_id", _table=table)))
+            name = f"{schema}.agno_eval_runs" if schema else "agno_eval_runs"
+            conn.execute(sa.text(f"ALTER TABLE {name} DROP COLUMN user_id"))
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_sessions_at_head_with_other_tables_behind_fail_check(new_database, backend):
-    db = upgraded(new_database, backend, OLD_POINT[backend])
+def test_sessions_at_head_with_other_tables_behind_fail_check_until_upgraded(new_database, backend):
+    db = upgraded(new_database, backend, "3.1")
+    _regress_evals(db)
 
     status = as_json(ok(cli("--json", "current", url=db.url)))
-    assert status["at_head"] is True  # the sessions are at head: only the other tables are behind
+    assert status["at_head"] is True  # the sessions are at head: only the evals table is behind
     tables = {t["name"]: t for t in status["agno_tables"]}
-    assert {name for name, t in tables.items() if not t["at_head"]} == BEHIND[backend]
-    assert AT_HEAD[backend] <= {name for name, t in tables.items() if t["at_head"]}
-    for name in BEHIND[backend]:
-        t = tables[name]
-        assert t["version"] is not None and t["version"] != t["head"] and not t["drift"]
-        assert t["found_by"] == "default name"
-
-    text = ok(cli("current", url=db.url)).out
-    for name in BEHIND[backend]:
-        assert f" {name} " in text and "behind head" in text
+    assert {name for name, t in tables.items() if not t["at_head"]} == {"agno_eval_runs"}
+    evals = tables["agno_eval_runs"]
+    assert evals["version"] is not None and evals["version"] != evals["head"] and not evals["drift"]
+    assert evals["found_by"] == "default name"
+    assert " agno_eval_runs " in ok(cli("current", url=db.url)).out
 
     line = failed(cli("check", url=db.url), 1)
-    for name in BEHIND[backend]:
-        assert name in line, line
-    for name in AT_HEAD[backend]:
-        assert f"{name} (" not in line, line
-    assert "does not upgrade these table types yet" in line and "MigrationManager" in line
-    if backend != "mysql":
-        assert "agno_memories (memories) at 2.0.0, head 2.3.0" in line
-
+    assert f"agno_eval_runs (evals) at {evals['version']}, head 3.0.0" in line and "run agno-migrate upgrade" in line
+    assert "agno_memories" not in line
     with pytest.raises(SchemaBehind) as raised:
         agno_migrate.check(db.url)
-    assert all(name in str(raised.value) for name in BEHIND[backend])
-    assert raised.value.found == status["version"]
+    assert "agno_eval_runs" in str(raised.value) and raised.value.found == status["version"]
+
+    plan = as_json(ok(cli("--json", "plan", url=db.url)))
+    assert [(t["name"], t["steps"]) for t in plan["agno_tables"]] == [("agno_eval_runs", ["3.0.0"])]
+    assert "agno_eval_runs (evals) would be brought from" in ok(cli("plan", url=db.url)).out
+
+    out = as_json(ok(cli("--json", "upgrade", url=db.url)))
+    assert [t["name"] for t in out["agno_tables"] if t["steps"]] == ["agno_eval_runs"]
+    ok(cli("check", url=db.url))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
