@@ -43,7 +43,8 @@ def upgraded(new_database, backend: str, point: str):
     return db
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+# MongoDB: the upgrade brings the other collections to head (tests/test_mongo_tables.py)
+@pytest.mark.parametrize("backend", ("sqlite", "postgresql", "mysql"))
 def test_sessions_at_head_with_other_tables_behind_fail_check(new_database, backend):
     db = upgraded(new_database, backend, OLD_POINT[backend])
 
