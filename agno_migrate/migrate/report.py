@@ -60,6 +60,17 @@ class FilledRow(NamedTuple):
     session_id: str
 
 
+class LearningRekeyed(NamedTuple):
+    """A learning row Agno 3.0.0's re-key met (``convert.learnings``): ``outcome`` is its bucket
+    (rekeyed, merged, quarantined, unowned, malformed, contaminated_keyed, conflicts, failed);
+    ``detail`` what a merge dropped as Agno drops it."""
+
+    table: str
+    learning_id: str
+    outcome: str
+    detail: str = ""
+
+
 _COUNTS = ("runs_copied", "documents_decoded")
 
 
@@ -102,6 +113,9 @@ class StepReport(Mapping):
 
     def note_unstorable(self, collection: str, key: Any, reason: str) -> None:
         self._note("unstorable", Unstorable(collection, key, reason))
+
+    def note_learning(self, table: str, learning_id: str, outcome: str, detail: str = "") -> None:
+        self._note("learnings", LearningRekeyed(table, learning_id, outcome, detail))
 
     def merge(self, other: StepReport) -> None:
         """Add what ``other`` (one step's report) holds: counts summed, entries appended."""

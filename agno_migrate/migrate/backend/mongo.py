@@ -30,6 +30,7 @@ from agno_migrate.migrate.model import (
 )
 from agno_migrate.migrate.mongo import detect as mongo_detect
 from agno_migrate.migrate.mongo import state as mongo_state
+from agno_migrate.migrate.mongo import tables as mongo_tables
 from agno_migrate.migrate.mongo.state import MongoLock
 from agno_migrate.migrate.mongo.step import MongoStep, run_step
 from agno_migrate.migrate.report import StepReport
@@ -96,7 +97,7 @@ class MongoBackend:
     # --- writing ------------------------------------------------------------------------------------
 
     def upgrade_tables(self, tables: list[AgnoTable], report: StepReport) -> list[TableUpgrade]:
-        return []  # not yet: the other collections stay as they are (check names those behind)
+        return mongo_tables.upgrade_tables(self.db, self.target, tables, report, self.lock)
 
     def create_head(self, resume: bool) -> None:
         """The head collections and indexes, Agno's stamps, then our record (idempotent: ``resume``

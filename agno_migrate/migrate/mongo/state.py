@@ -146,11 +146,16 @@ def write_agno_stamps(db, target: Target, version: SchemaVersion) -> None:
             if current is not None:
                 coll.delete_many({"table_name": table_name})
         elif current is None or registry.from_agno_stamp(current.get("version")) != version:
-            coll.update_one(
-                {"table_name": table_name},
-                {"$set": {"table_name": table_name, "version": stamp, "updated_at": int(time.time())}},
-                upsert=True,
-            )
+            write_agno_stamp(db, target, table_name, stamp)
+
+
+def write_agno_stamp(db, target: Target, table_name: str, stamp: str) -> None:
+    """Agno's stamp of one table, as Agno 3.1.10's ``MongoDb.upsert_schema_version`` writes it."""
+    db[target.agno_versions_table].update_one(
+        {"table_name": table_name},
+        {"$set": {"table_name": table_name, "version": stamp, "updated_at": int(time.time())}},
+        upsert=True,
+    )
 
 
 def stamp_table(db, target: Target, table_name: str, stamp: str) -> None:
