@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import traceback
 import uuid
 
@@ -32,7 +33,8 @@ def make_db(spec: dict):
         return MySQLDb(db_url=spec["url"], db_schema=spec["schema"], **tables)
     from agno.db.mongo import MongoDb
 
-    return MongoDb(db_url=spec["url"], db_name=spec["schema"], **tables)
+    collections = {k.replace("_table", "_collection"): v for k, v in tables.items()}  # MongoDb's words
+    return MongoDb(db_url=spec["url"], db_name=spec["schema"], **collections)
 
 
 def error(exc: BaseException) -> dict:
@@ -65,10 +67,14 @@ def main() -> int:
         before = db.get_user_memories()
         app["memories_before"] = len(before)
         sid = f"s-{uuid.uuid4().hex[:8]}"
-        db.upsert_session(AgentSession(session_id=sid, agent_id="agent-1", user_id="u-1", session_data={"k": 1}))
+        db.upsert_session(
+            AgentSession(
+                session_id=sid, agent_id="agent-1", user_id="u-1", session_data={"k": 1}, created_at=int(time.time())
+            )
+        )
         read = db.get_session(session_id=sid, session_type=agno_session_type())
         app["session_read"] = read is not None and read.session_id == sid
-        db.upsert_user_memory(UserMemory(memory="likes green tea", user_id="u-1", topics=["tea"]))
+        db.upsert_user_memory(UserMemory(memory="likes green tea", memory_id=f"m-{sid}", user_id="u-1", topics=["tea"]))
         after = db.get_user_memories()
         app["memories_after"] = len(after)
         app["memory_read"] = any(m.memory == "likes green tea" for m in after)
