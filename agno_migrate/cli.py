@@ -27,6 +27,7 @@ class Options:
     lock_lease: float | None
     json: bool
     verbosity: int
+    tables: dict[str, str] | None = None
 
     def target(self) -> Target:
         target = Target.from_url(
@@ -36,6 +37,7 @@ class Options:
             runs_table=self.runs_table,
             lock_timeout=self.lock_timeout,
             lock_lease=self.lock_lease,
+            tables=self.tables,
         )
         if target.url_defaulted and self.verbosity >= 0:
             click.echo(f"agno-migrate: no --db-url or AGNO_DB_URL given, using {DEFAULT_URL}", err=True)
@@ -61,6 +63,26 @@ class Options:
 pass_options = click.make_pass_decorator(Options)
 
 
+def _parse_tables(ctx, param, values: tuple[str, ...]) -> dict[str, str] | None:
+    """``--table FAMILY=NAME`` (repeatable) → family → name; UsageError (exit 2, one line) for a
+    value without ``=``, a family given twice or an unknown one (the names are checked by Target)."""
+    if not values:
+        return None
+    from agno_migrate.tables import check_names
+
+    tables: dict[str, str] = {}
+    for value in values:
+        fam, sep, name = value.partition("=")
+        fam, name = fam.strip(), name.strip()
+        if not sep or not fam or not name:
+            raise errors.UsageError(f"--table expects FAMILY=NAME (e.g. memories=my_memories), got {value!r}")
+        if fam in tables and tables[fam] != name:
+            raise errors.UsageError(f"--table {fam} given twice ({tables[fam]}, {name})")
+        tables[fam] = name
+    check_names(tables)
+    return tables
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db-url", envvar="AGNO_DB_URL", help=f"Database URL (env AGNO_DB_URL; default {DEFAULT_URL}).")
 @click.option(
@@ -69,6 +91,17 @@ pass_options = click.make_pass_decorator(Options)
 )
 @click.option("--session-table", help="Session table (MongoDB: collection) name (default agno_sessions).")
 @click.option("--runs-table", help="Runs table (MongoDB: collection) name (default agno_runs).")
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    metavar="FAMILY=NAME",
+    callback=_parse_tables,
+    help=(
+        "Name of another Agno table, e.g. memories=my_memories (repeatable; families: memories, evals, "
+        "metrics, knowledge, traces, spans, ...; default: Agno's default names, else found by columns)."
+    ),
+)
 @click.option("--lock-timeout", type=float, help="Seconds to wait for another migrating process (default 60).")
 @click.option(
     "--lock-lease",
@@ -83,7 +116,7 @@ pass_options = click.make_pass_decorator(Options)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.version_option(__version__, prog_name="agno-migrate")
 @click.pass_context
-def cli(ctx, db_url, db_schema, session_table, runs_table, lock_timeout, lock_lease, as_json, verbose, quiet):
+def cli(ctx, db_url, db_schema, session_table, runs_table, tables, lock_timeout, lock_lease, as_json, verbose, quiet):
     """Keep an Agno session database on the current schema, with nothing lost.
 
     Exit codes: 0 ok, 1 behind head, 2 usage error, 3 database ahead of this tool, 4 schema drift,
@@ -91,7 +124,15 @@ def cli(ctx, db_url, db_schema, session_table, runs_table, lock_timeout, lock_le
     9 completed but some rows could not be converted, 10 database error.
     """
     ctx.obj = Options(
-        db_url, db_schema, session_table, runs_table, lock_timeout, lock_lease, as_json, -1 if quiet else verbose
+        db_url,
+        db_schema,
+        session_table,
+        runs_table,
+        lock_timeout,
+        lock_lease,
+        as_json,
+        -1 if quiet else verbose,
+        tables,
     )
 
 
@@ -273,6 +314,8 @@ def _print_status(opts: Options, status) -> None:
         opts.say(f"drift: {line}")
     for table in status.tables:
         opts.say(_describe_agno_table(table))
+    for fam, name in status.missing_tables.items():
+        opts.say(f"Agno {fam} table {name} (named explicitly): missing")
 
 
 def _describe_agno_table(table) -> str:

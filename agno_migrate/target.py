@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from agno_migrate.errors import UsageError
@@ -86,6 +87,11 @@ class Target:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     lock_lease: float = DEFAULT_LOCK_LEASE
     url_defaulted: bool = False
+    tables: dict[str, str] = field(default_factory=dict)
+    """Explicit names of the other Agno tables: family (``memories``, ``evals``, ... see
+    ``agno_migrate.tables.FAMILIES``) → table name. A named family is looked for under that name only
+    (not its default name, not by columns); one that does not exist is reported missing. The families
+    are checked against the known ones where they are known (``agno_migrate.tables.check_names``)."""
 
     @classmethod
     def from_url(
@@ -98,11 +104,13 @@ class Target:
         agno_versions_table: str | None = None,
         lock_timeout: float | None = None,
         lock_lease: float | None = None,
+        tables: Mapping[str, str] | None = None,
     ) -> Target:
         """Parse and normalise ``url`` (None: the embedded default ``sqlite:///agno.db``).
 
-        Bare ``postgresql://`` gets the psycopg 3 driver and ``mysql://`` PyMySQL. Raises
-        UsageError for a malformed URL, an unknown scheme or an invalid name.
+        Bare ``postgresql://`` gets the psycopg 3 driver and ``mysql://`` PyMySQL. ``tables``: the
+        explicit names of the other Agno tables (family → name). Raises UsageError for a malformed
+        URL, an unknown scheme or an invalid name.
         """
         defaulted = url is None
         url = DEFAULT_URL if url is None else url.strip()
@@ -141,9 +149,14 @@ class Target:
             lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else float(lock_timeout),
             lock_lease=DEFAULT_LOCK_LEASE if lock_lease is None else float(lock_lease),
             url_defaulted=defaulted,
+            tables=_table_names(tables),
         )
         if target.runs_table == target.session_table:
             raise UsageError("the runs table and the session table must have different names")
+        own = {target.session_table, target.runs_table, target.agno_versions_table}
+        for fam, name in target.tables.items():
+            if name in own:
+                raise UsageError(f"the {fam} table cannot be named {name}: that is the session, runs or version table")
         return target
 
     @property
@@ -210,11 +223,41 @@ def _url_database(driver_url: str | None) -> str | None:
     return make_url(driver_url).database
 
 
-def resolve(db: str | Target | None, **options: Any) -> Target:
-    """A Target from a URL string, an existing Target (returned as is) or None (the default URL)."""
+def _table_names(tables: Mapping[str, str] | None) -> dict[str, str]:
+    """The explicit table names, each a valid identifier, no two families sharing a table."""
+    if tables is None:
+        return {}
+    if not isinstance(tables, Mapping):
+        raise UsageError("tables: expected a mapping of Agno table type to table name")
+    out: dict[str, str] = {}
+    for fam, name in tables.items():
+        if not isinstance(fam, str) or not _IDENTIFIER.fullmatch(fam):
+            raise UsageError(f"invalid Agno table type {str(fam)[:80]!r}")
+        out[fam] = validate_identifier(name, f"{fam} table name")
+    taken: dict[str, str] = {}
+    for fam, name in out.items():
+        if name in taken:
+            raise UsageError(f"the {taken[name]} and {fam} tables cannot both be named {name}")
+        taken[name] = fam
+    return out
+
+
+def resolve(db: Any, **options: Any) -> Target:
+    """A Target from a URL string, an existing Target (returned as is), None (the default URL) or
+    an Agno ``Db`` object (``agno.db.sqlite.SqliteDb``, ``PostgresDb``, ``MySQLDb``, ``MongoDb``:
+    its connection and every table name it carries, see :mod:`agno_migrate.agno_db`)."""
     if isinstance(db, Target):
         return db
-    return Target.from_url(db, **options)
+    if db is None or isinstance(db, str):
+        return Target.from_url(db, **options)
+    from agno_migrate import agno_db
+
+    if agno_db.is_agno_db(db):
+        return Target.from_url(**agno_db.target_options(db, options))
+    raise UsageError(
+        f"expected a database URL, a Target or an Agno Db object (SqliteDb, PostgresDb, MySQLDb, MongoDb), "
+        f"not {type(db).__module__}.{type(db).__qualname__}"
+    )
 
 
 __all__ = ["Target", "resolve", "mask_url", "validate_identifier", "DEFAULT_URL"]

@@ -63,12 +63,13 @@ def looks_newer(stamp: str) -> bool:
 def other_tables(db, schema: str | None, target: Target, backend: str) -> list[AgnoTable]:
     """The Agno tables of ``db`` (a SQLAlchemy connection, or a pymongo Database) beyond the target's
     session, runs and version tables, each with the point its layout is at (``agno_migrate.tables``).
-    Agno's own stamp table is left out: it is bookkeeping, not a table of the application."""
+    Agno's own stamp table is left out: it is bookkeeping, not a table of the application. A family
+    the target names (``target.tables``) is that table or none (:func:`missing_tables`)."""
     from agno_migrate.tables import FAMILIES, detect_all
 
     skip = {target.session_table, target.runs_table, target.agno_versions_table, target.version_table}
     out = []
-    for fam_name, found in sorted(detect_all(db, schema, skip=skip).items()):
+    for fam_name, found in sorted(detect_all(db, schema, target.tables, skip=skip).items()):
         fam = FAMILIES[fam_name]
         if not fam.ours:
             continue
@@ -87,3 +88,13 @@ def other_tables(db, schema: str | None, target: Target, backend: str) -> list[A
             )
         )
     return out
+
+
+def missing_tables(db, schema: str | None, target: Target) -> dict[str, str]:
+    """The tables the target names (``target.tables``, family → name) that ``db`` does not hold."""
+    if not target.tables:
+        return {}
+    from agno_migrate.tables import existing_tables
+
+    present = existing_tables(db, schema)
+    return {fam: name for fam, name in sorted(target.tables.items()) if name not in present}

@@ -150,6 +150,9 @@ class Status:
     legacy_pending: list[str] = field(default_factory=list)
     tables: list[AgnoTable] = field(default_factory=list)
     """The other Agno tables found beside the session and runs tables."""
+    missing_tables: dict[str, str] = field(default_factory=dict)
+    """Tables named explicitly (``Target.tables``: ``--table``, an Agno Db object) that do not exist,
+    family → name. Not an error: Agno creates a table at head when it first needs it."""
 
     @property
     def head(self) -> str:
@@ -174,6 +177,7 @@ class Status:
                 for t in self.legacy
             ],
             "agno_tables": [t.as_dict() for t in self.tables],
+            "missing_agno_tables": dict(self.missing_tables),
         }
 
 

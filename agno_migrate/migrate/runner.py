@@ -8,6 +8,8 @@ database; the order, the refusals, and the rules of detection (drift, damage) ar
 
 from __future__ import annotations
 
+from typing import Any
+
 from agno_migrate import registry
 from agno_migrate.errors import Refused, SchemaBehind, SchemaDrift, UsageError
 from agno_migrate.migrate.backend import Backend, backend_for
@@ -27,7 +29,22 @@ from agno_migrate.migrate.report import StepReport
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target, resolve
 
+AgnoDb = Any
+"""An Agno ``SqliteDb``, ``PostgresDb``, ``MySQLDb`` or ``MongoDb`` (read by its attributes,
+:mod:`agno_migrate.agno_db`; agno is never imported)."""
+
 # --- the rules every backend follows --------------------------------------------------------------
+
+
+def _target(db) -> Target:
+    """The Target of a URL, a Target, None (the default URL) or an Agno ``Db`` object
+    (:func:`agno_migrate.target.resolve`), its explicit table names checked against the known table
+    types (UsageError)."""
+    from agno_migrate.tables import check_names
+
+    target = resolve(db)
+    check_names(target.tables)
+    return target
 
 
 def _check_detection(target: Target, found: Detection, noun: str) -> None:
@@ -85,9 +102,9 @@ def _refuse_above(current_version: str | None, goal: SchemaVersion) -> None:
 # --- user commands -------------------------------------------------------------------------------
 
 
-def legacy_pending(db: str | Target | None) -> list[str]:
+def legacy_pending(db: str | Target | AgnoDb | None) -> list[str]:
     """The Agno 1.x tables not imported yet (reads only; not our version table)."""
-    target = resolve(db)
+    target = _target(db)
     with backend_for(target).reading(target) as opened:
         return [t.name for t in opened.legacy_state().pending]
 
@@ -97,17 +114,18 @@ def history() -> list[SchemaVersion]:
     return list(registry.VERSIONS)
 
 
-def current(db: str | Target | None) -> Status:
+def current(db: str | Target | AgnoDb | None) -> Status:
     """Where the database stands: its recorded version, or the detected one if it is not managed.
 
     Reads only; raises ConnectFailed, SchemaAhead.
     """
-    target = resolve(db)
+    target = _target(db)
     with backend_for(target).reading(target) as opened:
         state = opened.read_state()
         legacy = opened.legacy_state()
         pending = [t.name for t in legacy.pending]
         tables = opened.other_tables()
+        missing = opened.missing_tables()
         if state.recorded is not None:
             stamp = opened.agno_stamp()
             return Status(
@@ -118,6 +136,7 @@ def current(db: str | Target | None) -> Status:
                 legacy=legacy.tables,
                 legacy_pending=pending,
                 tables=tables,
+                missing_tables=missing,
             )
         found = state.found
         return Status(
@@ -129,10 +148,11 @@ def current(db: str | Target | None) -> Status:
             legacy=legacy.tables,
             legacy_pending=pending,
             tables=tables,
+            missing_tables=missing,
         )
 
 
-def check(db: str | Target | None) -> Status:
+def check(db: str | Target | AgnoDb | None) -> Status:
     """Succeed only when the database is at head and its physical schema is the head schema.
 
     Raises SchemaBehind (exit 1) naming the version found, SchemaDrift (exit 4) naming what
@@ -140,7 +160,7 @@ def check(db: str | Target | None) -> Status:
     count as behind. Then the other Agno tables (memories, evals, metrics, knowledge, ...): one that
     matches no layout of its family is SchemaDrift, one behind its family's head is SchemaBehind.
     """
-    target = resolve(db)
+    target = _target(db)
     status = current(target)
     if status.drift:
         raise SchemaDrift(f"schema drift in {target.session_table}: {'; '.join(status.drift)}")
@@ -186,10 +206,10 @@ def _check_other_tables(status: Status) -> None:
         )
 
 
-def plan(db: str | Target | None, to: str = "head", legacy_tables: list[str] | None = None) -> Plan:
+def plan(db: str | Target | AgnoDb | None, to: str = "head", legacy_tables: list[str] | None = None) -> Plan:
     """What :func:`upgrade` would do, without doing it (reads only): the schema steps, and the
     Agno 1.x tables it would import with their row counts."""
-    target = resolve(db)
+    target = _target(db)
     goal = registry.get(to)
     with backend_for(target).reading(target) as opened:
         state = opened.read_state()
@@ -230,7 +250,7 @@ def _plan(target: Target, goal: SchemaVersion, state: State, noun: str) -> Plan:
 
 
 def upgrade(
-    db: str | Target | None,
+    db: str | Target | AgnoDb | None,
     to: str = "head",
     sql: bool = False,
     progress: Progress | None = None,
@@ -246,7 +266,7 @@ def upgrade(
     that copies data cannot be rendered: Refused). Raises LockTimeout, SchemaDrift, SchemaAhead,
     ConnectFailed, DatabaseFailure, UsageError.
     """
-    target = resolve(db)
+    target = _target(db)
     goal = registry.get(to)
     backend = backend_for(target)
     if sql:
@@ -359,10 +379,10 @@ def _upgrade_sql(
     return Outcome(target, before=the_plan.current, after=state.recorded, sql=rendered)
 
 
-def downgrade(db: str | Target | None, to: str) -> Outcome:
+def downgrade(db: str | Target | AgnoDb | None, to: str) -> Outcome:
     """Take the database down to ``to``. Every step on the way must be reversible; otherwise
     Refused (exit 8) is raised before anything changes."""
-    target = resolve(db)
+    target = _target(db)
     goal = registry.get(to)
     backend = backend_for(target)
     if backend.lock_writes:
@@ -403,10 +423,10 @@ def reversible_steps(target: Target, recorded: str, goal: SchemaVersion) -> list
     return steps
 
 
-def stamp(db: str | Target | None, version: str) -> Outcome:
+def stamp(db: str | Target | AgnoDb | None, version: str) -> Outcome:
     """Record ``version`` as the database's version without running anything (an operator's
     override, as ``alembic stamp``). Raises UnknownVersion for a version not in the registry."""
-    target = resolve(db)
+    target = _target(db)
     entry = registry.get(version)
     with backend_for(target).locked(target) as opened:
         before = opened.recorded_version()

@@ -8,11 +8,12 @@ from agno_migrate.tables.detect import (
     TableDetection,
     detect_all,
     detect_table,
+    existing_tables,
     find_tables,
     reflect_mongo,
     reflect_sql,
 )
-from agno_migrate.tables.families import FAMILIES, POINTS, Family, family
+from agno_migrate.tables.families import FAMILIES, POINTS, Family, check_names, family
 
 __all__ = [
     "FAMILIES",
@@ -22,8 +23,10 @@ __all__ = [
     "FoundTable",
     "Physical",
     "TableDetection",
+    "check_names",
     "detect_all",
     "detect_table",
+    "existing_tables",
     "family",
     "find_tables",
     "reflect_mongo",

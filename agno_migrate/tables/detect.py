@@ -384,6 +384,15 @@ def table_names(db, schema: str | None = None) -> dict[str, set[str]]:
     return {table: {c["name"] for c in cols} for (_, table), cols in columns.items()}
 
 
+def existing_tables(db, schema: str | None = None) -> set[str]:
+    """The names of the tables (collections) of the database, nothing reflected."""
+    if _is_document_db(db):
+        return set(db.list_collection_names())
+    import sqlalchemy as sa
+
+    return set(sa.inspect(db).get_table_names(schema=schema))
+
+
 def find_tables(db, schema: str | None = None, names: dict[str, str] | None = None, *, skip=()) -> Found:
     """Which Agno tables ``db`` (a SQLAlchemy connection, or a pymongo Database) holds.
 

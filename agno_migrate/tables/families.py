@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agno_migrate.errors import UsageError
 from agno_migrate.tables.layouts import DEFAULT_NAMES, LAYOUTS
 
 POINTS: tuple[str, ...] = ("2.0.0", "2.3.0", "2.5.0", "2.5.6", "3.0.0")
@@ -102,6 +103,15 @@ def family(name: str) -> Family:
         return FAMILIES[name]
     except KeyError:
         raise KeyError(f"unknown Agno table type {name!r} (known: {', '.join(FAMILIES)})") from None
+
+
+def check_names(names: dict[str, str]) -> None:
+    """UsageError naming the known table types if ``names`` (family → table name, as
+    ``Target.tables``) has a family that is none of them (Agno's own version table has its option)."""
+    unknown = [fam for fam in names if fam not in FAMILIES or not FAMILIES[fam].ours]
+    if unknown:
+        known = ", ".join(name for name, fam in FAMILIES.items() if fam.ours)
+        raise UsageError(f"unknown Agno table type {unknown[0]!r} (known: {known})")
 
 
 def matches(fingerprint: frozenset[str], names: set[str] | frozenset[str]) -> bool:

@@ -70,6 +70,10 @@ class Backend(Protocol):
         """The other Agno tables found (memories, evals, metrics, knowledge, ...; not the session,
         runs or version tables), each with the point its layout is at, or its drift."""
 
+    def missing_tables(self) -> dict[str, str]:
+        """The tables the target names explicitly (``Target.tables``, family → name) that do not
+        exist: reported, never looked for under another name."""
+
     def upgrade_tables(self, tables: list[AgnoTable], report: StepReport) -> list[TableUpgrade]:
         """Bring each of ``tables`` (found by :meth:`other_tables`, none drifted) to its family's head:
         the ``registry.table_steps`` after the point it is at, then Agno's stamp for it (tables at head

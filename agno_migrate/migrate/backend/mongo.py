@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from agno_migrate import registry
 from agno_migrate.backends import dialect_of
 from agno_migrate.backends.mongo import database, mongo_errors
-from agno_migrate.migrate.detection import other_tables
+from agno_migrate.migrate.detection import missing_tables, other_tables
 from agno_migrate.migrate.legacy import mongo as mongo_legacy
 from agno_migrate.migrate.model import (
     AgnoTable,
@@ -93,6 +93,9 @@ class MongoBackend:
 
     def other_tables(self) -> list[AgnoTable]:
         return other_tables(self.db, None, self.target, dialect_of(self.target).name)
+
+    def missing_tables(self) -> dict[str, str]:
+        return missing_tables(self.db, None, self.target)
 
     # --- writing ------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from agno_migrate import registry
 from agno_migrate.backends import dialect_of
 from agno_migrate.backends.sql import connect, database_errors
 from agno_migrate.errors import LockTimeout
-from agno_migrate.migrate.detection import other_tables
+from agno_migrate.migrate.detection import missing_tables, other_tables
 from agno_migrate.migrate.legacy import sql as legacy_mod
 from agno_migrate.migrate.model import (
     AgnoTable,
@@ -93,6 +93,11 @@ class SqlBackend:
         if not detect_mod.schema_exists(sa.inspect(self.conn), self.target):
             return []
         return other_tables(self.conn, dialect.schema_of(self.target), self.target, dialect.name)
+
+    def missing_tables(self) -> dict[str, str]:
+        if not detect_mod.schema_exists(sa.inspect(self.conn), self.target):
+            return dict(sorted(self.target.tables.items()))
+        return missing_tables(self.conn, dialect_of(self.target).schema_of(self.target), self.target)
 
     # --- writing ------------------------------------------------------------------------------------
 
