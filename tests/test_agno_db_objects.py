@@ -242,7 +242,6 @@ def test_an_agno_3_1_database_with_renamed_tables_through_its_db(new_database, b
 
 
 @pytest.mark.agno
-@pytest.mark.xfail(reason="other tables' steps not merged yet", strict=False)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_an_old_database_with_renamed_tables_upgraded_through_its_db(new_database, backend):
     db = new_database(backend)
