@@ -200,6 +200,7 @@ def _report(opts: Options, report: dict, report_path: str) -> None:
         opts.say(f"copied {report['runs_copied']} runs into the runs table (legacy runs column kept)")
     _warn_duplicates(opts, report.get("duplicate_run_ids", []))
     _say_nul_removed(opts, report.get("nul_removed", []))
+    _say_learnings(opts, report.get("learnings", []))
     blobs = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
     for session_id, reason in opts.listed(blobs):
         opts.say(f"session {session_id}: {reason} (left in the legacy runs column)")
@@ -208,6 +209,20 @@ def _report(opts: Options, report: dict, report_path: str) -> None:
         failures.append(f"{sessions} session(s) had runs that could not be converted (left in the legacy runs column)")
     if failures:
         raise errors.Incomplete("; ".join(failures))
+
+
+def _say_learnings(opts: Options, learnings: list) -> None:
+    """What Agno 3.0's re-key of user entity memories did, per outcome (each one with -v)."""
+    if not learnings:
+        return
+    for table, learning_id, outcome, detail in learnings:
+        opts.detail(f"{table}: learning {learning_id}: {outcome}{f' ({detail})' if detail else ''}")
+    counts: dict[str, int] = {}
+    for entry in learnings:
+        counts[entry.outcome] = counts.get(entry.outcome, 0) + 1
+    opts.say(
+        "learnings re-keyed per user (Agno 3.0): " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+    )
 
 
 def _say_nul_removed(opts: Options, removed: list) -> None:

@@ -208,6 +208,18 @@ def _dropped(source_row: dict, source: dict, target_row: dict, merged: dict, met
     return tuple(out)
 
 
+def lookup_ids(walked: Iterable[dict]) -> set[str]:
+    """The ids a re-key of ``walked`` (the namespace-user entity memories) may move onto: read them
+    too, so that :func:`plan_rekey` sees the rows it would merge into or collide with."""
+    wanted = set()
+    for r in walked:
+        if r.get("entity_id") and r.get("entity_type"):
+            wanted.add(legacy_entity_id(r["entity_id"], r["entity_type"], QUARANTINE))
+            if r.get("user_id"):
+                wanted.add(user_entity_id(r["user_id"], r["entity_type"], r["entity_id"]))
+    return wanted
+
+
 def plan_rekey(rows: Iterable[dict]) -> RekeyPlan:
     """What Agno 3.0.0's re-key does with these learning rows (every row of the table: targets are
     looked up among them), without its losses (see the module's docstring)."""

@@ -117,6 +117,15 @@ class StepReport(Mapping):
     def note_learning(self, table: str, learning_id: str, outcome: str, detail: str = "") -> None:
         self._note("learnings", LearningRekeyed(table, learning_id, outcome, detail))
 
+    def note_rekey(self, table: str, plan) -> None:
+        """Every learning a ``convert.learnings.RekeyPlan`` moved, merged or left (with why), and what
+        a merge drops as Agno drops it."""
+        details = {m.source_id: "dropped as Agno drops: " + ", ".join(m.dropped) for m in plan.merges if m.dropped}
+        for bucket, ids in plan.report.items():
+            if isinstance(ids, list) and bucket not in ("contaminated", "purged"):
+                for learning_id in ids:
+                    self.note_learning(table, learning_id, bucket, details.get(learning_id, ""))
+
     def merge(self, other: StepReport) -> None:
         """Add what ``other`` (one step's report) holds: counts summed, entries appended."""
         for name, value in other.items():

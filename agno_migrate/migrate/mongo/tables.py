@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agno_migrate import registry
-from agno_migrate.convert.learnings import QUARANTINE, USER, legacy_entity_id, plan_rekey, user_entity_id
+from agno_migrate.convert.learnings import USER, lookup_ids, plan_rekey
 from agno_migrate.errors import Refused
 from agno_migrate.migrate.model import AgnoTable, TableUpgrade
 from agno_migrate.migrate.mongo import state as mongo_state
@@ -182,12 +182,7 @@ def rekey_learnings(coll, report: StepReport) -> None:
     move is one update (the row keeps its other fields), each merge an update of the target, then
     the delete of the source (run again, the merge folds nothing twice). Idempotent."""
     walked = list(coll.find({"learning_type": "entity_memory", "namespace": USER}, {"_id": 0}))
-    wanted = set()
-    for r in walked:
-        if r.get("entity_id") and r.get("entity_type"):
-            wanted.add(legacy_entity_id(r["entity_id"], r["entity_type"], QUARANTINE))
-            if r.get("user_id"):
-                wanted.add(user_entity_id(r["user_id"], r["entity_type"], r["entity_id"]))
+    wanted = lookup_ids(walked)
     targets = list(coll.find({"learning_id": {"$in": sorted(wanted)}}, {"_id": 0})) if wanted else []
     plan = plan_rekey({r.get("learning_id"): r for r in walked + targets}.values())
     for move in plan.moves:
@@ -196,8 +191,4 @@ def rekey_learnings(coll, report: StepReport) -> None:
     for merge in plan.merges:
         coll.update_one({"learning_id": merge.target_id}, {"$set": merge.fields})
         coll.delete_one({"learning_id": merge.source_id})
-    details = {m.source_id: "dropped as Agno drops: " + ", ".join(m.dropped) for m in plan.merges if m.dropped}
-    for bucket, ids in plan.report.items():
-        if isinstance(ids, list) and bucket not in ("contaminated", "purged"):
-            for learning_id in ids:
-                report.note_learning(coll.name, learning_id, bucket, details.get(learning_id, ""))
+    report.note_rekey(coll.name, plan)

@@ -241,16 +241,30 @@ class TableOps:
             )
 
     def rekey_learnings(self) -> None:
-        """The 3.0.0 re-key of user entity memories (Agno's ``rekey_user_entity_learnings``)."""
-        # the rule is being written (convert/learnings.py); until it lands, a table holding rows
-        # the rule would change is refused rather than stamped unchanged
-        rows = self.conn.execute(
-            sa.text(
-                f"SELECT COUNT(*) FROM {self._full_name()} WHERE learning_type = 'entity_memory' AND namespace = 'user'"
+        """Agno 3.0.0's re-key of namespace-user entity memories (``convert.learnings``): each move
+        one UPDATE of the row's key, each merge an UPDATE of the target then the DELETE of the source,
+        in the step's transaction."""
+        from agno_migrate.convert.learnings import ENTITY, USER, lookup_ids, plan_rekey
+
+        table = sa.Table(self.name, sa.MetaData(), autoload_with=self.conn, schema=self.schema)
+        key = table.c.learning_id
+        walked = [
+            dict(r._mapping)
+            for r in self.conn.execute(
+                sa.select(table).where(table.c.learning_type == ENTITY, table.c.namespace == USER)
             )
-        ).scalar()
-        if rows:
-            raise Refused(
-                f"{self.name}: {rows} user entity memories need Agno 3.0's re-key, "
-                "which this agno-migrate does not do yet"
+        ]
+        wanted = sorted(lookup_ids(walked))
+        targets = (
+            [dict(r._mapping) for r in self.conn.execute(sa.select(table).where(key.in_(wanted)))] if wanted else []
+        )
+        plan = plan_rekey({r.get("learning_id"): r for r in walked + targets}.values())
+        for move in plan.moves:
+            self.conn.execute(
+                table.update().where(key == move.old_id).values(learning_id=move.new_id, namespace=move.namespace)
             )
+        for merge in plan.merges:
+            fields = {k: v for k, v in merge.fields.items() if k in table.c}
+            self.conn.execute(table.update().where(key == merge.target_id).values(**fields))
+            self.conn.execute(table.delete().where(key == merge.source_id))
+        self.report.note_rekey(self.name, plan)
