@@ -76,3 +76,14 @@ def test_every_version_names_the_table_families_it_changes():
     assert [v.version for v in registry.changing("runs")] == ["3.0.0", "3.0.1"]
     with pytest.raises(UnknownVersion):
         registry.changing("memories")  # not a family of this registry yet
+
+
+def test_every_table_step_has_its_sql_script_and_no_script_is_unlisted():
+    from agno_migrate.migrate.sql.tables import step_module
+
+    listed = {(s.point, s.family) for s in registry.TABLE_STEPS}
+    scripts = {(point, fam) for point in {p for p, _ in listed} for fam in step_module(point).STEPS}
+    assert scripts == listed
+    for step in registry.TABLE_STEPS:
+        assert step.family in registry.AGNO_WALKS, step
+        assert registry.table_steps(step.family, None)[-1].point == registry.AGNO_TABLE_STAMP or step.data_only
