@@ -123,11 +123,11 @@ TABLE_STEPS: tuple[TableStep, ...] = (
         "2.3.0",
         "memories",
         "created_at (filled from updated_at), feedback, index on created_at; "
-        "JSONB memory and topics, text input on PostgreSQL",
+        "JSONB memory and topics on PostgreSQL",
     ),
     TableStep("2.3.0", "evals", "JSONB eval_data and eval_input on PostgreSQL"),
     TableStep("2.3.0", "metrics", "JSONB token_metrics and model_metrics on PostgreSQL"),
-    TableStep("2.3.0", "knowledge", "JSONB metadata, text description and status_message on PostgreSQL"),
+    TableStep("2.3.0", "knowledge", "JSONB metadata on PostgreSQL"),
     TableStep("2.5.6", "approvals", "run_status and its index"),
     TableStep("3.0.0", "evals", "user_id and its index"),
     TableStep("3.0.0", "knowledge", "user_id and its indexes (user_id; user_id, linked_to)"),
