@@ -229,11 +229,13 @@ def _say_nul_removed(opts: Options, removed: list) -> None:
     """The NUL characters the 2.3.0 step removed (PostgreSQL JSONB cannot hold them)."""
     if not removed:
         return
-    for session_id, column, count in opts.listed(removed):
-        opts.say(f"session {session_id}: {count} NUL character(s) removed from {column}")
-    sessions = len({session_id for session_id, _, _ in removed})
+    for key, column, count, table in opts.listed(removed):
+        where = f"session {key}" if table is None else f"{table} row {key}"
+        opts.say(f"{where}: {count} NUL character(s) removed from {column}")
+    rows = len({(table, key) for key, _, _, table in removed})
+    noun = "session(s)" if all(entry.table is None for entry in removed) else "row(s)"
     opts.say(
-        f"removed {sum(count for _, _, count in removed)} NUL character(s) from {sessions} session(s): "
+        f"removed {sum(entry.count for entry in removed)} NUL character(s) from {rows} {noun}: "
         "PostgreSQL's JSONB cannot hold them (every other character kept)"
     )
 

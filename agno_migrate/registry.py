@@ -122,8 +122,7 @@ TABLE_STEPS: tuple[TableStep, ...] = (
     TableStep(
         "2.3.0",
         "memories",
-        "created_at (filled from updated_at), feedback, index on created_at; "
-        "JSONB memory and topics on PostgreSQL",
+        "created_at (filled from updated_at), feedback, index on created_at; JSONB memory and topics on PostgreSQL",
     ),
     TableStep("2.3.0", "evals", "JSONB eval_data and eval_input on PostgreSQL"),
     TableStep("2.3.0", "metrics", "JSONB token_metrics and model_metrics on PostgreSQL"),

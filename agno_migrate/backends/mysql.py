@@ -22,6 +22,7 @@ PostgreSQL, instead of case- and emoji-blind under the server's default (utf8mb4
 
 class MySQL(SqlDialect):
     name = "mysql"
+    max_name_length = 64
     transactional_ddl = False
     has_schemas = True
     extra = "mysql"

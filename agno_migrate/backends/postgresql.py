@@ -22,6 +22,7 @@ WAIT_FOR_LOCK = retry.Backoff(first=0.05, cap=0.5)  # between attempts at the ad
 
 class PostgreSQL(SqlDialect):
     name = "postgresql"
+    max_name_length = 63
     transactional_ddl = True
     has_schemas = True
     creates_schema = True

@@ -61,6 +61,8 @@ class SqlDialect(Dialect):
 
     id_collation: str | None = None
     """The collation the head gives id columns (None: the database compares strings exactly already)."""
+    max_name_length: int | None = None
+    """The longest name of an index or a key the server accepts (None: no limit that matters)."""
     names_keys: bool = False
     """Primary and foreign keys carry the names Agno gives them (``<table>_pkey``); False: the
     database names them itself (MySQL's ``PRIMARY``) or leaves them unnamed (SQLite)."""

@@ -30,11 +30,13 @@ class NotARun(NamedTuple):
 
 
 class NulRemoved(NamedTuple):
-    """NUL characters removed from a session's JSON column (PostgreSQL's JSONB cannot hold them)."""
+    """NUL characters removed from a JSON column (PostgreSQL's JSONB cannot hold them): of a session,
+    or (``table`` named) of the row of another Agno table whose key is ``session_id``."""
 
     session_id: str
     column: str
     count: int
+    table: str | None = None
 
 
 class Unstorable(NamedTuple):
@@ -108,8 +110,8 @@ class StepReport(Mapping):
         for item in rekeyed:
             self._note("duplicate_run_ids", item)
 
-    def note_nul_removed(self, session_id: str, column: str, count: int) -> None:
-        self._note("nul_removed", NulRemoved(session_id, column, count))
+    def note_nul_removed(self, session_id: str, column: str, count: int, table: str | None = None) -> None:
+        self._note("nul_removed", NulRemoved(session_id, column, count, table))
 
     def note_unstorable(self, collection: str, key: Any, reason: str) -> None:
         self._note("unstorable", Unstorable(collection, key, reason))

@@ -14,7 +14,7 @@ schedules (SQLite, PostgreSQL): ``user_id`` and the provenance columns (``manage
 ``updated_by_session_id``, ``disabled_reason``), their indexes, and schedule names unique per user
 (``<table>_uq_user_name``) and among unowned schedules (``<table>_uq_unowned_name``). Every existing
 schedule is unowned, so two with the same name make the second key impossible: refused before any
-change, naming them (Agno's migration fails on them half-way).
+other table changes, naming them (Agno's migration fails on them half-way).
 
 learnings: the entity memories of namespace ``user`` re-keyed per user (content only, no DDL).
 """
@@ -64,9 +64,13 @@ def metrics(t):
     )
 
 
-def schedules(t):
+def unique_schedule_names(t):
+    """Checked for every table before any table changes: no two unowned schedules share a name."""
     unowned = "user_id IS NULL" if "user_id" in t.columns() else "1 = 1"  # before 3.0 no schedule has one
     t.refuse_duplicates(["name"], where=unowned, what="schedules with the same name and no owner")
+
+
+def schedules(t):
     _owner(t)
     for name in PROVENANCE:
         t.add_column(name, t.varchar())
@@ -79,6 +83,8 @@ def schedules(t):
 def learnings(t):
     t.rekey_learnings()
 
+
+CHECKS = {"schedules": unique_schedule_names}
 
 STEPS = {
     "evals": evals,

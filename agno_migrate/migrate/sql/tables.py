@@ -10,6 +10,7 @@ column, key and index as before or as at head) and the next run finishes it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 from functools import cache
@@ -43,16 +44,24 @@ def step_module(point: str) -> ModuleType:
 
 
 def upgrade_tables(conn, target: Target, tables: list[AgnoTable], report: StepReport) -> list[TableUpgrade]:
-    """Bring each table to head and stamp it (see the module's docstring); one commit per table."""
-    done = []
+    """Bring each table to head and stamp it (see the module's docstring); one commit per table.
+    What a step cannot do (the scripts' ``CHECKS``) is refused before any table changes."""
+    work = []
     for table in tables:
         stamped = revisions.agno_stamp(conn, target, table.name)
         steps = table.steps + [s for s in registry.table_steps(table.family, stamped) if s.data_only]
         stamp = table.family in registry.AGNO_WALKS
-        if not steps and not (stamp and stamped != registry.AGNO_TABLE_STAMP):
-            continue
+        if steps or (stamp and stamped != registry.AGNO_TABLE_STAMP):
+            work.append((table, steps, stamp, TableOps(conn, target, table, report)))
+    for table, steps, _, ops in work:
+        for step in steps:
+            check = getattr(step_module(step.point), "CHECKS", {}).get(table.family)
+            if check is not None:
+                check(ops)
+    conn.rollback()
+    done = []
+    for table, steps, stamp, ops in work:
         try:
-            ops = TableOps(conn, target, table, report)
             for step in steps:
                 script = step_module(step.point).STEPS.get(table.family)
                 if script is not None:
@@ -113,6 +122,17 @@ class TableOps:
         """Agno's ``String`` for an id-like column (MySQL needs a length: Agno's is 128)."""
         return sa.String(128) if self.dialect == "mysql" else sa.String()
 
+    def _named(self, name: str) -> str:
+        """``name`` as the database can hold it: a name longer than the dialect's identifiers (64 on
+        MySQL, 63 on PostgreSQL) is cut and given a digest of the whole, so that it stays unique and
+        the same on every run (Agno's MySQL migration skips such a key and stamps the table anyway;
+        detection matches keys and indexes by their columns, not their names)."""
+        limit = dialect_of(self.target).max_name_length
+        if limit is None or len(name) <= limit:
+            return name
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+        return f"{name[: limit - 9]}_{digest}"
+
     def _full_name(self) -> str:
         quote = self.conn.dialect.identifier_preparer.quote
         return f"{quote(self.schema)}.{quote(self.name)}" if self.schema else quote(self.name)
@@ -154,7 +174,7 @@ class TableOps:
         partial index's condition (SQLite, PostgreSQL)."""
         if self._has(columns, unique, where is not None):
             return
-        index = f"{self.name}_{name}" if name else f"idx_{self.name}_{'_'.join(columns)}"
+        index = self._named(f"{self.name}_{name}" if name else f"idx_{self.name}_{'_'.join(columns)}")
         options = {}
         if where is not None:
             options = {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
@@ -173,10 +193,10 @@ class TableOps:
                 if has_old:
                     batch.drop_constraint(unique[(tuple(old), False)], type_="unique")
                 if not has_new:
-                    batch.create_unique_constraint(f"{self.name}_{name}", new)
+                    batch.create_unique_constraint(self._named(f"{self.name}_{name}"), new)
             return
         if not has_new:
-            self.op.create_unique_constraint(f"{self.name}_{name}", self.name, new, schema=self.schema)
+            self.op.create_unique_constraint(self._named(f"{self.name}_{name}"), self.name, new, schema=self.schema)
         insp = self._inspector()
         dropped = set()
         for u in insp.get_unique_constraints(self.name, schema=self.schema):
@@ -220,7 +240,7 @@ class TableOps:
                         .where(table.c[key] == row_key)
                         .values({column: sa.cast(sa.literal(stripped, sa.Text), postgresql.JSON)})
                     )
-                    self.report.note_nul_removed(f"{self.name}:{row_key}", column, count)
+                    self.report.note_nul_removed(str(row_key), column, count, self.name)
 
     def refuse_duplicates(self, columns: list[str], where: str, what: str) -> None:
         """Refused (nothing changed in this table) when rows matching ``where`` share ``columns``,
