@@ -1,0 +1,420 @@
+"""Whole-database upgrade benchmark (issue 14): ``agno-migrate upgrade`` against Agno 3.1.10's own
+``MigrationManager(db).up()`` on the same Agno 2.0 database, in the same run.
+
+    python benchmarks/bench_whole_upgrade.py [--sessions 10000] [--memories 10000] [--rounds 3]
+                                             [--backends sqlite,postgresql] [--out OUT]
+
+Input: the table fixture pack's Agno 2.0 point (tests/fixtures-tables/2.0: the database the real Agno 2.0.11
+wrote, every table it has: sessions with their runs in the ``runs`` blob, memories, evals, knowledge, metrics),
+loaded as it is, then its sessions and memories copied under fresh ids up to --sessions / --memories. A copy
+is the original row with every id the generator wrote (``...1234000-<hex>``: session ids, run ids and the
+session ids inside the run blobs, memory ids) given a per-copy infix, by ``replace()`` on the column's text in
+SQL: every other byte of every column is kept, so each copy has the shape Agno 2.0.11 wrote (the JSON
+encodings, the SQLite runs blob that is a JSON string holding the list, ...). Evals, knowledge and metrics stay
+the pack's rows (metrics are unique per date and period). The input is built once per run: a SQLite file, and a
+PostgreSQL template database.
+
+Each round, for each backend, each side gets a fresh copy of the input (a file copy, or CREATE DATABASE ...
+TEMPLATE; outside the measurement) and runs in its own process:
+
+- A: ``agno-migrate --db-url URL -q upgrade``, the CLI as a user runs it;
+- B: Agno 3.1.10's ``asyncio.run(MigrationManager(db).up())`` (benchmarks/agno_whole_side.py) in the project's
+  reference environment (tests/agno_side/env.py), with ``SqliteDb(db_file=...)`` / ``PostgresDb(db_url=...,
+  db_schema="ai")``.
+
+Both are timed as whole processes (wall clock; start-up and imports included on both sides); B's ``up()``
+alone is reported beside it. The sides alternate which goes first, round after round. After each side the
+rows of every table of the result are counted: the two sides must end with the same tables and the same
+counts (the same work), or the run stops. Medians per side and backend and the ratio B/A (how many times
+faster agno-migrate is) are written to OUT.md / OUT.json with the machine, the versions and the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import lzma
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PACK = REPO / "tests" / "fixtures-tables"
+POINT = "2.0"
+MARK = "1234000-"  # every id the pack's generator wrote contains it: a copy's ids get an infix after it
+CLI = Path(sys.executable).parent / "agno-migrate"
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "tests"))
+from agno_side import env as agno_env  # noqa: E402
+from bench_store import PG_ADMIN, machine, pg_settings  # noqa: E402
+
+SCHEMA = "ai"  # the pack's PostgreSQL schema
+COPIED = {"agno_sessions": "sessions", "agno_memories": "memories"}  # table -> the argument giving its rows
+
+
+# --- input -----------------------------------------------------------------------------------------------
+
+
+def _admin():
+    import psycopg
+
+    return psycopg.connect(PG_ADMIN.replace("+psycopg", ""), autocommit=True)
+
+
+def pg_url(name: str) -> str:
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def _copy_sql(table: str, columns: list[tuple[str, str]], copies: int, limit: int, backend: str) -> str:
+    """INSERT of ``limit`` copies of ``table``'s original rows (copy k of each row before copy k+1), every
+    text or JSON column's ids given the infix ``k<k>-`` after MARK."""
+    infix = "'k' || lpad(n.k::text, 5, '0') || '-'" if backend == "postgresql" else "'k' || printf('%05d', n.k) || '-'"
+    new = f"'{MARK}' || {infix}"
+    select = []
+    for name, kind in columns:
+        if kind == "text":
+            select.append(f"replace(o.{name}, '{MARK}', {new})")
+        elif kind == "json":
+            select.append(f"replace(o.{name}::text, '{MARK}', {new})::json")
+        else:
+            select.append(f"o.{name}")
+    numbers = (
+        f"generate_series(1, {copies}) AS n(k)"
+        if backend == "postgresql"
+        else f"(WITH RECURSIVE s(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < {copies}) SELECT k FROM s) n"
+    )
+    key = columns[0][0]
+    target = f"{SCHEMA}.{table}" if backend == "postgresql" else table
+    source = f"{SCHEMA}.{table}_orig" if backend == "postgresql" else f"{table}_orig"
+    return (
+        f"INSERT INTO {target} ({', '.join(n for n, _ in columns)}) SELECT {', '.join(select)} "
+        f"FROM {source} o CROSS JOIN {numbers} ORDER BY n.k, o.{key} LIMIT {limit}"
+    )
+
+
+def build_input(backend: str, sessions: int, memories: int, cache: Path) -> str:
+    """The input database: a SQLite file's path, or a PostgreSQL template database's name."""
+    wanted = {"agno_sessions": sessions, "agno_memories": memories}
+    dump = lzma.open(PACK / POINT / ("sqlite.db.xz" if backend == "sqlite" else "postgres.sql.xz")).read()
+    if backend == "sqlite":
+        path = cache / f"whole-2.0-{sessions}-{memories}.db"
+        path.unlink(missing_ok=True)
+        path.write_bytes(dump)
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("BEGIN")
+        for table, total in wanted.items():
+            info = db.execute(f"PRAGMA table_info({table})").fetchall()
+            # SQLite has no json type: a JSON column's text is replaced like any text
+            columns = [(c[1], "text" if c[2].upper() in ("VARCHAR", "JSON", "TEXT") else "other") for c in info]
+            columns.sort(key=lambda c: not next(i for i in info if i[1] == c[0])[5])  # the key first
+            original = _prepare(db.execute, table, total, columns, "")
+            if total > original:
+                db.execute(_copy_sql(table, columns, -(-(total - original) // original), total - original, backend))
+            db.execute(f"DROP TABLE {table}_orig")
+        _check_counts(lambda sql: db.execute(sql).fetchone()[0], "", wanted)
+        db.execute("COMMIT")
+        db.execute("VACUUM")
+        db.close()
+        return str(path)
+    name = f"bench_whole_tpl_{uuid.uuid4().hex[:8]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    import psycopg
+
+    body = "\n".join(line for line in dump.decode().splitlines() if not line.startswith("\\"))
+    with psycopg.connect(pg_url(name).replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(body)
+        conn.execute("SET search_path TO public")  # the dump empties it
+        with conn.transaction():
+            for table, total in wanted.items():
+                rows = conn.execute(
+                    "SELECT c.column_name, c.data_type, (k.column_name IS NOT NULL) FROM information_schema.columns c "
+                    "LEFT JOIN information_schema.key_column_usage k ON k.table_schema = c.table_schema "
+                    "AND k.table_name = c.table_name AND k.column_name = c.column_name "
+                    "AND k.constraint_name LIKE '%%pkey' WHERE c.table_schema = %s AND c.table_name = %s "
+                    "ORDER BY c.ordinal_position",
+                    (SCHEMA, table),
+                ).fetchall()
+                kinds = {"character varying": "text", "text": "text", "json": "json", "jsonb": "json"}
+                columns = [(n, kinds.get(t, "other")) for n, t, _ in sorted(rows, key=lambda r: not r[2])]
+                original = _prepare(conn.execute, table, total, columns, f"{SCHEMA}.")
+                if total > original:
+                    conn.execute(
+                        _copy_sql(table, columns, -(-(total - original) // original), total - original, backend)
+                    )
+                conn.execute(f"DROP TABLE {SCHEMA}.{table}_orig")
+            _check_counts(lambda sql: conn.execute(sql).fetchone()[0], f"{SCHEMA}.", wanted)
+        conn.execute("VACUUM ANALYZE")
+    return name
+
+
+def _prepare(execute, table: str, total: int, columns: list, prefix: str) -> int:
+    """A side copy of ``table``'s original rows to copy from; returns their number (every one must carry MARK
+    in its key, or copies would collide)."""
+    key = columns[0][0]
+    original = execute(f"SELECT count(*) FROM {prefix}{table}").fetchone()[0]
+    marked = execute(f"SELECT count(*) FROM {prefix}{table} WHERE {key} LIKE '%{MARK}%'").fetchone()[0]
+    if marked != original or original == 0:
+        raise SystemExit(f"{table}: {original - marked} of {original} rows have no '{MARK}' in {key}: cannot copy")
+    if total < original:
+        raise SystemExit(f"{table}: the pack has {original} rows already; ask for at least that many")
+    execute(f"CREATE TABLE {prefix}{table}_orig AS SELECT * FROM {prefix}{table}")
+    return original
+
+
+def _check_counts(scalar, prefix: str, wanted: dict) -> None:
+    for table, total in wanted.items():
+        got = scalar(f"SELECT count(*) FROM {prefix}{table}")
+        if got != total:
+            raise SystemExit(f"input: {table} has {got} rows, {total} wanted")
+
+
+# --- one side on one fresh copy ---------------------------------------------------------------------------
+
+
+def fresh_copy(backend: str, source: str, tmp: Path) -> str:
+    if backend == "sqlite":
+        path = tmp / f"{uuid.uuid4().hex}.db"
+        shutil.copy(source, path)
+        return f"sqlite:///{path}"
+    name = f"bench_whole_{uuid.uuid4().hex[:10]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    return pg_url(name)
+
+
+def drop(url: str) -> None:
+    if url.startswith("sqlite"):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
+        return
+    with _admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+STAMPS = "agno_schema_versions"
+OURS_PREFIX = "agno_migrate_"  # agno-migrate's own record of what it applied (no Agno data)
+
+
+def _bare(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def result_of(url: str) -> dict:
+    """Rows in every table of the database (PostgreSQL: every schema but the system's), and the Agno stamps
+    (agno_schema_versions: table -> version)."""
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.split("///", 1)[1])
+        try:
+            names = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
+            counts = {n: db.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
+            stamps = dict(db.execute(f"SELECT table_name, version FROM {STAMPS}")) if STAMPS in names else {}
+        finally:
+            db.close()
+        return {"counts": counts, "stamps": stamps}
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        names = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+            "AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+        ).fetchall()
+        counts = {f"{s}.{n}": conn.execute(f'SELECT count(*) FROM "{s}"."{n}"').fetchone()[0] for s, n in names}
+        stamps = {}
+        for s, n in names:
+            if n == STAMPS:
+                stamps.update(conn.execute(f'SELECT table_name, version FROM "{s}"."{n}"').fetchall())
+    return {"counts": counts, "stamps": stamps}
+
+
+def same_work(inp: dict, a: dict, b: dict) -> list[str]:
+    """How the two results differ in Agno's data: the row count of any table but the stamps and
+    agno-migrate's own record, or the stamp of a table the input had. Empty: the same work."""
+
+    def data(r: dict) -> dict:
+        return {t: n for t, n in r["counts"].items() if _bare(t) != STAMPS and not _bare(t).startswith(OURS_PREFIX)}
+
+    differ = [f"{t}: {data(a).get(t)} vs {data(b).get(t)}" for t in sorted(set(data(a)) | set(data(b)))
+              if data(a).get(t) != data(b).get(t)]  # fmt: skip
+    for t in map(_bare, inp["counts"]):
+        if a["stamps"].get(t) != b["stamps"].get(t):
+            differ.append(f"stamp of {t}: {a['stamps'].get(t)} vs {b['stamps'].get(t)}")
+    return differ
+
+
+def run_side(side: str, url: str) -> dict:
+    """One side's upgrade of ``url`` in its own process: wall seconds, the load just before, and (B) up() alone."""
+    if side == "agno-migrate":
+        cmd, env = [str(CLI), "--db-url", url, "-q", "upgrade"], None
+    else:
+        cmd, env = [str(agno_env.agno_python()), str(HERE / "agno_whole_side.py"), url], agno_env.clean_env()
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{side} failed (exit {done.returncode}) on {url}:\n{done.stderr[-3000:]}")
+    figures = {"seconds": took, "load_before": load}
+    if side == "agno":
+        figures.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    return figures
+
+
+def check_at_head(url: str) -> int:
+    """``agno-migrate check``'s exit code on a result (0: every Agno table at head, as we read it)."""
+    return subprocess.run([str(CLI), "--db-url", url, "-q", "check"], capture_output=True).returncode
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+SIDES = ("agno-migrate", "agno")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sessions", type=int, default=10_000)
+    ap.add_argument("--memories", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--out", default=str(HERE / "results" / f"whole-upgrade-{datetime.date.today():%Y-%m-%d}"))
+    ap.add_argument("--note", default="", help="a sentence for the results file (e.g. what else ran)")
+    args = ap.parse_args()
+    backends = args.backends.split(",")
+    agno_env.agno_python()  # built before anything is timed
+    tmp = Path(tempfile.mkdtemp(prefix="agno-whole-"))
+    inputs: dict[str, str] = {}
+    try:
+        for b in backends:
+            start = time.perf_counter()
+            inputs[b] = build_input(b, args.sessions, args.memories, tmp)
+            print(f"input {b}: {time.perf_counter() - start:.1f} s", flush=True)
+        results: dict = {b: {s: [] for s in SIDES} for b in backends}
+        counts: dict = {b: {} for b in backends}
+        heads: dict = {b: {} for b in backends}
+        for k in range(args.rounds):
+            order = SIDES if k % 2 == 0 else SIDES[::-1]
+            for b in backends:
+                for side in order:
+                    url = fresh_copy(b, inputs[b], tmp)
+                    try:
+                        if k == 0:
+                            counts[b].setdefault("input", result_of(url))
+                        figures = run_side(side, url)
+                        after = result_of(url)
+                        heads[b].setdefault(side, check_at_head(url))
+                    finally:
+                        drop(url)
+                    seen = counts[b].setdefault(side, after)
+                    if seen["counts"] != after["counts"]:
+                        raise SystemExit(f"{b} {side}: round {k + 1} ends with {after}, an earlier one with {seen}")
+                    results[b][side].append(figures)
+                    print(f"round {k + 1} {b} {side}: {figures['seconds']:.2f} s", flush=True)
+                differ = same_work(counts[b]["input"], counts[b]["agno-migrate"], counts[b]["agno"])
+                if differ:
+                    raise SystemExit(f"{b}: the sides did different work: {'; '.join(differ)}")
+        write(args, results, counts, heads)
+    finally:
+        for b, source in inputs.items():
+            if b == "postgresql":
+                with _admin() as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def versions() -> str:
+    ours = subprocess.run([str(CLI), "--version"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    agno = subprocess.run(
+        [str(agno_env.agno_python()), "-c", "import importlib.metadata as m; print(m.version('agno'))"],
+        capture_output=True,
+        text=True,
+        env=agno_env.clean_env(),
+    ).stdout.strip()
+    return f"{ours} (commit {commit}); Agno {agno} (reference env {agno_env.agno_python().parent.parent.name})"
+
+
+def _round(f: dict) -> str:
+    alone = f"{f['up_seconds']:.2f}, " if "up_seconds" in f else ""
+    return f"{f['seconds']:.2f} ({alone}load {f['load_before']:.1f})"
+
+
+def write(args, results: dict, counts: dict, heads: dict) -> None:
+    med = {
+        b: {s: statistics.median(f["seconds"] for f in figs) for s, figs in sides.items()}
+        for b, sides in results.items()
+    }
+    lines = [
+        f"# Whole-database upgrade: agno-migrate vs Agno's MigrationManager ({datetime.datetime.now():%Y-%m-%d %H:%M})",
+        "",
+        f"Machine: {machine()}; {pg_settings()}.",
+        f"Versions: {versions()}.",
+        "",
+        f"Input: the table fixture pack's Agno {POINT} point (as the real Agno 2.0.11 wrote it), its sessions and "
+        f"memories copied under fresh ids to {args.sessions:,} sessions (runs in the `runs` blob) and "
+        f"{args.memories:,} memories; the pack's evals, knowledge and metrics as they are. {args.rounds} rounds, "
+        "the sides alternating which goes first, each on a fresh copy of the input (copy time not measured). "
+        "A: `agno-migrate --db-url URL -q upgrade` (the CLI, its own process). B: Agno 3.1.10 "
+        "`asyncio.run(MigrationManager(db).up())` in the reference env (its own process). Both timed as whole "
+        "processes (wall clock, start-up and imports included); B's `up()` alone in brackets. `load`: 1-minute load "
+        "average just before each side.",
+        "",
+        *([args.note, ""] if args.note else []),
+        "| backend | agno-migrate (median s) | Agno MigrationManager (median s) | B/A (goal ≥ 3×) "
+        "| every round A | every round B (up() alone) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for b, sides in results.items():
+        a, g = sides["agno-migrate"], sides["agno"]
+        lines.append(
+            f"| {b} | {med[b]['agno-migrate']:.2f} | {med[b]['agno']:.2f} | "
+            f"{med[b]['agno'] / med[b]['agno-migrate']:.2f}× | "
+            f"{', '.join(_round(f) for f in a)} | {', '.join(_round(f) for f in g)} |"
+        )
+    lines += [
+        "",
+        "## The same work",
+        "",
+        "Rows in every table after each side (the same in every round, or the run stops), and the version each "
+        f"side stamped in `{STAMPS}` for the input's tables. Compared: every table's rows but `{STAMPS}`'s (Agno "
+        "stamps every table type it walks, the absent ones too; agno-migrate the tables it finds) and "
+        f"`{OURS_PREFIX}*` (agno-migrate's own record of what it applied), and the input tables' stamps. "
+        "`check`: `agno-migrate check`'s exit code on each side's result (0: every Agno table at head).",
+        "",
+    ]
+    for b in results:
+        c = counts[b]
+        lines += [
+            f"{b}: the same work; `agno-migrate check` after A exits {heads[b]['agno-migrate']}, "
+            f"after B {heads[b]['agno']}.",
+            "",
+            "| table | input | after A | after B | stamp A | stamp B |",
+            "|---|---|---|---|---|---|",
+        ]
+        for t in sorted(set(c["input"]["counts"]) | set(c["agno-migrate"]["counts"]) | set(c["agno"]["counts"])):
+            row = [c[k]["counts"].get(t, "—") for k in ("input", "agno-migrate", "agno")]
+            row += [c[k]["stamps"].get(_bare(t), "—") for k in ("agno-migrate", "agno")]
+            lines.append(f"| {t} | {' | '.join(map(str, row))} |")
+        lines.append("")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text("\n".join(lines), encoding="utf-8")
+    out.with_suffix(".json").write_text(
+        json.dumps({"args": vars(args), "results": results, "counts": counts, "check": heads}, indent=1),
+        encoding="utf-8",
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
