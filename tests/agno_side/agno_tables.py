@@ -114,6 +114,8 @@ def as_fields(record: Any) -> dict | None:
         return record
     if hasattr(record, "_mapping"):
         return dict(record._mapping)
+    if hasattr(record, "keys") and hasattr(record, "__getitem__"):  # RowMapping and other mappings
+        return {k: record[k] for k in record.keys()}
     if hasattr(record, "model_dump"):
         return record.model_dump()
     if dataclasses.is_dataclass(record):
