@@ -30,6 +30,7 @@ AGNO_VERSION = "3.1.10"
 REQUIREMENTS = HERE / f"requirements-agno-{AGNO_VERSION}.txt"
 SESSIONS_SCRIPT = HERE / "agno_sessions.py"  # read/write sessions with Agno's own classes
 VERIFY_SCRIPT = HERE / "agno_verify.py"  # compare what Agno reads with a fixture's expected file
+TABLES_SCRIPT = HERE / "agno_tables.py"  # every other table type read/written by Agno; its MigrationManager
 BUILD_TIMEOUT = 1200  # seconds for venv + pip install (about 20 s with a warm pip cache)
 READY = ".agno-migrate-ready"  # written last: the environment is complete
 
@@ -155,6 +156,18 @@ def verify(
     lines = done.stdout.strip().splitlines()
     summary = lines[-1] if lines else done.stderr.strip()[-500:]
     return Verification(done.returncode, summary, report, done.stdout[-6000:] + done.stderr[-3000:])
+
+
+def agno_tables(action: str, request: dict, timeout: float = 900) -> tuple[dict, str]:
+    """Run agno_tables.py ``action`` ("verify" or "migrate") on ``request``: (its JSON result, its output)."""
+    with tempfile.TemporaryDirectory(prefix="agno-tables-") as tmp:
+        request_path, result_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
+        request_path.write_text(json.dumps(request), encoding="utf-8")
+        done = run(TABLES_SCRIPT, action, str(request_path), str(result_path), timeout=timeout)
+        output = done.stdout[-8000:] + done.stderr[-4000:]
+        if done.returncode != 0 or not result_path.exists():
+            raise AssertionError(f"agno_tables.py {action} failed (exit {done.returncode}):\n{output}")
+        return json.loads(result_path.read_text(encoding="utf-8")), output
 
 
 if __name__ == "__main__":
