@@ -27,25 +27,14 @@ EXPECTED = {"sqlite": "expected.tables.json", "postgresql": "expected.tables.pg.
 VERSIONS_TABLE = "agno_schema_versions"
 
 
-MONGO_XFAIL = {  # point: why it fails on MongoDB today (strict=False: passes once fixed)
-    "v1": "session_data gains agno_v1 {'_version': 1} (MongoDbStorage's _version kept as a 1.x leftover)",
-}
-
-
-def _mongo_param(point: str, backend: str):
-    reason = MONGO_XFAIL.get(point, "MongoDB tables not merged yet")
-    marks = [pytest.mark.xfail(reason=reason, strict=False)] if backend == "mongodb" else []
-    return pytest.param(point, backend, id=f"{point}-{backend}", marks=marks)
-
-
 AGNO_READ_CASES = [
-    _mongo_param(point, backend)
+    pytest.param(point, backend, id=f"{point}-{backend}")
     for backend in ("sqlite", "postgresql", "mongodb")
     for point in ("2.0", "2.3", "2.5", "2.9", "3.1", "v1")
 ]
 MARIADB_POINTS = ("2.3", "2.5", "2.9", "3.1")
 MIGRATION_MANAGER_CASES = [
-    _mongo_param(point, backend)
+    pytest.param(point, backend, id=f"{point}-{backend}")
     for backend in ("sqlite", "postgresql", "mysql", "mongodb")
     for point in (("2.3" if backend == "mysql" else "2.0"), "2.5")
 ]

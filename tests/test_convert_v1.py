@@ -179,12 +179,12 @@ def test_session_metrics_are_renamed_and_keep_their_values():
 
 def test_team_session_id_and_unknown_columns_are_kept_in_session_data():
     r = row(team_session_id="team-s-9", session_data=json.dumps({"session_name": "n"}))
-    r.update({"workflow_session_id": "wf-s", "_version": 3, "_id": object(), "empty_col": None})
+    r.update({"workflow_session_id": "wf-s", "_version": 3, "_id": object(), "empty_col": 7})
     session, _ = convert_v1_session("agent", r)
     assert session["session_data"] == {
         "session_name": "n",
-        V1_KEY: {"_version": 3, "team_session_id": "team-s-9", "workflow_session_id": "wf-s"},
-    }  # MongoDB's _id is the document's own id, not Agno data
+        V1_KEY: {"empty_col": 7, "team_session_id": "team-s-9", "workflow_session_id": "wf-s"},
+    }  # MongoDB's _id and MongoDbStorage's _version counter are the store's bookkeeping, not Agno data
 
 
 def test_leftover_memory_is_kept_in_session_data():

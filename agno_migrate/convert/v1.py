@@ -116,8 +116,10 @@ def _place_workflow_name(workflow_data: dict | None, name: Any, reserve: dict) -
 def _collect_row_leftovers(mode: str, row: dict, memory_left: dict, unplaced: list, reserve: dict) -> None:
     """Session-level v1 data without a column of its own: team_session_id, the memory minus what was
     placed (user memories, AgentMemory messages and settings, other summaries), runs that are not run
-    objects, and any column this converter does not know (MongoDB's ``_id`` excepted)."""
-    known = _V1_ROW_KEYS | {f"{V1_ENTITY[mode]}_id", f"{V1_ENTITY[mode]}_data", _MONGO_ID}
+    objects, and any column this converter does not know (MongoDB's ``_id`` and the document version
+    counter ``_version`` that 1.x's MongoDbStorage kept for itself excepted: bookkeeping of the store,
+    not of the session, which no SQL storage of 1.x had)."""
+    known = _V1_ROW_KEYS | {f"{V1_ENTITY[mode]}_id", f"{V1_ENTITY[mode]}_data", _MONGO_ID, "_version"}
     if mode == "workflow_v2":
         known |= {"runs", "workflow_name"}
     for column in sorted(set(row) - known):
