@@ -124,13 +124,15 @@ def _import_batch(step: MongoStep, legacy: LegacyTable, batch: list[dict], repor
 
 
 def _blob_memories(step: MongoStep, target: Target, legacy: LegacyTable, batch: list[dict], report, claimed) -> None:
-    """The memories the batch's sessions held in their ``memory`` blobs, into the memories collection;
-    blobs whose memories cannot be read are reported (their sessions are imported all the same)."""
+    """The memories the batch's imported sessions held in their ``memory`` blobs, into the memories
+    collection; blobs whose memories cannot be read are reported (their sessions are imported all the
+    same). A session that could not be read brings its memories when it is repaired (as on SQL)."""
     from agno_migrate.convert.memories import MemoryConversionError, memories_in_session_blob
 
+    failed = {problem[1] for problem in report.unparseable if problem[0] == legacy.name}
     found = []
     for doc in batch:
-        if not doc.get("memory"):
+        if not doc.get("memory") or str(doc.get("session_id")) in failed:
             continue
         when = doc.get("updated_at") if doc.get("updated_at") is not None else doc.get("created_at")
         try:
