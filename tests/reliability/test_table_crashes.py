@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import sqlalchemy as sa
 
 from .conftest import stressed
