@@ -95,6 +95,18 @@ class Database:
 
         return create_engine(self.url, poolclass=NullPool)
 
+    def execute(self, *statements: str) -> None:
+        """Run SQL ``statements`` in one transaction (a SQL ``Database``)."""
+        import sqlalchemy as sa
+
+        engine = self.engine()
+        try:
+            with engine.begin() as conn:
+                for statement in statements:
+                    conn.execute(sa.text(statement))
+        finally:
+            engine.dispose()
+
     @contextlib.contextmanager
     def mongo(self):
         """The pymongo Database of a MongoDB ``Database`` (its own client, closed afterwards)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from agno_migrate.convert import memories as conv
+from agno_migrate.convert.memories import split_stored
 from agno_migrate.migrate.model import LegacyTable
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.mongo.step import MongoStep
@@ -77,18 +78,11 @@ def write_rows(step: MongoStep, head, source: str, rows: list[dict], report: Leg
     """Insert memory ``rows``; an id already stored with the same content is skipped, with other
     content reported as a collision. Returns the rows imported (written now or already there)."""
     stored = _stored(head, [row["memory_id"] for row in rows])
-    fresh, seen, collided = [], set(), 0
-    for row in rows:
-        existing = stored.get(row["memory_id"])
-        if existing is None and row["memory_id"] not in seen:
-            fresh.append(dict(row))
-            seen.add(row["memory_id"])
-        elif existing is not None and _canonical(existing) == _canonical(row):
-            continue
-        else:
-            reason = "memory id already in the memories collection with other content; not overwritten"
-            report.collisions.append(RowProblem(source, row["memory_id"], reason))
-            collided += 1
+    fresh, collisions = split_stored(rows, stored, lambda old, new: _canonical(old) == _canonical(new))
+    reason = "memory id already in the memories collection with other content; not overwritten"
+    report.collisions += [RowProblem(source, memory_id, reason) for memory_id in collisions]
+    collided = len(collisions)
+    fresh = [dict(row) for row in fresh]
     written = step.insert_documents(head, fresh, "memory_id")
     report.memories += written
     return len(rows) - collided - (len(fresh) - written)

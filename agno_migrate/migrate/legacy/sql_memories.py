@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from agno_migrate import convert
 from agno_migrate.backends import dialect_of
 from agno_migrate.convert import memories as conv
+from agno_migrate.convert.memories import split_stored
 from agno_migrate.migrate.legacy.worker import text_or_bytes
 from agno_migrate.migrate.model import LegacyTable
 from agno_migrate.migrate.report import LegacyReport, RowProblem
@@ -143,18 +144,10 @@ def write_rows(conn, target: Target, head: sa.Table, source: str, rows: list[dic
         return 0
     rows = _storable(target, rows, report)
     stored = _stored_rows(conn, head, [row["memory_id"] for row in rows])
-    fresh, seen, collided = [], set(), 0
-    for row in rows:
-        existing = stored.get(row["memory_id"])
-        if existing is None and row["memory_id"] not in seen:
-            fresh.append(row)
-            seen.add(row["memory_id"])
-        elif existing is not None and _canonical(existing) == _canonical(row):
-            continue
-        else:
-            reason = "memory id already in the memories table with other content; not overwritten"
-            report.collisions.append(RowProblem(source, row["memory_id"], reason))
-            collided += 1
+    fresh, collisions = split_stored(rows, stored, lambda old, new: _canonical(old) == _canonical(new))
+    reason = "memory id already in the memories table with other content; not overwritten"
+    report.collisions += [RowProblem(source, memory_id, reason) for memory_id in collisions]
+    collided = len(collisions)
     if fresh:
         conn.execute(head.insert(), fresh)
     report.memories += len(fresh)
