@@ -342,7 +342,8 @@ def _describe_agno_table(table) -> str:
     elif table.at_head:
         state = f"{table.version} (head)"
     else:
-        state = f"{table.version} (behind head {table.head})"
+        cut = "an upgrade cut short; " if table.interrupted else ""
+        state = f"{table.version} ({cut}behind head {table.head})"
     return f"Agno {table.family} table {table.name} (found by {table.found_by}): {state}"
 
 

@@ -85,6 +85,7 @@ def other_tables(db, schema: str | None, target: Target, backend: str) -> list[A
                 list(found.drift),
                 list(found.additions),
                 tuple(found.covers),
+                found.interrupted,
             )
         )
     return out

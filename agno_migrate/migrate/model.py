@@ -89,6 +89,8 @@ class AgnoTable:
     additions: list[str] = field(default_factory=list)
     covers: tuple[str, ...] = ()
     """Every point at which a table has this layout (no Agno migration changed it in between)."""
+    interrupted: bool = False
+    """Part-way from ``version``'s layout to head: an upgrade cut short, finished by the next."""
 
     @property
     def behind(self) -> bool:
@@ -111,6 +113,7 @@ class AgnoTable:
             "at_head": self.at_head,
             "drift": self.drift,
             "additions": self.additions,
+            "interrupted": self.interrupted,
         }
 
 
