@@ -43,6 +43,7 @@ def both_paths(new_database, backend, monkeypatch, fill):
         return result
 
     monkeypatch.setattr(module, "_set_based", counting)
+    monkeypatch.setattr(module, "SQLITE_SET_BASED", True)
     results = []
     for set_based in (True, False):
         monkeypatch.setattr(module, "SET_BASED", set_based)
