@@ -119,12 +119,14 @@ class Call:
         return results
 
     def _exchange(self):
-        """This connection's :class:`pgpipe.Exchange` (its prepared statements last as long as it)."""
+        """This connection's :class:`pgpipe.Exchange` (its prepared statements last as long as it;
+        behind a pooler it prepares none: ``SqlDialect.named_statements``)."""
         exchange = self.pooled.info.get("agno_migrate_exchange")
         if exchange is None or exchange.conn is not self.conn:
             from agno_migrate.store.pgpipe import Exchange
 
-            exchange = self.pooled.info["agno_migrate_exchange"] = Exchange(self.conn)
+            named = self.dialect.named_statements(self.pooled)
+            exchange = self.pooled.info["agno_migrate_exchange"] = Exchange(self.conn, named)
         return exchange
 
     def __exit__(self, kind, exc, tb):
