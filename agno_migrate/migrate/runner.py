@@ -276,11 +276,12 @@ def upgrade(
     with backend.locked(target) as opened:
         if legacy_tables:  # a bad --legacy-table (name, mode, missing table) is refused before any change
             opened.legacy_state(legacy_tables)
-        _refuse_drifted(opened.other_tables())  # before any change, as drift in the session table
+        others = opened.other_tables()  # the session steps change none of them: read once, under the lock
+        _refuse_drifted(others)  # before any change, as drift in the session table
         opened.rollback()
         outcome = _upgrade_locked(opened, target, goal, progress)
         if outcome.after == registry.HEAD.version:
-            tables = [t for t in opened.other_tables() if not t.drift]
+            tables = [t for t in others if not t.drift]
             outcome.tables = opened.upgrade_tables(tables, outcome.report)
             pending = opened.legacy_state(legacy_tables).pending
             if pending:
