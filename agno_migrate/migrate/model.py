@@ -68,6 +68,9 @@ class LegacyState:
 
     tables: list[LegacyTable]
     pending: list[LegacyTable]
+    unreadable: dict[str, int] = field(default_factory=dict)
+    """Table name → its rows that could not be read by the last pass over it: a pending table is
+    read again by the next ``upgrade``; a done one had them accepted as lost (``accept_unreadable``)."""
 
 
 @dataclass
@@ -148,6 +151,9 @@ class Status:
     drift: list[str] = field(default_factory=list)
     legacy: list[LegacyTable] = field(default_factory=list)
     legacy_pending: list[str] = field(default_factory=list)
+    legacy_unreadable: dict[str, int] = field(default_factory=dict)
+    """Agno 1.x table → rows not imported because they could not be read: still pending (``check``
+    fails, ``upgrade`` reads them again) unless their loss was accepted (``accept_unreadable``)."""
     tables: list[AgnoTable] = field(default_factory=list)
     """The other Agno tables found beside the session and runs tables."""
     missing_tables: dict[str, str] = field(default_factory=dict)
@@ -173,7 +179,13 @@ class Status:
             "agno_stamp": self.agno_stamp,
             "drift": self.drift,
             "legacy_tables": [
-                {"name": t.name, "mode": t.mode, "rows": t.rows, "imported": t.name not in self.legacy_pending}
+                {
+                    "name": t.name,
+                    "mode": t.mode,
+                    "rows": t.rows,
+                    "imported": t.name not in self.legacy_pending,
+                    "unreadable": self.legacy_unreadable.get(t.name, 0),
+                }
                 for t in self.legacy
             ],
             "agno_tables": [t.as_dict() for t in self.tables],
