@@ -87,6 +87,9 @@ class Target:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     lock_lease: float = DEFAULT_LOCK_LEASE
     url_defaulted: bool = False
+    read_only: bool = False
+    """The URL asks for read-only access (SQLite ``?mode=ro`` or ``?immutable=1``): reads work, every
+    command or store call that would write is refused before anything changes."""
     tables: dict[str, str] = field(default_factory=dict)
     """Explicit names of the other Agno tables: family (``memories``, ``evals``, ... see
     ``agno_migrate.tables.FAMILIES``) → table name. A named family is looked for under that name only
@@ -123,9 +126,12 @@ class Target:
             raise UsageError(f"unknown database URL scheme {scheme!r} (supported: {known})")
         backend, default_driver = _SCHEMES[base]
         driver_url = None
+        read_only = False
         if backend != "mongodb":
             driver_url = (f"{backend}+{explicit_driver}" if explicit_driver else default_driver) + "://" + rest
             driver_url = _check_sqlalchemy_url(driver_url, url)
+        if backend == "sqlite":
+            driver_url, read_only = _sqlite_uri(driver_url, url)
         if backend == "postgresql":
             schema = schema or DEFAULT_PG_SCHEMA
         elif backend == "mysql":
@@ -149,6 +155,7 @@ class Target:
             lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else float(lock_timeout),
             lock_lease=DEFAULT_LOCK_LEASE if lock_lease is None else float(lock_lease),
             url_defaulted=defaulted,
+            read_only=read_only,
             tables=_table_names(tables),
         )
         if target.runs_table == target.session_table:
@@ -194,6 +201,40 @@ def _check_sqlalchemy_url(driver_url: str, original: str) -> str:
     if parsed.get_backend_name() != "sqlite" and not parsed.host:
         raise UsageError(f"malformed database URL {mask_url(original)!r}: no host")
     return driver_url
+
+
+# what the pysqlite driver takes from a URL's query itself; SQLite's own URI parameters
+# (https://www.sqlite.org/uri.html) reach SQLite only through a ``file:`` URI (``uri=true``)
+_PYSQLITE_ARGS = {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements", "uri"}
+_SQLITE_URI_ARGS = {"mode", "immutable", "cache", "vfs", "nolock", "psow"}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _sqlite_uri(driver_url: str, original: str) -> tuple[str, bool]:
+    """A SQLite URL whose query holds SQLite URI parameters (``?mode=ro``, ``?immutable=1``, ...)
+    made into the ``file:`` URI form the driver passes on to SQLite (instead of SQLAlchemy ignoring
+    them with a warning), and whether it asks for read-only access. UsageError for a parameter
+    neither SQLite nor its driver knows."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(driver_url)
+    query = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in parsed.query.items()}
+    unknown = sorted(set(query) - _PYSQLITE_ARGS - _SQLITE_URI_ARGS)
+    if unknown:
+        raise UsageError(
+            f"unknown SQLite URL parameter(s) {', '.join(unknown)} in {mask_url(original)!r} "
+            f"(SQLite's: {', '.join(sorted(_SQLITE_URI_ARGS))})"
+        )
+    if query.get("mode") not in (None, "ro", "rw", "rwc"):
+        raise UsageError(f"SQLite URL parameter mode={query['mode']} is not supported here (use ro, rw or rwc)")
+    read_only = query.get("mode") == "ro" or str(query.get("immutable", "")).lower() in _TRUE
+    if set(query) & _SQLITE_URI_ARGS and str(query.get("uri", "")).lower() not in _TRUE:
+        database = parsed.database or ""
+        if not database or database == ":memory:":
+            raise UsageError(f"SQLite URL parameters {', '.join(sorted(query))} need a database file")
+        parsed = parsed.set(database=f"file:{database}").update_query_dict({"uri": "true"})
+        driver_url = parsed.render_as_string(hide_password=False)
+    return driver_url, read_only
 
 
 def _check_mongo_url(url: str) -> str | None:
