@@ -90,7 +90,10 @@ def _parse_tables(ctx, param, values: tuple[str, ...]) -> dict[str, str] | None:
     help="PostgreSQL schema (default ai), MySQL database or MongoDB database (default: the URL's; agno on MongoDB).",
 )
 @click.option("--session-table", help="Session table (MongoDB: collection) name (default agno_sessions).")
-@click.option("--runs-table", help="Runs table (MongoDB: collection) name (default agno_runs).")
+@click.option(
+    "--runs-table",
+    help="Runs table (MongoDB: collection) name (default agno_runs; <session-table>_runs for another session table).",
+)
 @click.option(
     "--table",
     "tables",

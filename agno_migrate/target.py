@@ -72,9 +72,11 @@ def validate_identifier(name: str, what: str, max_len: int = _MAX_TABLE) -> str:
 class Target:
     """Where the session storage lives and what its tables are called.
 
-    Build one with :meth:`from_url`. ``schema`` is the PostgreSQL schema (default ``ai``, as Agno),
-    the MySQL database (default: the one in the URL) or the MongoDB database (default: the one in
-    the URL, else ``agno`` as Agno); SQLite has none. On MongoDB the "tables" are collections.
+    Build one with :meth:`from_url`. The runs table defaults as in Agno 3.1
+    (:func:`default_runs_table`: ``<session_table>_runs`` for a session table not named
+    ``agno_sessions``). ``schema`` is the PostgreSQL schema (default ``ai``, as Agno), the MySQL
+    database (default: the one in the URL) or the MongoDB database (default: the one in the URL,
+    else ``agno`` as Agno); SQLite has none. On MongoDB the "tables" are collections.
     """
 
     url: str
@@ -148,7 +150,7 @@ class Target:
             driver_url=driver_url,
             schema=validate_identifier(schema, "schema name", _MAX_SCHEMA) if schema else None,
             session_table=validate_identifier(session_table or DEFAULT_SESSION_TABLE, "session table name"),
-            runs_table=validate_identifier(runs_table or DEFAULT_RUNS_TABLE, "runs table name"),
+            runs_table=validate_identifier(runs_table or default_runs_table(session_table), "runs table name"),
             agno_versions_table=validate_identifier(
                 agno_versions_table or DEFAULT_AGNO_VERSIONS_TABLE, "Agno version table name"
             ),
@@ -208,6 +210,22 @@ def _check_sqlalchemy_url(driver_url: str, original: str) -> str:
 _PYSQLITE_ARGS = {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements", "uri"}
 _SQLITE_URI_ARGS = {"mode", "immutable", "cache", "vfs", "nolock", "psow"}
 _TRUE = {"1", "true", "yes", "on"}
+
+
+def default_runs_table(session_table: str | None) -> str:
+    """The runs table of a session table when none is named, as Agno 3.1 names it (``agno.db.base``):
+    ``agno_runs`` for ``agno_sessions``, ``<session_table>_runs`` for any other (its runs table's
+    foreign key refers to its own session table: a second session table never shares ``agno_runs``).
+    UsageError when that name would be too long."""
+    if not session_table or session_table == DEFAULT_SESSION_TABLE:
+        return DEFAULT_RUNS_TABLE
+    name = f"{session_table}_runs"
+    if len(name) > _MAX_TABLE:
+        raise UsageError(
+            f"the runs table of session table {session_table} would be {name} (as Agno names it), longer than "
+            f"{_MAX_TABLE} characters: name it with --runs-table"
+        )
+    return name
 
 
 def _sqlite_uri(driver_url: str, original: str) -> tuple[str, bool]:

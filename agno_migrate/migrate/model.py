@@ -45,6 +45,9 @@ class Detection:
     refuses them (nothing changed). Every entry is drift as well."""
     creating: bool = False
     """Our mark of a creation of head that was started and not finished: no version yet."""
+    orphan_runs: str | None = None
+    """The runs table exists without the session table: it belongs to another session table (the
+    session table it refers to, where known) or was left behind; creating head beside it is refused."""
 
     def add_damage(self, found: list[str]) -> None:
         """Note what the tables lack or have changed; it is drift too (``current`` and ``check``

@@ -49,8 +49,18 @@ def _target(db) -> Target:
 
 def _check_detection(target: Target, found: Detection, noun: str) -> None:
     """Refuse to adopt tables that match no schema version, or that look like a version but lack
-    what it has (``found.damage``): SchemaDrift, nothing is changed. ``noun``: the backend's word
+    what it has (``found.damage``): SchemaDrift, nothing is changed. A runs table that exists
+    without the session table (another session table's: ``found.orphan_runs``) is Refused, naming
+    ``--runs-table``: head created beside it would be half usable. ``noun``: the backend's word
     for a table."""
+    if found.orphan_runs and not found.creating:
+        owner = "" if found.orphan_runs == "?" else f" (its runs belong to {found.orphan_runs})"
+        raise Refused(
+            f"the runs {noun} {target.runs_table} exists without {target.session_table}{owner}: creating "
+            f"{target.session_table} beside it would leave its runs unwritable; nothing changed: give "
+            f"{target.session_table} its own runs {noun} with --runs-table NAME "
+            f"(Agno's name for it: {target.session_table}_runs)"
+        )
     if found.has_session_table and found.version is None:
         raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
     if found.damage:

@@ -61,6 +61,7 @@ def detect(db, target: Target) -> Detection:
         result.legacy = legacy_collections(db, target, names)
         if target.runs_table in names:
             result.drift.append(f"the runs collection {target.runs_table} exists without the session collection")
+            result.orphan_runs = "?"  # (no foreign keys: its owner is not recorded)
         return result
     stamp = mongo_state.agno_stamp(db, target) if target.agno_versions_table in names else None
     result.agno_stamp = stamp

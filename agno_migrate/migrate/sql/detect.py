@@ -67,6 +67,8 @@ def detect(conn, target: Target) -> Detection:
         result.legacy = legacy_tables(conn, target) if tables else []
         if target.runs_table in tables:
             result.drift.append(f"the runs table {target.runs_table} exists without the session table")
+            owners = {fk["referred_table"] for fk in insp.get_foreign_keys(target.runs_table, schema=schema)}
+            result.orphan_runs = ", ".join(sorted(owners)) or "?"
         return result
     stamp = sql.agno_stamp(conn, target) if target.agno_versions_table in tables else None
     result.agno_stamp = stamp
