@@ -350,7 +350,9 @@ def current(opts: Options):
 
 def _print_status(opts: Options, status) -> None:
     target = status.target
-    if status.version is None:
+    if status.not_agno:
+        opts.say(f"{target.masked_url}: {target.session_table} is not Agno's (head is {status.head})")
+    elif status.version is None:
         what = "Agno 1.x tables only" if status.legacy else f"no {target.session_table} table"
         opts.say(f"{target.masked_url}: {what} (head is {status.head})")
     else:
@@ -470,14 +472,16 @@ def history(opts: Options):
 
 @cli.command()
 @click.argument("version")
+@click.option("--force", is_flag=True, help="Record VERSION even where the session table matches no version.")
 @pass_options
-def stamp(opts: Options, version):
-    """Record VERSION as the database's version without running anything."""
+def stamp(opts: Options, version, force):
+    """Record VERSION as the database's version without running anything (a session table that
+    matches no version, or is not Agno's, needs --force)."""
     from agno_migrate import registry
     from agno_migrate.migrate import runner
 
     registry.get(version)  # an unknown version is a usage error before any connection
-    outcome = runner.stamp(opts.target(), version)
+    outcome = runner.stamp(opts.target(), version, force=force)
     opts.emit(outcome.as_dict())
     opts.say(f"stamped {outcome.target.session_table} as {outcome.after} (was {outcome.before or 'unmanaged'})")
 

@@ -45,6 +45,8 @@ class Detection:
     refuses them (nothing changed). Every entry is drift as well."""
     creating: bool = False
     """Our mark of a creation of head that was started and not finished: no version yet."""
+    not_agno: bool = False
+    """The session table is not Agno's at all (``detection.not_agno``): no version, only drift."""
     orphan_runs: str | None = None
     """The runs table exists without the session table: it belongs to another session table (the
     session table it refers to, where known) or was left behind; creating head beside it is refused."""
@@ -159,6 +161,8 @@ class Status:
     fails, ``upgrade`` reads them again) unless their loss was accepted (``accept_unreadable``)."""
     tables: list[AgnoTable] = field(default_factory=list)
     """The other Agno tables found beside the session and runs tables."""
+    not_agno: bool = False
+    """A table named as the session table exists but is not Agno's (``drift`` says why)."""
     missing_tables: dict[str, str] = field(default_factory=dict)
     """Tables named explicitly (``Target.tables``: ``--table``, an Agno Db object) that do not exist,
     family → name. Not an error: Agno creates a table at head when it first needs it."""
@@ -181,6 +185,7 @@ class Status:
             "managed": self.managed,
             "agno_stamp": self.agno_stamp,
             "drift": self.drift,
+            "not_agno": self.not_agno,
             "legacy_tables": [
                 {
                     "name": t.name,

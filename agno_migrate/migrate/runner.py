@@ -61,6 +61,8 @@ def _check_detection(target: Target, found: Detection, noun: str) -> None:
             f"{target.session_table} its own runs {noun} with --runs-table NAME "
             f"(Agno's name for it: {target.session_table}_runs)"
         )
+    if found.not_agno:
+        raise SchemaDrift(f"{'; '.join(found.drift)}; nothing changed")
     if found.has_session_table and found.version is None:
         raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
     if found.damage:
@@ -185,6 +187,7 @@ def current(db: str | Target | AgnoDb | None) -> Status:
             False,
             agno_stamp=found.agno_stamp,
             drift=found.drift,
+            not_agno=found.not_agno,
             legacy=legacy.tables,
             legacy_pending=pending,
             legacy_unreadable=legacy.unreadable,
@@ -460,6 +463,18 @@ def downgrade(db: str | Target | AgnoDb | None, to: str) -> Outcome:
         return outcome
 
 
+def _refuse_unmatched_stamp(target: Target, state: State, entry: SchemaVersion) -> None:
+    found = state.found
+    if state.recorded is not None or found is None or not found.has_session_table or found.version is not None:
+        return
+    shown = "; ".join(found.drift[:3]) + ("; ..." if len(found.drift) > 3 else "")
+    what = shown if found.not_agno else f"{target.session_table} matches no known schema version ({shown})"
+    raise Refused(
+        f"{what}: stamping it {entry.version} would record a version it does not have; nothing changed "
+        f"(agno-migrate stamp --force {entry.version} records it anyway)"
+    )
+
+
 def reversible_steps(target: Target, recorded: str, goal: SchemaVersion) -> list[SchemaVersion]:
     """The steps to undo from ``recorded`` down to ``goal``; Refused (nothing changed) if one of
     them is irreversible."""
@@ -473,12 +488,22 @@ def reversible_steps(target: Target, recorded: str, goal: SchemaVersion) -> list
     return steps
 
 
-def stamp(db: str | Target | AgnoDb | None, version: str) -> Outcome:
+def stamp(db: str | Target | AgnoDb | None, version: str, force: bool = False) -> Outcome:
     """Record ``version`` as the database's version without running anything (an operator's
-    override, as ``alembic stamp``). Raises UnknownVersion for a version not in the registry."""
+    override, as ``alembic stamp``). Raises UnknownVersion for a version not in the registry.
+    A database not managed yet whose session table matches no version (or is not Agno's at all)
+    is Refused (exit 8, nothing changed) unless ``force``: the record would claim a version its
+    tables do not have."""
     target = _target(db)
     entry = registry.get(version)
-    with backend_for(target).locked(target) as opened:
+    backend = backend_for(target)
+    if not force and backend.lock_writes:
+        with backend.reading(target) as opened:
+            _refuse_unmatched_stamp(target, opened.read_state(), entry)
+    with backend.locked(target) as opened:
+        if not force:
+            _refuse_unmatched_stamp(target, opened.read_state(), entry)
+            opened.rollback()
         before = opened.recorded_version()
         opened.restamp(entry)
         opened.commit()
