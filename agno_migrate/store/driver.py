@@ -10,7 +10,7 @@ statements of one step travel in one pipeline (``pgpipe.py``): one network round
 from __future__ import annotations
 
 from agno_migrate.backends import dialect_of
-from agno_migrate.backends.sql import database_errors, engine, raw_connection
+from agno_migrate.backends.sql import database_errors, engine, raise_read_only, raw_connection
 from agno_migrate.target import Target
 
 
@@ -71,6 +71,8 @@ class Call:
         self._broken = False
 
     def __enter__(self) -> Call:
+        if self.writing and self.target.read_only:
+            raise_read_only(self.target)  # before a connection is even taken
         self._errors = database_errors(self.target)
         self._errors.__enter__()
         self.pooled = raw_connection(self.target)

@@ -33,14 +33,12 @@ def ensure_memories_collection(step: MongoStep, target: Target, name: str = MEMO
 def import_memory_collection(
     step: MongoStep, target: Target, legacy: LegacyTable, checkpoint: str, report: LegacyReport, claimed: set
 ) -> None:
-    """Import one 1.x memory collection from its checkpoint on; a pass that met unreadable documents
-    leaves the collection pending with its checkpoint reset (read again by the next run)."""
+    """Import one 1.x memory collection from its checkpoint on (the caller begins and ends the pass:
+    ``legacy.mongo.start_pass``, ``end_pass``)."""
     db = step.db
     head = ensure_memories_collection(step, target)
     state = mongo_state.checkpoint(db, target, checkpoint) or {}
     report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": False}
-    if not state:
-        mongo_state.save_checkpoint(db, target, checkpoint, mode=legacy.mode, sessions=0, failed=0, done=False)
     last = state.get("last")
     source = db[legacy.name]
     while True:
@@ -66,12 +64,6 @@ def import_memory_collection(
             step.lock.check()  # a lease lost: stop before the next batch writes
         if last is None:  # (documents without an id: one batch, the keyset cannot page them)
             break
-    failed_in_pass = (mongo_state.checkpoint(db, target, checkpoint) or {}).get("failed", 0)
-    if failed_in_pass:
-        mongo_state.save_checkpoint(db, target, checkpoint, done=False, last=None, failed=0)
-    else:
-        mongo_state.save_checkpoint(db, target, checkpoint, done=True)
-    report.tables[legacy.name]["done"] = not failed_in_pass
 
 
 def write_rows(step: MongoStep, head, source: str, rows: list[dict], report: LegacyReport) -> int:
