@@ -1,0 +1,136 @@
+"""What every target can hold: one rule per JSON value some backend cannot store.
+
+The targets disagree on JSON: PostgreSQL's ``jsonb`` holds no NUL character and no lone UTF-16
+surrogate, nor NaN/±Infinity (``json`` text holds the escapes, not the numbers); MariaDB's JSON
+(text checked by ``JSON_VALID``) holds no NaN/±Infinity and no nesting deeper than
+:data:`MAX_DEPTH`; MongoDB's BSON holds no integer beyond 64 bits and no NUL in a key; SQLite
+holds anything. The rules, the same on every backend:
+
+* Migrations (existing rows): a row never blocks the database. In JSON text cast to ``jsonb``,
+  ``\\u0000`` escapes are removed and lone surrogate escapes (a ``\\ud800``–``\\udbff`` not followed
+  by a low one, or a ``\\udc00``–``\\udfff`` not preceded by a high one) become ``\\ufffd`` (the
+  Unicode replacement character); both are counted per row and named in the report
+  (:func:`fit_for_jsonb`). Every other character is kept.
+* The session store (new values): :func:`check_value` refuses, with a UsageError naming the field,
+  what any backend could not hold or read back as it was given: values that are not JSON
+  (datetime, bytes, sets, objects, non-text keys), NaN/±Infinity, integers beyond 64 bits
+  (-2**63..2**63-1), NUL characters and lone surrogates in text, nesting deeper than
+  :data:`MAX_DEPTH`.
+
+No I/O, no SQLAlchemy: the revisions, the table steps and the store import it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from agno_migrate.errors import UsageError
+
+MAX_DEPTH = 31
+"""The deepest nesting of objects and arrays a stored JSON value may have (a flat object is 1):
+MariaDB's JSON_VALID rejects 32 levels."""
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+# an escape, not an escaped backslash followed by "u...": preceded by an even number of backslashes
+_EVEN = r"(?<!\\)((?:\\\\)*)"
+NUL_ESCAPE = re.compile(_EVEN + r"\\u0000")
+# a high surrogate escape with its low one (kept), a lone high one, or a lone low one
+SURROGATE_ESCAPE = re.compile(
+    _EVEN
+    + r"\\u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?|"
+    + _EVEN
+    + r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+SURROGATE_HINT = r"\\u[dD][89a-fA-F]"
+"""A PostgreSQL regular expression (``~``) matching JSON text that may hold a surrogate escape:
+the rows :func:`fit_for_jsonb` must look at."""
+REPLACEMENT = "\\ufffd"
+
+
+def fit_for_jsonb(text: str) -> tuple[str, int, int]:
+    """``text`` (JSON text) as ``jsonb`` can hold it: (the text, NUL escapes removed, lone
+    surrogate escapes replaced by ``\\ufffd``). Unchanged text when both counts are 0."""
+    text, nuls = NUL_ESCAPE.subn(r"\1", text)
+    replaced = 0
+
+    def fix(match: re.Match) -> str:
+        nonlocal replaced
+        if match.group(2) is not None:  # a high surrogate
+            if match.group(3) is not None:  # with its low one: a real pair
+                return match.group(0)
+            replaced += 1
+            return match.group(1) + REPLACEMENT
+        replaced += 1
+        return match.group(4) + REPLACEMENT
+
+    if "\\u" in text:
+        text = SURROGATE_ESCAPE.sub(fix, text)
+    return text, nuls, replaced
+
+
+_WHAT_TO_PASS = "pass JSON values only: dict (text keys), list, str, int, float, bool or None"
+
+
+def check_value(value: Any, field: str) -> None:
+    """Raise UsageError naming ``field`` (and the path inside it) when ``value`` is not a JSON value
+    every backend holds as given (see the module docstring)."""
+    _check(value, field, 0)
+
+
+def _check(value: Any, path: str, depth: int) -> None:
+    kind = value.__class__
+    if kind is str:
+        _check_text(value, path)
+    elif value is None or kind is bool:
+        return
+    elif kind is int or (isinstance(value, int) and not isinstance(value, bool)):
+        if not INT_MIN <= value <= INT_MAX:
+            raise UsageError(
+                f"{path} is {value}: integers are stored up to 64 bits ({INT_MIN}..{INT_MAX}) on every "
+                "backend; pass a larger number as a string"
+            )
+    elif kind is float:
+        if not math.isfinite(value):
+            raise UsageError(f"{path} is {value!r}: JSON has no NaN or Infinity; pass None or a string instead")
+    elif kind is dict or isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise _too_deep(path)
+        for key, item in value.items():
+            if key.__class__ is not str:
+                raise UsageError(
+                    f"{path} has the key {key!r} ({type(key).__name__}): JSON keys are text; pass str keys"
+                )
+            _check_text(key, f"{path} key {key!r}")
+            _check(item, f"{path}[{key!r}]", depth + 1)
+    elif kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            raise _too_deep(path)
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]", depth + 1)
+    else:
+        raise UsageError(
+            f"{path} is a {type(value).__name__}, which is not JSON: {_WHAT_TO_PASS} "
+            "(e.g. a datetime as .isoformat(), bytes decoded or base64-encoded)"
+        )
+
+
+def _too_deep(path: str) -> UsageError:
+    return UsageError(
+        f"{path} nests objects and arrays deeper than {MAX_DEPTH} levels, more than MariaDB stores: "
+        "flatten it or store the inner part as a JSON string"
+    )
+
+
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise UsageError(f"{path} holds a NUL character, which PostgreSQL cannot store: remove it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"{path} holds a lone surrogate (half of a UTF-16 pair), which is not text any backend "
+            "stores: pass valid Unicode text"
+        ) from None
