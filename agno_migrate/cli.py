@@ -200,6 +200,7 @@ def _report(opts: Options, report: dict, report_path: str) -> None:
         opts.say(f"copied {report['runs_copied']} runs into the runs table (legacy runs column kept)")
     _warn_duplicates(opts, report.get("duplicate_run_ids", []))
     _say_nul_removed(opts, report.get("nul_removed", []))
+    _say_surrogates_replaced(opts, report.get("surrogates_replaced", []))
     _say_learnings(opts, report.get("learnings", []))
     blobs = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
     for session_id, reason in opts.listed(blobs):
@@ -237,6 +238,20 @@ def _say_nul_removed(opts: Options, removed: list) -> None:
     opts.say(
         f"removed {sum(entry.count for entry in removed)} NUL character(s) from {rows} {noun}: "
         "PostgreSQL's JSONB cannot hold them (every other character kept)"
+    )
+
+
+def _say_surrogates_replaced(opts: Options, replaced: list) -> None:
+    """The lone surrogate escapes the JSONB casts replaced by U+FFFD (PostgreSQL JSONB cannot hold them)."""
+    if not replaced:
+        return
+    for key, column, count, table in opts.listed(replaced):
+        where = f"session {key}" if table is None else f"{table} row {key}"
+        opts.say(f"{where}: {count} lone surrogate escape(s) replaced by \\ufffd in {column}")
+    rows = len({(table, key) for key, _, _, table in replaced})
+    opts.say(
+        f"replaced {sum(entry.count for entry in replaced)} lone surrogate escape(s) in {rows} row(s) by \\ufffd "
+        "(U+FFFD): PostgreSQL's JSONB cannot hold half of a UTF-16 pair (every other character kept)"
     )
 
 

@@ -39,6 +39,17 @@ class NulRemoved(NamedTuple):
     table: str | None = None
 
 
+class SurrogatesReplaced(NamedTuple):
+    """Lone UTF-16 surrogate escapes (``\\ud83d`` without its pair) replaced by ``\\ufffd`` in a JSON
+    column (PostgreSQL's JSONB cannot hold them): of a session, or (``table`` named) of another
+    Agno table's row whose key is ``session_id``."""
+
+    session_id: str
+    column: str
+    count: int
+    table: str | None = None
+
+
 class Unstorable(NamedTuple):
     """A MongoDB document that BSON cannot hold (an integer beyond 64 bits, over 16 MB): not written."""
 
@@ -113,6 +124,16 @@ class StepReport(Mapping):
     def note_nul_removed(self, session_id: str, column: str, count: int, table: str | None = None) -> None:
         self._note("nul_removed", NulRemoved(session_id, column, count, table))
 
+    def note_surrogates_replaced(self, session_id: str, column: str, count: int, table: str | None = None) -> None:
+        self._note("surrogates_replaced", SurrogatesReplaced(session_id, column, count, table))
+
+    def note_jsonb_fit(self, session_id: str, column: str, nuls: int, surrogates: int, table: str | None = None):
+        """What ``storable.fit_for_jsonb`` changed in one row's column, if anything."""
+        if nuls:
+            self.note_nul_removed(session_id, column, nuls, table)
+        if surrogates:
+            self.note_surrogates_replaced(session_id, column, surrogates, table)
+
     def note_unstorable(self, collection: str, key: Any, reason: str) -> None:
         self._note("unstorable", Unstorable(collection, key, reason))
 
@@ -169,6 +190,10 @@ class StepReport(Mapping):
     @property
     def nul_removed(self) -> list[NulRemoved]:
         return self._entries.get("nul_removed", [])
+
+    @property
+    def surrogates_replaced(self) -> list[SurrogatesReplaced]:
+        return self._entries.get("surrogates_replaced", [])
 
     @property
     def unstorable(self) -> list[Unstorable]:
