@@ -39,6 +39,13 @@ class MySQL(SqlDialect):
             "json_serializer": json_text,
         }
 
+    def privilege_denied(self, exc: BaseException) -> bool:
+        # table/column access denied, database access denied, needs SUPER/other, routine access denied
+        return _errno(exc) in (1142, 1143, 1044, 1227, 1370)
+
+    def unrepresentable_text(self, exc: BaseException) -> bool:
+        return _errno(exc) == 1366  # Incorrect string value (a character the column's charset lacks)
+
     @contextlib.contextmanager
     def migration_lock(self, conn, target: Target) -> Iterator[None]:
         """``GET_LOCK`` with the target's lock timeout (rounded up to whole seconds)."""
@@ -109,6 +116,11 @@ class MySQL(SqlDialect):
 
 
 DIALECT = MySQL()
+
+
+def _errno(exc: BaseException):
+    args = getattr(getattr(exc, "orig", exc), "args", ())
+    return args[0] if args else None
 
 
 def lock_name(name: str) -> str:
