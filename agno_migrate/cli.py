@@ -273,6 +273,13 @@ def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
             f"note: {len(legacy.created_at_filled)} session(s) had no created_at (NULL); given their "
             f"updated_at (or 0), as the current schema requires one"
         )
+    for table, session_id, count in opts.listed(legacy.deep_as_text):
+        opts.say(f"{table} session {session_id}: {count} part(s) nested too deep stored as JSON text")
+    if legacy.deep_as_text:
+        opts.say(
+            f"note: {len(legacy.deep_as_text)} session(s) held JSON nested deeper than the database holds "
+            "(MariaDB: 31 levels); their deepest parts are stored as JSON text (strings), nothing lost"
+        )
     _warn_duplicates(opts, legacy.duplicate_run_ids)
     problems = [("unparseable", *row) for row in legacy.unparseable] + [
         ("collision", *row) for row in legacy.collisions

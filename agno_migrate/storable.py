@@ -11,6 +11,9 @@ holds anything. The rules, the same on every backend:
   by a low one, or a ``\\udc00``–``\\udfff`` not preceded by a high one) become ``\\ufffd`` (the
   Unicode replacement character); both are counted per row and named in the report
   (:func:`fit_for_jsonb`). Every other character is kept.
+* Imports (Agno 1.x rows) into a backend with a nesting limit (MariaDB): a converted value nested
+  deeper than :data:`MAX_DEPTH` keeps its deepest parts as their JSON text (strings: nothing is
+  lost, ``json.loads`` gives them back), counted and named per session (:func:`text_beyond_depth`).
 * The session store (new values): :func:`check_value` refuses, with a UsageError naming the field,
   what any backend could not hold or read back as it was given: values that are not JSON
   (datetime, bytes, sets, objects, non-text keys), NaN/±Infinity, integers beyond 64 bits
@@ -69,6 +72,51 @@ def fit_for_jsonb(text: str) -> tuple[str, int, int]:
     if "\\u" in text:
         text = SURROGATE_ESCAPE.sub(fix, text)
     return text, nuls, replaced
+
+
+def text_beyond_depth(value: Any, max_depth: int = MAX_DEPTH) -> tuple[Any, int]:
+    """``value`` (a column's JSON value, level 1) with every object or array that would sit deeper
+    than ``max_depth`` levels replaced by its JSON text; and how many were replaced. ``value``
+    itself when none is."""
+    from agno_migrate.jsoncodec import dumps
+
+    count = 0
+
+    def walk(item: Any, level: int) -> Any:
+        nonlocal count
+        if isinstance(item, dict):
+            if level > max_depth:
+                count += 1
+                return dumps(item)
+            changed = {key: walk(inner, level + 1) for key, inner in item.items()}
+            return changed
+        if isinstance(item, (list, tuple)):
+            if level > max_depth:
+                count += 1
+                return dumps(item)
+            return [walk(inner, level + 1) for inner in item]
+        return item
+
+    if not _deeper_than(value, max_depth):
+        return value, 0
+    return walk(value, 1), count
+
+
+def _deeper_than(value: Any, max_depth: int) -> bool:
+    """Whether ``value`` nests objects and arrays deeper than ``max_depth`` levels (no copy)."""
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, (list, tuple)):
+            items = item
+        else:
+            continue
+        if level > max_depth:
+            return True
+        stack.extend((inner, level + 1) for inner in items if isinstance(inner, (dict, list, tuple)))
+    return False
 
 
 _WHAT_TO_PASS = "pass JSON values only: dict (text keys), list, str, int, float, bool or None"

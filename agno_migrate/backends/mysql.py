@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from agno_migrate import registry
 from agno_migrate.backends.sql_dialect import SqlDialect, lock_key, lock_timeout_error
+from agno_migrate.storable import MAX_DEPTH
 from agno_migrate.target import Target
 
 ID_COLLATION = "utf8mb4_bin"
@@ -28,6 +29,7 @@ class MySQL(SqlDialect):
     extra = "mysql"
     id_collation = ID_COLLATION
     json_unescaped = True
+    json_max_depth = MAX_DEPTH  # JSON_VALID (the JSON columns' CHECK) rejects 32 levels
 
     def engine_options(self, target: Target) -> dict:
         """utf8mb4 connections; JSON written as UTF-8 text (:func:`json_text`), read by the driver."""

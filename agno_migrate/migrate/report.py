@@ -73,6 +73,15 @@ class FilledRow(NamedTuple):
     session_id: str
 
 
+class DeepAsText(NamedTuple):
+    """An Agno 1.x row whose JSON nested deeper than the backend holds (MariaDB): ``count`` parts
+    were stored as their JSON text (``storable.text_beyond_depth``)."""
+
+    table: str
+    session_id: str
+    count: int
+
+
 class LearningRekeyed(NamedTuple):
     """A learning row Agno 3.0.0's re-key met (``convert.learnings``): ``outcome`` is its bucket
     (rekeyed, merged, quarantined, unowned, malformed, contaminated_keyed, conflicts, failed);
@@ -236,6 +245,7 @@ class LegacyReport:
     duplicate_run_ids: list[Rekeyed] = field(default_factory=list)
     nul_bytes_removed: int = 0
     created_at_filled: list[FilledRow] = field(default_factory=list)
+    deep_as_text: list[DeepAsText] = field(default_factory=list)
     tables: dict = field(default_factory=dict)  # name -> {"mode", "rows", "done"}
 
     def as_dict(self) -> dict:
@@ -249,5 +259,6 @@ class LegacyReport:
             "duplicate_run_ids": len(self.duplicate_run_ids),
             "nul_bytes_removed": self.nul_bytes_removed,
             "created_at_filled": len(self.created_at_filled),
+            "deep_as_text": len(self.deep_as_text),
             "tables": self.tables,
         }
