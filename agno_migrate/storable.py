@@ -11,6 +11,8 @@ holds anything. The rules, the same on every backend:
   by a low one, or a ``\\udc00``–``\\udfff`` not preceded by a high one) become ``\\ufffd`` (the
   Unicode replacement character); both are counted per row and named in the report
   (:func:`fit_for_jsonb`). Every other character is kept.
+* MongoDB 2.0 sessions hold their JSON as strings, decoded by the 2.3.0 step: lone surrogates in
+  the decoded text become U+FFFD, counted and named (BSON text is UTF-8: :func:`replace_lone_surrogates`).
 * Imports (Agno 1.x rows) into a backend with a nesting limit (MariaDB): a converted value nested
   deeper than :data:`MAX_DEPTH` keeps its deepest parts as their JSON text (strings: nothing is
   lost, ``json.loads`` gives them back), counted and named per session (:func:`text_beyond_depth`).
@@ -117,6 +119,29 @@ def _deeper_than(value: Any, max_depth: int) -> bool:
             return True
         stack.extend((inner, level + 1) for inner in items if isinstance(inner, (dict, list, tuple)))
     return False
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(value: Any) -> tuple[Any, int]:
+    """A decoded JSON value with every lone surrogate in its strings (keys included) replaced by
+    U+FFFD, and how many (decoding joins a real pair into one character, so any left is lone):
+    the decoded counterpart of :func:`fit_for_jsonb`, for backends whose text is UTF-8 (BSON)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.subn("\ufffd", value) if _LONE_SURROGATE.search(value) else (value, 0)
+    if isinstance(value, dict):
+        total, out = 0, {}
+        for key, item in value.items():
+            new_key, in_key = replace_lone_surrogates(key)
+            out[new_key], in_item = replace_lone_surrogates(item)
+            total += in_key + in_item
+        return (out, total) if total else (value, 0)
+    if isinstance(value, list):
+        items = [replace_lone_surrogates(item) for item in value]
+        total = sum(count for _, count in items)
+        return ([item for item, _ in items], total) if total else (value, 0)
+    return value, 0
 
 
 _WHAT_TO_PASS = "pass JSON values only: dict (text keys), list, str, int, float, bool or None"

@@ -1,13 +1,17 @@
 """JSON text PostgreSQL's ``json`` held and ``jsonb`` cannot (NUL and lone surrogate escapes): the
 casts to jsonb (the sessions' 2.3.0 step, the other tables' steps) make it fit by the documented
 rules (agno_migrate/storable.py), count it and name the row; one row never blocks the database.
-Through the CLI and the library, on the real PostgreSQL server, on the table fixture pack."""
+Likewise MongoDB's 2.3.0 step, which decodes Agno 2.0's JSON strings into BSON (UTF-8 text).
+Through the CLI and the library, on the real PostgreSQL and MongoDB servers, on the fixture packs."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from conftest import load_mongo_fixture
 from test_cli import as_json, cli, ok
+from test_mongo_migrate import cli as mongo_cli
+from test_mongo_migrate import client, target_of
 from test_tables_detect import load
 
 import agno_migrate
@@ -103,3 +107,38 @@ def test_another_tables_cast_replaces_lone_surrogates_and_names_the_row(new_data
     (stored,) = _sql(db, "SELECT memory->>'note' FROM ai.agno_memories WHERE memory_id = :m", m=memory_id)[0]
     assert stored == "half \ufffd of a pair"
     ok(cli("check", url=db.url))
+
+
+def _poison_mongo(url: str, name: str) -> tuple[str, str]:
+    """A MongoDB 2.0 database (JSON fields as strings) whose first session's session_data holds lone
+    surrogate escapes, its second's metadata an integer beyond 64 bits (kept as text, reported)."""
+    load_mongo_fixture(url, name, "2.0.0")
+    with client(url) as c:
+        sessions = c[name]["agno_sessions"]
+        first, second = [d["session_id"] for d in sessions.find({}, {"session_id": 1}).sort("session_id", 1).limit(2)]
+        sessions.update_one({"session_id": first}, {"$set": {"session_data": LONE}})
+        sessions.update_one({"session_id": second}, {"$set": {"metadata": '{"n": 123456789012345678901234567890}'}})
+    return first, second
+
+
+def test_mongodb_2_3_0_replaces_lone_surrogates_and_names_the_session_cli(mongo_url):
+    url, name = mongo_url
+    first, second = _poison_mongo(url, name)
+    done = mongo_cli(url, name, "-v", "upgrade")
+    assert f"session {first}: 2 lone surrogate escape(s) replaced by \\ufffd in session_data" in done.stdout, (
+        done.stdout + done.stderr
+    )
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 9 and f"session {second}: metadata: holds an integer beyond 64 bits" in done.stdout
+    with client(url) as c:
+        stored = c[name]["agno_sessions"].find_one({"session_id": first})["session_data"]
+    assert stored == {"note": "half \ufffd of a pair", "pair": "😀", "text": "c\\ud83d", "low": "\ufffd"}
+
+
+def test_mongodb_2_3_0_replaces_lone_surrogates_library(mongo_url):
+    url, name = mongo_url
+    first, _ = _poison_mongo(url, name)
+    outcome = agno_migrate.upgrade(target_of(url, name))
+    assert [tuple(e) for e in outcome.report.surrogates_replaced] == [(first, "session_data", 2, None)]
+    session = agno_migrate.connect(url, db_schema=name).get_session(first)
+    assert session.session_data["pair"] == "😀" and session.session_data["low"] == "\ufffd"
