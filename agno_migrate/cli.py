@@ -201,6 +201,11 @@ def _report(opts: Options, report: dict, report_path: str) -> None:
     _warn_duplicates(opts, report.get("duplicate_run_ids", []))
     _say_nul_removed(opts, report.get("nul_removed", []))
     _say_surrogates_replaced(opts, report.get("surrogates_replaced", []))
+    for key, column, count, table in opts.listed(report.get("escapes_kept_as_text", [])):
+        where = f"session {key}" if table is None else f"{table} row {key}"
+        opts.say(
+            f"{where}: {count} escape(s) of characters the database's encoding cannot hold kept as text in {column}"
+        )
     _say_learnings(opts, report.get("learnings", []))
     blobs = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
     for session_id, reason in opts.listed(blobs):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from agno_migrate.errors import UsageError
@@ -53,27 +54,81 @@ SURROGATE_HINT = r"\\u[dD][89a-fA-F]"
 """A PostgreSQL regular expression (``~``) matching JSON text that may hold a surrogate escape:
 the rows :func:`fit_for_jsonb` must look at."""
 REPLACEMENT = "\\ufffd"
+# any escape (a surrogate pair as one), for databases that do not hold every character: groups 1-4
+# as in SURROGATE_ESCAPE, then (5) the backslashes before another escape, (6) its hex digits
+_ANY_ESCAPE = re.compile(SURROGATE_ESCAPE.pattern + "|" + _EVEN + r"\\u([0-9a-fA-F]{4})")
 
 
-def fit_for_jsonb(text: str) -> tuple[str, int, int]:
-    """``text`` (JSON text) as ``jsonb`` can hold it: (the text, NUL escapes removed, lone
-    surrogate escapes replaced by ``\\ufffd``). Unchanged text when both counts are 0."""
+def fit_for_jsonb(text: str, holds: Callable[[str], bool] | None = None) -> tuple[str, int, int, int]:
+    """``text`` (JSON text) as ``jsonb`` can hold it: (the text, NUL escapes removed, lone surrogate
+    escapes replaced by ``\\ufffd``, escapes kept as text). Unchanged text when every count is 0.
+
+    ``holds`` (:func:`server_holds`; None: a UTF-8 database, which holds every character) tells
+    whether the database's encoding holds a character: an escape of one it does not (an emoji in a
+    LATIN1 database) gets its backslash escaped, so the string keeps the escape's text, ``\\u...``
+    (nothing lost, though no longer the character)."""
     text, nuls = NUL_ESCAPE.subn(r"\1", text)
-    replaced = 0
+    replaced = escaped = 0
 
     def fix(match: re.Match) -> str:
-        nonlocal replaced
+        nonlocal replaced, escaped
         if match.group(2) is not None:  # a high surrogate
-            if match.group(3) is not None:  # with its low one: a real pair
+            if match.group(3) is None:
+                replaced += 1
+                return match.group(1) + REPLACEMENT
+            char = (
+                (chr(int(match.group(2), 16)) + chr(int(match.group(3)[2:], 16)))
+                .encode("utf-16-le", "surrogatepass")
+                .decode("utf-16-le")
+            )
+            if holds is None or holds(char):
                 return match.group(0)
-            replaced += 1
-            return match.group(1) + REPLACEMENT
+            escaped += 1
+            return match.group(1) + "\\\\u" + match.group(2) + "\\" + match.group(3)
+        if match.re is _ANY_ESCAPE and match.group(5) is not None:  # another escape: kept unless not held
+            if holds is None or holds(chr(int(match.group(6), 16))):
+                return match.group(0)
+            escaped += 1
+            return match.group(5) + "\\\\u" + match.group(6)
         replaced += 1
         return match.group(4) + REPLACEMENT
 
     if "\\u" in text:
-        text = SURROGATE_ESCAPE.sub(fix, text)
-    return text, nuls, replaced
+        text = (SURROGATE_ESCAPE if holds is None else _ANY_ESCAPE).sub(fix, text)
+    return text, nuls, replaced, escaped
+
+
+# PostgreSQL server encodings -> Python codecs (SQL_ASCII, and any not listed: ASCII only)
+_PG_CODECS = {
+    "LATIN1": "latin_1", "LATIN2": "iso8859_2", "LATIN3": "iso8859_3", "LATIN4": "iso8859_4",
+    "LATIN5": "iso8859_9", "LATIN6": "iso8859_10", "LATIN7": "iso8859_13", "LATIN8": "iso8859_14",
+    "LATIN9": "iso8859_15", "LATIN10": "iso8859_16", "ISO_8859_5": "iso8859_5", "ISO_8859_6": "iso8859_6",
+    "ISO_8859_7": "iso8859_7", "ISO_8859_8": "iso8859_8", "WIN866": "cp866", "WIN874": "cp874",
+    "WIN1250": "cp1250", "WIN1251": "cp1251", "WIN1252": "cp1252", "WIN1253": "cp1253", "WIN1254": "cp1254",
+    "WIN1255": "cp1255", "WIN1256": "cp1256", "WIN1257": "cp1257", "WIN1258": "cp1258", "KOI8R": "koi8_r",
+    "KOI8U": "koi8_u", "EUC_JP": "euc_jp", "EUC_KR": "euc_kr", "EUC_CN": "gb2312", "EUC_TW": "ascii",
+    "BIG5": "big5", "GBK": "gbk", "SJIS": "shift_jis", "UHC": "cp949", "JOHAB": "johab",
+}  # fmt: skip
+NON_ASCII_ESCAPE_HINT = r"\\u(00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])"
+"""A PostgreSQL regular expression matching JSON text that may hold an escape of a non-ASCII character."""
+
+
+def server_holds(server_encoding: str) -> Callable[[str], bool] | None:
+    """Whether a PostgreSQL database in ``server_encoding`` holds a character; None for UTF8 (and
+    GB18030), which hold every one."""
+    name = server_encoding.upper()
+    if name in ("UTF8", "GB18030"):
+        return None
+    codec = _PG_CODECS.get(name, "ascii")
+
+    def holds(char: str) -> bool:
+        try:
+            char.encode(codec)
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    return holds
 
 
 def text_beyond_depth(value: Any, max_depth: int = MAX_DEPTH) -> tuple[Any, int]:

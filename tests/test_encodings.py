@@ -98,3 +98,28 @@ def test_the_store_refuses_what_a_latin1_mariadb_column_cannot_hold(new_database
         assert store.get_all_session_ids() == ["café"]
     finally:
         store.close()
+
+
+def _latin1_2_0(url: str) -> None:
+    """An Agno 2.0 LATIN1 database whose session's json holds escapes of an emoji and of é."""
+    ok(cli("upgrade", "--to", "2.0.0", url=url))
+    _run(
+        url.replace("postgresql://", "postgresql+psycopg://"),
+        "INSERT INTO ai.agno_sessions (session_id, session_type, session_data, created_at) "
+        "VALUES ('s-emoji', 'agent', CAST(:data AS json), 1)".replace(":data", '\'{"e": "\\u00e9 \\ud83d\\ude00"}\''),
+    )
+
+
+def test_a_latin1_2_0_database_keeps_escapes_it_cannot_hold_as_text_cli(latin1_pg):
+    _latin1_2_0(latin1_pg)
+    result = ok(cli("-v", "upgrade", url=latin1_pg))
+    line = "session s-emoji: 1 escape(s) of characters the database's encoding cannot hold kept as text in session_data"
+    assert line in result.out, result.out
+    stored = agno_migrate.connect(latin1_pg).get_session("s-emoji").session_data
+    assert stored == {"e": "é \\ud83d\\ude00"}  # é held; the emoji's escape kept as its text
+
+
+def test_a_latin1_2_0_database_keeps_escapes_it_cannot_hold_as_text_library(latin1_pg):
+    _latin1_2_0(latin1_pg)
+    outcome = agno_migrate.connect(latin1_pg, auto_upgrade_schema=True).upgrade_schema()
+    assert [tuple(e) for e in outcome.report["escapes_kept_as_text"]] == [("s-emoji", "session_data", 1, None)]

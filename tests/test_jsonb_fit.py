@@ -6,6 +6,8 @@ Through the CLI and the library, on the real PostgreSQL and MongoDB servers, on 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 from conftest import load_mongo_fixture
@@ -15,7 +17,7 @@ from test_mongo_migrate import client, target_of
 from test_tables_detect import load
 
 import agno_migrate
-from agno_migrate.storable import fit_for_jsonb
+from agno_migrate.storable import fit_for_jsonb, server_holds
 
 LONE = '{"note": "half \\ud83d of a pair", "pair": "\\ud83d\\ude00", "text": "c\\\\ud83d", "low": "\\udc00"}'
 """JSON text: a lone high surrogate escape, a real pair (kept), an escaped backslash followed by
@@ -33,7 +35,7 @@ def _sql(db, statement: str, **params):
 
 
 @pytest.mark.parametrize(
-    "text, fitted, nuls, surrogates",
+    "text, fitted, nuls, surrogates",  # in a UTF-8 database
     [
         ('"a\\ud83db"', '"a\\ufffdb"', 0, 1),
         ('"\\udc00\\ud83d"', '"\\ufffd\\ufffd"', 0, 2),
@@ -45,7 +47,15 @@ def _sql(db, statement: str, **params):
     ],
 )
 def test_fit_for_jsonb(text, fitted, nuls, surrogates):
-    assert fit_for_jsonb(text) == (fitted, nuls, surrogates)
+    assert fit_for_jsonb(text) == (fitted, nuls, surrogates, 0)
+
+
+def test_fit_for_jsonb_in_a_latin1_database():
+    text = '"\\u00e9 \\ud83d\\ude00 \\u4e2d \\ud83d x\\\\u4e2d"'
+    fitted = '"\\u00e9 \\\\ud83d\\\\ude00 \\\\u4e2d \\ufffd x\\\\u4e2d"'
+    assert fit_for_jsonb(text, server_holds("LATIN1")) == (fitted, 0, 1, 2)
+    assert json.loads(fitted) == "é \\ud83d\\ude00 \\u4e2d \ufffd x\\u4e2d"
+    assert server_holds("UTF8") is None
 
 
 def _session_ids(db) -> list[str]:

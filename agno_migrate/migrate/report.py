@@ -50,6 +50,16 @@ class SurrogatesReplaced(NamedTuple):
     table: str | None = None
 
 
+class EscapesKept(NamedTuple):
+    """``\\u`` escapes of characters the database's encoding cannot hold (an emoji in LATIN1), kept
+    as their text in a JSON column cast to JSONB."""
+
+    session_id: str
+    column: str
+    count: int
+    table: str | None = None
+
+
 class Unstorable(NamedTuple):
     """A MongoDB document that BSON cannot hold (an integer beyond 64 bits, over 16 MB): not written."""
 
@@ -136,12 +146,16 @@ class StepReport(Mapping):
     def note_surrogates_replaced(self, session_id: str, column: str, count: int, table: str | None = None) -> None:
         self._note("surrogates_replaced", SurrogatesReplaced(session_id, column, count, table))
 
-    def note_jsonb_fit(self, session_id: str, column: str, nuls: int, surrogates: int, table: str | None = None):
+    def note_jsonb_fit(
+        self, session_id: str, column: str, nuls: int, surrogates: int, escaped: int = 0, table: str | None = None
+    ) -> None:
         """What ``storable.fit_for_jsonb`` changed in one row's column, if anything."""
         if nuls:
             self.note_nul_removed(session_id, column, nuls, table)
         if surrogates:
             self.note_surrogates_replaced(session_id, column, surrogates, table)
+        if escaped:
+            self._note("escapes_kept_as_text", EscapesKept(session_id, column, escaped, table))
 
     def note_unstorable(self, collection: str, key: Any, reason: str) -> None:
         self._note("unstorable", Unstorable(collection, key, reason))

@@ -5,7 +5,9 @@ SQLite and MySQL sessions tables are unchanged. On PostgreSQL each JSON column s
 JSONB cannot hold the NUL character nor a lone UTF-16 surrogate, which ``json`` text can (as the
 escapes ``\u0000`` and a lone surrogate escape): first, in the rows that have them, NUL escapes are removed
 and lone surrogate escapes replaced by ``\ufffd``, each counted and named per session in the report
-(the project's rules, ``agno_migrate.storable``); every other character of the text is kept. Without
+(the project's rules, ``agno_migrate.storable``); in a database whose encoding is not UTF-8, an
+escape of a character it cannot hold keeps its text (``\\u...``), counted likewise. Every other
+character of the text is kept. Without
 that, the cast fails and the database could never leave 2.0.0.
 The version table is shared with Agno's other tables: it is created if missing and never dropped.
 
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from agno_migrate.storable import SURROGATE_HINT, fit_for_jsonb
+from agno_migrate.storable import NON_ASCII_ESCAPE_HINT, SURROGATE_HINT, fit_for_jsonb, server_holds
 
 revision = "v2_3_0"
 down_revision = "v2_0_0"
@@ -100,7 +102,8 @@ def _remove_nul_escapes(t, schema, columns, report):
     table = sa.table(t.session_table, sa.column("session_id"), *map(sa.column, columns), schema=schema)
     texts = [sa.cast(table.c[column], sa.Text) for column in columns]
     escape = sa.literal("\\u0000", sa.Text)
-    hint = sa.literal(SURROGATE_HINT, sa.Text)
+    holds = server_holds(bind.execute(sa.text("SHOW server_encoding")).scalar())
+    hint = sa.literal(SURROGATE_HINT if holds is None else NON_ASCII_ESCAPE_HINT, sa.Text)
     holding = sa.or_(*[sa.or_(sa.func.strpos(text, escape) > 0, text.op("~")(hint)) for text in texts])
     updates = {
         column: sa.update(table)
@@ -122,10 +125,10 @@ def _remove_nul_escapes(t, schema, columns, report):
             for column, value in zip(columns, values, strict=False):
                 if value is None:
                     continue
-                fitted, nuls, surrogates = fit_for_jsonb(value)
-                if nuls or surrogates:
+                fitted, nuls, surrogates, escaped = fit_for_jsonb(value, holds)
+                if nuls or surrogates or escaped:
                     rewritten[column].append({"sid": session_id, "text": fitted})
-                    report.note_jsonb_fit(session_id, column, nuls, surrogates)
+                    report.note_jsonb_fit(session_id, column, nuls, surrogates, escaped)
         for column, rows in rewritten.items():
             if rows:
                 bind.execute(updates[column], rows)
