@@ -221,6 +221,12 @@ def _report(opts: Options, report: dict, report_path: str, accept: set[str] | No
         opts.say(f"copied {report['runs_copied']} runs into the runs table (legacy runs column kept)")
     _warn_duplicates(opts, report.get("duplicate_run_ids", []))
     _say_nul_removed(opts, report.get("nul_removed", []))
+    _say_surrogates_replaced(opts, report.get("surrogates_replaced", []))
+    for key, column, count, table in opts.listed(report.get("escapes_kept_as_text", [])):
+        where = f"session {key}" if table is None else f"{table} row {key}"
+        opts.say(
+            f"{where}: {count} escape(s) of characters the database's encoding cannot hold kept as text in {column}"
+        )
     _say_learnings(opts, report.get("learnings", []))
     blobs = report.get("unparseable", []) + [(sid, f"runs[{i}]: {why}") for sid, i, why in report.get("not_runs", [])]
     for session_id, reason in opts.listed(blobs):
@@ -261,6 +267,20 @@ def _say_nul_removed(opts: Options, removed: list) -> None:
     )
 
 
+def _say_surrogates_replaced(opts: Options, replaced: list) -> None:
+    """The lone surrogate escapes the JSONB casts replaced by U+FFFD (PostgreSQL JSONB cannot hold them)."""
+    if not replaced:
+        return
+    for key, column, count, table in opts.listed(replaced):
+        where = f"session {key}" if table is None else f"{table} row {key}"
+        opts.say(f"{where}: {count} lone surrogate escape(s) replaced by \\ufffd in {column}")
+    rows = len({(table, key) for key, _, _, table in replaced})
+    opts.say(
+        f"replaced {sum(entry.count for entry in replaced)} lone surrogate escape(s) in {rows} row(s) by \\ufffd "
+        "(U+FFFD): PostgreSQL's JSONB cannot hold half of a UTF-16 pair (every other character kept)"
+    )
+
+
 def _report_legacy(opts: Options, legacy, report_path: str, accept: set[str]) -> list[str]:
     """Print the Agno 1.x import's summary; list unreadable rows and collisions in ``report_path``.
     Returns the failure to report (unreadable rows), if any."""
@@ -278,6 +298,13 @@ def _report_legacy(opts: Options, legacy, report_path: str, accept: set[str]) ->
         opts.say(
             f"note: {len(legacy.created_at_filled)} session(s) had no created_at (NULL); given their "
             f"updated_at (or 0), as the current schema requires one"
+        )
+    for table, session_id, count in opts.listed(legacy.deep_as_text):
+        opts.say(f"{table} session {session_id}: {count} part(s) nested too deep stored as JSON text")
+    if legacy.deep_as_text:
+        opts.say(
+            f"note: {len(legacy.deep_as_text)} session(s) held JSON nested deeper than the database holds "
+            "(MariaDB: 31 levels); their deepest parts are stored as JSON text (strings), nothing lost"
         )
     _warn_duplicates(opts, legacy.duplicate_run_ids)
     problems = [("unparseable", *row) for row in legacy.unparseable] + [

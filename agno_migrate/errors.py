@@ -30,6 +30,12 @@ class UsageError(AgnoMigrateError):
     exit_code = EXIT_USAGE
 
 
+class UnknownSession(UsageError, KeyError):
+    """A store call named a session that does not exist (also a KeyError, as it was before)."""
+
+    __str__ = Exception.__str__
+
+
 class UnknownVersion(UsageError):
     """A version string that is not in the registry."""
 

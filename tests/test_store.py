@@ -933,19 +933,21 @@ def test_writes_of_tens_of_megabytes_do_not_stall_on_postgresql(new_database):
 
 def test_a_statement_the_server_refuses_writes_nothing_and_the_next_call_works_on_postgresql(new_database):
     """A PostgreSQL write is one pipeline (BEGIN, statements, COMMIT): when the server refuses its
-    last statement (a JSON NUL escape, which JSONB cannot hold), the first one's row goes too, the
-    call raises one DatabaseFailure line, and the same pooled connection serves the next calls."""
+    last statement (a run a CHECK constraint of the test's rejects: values the store itself refuses,
+    such as a NUL character, never reach the server), the first one's row goes too, the call raises
+    one DatabaseFailure line, and the same pooled connection serves the next calls."""
     db = new_database("postgresql")
     store = store_of(db)
     store.upsert_session(AgentSession(session_id="kept", agent_id="agent-1", runs=[agent_run("kept-1")]))
+    sql(db, "ALTER TABLE ai.agno_runs ADD CONSTRAINT refuse_me CHECK (run_data->>'content' <> 'refuse me')")
     backends = {pid for (pid,) in sql(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")}
-    refused = AgentSession(session_id="refused", agent_id="agent-1", runs=[agent_run("nul-1", content="a\x00b")])
+    refused = AgentSession(session_id="refused", agent_id="agent-1", runs=[agent_run("nul-1", content="refuse me")])
     for _ in range(2):  # the second time, its statements are already prepared on that connection
         with pytest.raises(DatabaseFailure) as failure:
             store.upsert_session(refused)
-        assert "\n" not in str(failure.value) and "Unicode" in str(failure.value)
+        assert "\n" not in str(failure.value) and "refuse_me" in str(failure.value)
         with pytest.raises(DatabaseFailure):
-            store.upsert_run("kept", agent_run("nul-2", content="a\x00b"))
+            store.upsert_run("kept", agent_run("nul-2", content="refuse me"))
     assert store.get_session("refused") is None
     assert [r.run_id for r in store.get_session("kept").runs] == ["kept-1"]
     store.upsert_run("kept", agent_run("kept-2"))

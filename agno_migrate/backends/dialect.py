@@ -37,6 +37,9 @@ class Dialect:
     json_unescaped: bool = False
     """JSON is written as UTF-8 text, not ``\\u``-escaped (MariaDB: escaping doubles CJK and triples
     emoji, and can push a large session past the packet limit): ``backends.sql.json_text``."""
+    json_max_depth: int | None = None
+    """The deepest nesting of objects and arrays a JSON column holds (MariaDB: ``storable.MAX_DEPTH``);
+    None: no limit that matters."""
     json_cast_to_text: bool = False
     """A JSON column is read as its text through a CAST by the server (PostgreSQL: the driver would
     parse json/jsonb itself); elsewhere the stored text is read as it is."""

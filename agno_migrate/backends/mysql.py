@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from agno_migrate import registry
 from agno_migrate.backends.sql_dialect import SqlDialect, lock_key, lock_timeout_error
+from agno_migrate.storable import MAX_DEPTH
 from agno_migrate.target import Target
 
 ID_COLLATION = "utf8mb4_bin"
@@ -28,6 +29,7 @@ class MySQL(SqlDialect):
     extra = "mysql"
     id_collation = ID_COLLATION
     json_unescaped = True
+    json_max_depth = MAX_DEPTH  # JSON_VALID (the JSON columns' CHECK) rejects 32 levels
 
     def engine_options(self, target: Target) -> dict:
         """utf8mb4 connections; JSON written as UTF-8 text (:func:`json_text`), read by the driver."""
@@ -38,6 +40,13 @@ class MySQL(SqlDialect):
             "connect_args": {"connect_timeout": 10, "charset": "utf8mb4"},
             "json_serializer": json_text,
         }
+
+    def privilege_denied(self, exc: BaseException) -> bool:
+        # table/column access denied, database access denied, needs SUPER/other, routine access denied
+        return _errno(exc) in (1142, 1143, 1044, 1227, 1370)
+
+    def unrepresentable_text(self, exc: BaseException) -> bool:
+        return _errno(exc) == 1366  # Incorrect string value (a character the column's charset lacks)
 
     @contextlib.contextmanager
     def migration_lock(self, conn, target: Target) -> Iterator[None]:
@@ -109,6 +118,11 @@ class MySQL(SqlDialect):
 
 
 DIALECT = MySQL()
+
+
+def _errno(exc: BaseException):
+    args = getattr(getattr(exc, "orig", exc), "args", ())
+    return args[0] if args else None
 
 
 def lock_name(name: str) -> str:

@@ -54,7 +54,18 @@ class PostgreSQL(SqlDialect):
         # the store prepares its own statements (store/pgpipe.py); psycopg's automatic ones would
         # make its rollback() send DEALLOCATE ALL, which drops the store's as well
         options["connect_args"]["prepare_threshold"] = None
+        # text travels as UTF-8 whatever the database's encoding (a LATIN1 database): the server
+        # converts it, and refuses a character its encoding cannot hold instead of storing bytes
+        # the driver could not decode again
+        options["connect_args"]["client_encoding"] = "utf8"
         return options
+
+    def privilege_denied(self, exc: BaseException) -> bool:
+        return getattr(getattr(exc, "orig", exc), "sqlstate", None) == "42501"  # insufficient_privilege
+
+    def unrepresentable_text(self, exc: BaseException) -> bool:
+        # untranslatable_character, character_not_in_repertoire
+        return getattr(getattr(exc, "orig", exc), "sqlstate", None) in ("22P05", "22021")
 
     def prepare_engine(self, engine) -> None:
         """On every new connection, one query: JIT off (our statements are short; the planner's

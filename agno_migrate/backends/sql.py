@@ -128,10 +128,32 @@ def database_errors(target: Target) -> Iterator[None]:
         yield
     except (DBAPIError, *_driver_errors(target)) as exc:
         message = describe_db_error(exc)
+        dialect = dialect_of(target)
+        if dialect.privilege_denied(exc):
+            raise DatabaseFailure(_privilege_message(target, message)) from None
+        if dialect.unrepresentable_text(exc):
+            raise UsageError(
+                f"{target.masked_url}: the database's character set cannot hold a character of this value "
+                f"({message}); nothing was written: use a UTF-8 (utf8mb4) database, or keep to its characters"
+            ) from None
         operational = isinstance(exc, (OperationalError, *_driver_errors(target, "OperationalError")))
         if operational and "readonly" in message.replace("-", "").lower():
             raise DatabaseFailure(f"{target.masked_url} is read-only: {message}") from None
         raise DatabaseFailure(f"database error on {target.masked_url}: {message}") from None
+
+
+def _privilege_message(target: Target, message: str) -> str:
+    """Who lacks which privilege, and what each use of the database needs."""
+    from sqlalchemy.engine import make_url
+
+    user = make_url(target.driver_url).username or "the connecting user"
+    where = f"schema {target.schema}" if dialect_of(target).creates_schema else f"database {target.schema}"
+    return (
+        f"{user} lacks a privilege on {target.masked_url} ({message}): upgrade, downgrade and stamp change "
+        f"the Agno tables and need their owner (and, to create tables, CREATE on {where}); the session store "
+        f"on a database at head needs only SELECT, INSERT, UPDATE and DELETE on them. Grant it to {user}, or "
+        "run this as a user that has it"
+    )
 
 
 def has_table(conn, target: Target, name: str) -> bool:

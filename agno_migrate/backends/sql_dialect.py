@@ -43,6 +43,14 @@ class SqlDialect(Dialect):
 
         return {"pool_recycle": 1800, "connect_args": {"connect_timeout": 10}, "json_deserializer": loads}
 
+    def privilege_denied(self, exc: BaseException) -> bool:
+        """Whether the driver error ``exc`` says the connected role lacks a privilege."""
+        return False
+
+    def unrepresentable_text(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says text has no equivalent in the database's (or column's) character set."""
+        return False
+
     def prepare_engine(self, engine) -> None:
         """Set up a new engine (event listeners on its connections); nothing by default."""
 

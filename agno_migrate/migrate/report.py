@@ -39,6 +39,27 @@ class NulRemoved(NamedTuple):
     table: str | None = None
 
 
+class SurrogatesReplaced(NamedTuple):
+    """Lone UTF-16 surrogate escapes (``\\ud83d`` without its pair) replaced by ``\\ufffd`` in a JSON
+    column (PostgreSQL's JSONB cannot hold them): of a session, or (``table`` named) of another
+    Agno table's row whose key is ``session_id``."""
+
+    session_id: str
+    column: str
+    count: int
+    table: str | None = None
+
+
+class EscapesKept(NamedTuple):
+    """``\\u`` escapes of characters the database's encoding cannot hold (an emoji in LATIN1), kept
+    as their text in a JSON column cast to JSONB."""
+
+    session_id: str
+    column: str
+    count: int
+    table: str | None = None
+
+
 class Unstorable(NamedTuple):
     """A MongoDB document that BSON cannot hold (an integer beyond 64 bits, over 16 MB): not written."""
 
@@ -60,6 +81,15 @@ class FilledRow(NamedTuple):
 
     table: str
     session_id: str
+
+
+class DeepAsText(NamedTuple):
+    """An Agno 1.x row whose JSON nested deeper than the backend holds (MariaDB): ``count`` parts
+    were stored as their JSON text (``storable.text_beyond_depth``)."""
+
+    table: str
+    session_id: str
+    count: int
 
 
 class LearningRekeyed(NamedTuple):
@@ -112,6 +142,20 @@ class StepReport(Mapping):
 
     def note_nul_removed(self, session_id: str, column: str, count: int, table: str | None = None) -> None:
         self._note("nul_removed", NulRemoved(session_id, column, count, table))
+
+    def note_surrogates_replaced(self, session_id: str, column: str, count: int, table: str | None = None) -> None:
+        self._note("surrogates_replaced", SurrogatesReplaced(session_id, column, count, table))
+
+    def note_jsonb_fit(
+        self, session_id: str, column: str, nuls: int, surrogates: int, escaped: int = 0, table: str | None = None
+    ) -> None:
+        """What ``storable.fit_for_jsonb`` changed in one row's column, if anything."""
+        if nuls:
+            self.note_nul_removed(session_id, column, nuls, table)
+        if surrogates:
+            self.note_surrogates_replaced(session_id, column, surrogates, table)
+        if escaped:
+            self._note("escapes_kept_as_text", EscapesKept(session_id, column, escaped, table))
 
     def note_unstorable(self, collection: str, key: Any, reason: str) -> None:
         self._note("unstorable", Unstorable(collection, key, reason))
@@ -171,6 +215,10 @@ class StepReport(Mapping):
         return self._entries.get("nul_removed", [])
 
     @property
+    def surrogates_replaced(self) -> list[SurrogatesReplaced]:
+        return self._entries.get("surrogates_replaced", [])
+
+    @property
     def unstorable(self) -> list[Unstorable]:
         return self._entries.get("unstorable", [])
 
@@ -211,6 +259,7 @@ class LegacyReport:
     duplicate_run_ids: list[Rekeyed] = field(default_factory=list)
     nul_bytes_removed: int = 0
     created_at_filled: list[FilledRow] = field(default_factory=list)
+    deep_as_text: list[DeepAsText] = field(default_factory=list)
     tables: dict = field(default_factory=dict)  # name -> {"mode", "rows", "done"}
 
     def as_dict(self) -> dict:
@@ -224,5 +273,6 @@ class LegacyReport:
             "duplicate_run_ids": len(self.duplicate_run_ids),
             "nul_bytes_removed": self.nul_bytes_removed,
             "created_at_filled": len(self.created_at_filled),
+            "deep_as_text": len(self.deep_as_text),
             "tables": self.tables,
         }

@@ -18,20 +18,80 @@ from collections.abc import Iterable
 
 from agno_migrate import backends, convert, registry
 from agno_migrate.errors import SchemaBehind, UsageError
-from agno_migrate.sessions import Run, Session, chat_messages
+from agno_migrate.sessions import JSON_FIELDS, SESSION_TYPES, Run, Session, chat_messages
+from agno_migrate.storable import check_value
 from agno_migrate.target import Target
 
 SORTABLE = ("created_at", "updated_at", "session_id", "user_id", "session_type")
 
 
-def check_listing(sort_by: str, sort_order: str, limit: int | None, page: int | None) -> None:
-    """Raise UsageError for a listing request no backend can answer."""
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_listing(sort_by: str, sort_order: str, limit: int | None, page: int | None, timestamps: tuple = ()) -> None:
+    """Raise UsageError for a listing request no backend can answer (the same on every backend:
+    a limit is an int from 0, a page an int from 1, timestamps ints)."""
     if sort_by not in SORTABLE:
         raise UsageError(f"sort_by must be one of {', '.join(SORTABLE)}")
     if sort_order not in ("asc", "desc"):
         raise UsageError("sort_order must be 'asc' or 'desc'")
-    if page is not None and (limit is None or page < 1):
-        raise UsageError("page counts from 1 and needs a limit")
+    if limit is not None and not (_is_int(limit) and limit >= 0):
+        raise UsageError(f"limit must be an int from 0 (or None for every session), not {limit!r}")
+    if page is not None and not (_is_int(page) and page >= 1 and limit is not None):
+        raise UsageError(f"page must be an int counting from 1, given with a limit, not {page!r}")
+    for name, value in timestamps:
+        if value is not None and not _is_int(value):
+            raise UsageError(f"{name} must be an int (seconds since the epoch) or None, not {value!r}")
+
+
+_ID_FIELDS = ("agent_id", "team_id", "workflow_id", "user_id")
+
+
+def check_session(session) -> None:
+    """Raise UsageError naming the field when ``session`` is not one every backend stores as given."""
+    if not isinstance(session, Session):
+        raise UsageError(
+            f"pass a Session (AgentSession, TeamSession or WorkflowSession), not a {type(session).__name__}"
+        )
+    if not isinstance(session.session_id, str) or not session.session_id:
+        raise UsageError(f"session_id must be a non-empty str, not {session.session_id!r}")
+    where = f"session {session.session_id!r}"
+    check_value(session.session_id, f"{where} session_id")
+    if session.session_type not in SESSION_TYPES:
+        raise UsageError(f"{where}: session_type must be one of {', '.join(SESSION_TYPES)}")
+    for name in _ID_FIELDS:
+        value = getattr(session, name)
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{where}: {name} must be a str or None, not {type(value).__name__}")
+        check_value(value, f"{where} {name}")
+    for name in ("created_at", "updated_at"):
+        value = getattr(session, name)
+        if value is not None and not _is_int(value):
+            raise UsageError(f"{where}: {name} must be an int (seconds since the epoch) or None, not {value!r}")
+    for name in JSON_FIELDS:
+        check_value(getattr(session, name), f"{where} {name}")
+    if not isinstance(session.runs, list):
+        raise UsageError(f"{where}: runs must be a list of dicts, not {type(session.runs).__name__}")
+    for index, run in enumerate(session.runs):
+        check_run(run, f"{where} runs[{index}]")
+
+
+def check_name(name) -> None:
+    """Raise UsageError unless ``name`` is a session name every backend stores (text)."""
+    if not isinstance(name, str):
+        raise UsageError(f"a session name is a str, not a {type(name).__name__}")
+    check_value(name, "session name")
+
+
+def check_run(run, where: str = "run") -> None:
+    """Raise UsageError when ``run`` is not a dict every backend stores as given."""
+    if not isinstance(run, dict):
+        raise UsageError(f"{where} must be a dict (a run as Agno stores it), not a {type(run).__name__}")
+    run_id = run.get("run_id")
+    if run_id is not None and not isinstance(run_id, str):
+        raise UsageError(f"{where}: run_id must be a str, not {type(run_id).__name__}")
+    check_value(run, where)
 
 
 def with_run_id(run: dict) -> Run:
@@ -145,6 +205,8 @@ class SessionStore:
         replaces it for new runs (after the stored ones) and keeps the stored one for known runs."""
         now = int(time.time())
         rows, run_rows = [], []
+        for session in sessions:  # every session checked before any is changed or written
+            check_session(session)
         for session in sessions:
             if not preserve_updated_at or session.updated_at is None:
                 session.updated_at = now

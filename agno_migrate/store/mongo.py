@@ -40,9 +40,9 @@ from agno_migrate.backends.mongo import mongo_errors
 from agno_migrate.backends.mongo_lease import Lease
 from agno_migrate.backends.records import mongo_recorded_version
 from agno_migrate.backends.retry import FULL_JITTER, HALF_JITTER, Backoff
-from agno_migrate.errors import LockTimeout, RunIdTaken, UsageError
+from agno_migrate.errors import LockTimeout, RunIdTaken, UnknownSession, UsageError
 from agno_migrate.sessions import Run, Session, merge_runs
-from agno_migrate.store.base import SessionStore, check_listing, with_run_id
+from agno_migrate.store.base import SessionStore, check_listing, check_name, check_run, with_run_id
 from agno_migrate.target import Target
 
 ID_CHUNK = 1000  # ids per $in
@@ -247,11 +247,13 @@ class MongoDb(SessionStore):
 
     def upsert_run(self, session_id: str, run: dict) -> Run:
         """Append ``run`` to the session (or update it in place, by ``run_id``) without rewriting the
-        session's other runs. Raises KeyError if the session does not exist, RunIdTaken if the run
+        session's other runs. Raises UnknownSession (a UsageError, also a KeyError) for a missing
+        session, RunIdTaken if the run
         id belongs to another session. The session document is written first, so concurrent writers
         to one session conflict (and retry): each run gets its own position."""
         from bson import ObjectId
 
+        check_run(run)
         run = with_run_id(Run(run))
         now = int(time.time())
         projection = {"_id": 0, **{name: 1 for name in OWNER_FIELDS}}
@@ -266,7 +268,7 @@ class MongoDb(SessionStore):
                 {"session_id": {"$eq": session_id}}, {"$set": touch}, projection=projection, session=session
             )
             if owner is None:
-                raise KeyError(f"no session {session_id!r}")
+                raise UnknownSession(f"no session {session_id!r}: upsert_session() it first, then add runs")
             if session is not None:
                 self._sessions.update_one({"session_id": {"$eq": session_id}}, {"$unset": {CLAIM: ""}}, session=session)
             (row,), _ = convert.run_rows({**_plain(owner), "session_id": session_id}, [run])
@@ -288,6 +290,7 @@ class MongoDb(SessionStore):
 
     def rename_session(self, session_id: str, name: str) -> Session | None:
         """Set the session's name (``session_data.session_name``); None if there is no such session."""
+        check_name(name)
 
         def work(session) -> bool:
             now = int(time.time())
@@ -357,7 +360,9 @@ class MongoDb(SessionStore):
         ``page`` counts from 1 and needs ``limit``. ``sort_by`` is one of SORTABLE; ties are broken
         by ``session_id``. ``session_name`` matches a case-insensitive substring of the name.
         """
-        check_listing(sort_by, sort_order, limit, page)
+        check_listing(
+            sort_by, sort_order, limit, page, (("start_timestamp", start_timestamp), ("end_timestamp", end_timestamp))
+        )
         where = _filters(session_type, user_id, component_id, session_name, start_timestamp, end_timestamp)
         with self._read():
             total = self._sessions.count_documents(where)

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from agno_migrate import convert, jsoncodec
 from agno_migrate.backends import dialect_of, records
 from agno_migrate.backends.sql import connect, database_errors, engine
-from agno_migrate.errors import RunIdTaken
+from agno_migrate.errors import RunIdTaken, UnknownSession
 from agno_migrate.schema import head_tables
 from agno_migrate.sessions import Run, Session, merge_runs
-from agno_migrate.store.base import SORTABLE, SessionStore, check_listing, with_run_id  # noqa: F401  (SORTABLE: re-exported)
+from agno_migrate.store.base import SORTABLE, SessionStore, check_listing, check_name, check_run, with_run_id  # noqa: F401  (SORTABLE: re-exported)
 from agno_migrate.store.driver import Call, Statement
 from agno_migrate.target import Target
 
@@ -135,7 +135,8 @@ class SqlStore(SessionStore):
 
     def upsert_run(self, session_id: str, run: dict) -> Run:
         """Append ``run`` to the session (or update it in place, by ``run_id``) without rewriting the
-        session's other runs. Raises KeyError if the session does not exist, RunIdTaken if the run
+        session's other runs. Raises UnknownSession (a UsageError, also a KeyError) for a missing
+        session, RunIdTaken if the run
         id belongs to another session (nothing written then). The session row is locked first, so
         concurrent writers to one session queue up and each run gets its own position.
 
@@ -143,6 +144,7 @@ class SqlStore(SessionStore):
         ``updated_at``, read back the run's owner (the last three are one statement on PostgreSQL,
         and the whole call one round trip there): the run row's session-derived columns are filled
         in by the database (see :meth:`_run_upsert_clause`)."""
+        check_run(run)
         run = with_run_id(Run(run))
         (own,), _ = convert.run_rows({"session_id": session_id}, [run])  # the run's own columns
         values = {**own, "sid": session_id, "now": int(time.time()), "run_data": dict(run)}
@@ -150,7 +152,7 @@ class SqlStore(SessionStore):
             locked, *_, ((found,),) = call.write([(statement, [values]) for statement in self._run_statements])
         if found != session_id:  # nothing was written
             if not locked:
-                raise KeyError(f"no session {session_id!r}")
+                raise UnknownSession(f"no session {session_id!r}: upsert_session() it first, then add runs")
             # (found is None only if another writer stored this run id for its session meanwhile)
             raise RunIdTaken(
                 f"run {run.run_id!r} belongs to session {found or 'another session'!r}, not {session_id!r}"
@@ -236,6 +238,7 @@ class SqlStore(SessionStore):
 
     def rename_session(self, session_id: str, name: str) -> Session | None:
         """Set the session's name (``session_data.session_name``); None if there is no such session."""
+        check_name(name)
         s = self._sessions
         with self._write() as conn:
             data = conn.execute(sa.select(s.c.session_data).where(s.c.session_id == session_id)).first()
@@ -314,7 +317,9 @@ class SqlStore(SessionStore):
 
         ``page`` counts from 1 and needs ``limit``. ``sort_by`` is one of SORTABLE.
         """
-        check_listing(sort_by, sort_order, limit, page)
+        check_listing(
+            sort_by, sort_order, limit, page, (("start_timestamp", start_timestamp), ("end_timestamp", end_timestamp))
+        )
         values = {
             "st": session_type,
             "uid": user_id,

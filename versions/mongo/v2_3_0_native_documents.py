@@ -4,12 +4,16 @@ Agno 2.0.0–2.1.0 stored the JSON fields of a session (``session_data``, ``runs
 as JSON *strings*; 2.1.1 and later store native sub-documents and read nothing else, and no Agno
 migration ever converts the old ones. This step decodes them, batch by batch (idempotent: a decoded
 document no longer matches). A string that is not JSON, or that BSON cannot hold once decoded (an
-integer beyond 64 bits), is reported and left as it is. Agno's own v2_3_0 does nothing on MongoDB.
+integer beyond 64 bits), is reported and left as it is. A lone UTF-16 surrogate escape (``\\ud83d``
+without its pair; BSON text is UTF-8) becomes U+FFFD, counted and named per session, as in
+PostgreSQL's JSON → JSONB step (``agno_migrate.storable``). Agno's own v2_3_0 does nothing on MongoDB.
 
 Undoing it changes nothing: native documents are what every 2.x release from 2.1.1 on writes.
 """
 
 import json
+
+from agno_migrate.storable import replace_lone_surrogates
 
 version = "2.3.0"
 
@@ -34,8 +38,11 @@ def upgrade(step):
                     value, problem = _decoded(doc[name])
                     if problem:
                         step.report.note_unparseable(doc.get("session_id"), f"{name}: {problem}")
-                    else:
-                        values[name] = value
+                        continue
+                    value, replaced = replace_lone_surrogates(value)
+                    if replaced:
+                        step.report.note_surrogates_replaced(doc.get("session_id"), name, replaced)
+                    values[name] = value
             if values:
                 updates.append(UpdateOne({"_id": doc["_id"]}, {"$set": values}))
         if updates:

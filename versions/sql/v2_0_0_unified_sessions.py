@@ -40,7 +40,9 @@ def upgrade():
     if _exists(name, schema):
         return
     if dialect == "postgresql":
-        op.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+        # only when missing: IF NOT EXISTS needs CREATE on the database, which the schema's owner may lack
+        if ctx.as_sql or not sa.inspect(op.get_bind()).has_schema(schema):
+            op.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
     key = (
         sa.PrimaryKeyConstraint("session_id")
         if dialect == "sqlite"

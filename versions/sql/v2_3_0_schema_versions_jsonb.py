@@ -2,9 +2,12 @@
 
 SQLite and MySQL sessions tables are unchanged. On PostgreSQL each JSON column still of type
 ``json`` becomes ``jsonb`` (columns already converted are left alone, so a half-done run finishes).
-JSONB cannot hold the NUL character, which ``json`` text can (as the escape ``\u0000``): those
-escapes are removed first, in the rows that have them, and counted (the project's rule for
-PostgreSQL JSONB, as the Agno 1.x import does); every other character of the text is kept. Without
+JSONB cannot hold the NUL character nor a lone UTF-16 surrogate, which ``json`` text can (as the
+escapes ``\u0000`` and a lone surrogate escape): first, in the rows that have them, NUL escapes are removed
+and lone surrogate escapes replaced by ``\ufffd``, each counted and named per session in the report
+(the project's rules, ``agno_migrate.storable``); in a database whose encoding is not UTF-8, an
+escape of a character it cannot hold keeps its text (``\\u...``), counted likewise. Every other
+character of the text is kept. Without
 that, the cast fails and the database could never leave 2.0.0.
 The version table is shared with Agno's other tables: it is created if missing and never dropped.
 
@@ -12,20 +15,18 @@ Revision ID: v2_3_0
 Revises: v2_0_0
 """
 
-import re
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
+from agno_migrate.storable import NON_ASCII_ESCAPE_HINT, SURROGATE_HINT, fit_for_jsonb, server_holds
 
 revision = "v2_3_0"
 down_revision = "v2_0_0"
 branch_labels = None
 depends_on = None
 
-NUL_BATCH = 500  # rows holding a NUL escape, read and rewritten together
-# a \u0000 escape, not an escaped backslash followed by "u0000": preceded by an even number of backslashes
-NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+NUL_BATCH = 500  # rows holding a NUL or surrogate escape, read and rewritten together
 JSON_COLUMNS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
 
 
@@ -93,14 +94,17 @@ def _alter_types(table, schema, columns, type_name):
 
 
 def _remove_nul_escapes(t, schema, columns, report):
-    """Remove the ``\u0000`` escapes of the JSON text of ``columns``, in one pass over the rows that
-    hold any (keyset on session_id, in batches); count them in ``report`` (the upgrade's StepReport:
-    ``nul_removed``, per session and column)."""
+    """Make the JSON text of ``columns`` fit JSONB (``storable.fit_for_jsonb``: ``\u0000`` escapes
+    removed, lone surrogate escapes replaced by ``\ufffd``), in one pass over the rows that may hold
+    any (keyset on session_id, in batches); count them in ``report`` (the upgrade's StepReport:
+    ``nul_removed`` and ``surrogates_replaced``, per session and column)."""
     bind = op.get_bind()
     table = sa.table(t.session_table, sa.column("session_id"), *map(sa.column, columns), schema=schema)
     texts = [sa.cast(table.c[column], sa.Text) for column in columns]
     escape = sa.literal("\\u0000", sa.Text)
-    holding = sa.or_(*[sa.func.strpos(text, escape) > 0 for text in texts])
+    holds = server_holds(bind.execute(sa.text("SHOW server_encoding")).scalar())
+    hint = sa.literal(SURROGATE_HINT if holds is None else NON_ASCII_ESCAPE_HINT, sa.Text)
+    holding = sa.or_(*[sa.or_(sa.func.strpos(text, escape) > 0, text.op("~")(hint)) for text in texts])
     updates = {
         column: sa.update(table)
         .where(table.c.session_id == sa.bindparam("sid"))
@@ -119,10 +123,12 @@ def _remove_nul_escapes(t, schema, columns, report):
         rewritten = {column: [] for column in columns}
         for session_id, *values in batch:
             for column, value in zip(columns, values, strict=False):
-                stripped, count = NUL_ESCAPE.subn(r"\1", value) if value is not None else (None, 0)
-                if count:
-                    rewritten[column].append({"sid": session_id, "text": stripped})
-                    report.note_nul_removed(session_id, column, count)
+                if value is None:
+                    continue
+                fitted, nuls, surrogates, escaped = fit_for_jsonb(value, holds)
+                if nuls or surrogates or escaped:
+                    rewritten[column].append({"sid": session_id, "text": fitted})
+                    report.note_jsonb_fit(session_id, column, nuls, surrogates, escaped)
         for column, rows in rewritten.items():
             if rows:
                 bind.execute(updates[column], rows)

@@ -204,15 +204,14 @@ def _create_head_in(ctx, target: Target, resume: bool = False) -> None:
     (``resume``) creates what is missing — tables, indexes, stamps — instead of taking the half-made
     tables for an Agno database. The mark becomes ``create`` once all is there.
     """
-    from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
+    from sqlalchemy.schema import CreateIndex, CreateTable
 
     from agno_migrate.schema import head_tables
 
     dialect = dialect_of(target)
     head = head_tables(target)
     marked = resume or (not dialect.transactional_ddl and not ctx.as_sql)
-    if dialect.creates_schema:
-        _sql.execute(ctx, CreateSchema(target.schema, if_not_exists=True))
+    _sql.ensure_schema(ctx, target)
     if marked and not resume:
         _sql.ensure_version_table(ctx, target)
         _sql.record(ctx, target, registry.HEAD, _sql.CREATING)

@@ -39,7 +39,7 @@ from agno_migrate.migrate.legacy.rules import canonical_session, parse_table_opt
 from agno_migrate.migrate.legacy.sql_checkpoints import checkpoint_table, checkpoints, end_pass, start_pass
 from agno_migrate.migrate.legacy.worker import Converted, Layout, Unreadable
 from agno_migrate.migrate.model import LegacyTable
-from agno_migrate.migrate.report import FilledRow, LegacyReport, RowProblem
+from agno_migrate.migrate.report import DeepAsText, FilledRow, LegacyReport, RowProblem
 from agno_migrate.schema import JSON_COLUMNS
 from agno_migrate.target import Target
 
@@ -432,6 +432,8 @@ def _import_batch(
         report.nul_bytes_removed += result.nul_removed
         if result.created_at_filled:
             report.created_at_filled.append(FilledRow(legacy.name, result.session[key]))
+        if result.deep_as_text:
+            report.deep_as_text.append(DeepAsText(legacy.name, result.session[key], result.deep_as_text))
         converted.append(result)
     converted = _without_collisions(conn, head, legacy, converted, report)
     if not converted:

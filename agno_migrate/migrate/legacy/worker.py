@@ -58,6 +58,9 @@ class Converted(NamedTuple):
     backend cannot store them)."""
     memory_problem: str | None = None
     """Why its blob's memories could not be read (the session is imported all the same)."""
+    deep_as_text: int = 0
+    """Parts nested deeper than the backend's JSON holds, kept as their JSON text (MariaDB:
+    ``storable.text_beyond_depth``)."""
 
 
 def blob_memories(row: dict, stores_nul: bool) -> tuple[tuple, str | None, int]:
@@ -125,6 +128,7 @@ def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> li
             (session_row, runs), removed = convert.strip_nul((session_row, runs))
         filled = convert.fill_created_at(session_row)
         run_rows, _ = convert.run_rows(session_row, runs)
+        deep = _text_beyond_depth(dialect.json_max_depth, session_row, json_columns, run_rows)
         size = 0
         for column in json_columns:
             if session_row[column] is not None:
@@ -145,9 +149,26 @@ def convert_rows(mode: str, rows: list[dict], backend: str, layout: tuple) -> li
                 size,
                 memories,
                 problem,
+                deep,
             )
         )
     return out
+
+
+def _text_beyond_depth(max_depth: int | None, session_row: dict, json_columns: tuple, run_rows: list[dict]) -> int:
+    """Where the backend's JSON has a nesting limit: the parts of the row's JSON values nested
+    deeper kept as their JSON text (``storable.text_beyond_depth``); how many."""
+    if max_depth is None:
+        return 0
+    from agno_migrate.storable import text_beyond_depth
+
+    count = 0
+    for row, columns in [(session_row, json_columns)] + [(run, ("run_data",)) for run in run_rows]:
+        for column in columns:
+            if row.get(column) is not None:
+                row[column], replaced = text_beyond_depth(row[column], max_depth)
+                count += replaced
+    return count
 
 
 _connections: dict = {}

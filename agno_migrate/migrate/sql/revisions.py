@@ -104,14 +104,27 @@ def table_exists(ctx, target: Target, name: str) -> bool:
     return has_table(ctx.connection, target, name)
 
 
+def ensure_schema(ctx, target: Target) -> None:
+    """On PostgreSQL, create the target's schema when it is missing. Only then: ``CREATE SCHEMA IF
+    NOT EXISTS`` needs CREATE on the database even when the schema exists, which the schema's owner
+    (who can do everything the upgrade does) often does not have. Offline, ``IF NOT EXISTS``."""
+    from sqlalchemy import inspect
+    from sqlalchemy.schema import CreateSchema
+
+    if not dialect_of(target).creates_schema:
+        return
+    if not ctx.as_sql and inspect(ctx.connection).has_schema(target.schema):
+        return
+    execute(ctx, CreateSchema(target.schema, if_not_exists=True))
+
+
 def ensure_version_table(ctx, target: Target) -> None:
     """Create our version table (and on PostgreSQL its schema) if missing."""
-    from sqlalchemy.schema import CreateSchema, CreateTable
+    from sqlalchemy.schema import CreateTable
 
     if table_exists(ctx, target, target.version_table):
         return
-    if dialect_of(target).creates_schema:
-        execute(ctx, CreateSchema(target.schema, if_not_exists=True))
+    ensure_schema(ctx, target)
     execute(ctx, CreateTable(version_table(target)))
 
 

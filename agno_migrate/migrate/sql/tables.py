@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import re
 from functools import cache
 from types import ModuleType
 
@@ -24,11 +23,9 @@ from agno_migrate.errors import Refused
 from agno_migrate.migrate.model import AgnoTable, TableUpgrade
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.migrate.sql import revisions
+from agno_migrate.storable import NON_ASCII_ESCAPE_HINT, SURROGATE_HINT, fit_for_jsonb, server_holds
 from agno_migrate.tables import family, reflect_sql
 from agno_migrate.target import Target
-
-# a \u0000 escape, not an escaped backslash followed by "u0000" (as the sessions' 2.3.0 revision)
-NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 @cache
@@ -223,7 +220,8 @@ class TableOps:
 
     def to_head_types(self) -> None:
         """PostgreSQL: the ``json`` columns whose head type is ``jsonb`` become ``jsonb``, in one
-        ALTER TABLE; ``\\u0000`` escapes (which jsonb cannot hold) removed first and counted."""
+        ALTER TABLE; what jsonb cannot hold made to fit first and counted (``storable.fit_for_jsonb``:
+        ``\\u0000`` escapes removed, lone surrogate escapes replaced by ``\\ufffd``)."""
         have = self.columns()
         columns = [
             name
@@ -243,19 +241,22 @@ class TableOps:
 
         key = self.head["primary_key"][0]
         table = sa.table(self.name, sa.column(key), *map(sa.column, columns), schema=self.schema)
+        holds = server_holds(self.conn.execute(sa.text("SHOW server_encoding")).scalar())
         escape = sa.literal("\\u0000", sa.Text)
+        hint = sa.literal(SURROGATE_HINT if holds is None else NON_ASCII_ESCAPE_HINT, sa.Text)
         for column in columns:
             text = sa.cast(table.c[column], sa.Text)
-            rows = self.conn.execute(sa.select(table.c[key], text).where(sa.func.strpos(text, escape) > 0)).all()
+            holding = sa.or_(sa.func.strpos(text, escape) > 0, text.op("~")(hint))
+            rows = self.conn.execute(sa.select(table.c[key], text).where(holding)).all()
             for row_key, value in rows:
-                stripped, count = NUL_ESCAPE.subn(r"\1", value)
-                if count:
+                fitted, nuls, surrogates, escaped = fit_for_jsonb(value, holds)
+                if nuls or surrogates or escaped:
                     self.conn.execute(
                         table.update()
                         .where(table.c[key] == row_key)
-                        .values({column: sa.cast(sa.literal(stripped, sa.Text), postgresql.JSON)})
+                        .values({column: sa.cast(sa.literal(fitted, sa.Text), postgresql.JSON)})
                     )
-                    self.report.note_nul_removed(str(row_key), column, count, self.name)
+                    self.report.note_jsonb_fit(str(row_key), column, nuls, surrogates, escaped, self.name)
 
     def refuse_duplicates(self, columns: list[str], where: str, what: str) -> None:
         """Refused (nothing changed in this table) when rows matching ``where`` share ``columns``,

@@ -1,0 +1,264 @@
+"""What every target can hold: one rule per JSON value some backend cannot store.
+
+The targets disagree on JSON: PostgreSQL's ``jsonb`` holds no NUL character and no lone UTF-16
+surrogate, nor NaN/±Infinity (``json`` text holds the escapes, not the numbers); MariaDB's JSON
+(text checked by ``JSON_VALID``) holds no NaN/±Infinity and no nesting deeper than
+:data:`MAX_DEPTH`; MongoDB's BSON holds no integer beyond 64 bits and no NUL in a key; SQLite
+holds anything. The rules, the same on every backend:
+
+* Migrations (existing rows): a row never blocks the database. In JSON text cast to ``jsonb``,
+  ``\\u0000`` escapes are removed and lone surrogate escapes (a ``\\ud800``–``\\udbff`` not followed
+  by a low one, or a ``\\udc00``–``\\udfff`` not preceded by a high one) become ``\\ufffd`` (the
+  Unicode replacement character); both are counted per row and named in the report
+  (:func:`fit_for_jsonb`). Every other character is kept.
+* MongoDB 2.0 sessions hold their JSON as strings, decoded by the 2.3.0 step: lone surrogates in
+  the decoded text become U+FFFD, counted and named (BSON text is UTF-8: :func:`replace_lone_surrogates`).
+* Imports (Agno 1.x rows) into a backend with a nesting limit (MariaDB): a converted value nested
+  deeper than :data:`MAX_DEPTH` keeps its deepest parts as their JSON text (strings: nothing is
+  lost, ``json.loads`` gives them back), counted and named per session (:func:`text_beyond_depth`).
+* The session store (new values): :func:`check_value` refuses, with a UsageError naming the field,
+  what any backend could not hold or read back as it was given: values that are not JSON
+  (datetime, bytes, sets, objects, non-text keys), NaN/±Infinity, integers beyond 64 bits
+  (-2**63..2**63-1), NUL characters and lone surrogates in text, nesting deeper than
+  :data:`MAX_DEPTH`.
+
+No I/O, no SQLAlchemy: the revisions, the table steps and the store import it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from agno_migrate.errors import UsageError
+
+MAX_DEPTH = 31
+"""The deepest nesting of objects and arrays a stored JSON value may have (a flat object is 1):
+MariaDB's JSON_VALID rejects 32 levels."""
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+# an escape, not an escaped backslash followed by "u...": preceded by an even number of backslashes
+_EVEN = r"(?<!\\)((?:\\\\)*)"
+NUL_ESCAPE = re.compile(_EVEN + r"\\u0000")
+# a high surrogate escape with its low one (kept), a lone high one, or a lone low one
+SURROGATE_ESCAPE = re.compile(
+    _EVEN
+    + r"\\u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?|"
+    + _EVEN
+    + r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+SURROGATE_HINT = r"\\u[dD][89a-fA-F]"
+"""A PostgreSQL regular expression (``~``) matching JSON text that may hold a surrogate escape:
+the rows :func:`fit_for_jsonb` must look at."""
+REPLACEMENT = "\\ufffd"
+# any escape (a surrogate pair as one), for databases that do not hold every character: groups 1-4
+# as in SURROGATE_ESCAPE, then (5) the backslashes before another escape, (6) its hex digits
+_ANY_ESCAPE = re.compile(SURROGATE_ESCAPE.pattern + "|" + _EVEN + r"\\u([0-9a-fA-F]{4})")
+
+
+def fit_for_jsonb(text: str, holds: Callable[[str], bool] | None = None) -> tuple[str, int, int, int]:
+    """``text`` (JSON text) as ``jsonb`` can hold it: (the text, NUL escapes removed, lone surrogate
+    escapes replaced by ``\\ufffd``, escapes kept as text). Unchanged text when every count is 0.
+
+    ``holds`` (:func:`server_holds`; None: a UTF-8 database, which holds every character) tells
+    whether the database's encoding holds a character: an escape of one it does not (an emoji in a
+    LATIN1 database) gets its backslash escaped, so the string keeps the escape's text, ``\\u...``
+    (nothing lost, though no longer the character)."""
+    text, nuls = NUL_ESCAPE.subn(r"\1", text)
+    replaced = escaped = 0
+
+    def fix(match: re.Match) -> str:
+        nonlocal replaced, escaped
+        if match.group(2) is not None:  # a high surrogate
+            if match.group(3) is None:
+                replaced += 1
+                return match.group(1) + REPLACEMENT
+            char = (
+                (chr(int(match.group(2), 16)) + chr(int(match.group(3)[2:], 16)))
+                .encode("utf-16-le", "surrogatepass")
+                .decode("utf-16-le")
+            )
+            if holds is None or holds(char):
+                return match.group(0)
+            escaped += 1
+            return match.group(1) + "\\\\u" + match.group(2) + "\\" + match.group(3)
+        if match.re is _ANY_ESCAPE and match.group(5) is not None:  # another escape: kept unless not held
+            if holds is None or holds(chr(int(match.group(6), 16))):
+                return match.group(0)
+            escaped += 1
+            return match.group(5) + "\\\\u" + match.group(6)
+        replaced += 1
+        return match.group(4) + REPLACEMENT
+
+    if "\\u" in text:
+        text = (SURROGATE_ESCAPE if holds is None else _ANY_ESCAPE).sub(fix, text)
+    return text, nuls, replaced, escaped
+
+
+# PostgreSQL server encodings -> Python codecs (SQL_ASCII, and any not listed: ASCII only)
+_PG_CODECS = {
+    "LATIN1": "latin_1", "LATIN2": "iso8859_2", "LATIN3": "iso8859_3", "LATIN4": "iso8859_4",
+    "LATIN5": "iso8859_9", "LATIN6": "iso8859_10", "LATIN7": "iso8859_13", "LATIN8": "iso8859_14",
+    "LATIN9": "iso8859_15", "LATIN10": "iso8859_16", "ISO_8859_5": "iso8859_5", "ISO_8859_6": "iso8859_6",
+    "ISO_8859_7": "iso8859_7", "ISO_8859_8": "iso8859_8", "WIN866": "cp866", "WIN874": "cp874",
+    "WIN1250": "cp1250", "WIN1251": "cp1251", "WIN1252": "cp1252", "WIN1253": "cp1253", "WIN1254": "cp1254",
+    "WIN1255": "cp1255", "WIN1256": "cp1256", "WIN1257": "cp1257", "WIN1258": "cp1258", "KOI8R": "koi8_r",
+    "KOI8U": "koi8_u", "EUC_JP": "euc_jp", "EUC_KR": "euc_kr", "EUC_CN": "gb2312", "EUC_TW": "ascii",
+    "BIG5": "big5", "GBK": "gbk", "SJIS": "shift_jis", "UHC": "cp949", "JOHAB": "johab",
+}  # fmt: skip
+NON_ASCII_ESCAPE_HINT = r"\\u(00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])"
+"""A PostgreSQL regular expression matching JSON text that may hold an escape of a non-ASCII character."""
+
+
+def server_holds(server_encoding: str) -> Callable[[str], bool] | None:
+    """Whether a PostgreSQL database in ``server_encoding`` holds a character; None for UTF8 (and
+    GB18030), which hold every one."""
+    name = server_encoding.upper()
+    if name in ("UTF8", "GB18030"):
+        return None
+    codec = _PG_CODECS.get(name, "ascii")
+
+    def holds(char: str) -> bool:
+        try:
+            char.encode(codec)
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    return holds
+
+
+def text_beyond_depth(value: Any, max_depth: int = MAX_DEPTH) -> tuple[Any, int]:
+    """``value`` (a column's JSON value, level 1) with every object or array that would sit deeper
+    than ``max_depth`` levels replaced by its JSON text; and how many were replaced. ``value``
+    itself when none is."""
+    from agno_migrate.jsoncodec import dumps
+
+    count = 0
+
+    def walk(item: Any, level: int) -> Any:
+        nonlocal count
+        if isinstance(item, dict):
+            if level > max_depth:
+                count += 1
+                return dumps(item)
+            changed = {key: walk(inner, level + 1) for key, inner in item.items()}
+            return changed
+        if isinstance(item, (list, tuple)):
+            if level > max_depth:
+                count += 1
+                return dumps(item)
+            return [walk(inner, level + 1) for inner in item]
+        return item
+
+    if not _deeper_than(value, max_depth):
+        return value, 0
+    return walk(value, 1), count
+
+
+def _deeper_than(value: Any, max_depth: int) -> bool:
+    """Whether ``value`` nests objects and arrays deeper than ``max_depth`` levels (no copy)."""
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, (list, tuple)):
+            items = item
+        else:
+            continue
+        if level > max_depth:
+            return True
+        stack.extend((inner, level + 1) for inner in items if isinstance(inner, (dict, list, tuple)))
+    return False
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(value: Any) -> tuple[Any, int]:
+    """A decoded JSON value with every lone surrogate in its strings (keys included) replaced by
+    U+FFFD, and how many (decoding joins a real pair into one character, so any left is lone):
+    the decoded counterpart of :func:`fit_for_jsonb`, for backends whose text is UTF-8 (BSON)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.subn("\ufffd", value) if _LONE_SURROGATE.search(value) else (value, 0)
+    if isinstance(value, dict):
+        total, out = 0, {}
+        for key, item in value.items():
+            new_key, in_key = replace_lone_surrogates(key)
+            out[new_key], in_item = replace_lone_surrogates(item)
+            total += in_key + in_item
+        return (out, total) if total else (value, 0)
+    if isinstance(value, list):
+        items = [replace_lone_surrogates(item) for item in value]
+        total = sum(count for _, count in items)
+        return ([item for item, _ in items], total) if total else (value, 0)
+    return value, 0
+
+
+_WHAT_TO_PASS = "pass JSON values only: dict (text keys), list, str, int, float, bool or None"
+
+
+def check_value(value: Any, field: str) -> None:
+    """Raise UsageError naming ``field`` (and the path inside it) when ``value`` is not a JSON value
+    every backend holds as given (see the module docstring)."""
+    _check(value, field, 0)
+
+
+def _check(value: Any, path: str, depth: int) -> None:
+    kind = value.__class__
+    if kind is str:
+        _check_text(value, path)
+    elif value is None or kind is bool:
+        return
+    elif kind is int or (isinstance(value, int) and not isinstance(value, bool)):
+        if not INT_MIN <= value <= INT_MAX:
+            raise UsageError(
+                f"{path} is {value}: integers are stored up to 64 bits ({INT_MIN}..{INT_MAX}) on every "
+                "backend; pass a larger number as a string"
+            )
+    elif kind is float:
+        if not math.isfinite(value):
+            raise UsageError(f"{path} is {value!r}: JSON has no NaN or Infinity; pass None or a string instead")
+    elif kind is dict or isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise _too_deep(path)
+        for key, item in value.items():
+            if key.__class__ is not str:
+                raise UsageError(
+                    f"{path} has the key {key!r} ({type(key).__name__}): JSON keys are text; pass str keys"
+                )
+            _check_text(key, f"{path} key {key!r}")
+            _check(item, f"{path}[{key!r}]", depth + 1)
+    elif kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            raise _too_deep(path)
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]", depth + 1)
+    else:
+        raise UsageError(
+            f"{path} is a {type(value).__name__}, which is not JSON: {_WHAT_TO_PASS} "
+            "(e.g. a datetime as .isoformat(), bytes decoded or base64-encoded)"
+        )
+
+
+def _too_deep(path: str) -> UsageError:
+    return UsageError(
+        f"{path} nests objects and arrays deeper than {MAX_DEPTH} levels, more than MariaDB stores: "
+        "flatten it or store the inner part as a JSON string"
+    )
+
+
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise UsageError(f"{path} holds a NUL character, which PostgreSQL cannot store: remove it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"{path} holds a lone surrogate (half of a UTF-16 pair), which is not text any backend "
+            "stores: pass valid Unicode text"
+        ) from None
