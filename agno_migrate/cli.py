@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import click
 
 from agno_migrate import __version__, errors
+from agno_migrate.credentials import redact
 from agno_migrate.target import DEFAULT_URL, Target
 
 
@@ -45,11 +46,11 @@ class Options:
 
     def say(self, text: str = "") -> None:
         if not self.json and self.verbosity >= 0:
-            click.echo(text)
+            click.echo(redact(text))
 
     def detail(self, text: str) -> None:
         if not self.json and self.verbosity >= 1:
-            click.echo(text)
+            click.echo(redact(text))
 
     def listed(self, items: list) -> list:
         """The items to list one per line: all of them with -v, else the first five."""
@@ -57,7 +58,7 @@ class Options:
 
     def emit(self, payload: dict) -> None:
         if self.json:
-            click.echo(json.dumps(payload, sort_keys=True, default=str))
+            click.echo(redact(json.dumps(payload, sort_keys=True, default=str)))
 
 
 pass_options = click.make_pass_decorator(Options)
@@ -171,7 +172,7 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
         if opts.json:
             opts.emit({"sql": outcome.sql, "database": target.masked_url})
         else:
-            click.echo(outcome.sql, nl=False)
+            click.echo(redact(outcome.sql), nl=False)
         return
     opts.emit(outcome.as_dict())
     for line in outcome.drift:
@@ -266,7 +267,8 @@ def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
         return []
     with open(report_path, "w", encoding="utf-8") as out:
         for kind, table, session_id, reason in problems:
-            out.write(json.dumps({"kind": kind, "table": table, "session_id": session_id, "reason": reason}) + "\n")
+            line = json.dumps({"kind": kind, "table": table, "session_id": session_id, "reason": reason})
+            out.write(redact(line) + "\n")
     if legacy.collisions:
         opts.say(
             f"warning: {len(legacy.collisions)} session id(s) already stored with other content; "
@@ -482,21 +484,28 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: run, print one line on failure, return the exit code."""
     import logging
 
-    from agno_migrate.target import mask_url
+    from agno_migrate.credentials import remember
 
     # drivers log warnings (psycopg: "error ignored terminating <Pipeline>" after a lost connection);
     # with no handler Python prints them to stderr, a second line after our one error line
     logging.getLogger().addHandler(logging.NullHandler())
-    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
+    args = list(argv if argv is not None else sys.argv[1:])
+    as_json = "--json" in args
+    remember(os.environ.get("AGNO_DB_URL"))  # masked in every line, even before the URL is parsed
+    for i, arg in enumerate(args):
+        if arg.startswith("--db-url="):
+            remember(arg.partition("=")[2])
+        elif arg == "--db-url" and i + 1 < len(args):
+            remember(args[i + 1])
     try:
         cli.main(args=argv, prog_name="agno-migrate", standalone_mode=False)
         return errors.EXIT_OK
     except errors.AgnoMigrateError as exc:
-        return _fail(as_json, mask_url(str(exc)), exc.exit_code)
+        return _fail(as_json, redact(str(exc)), exc.exit_code)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        return _fail(as_json, mask_url(exc.format_message()), errors.EXIT_USAGE)
+        return _fail(as_json, redact(exc.format_message()), errors.EXIT_USAGE)
     except click.exceptions.Abort:
         return _fail(as_json, "aborted", 130)
     except KeyboardInterrupt:
@@ -507,13 +516,13 @@ def main(argv: list[str] | None = None) -> int:
         detail = f"{exc.__class__.__name__}: {exc}"
         return _fail(
             as_json,
-            f"unexpected error ({mask_url(detail)[:300]}); set AGNO_MIGRATE_DEBUG=1 for details",
+            f"unexpected error ({redact(detail)[:300]}); set AGNO_MIGRATE_DEBUG=1 for details",
             errors.EXIT_DATABASE,
         )
 
 
 def _fail(as_json: bool, message: str, code: int) -> int:
-    message = " ".join(message.split())
+    message = redact(" ".join(message.split()))
     if as_json:
         click.echo(json.dumps({"error": message, "exit_code": code}))
     else:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agno_migrate.credentials import mask_url, redact, remember
 from agno_migrate.errors import UsageError
 
 DEFAULT_URL = "sqlite:///agno.db"
@@ -38,19 +39,6 @@ _SCHEMES = {
     "mongodb": ("mongodb", None),
     "mongodb+srv": ("mongodb", None),
 }
-# user:password@ after a scheme and up to three slashes (also a mistyped "postgresql:/"), or at the
-# start of a word; a password may hold '/' or ':' (SQLAlchemy accepts them), never a raw '@'.
-_PASSWORDS_IN_URLS = (
-    re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*:/{0,3}[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<tail>@)"),
-    re.compile(r"(?P<head>(?<![^\s'\"(])[^:/@\s]+:)(?P<pw>(?!/)[^@\s]+)(?P<tail>@)"),
-)
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe to print or log."""
-    for pattern in _PASSWORDS_IN_URLS:
-        url = pattern.sub(lambda m: m["head"] + "***" + m["tail"], url)
-    return url
 
 
 def validate_identifier(name: str, what: str, max_len: int = _MAX_TABLE) -> str:
@@ -113,7 +101,10 @@ class Target:
         URL, an unknown scheme or an invalid name.
         """
         defaulted = url is None
+        if url is not None and not isinstance(url, str):
+            raise UsageError(f"a database URL must be a string, not {type(url).__name__}")
         url = DEFAULT_URL if url is None else url.strip()
+        remember(url)  # every message from here on masks its credentials, whatever their form
         scheme, sep, rest = url.partition("://")
         if not sep or not scheme:
             raise UsageError(f"malformed database URL {mask_url(url)!r}: expected scheme://...")
@@ -169,7 +160,10 @@ class Target:
 
     @property
     def masked_url(self) -> str:
-        return mask_url(self.url)
+        return redact(self.url)
+
+    def __repr__(self) -> str:  # never the URL's credentials
+        return f"Target({self.masked_url!r}, schema={self.schema!r}, session_table={self.session_table!r})"
 
     @property
     def lock_name(self) -> str:

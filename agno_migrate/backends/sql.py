@@ -4,7 +4,8 @@ Each target's engine is made by its dialect (``sql_dialect.SqlDialect.create_eng
 use and kept for the target (``connections``).
 
 Driver failures at connect time (unreachable host, bad password, missing database, unwritable
-SQLite file) become one ConnectFailed line with the password masked; nothing here prints a traceback.
+SQLite file) become one ConnectFailed line with every credential masked (``credentials.redact``:
+drivers can echo the DSN); nothing here prints a traceback.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import json
 from collections.abc import Iterator
 
 from agno_migrate.backends import connections, dialect_of
+from agno_migrate.credentials import redact
 from agno_migrate.errors import ConnectFailed, DatabaseFailure, UsageError
-from agno_migrate.target import Target, mask_url
+from agno_migrate.target import Target
 
 
 def engine(target: Target):
@@ -47,7 +49,7 @@ def describe_db_error(exc: BaseException) -> str:
     """One line naming what the driver said, without SQL, parameters or passwords."""
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else orig.__class__.__name__
-    return mask_url(text)[:300]
+    return redact(text)[:300]
 
 
 @contextlib.contextmanager
