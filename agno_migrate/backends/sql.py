@@ -89,7 +89,7 @@ def raw_connection(target: Target):
 
 @contextlib.contextmanager
 def _connect_errors(target: Target) -> Iterator[None]:
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import ArgumentError, DBAPIError
 
     try:
         yield
@@ -98,8 +98,14 @@ def _connect_errors(target: Target) -> Iterator[None]:
             f"the driver for {target.backend} is not installed ({exc.name}): "
             f"pip install 'agno-migrate[{dialect_of(target).extra}]'"
         ) from None
+    except ArgumentError as exc:  # e.g. ?port=x: SQLAlchemy refuses the URL's arguments
+        raise UsageError(f"invalid database URL {target.masked_url}: {describe_db_error(exc)}") from None
     except (DBAPIError, *_driver_errors(target)) as exc:  # a raw checkout raises the driver's own
-        raise ConnectFailed(f"cannot connect to {target.masked_url}: {describe_db_error(exc)}") from None
+        message = describe_db_error(exc)
+        better = dialect_of(target).explain_failure(target, exc, message)
+        if better is not None:
+            raise better from None
+        raise ConnectFailed(f"cannot connect to {target.masked_url}: {message}") from None
 
 
 def _driver_errors(target: Target, kind: str = "Error") -> tuple[type, ...]:
@@ -120,6 +126,9 @@ def database_errors(target: Target) -> Iterator[None]:
         yield
     except (DBAPIError, *_driver_errors(target)) as exc:
         message = describe_db_error(exc)
+        better = dialect_of(target).explain_failure(target, exc, message)
+        if better is not None:
+            raise better from None
         operational = isinstance(exc, (OperationalError, *_driver_errors(target, "OperationalError")))
         if operational and "readonly" in message.replace("-", "").lower():
             raise DatabaseFailure(f"{target.masked_url} is read-only: {message}") from None
