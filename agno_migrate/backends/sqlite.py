@@ -107,7 +107,7 @@ class SQLite(SqlDialect):
                 "writable): a database in WAL mode (any database Agno or agno-migrate wrote) needs a "
                 "writable directory even to be read; make it writable or copy the database elsewhere"
             )
-        return ConnectFailed(f"cannot open {target.masked_url}: {why}")
+        return ConnectFailed(f"cannot connect to {target.masked_url}: {why}")
 
     @contextlib.contextmanager
     def migration_lock(self, conn, target: Target) -> Iterator[None]:
