@@ -71,7 +71,15 @@ _GLOBALS: list[tuple[tuple[str, ...], dict]] = [
         },
     ),
     (("--session-table",), {"help": "Session table (MongoDB: collection) name (default agno_sessions)."}),
-    (("--runs-table",), {"help": "Runs table (MongoDB: collection) name (default agno_runs)."}),
+    (
+        ("--runs-table",),
+        {
+            "help": (
+                "Runs table (MongoDB: collection) name "
+                "(default agno_runs; <session-table>_runs for another session table)."
+            )
+        },
+    ),
     (
         ("--table", "tables"),
         {
@@ -231,8 +239,18 @@ LEGACY_HELP = (
     show_default=True,
     help="Where rows that could not be imported or collided are listed (written only if any).",
 )
+@click.option(
+    "--accept-unreadable",
+    "accept_unreadable",
+    multiple=True,
+    metavar="TABLE",
+    help=(
+        "Accept the loss of the Agno 1.x rows of TABLE that still cannot be read after this run's "
+        "pass (repeatable); without it, such a table stays pending: check fails, upgrade reads it again."
+    ),
+)
 @pass_options
-def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
+def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path, accept_unreadable):
     """Upgrade the database to head (or --to), importing Agno 1.x tables at head. Safe to run from
     several processes at once; an interrupted run is finished by the next one."""
     from agno_migrate.migrate import runner
@@ -243,7 +261,14 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
         _print_plan(opts, runner.plan(target, to, legacy_tables=legacy_tables))
         return
     with _Progress(opts) as progress:
-        outcome = runner.upgrade(target, to=to, sql=as_sql, progress=progress, legacy_tables=legacy_tables)
+        outcome = runner.upgrade(
+            target,
+            to=to,
+            sql=as_sql,
+            progress=progress,
+            legacy_tables=legacy_tables,
+            accept_unreadable=list(accept_unreadable) or None,
+        )
     if as_sql:
         if opts.json:
             opts.emit({"sql": outcome.sql, "database": target.masked_url})
@@ -269,14 +294,15 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path):
     if dialect_of(target).write_note:
         opts.detail(dialect_of(target).write_note)
     _print_table_steps(opts, outcome.tables, "was")
-    _report(opts, outcome.report, report_path)
+    _report(opts, outcome.report, report_path, set(accept_unreadable))
 
 
-def _report(opts: Options, report: dict, report_path: str) -> None:
-    """Print what the data steps met; rows that could not be converted end the command with exit 9."""
+def _report(opts: Options, report: dict, report_path: str, accept: set[str] | None = None) -> None:
+    """Print what the data steps met; rows that could not be converted end the command with exit 9
+    (Agno 1.x rows whose loss is accepted, ``accept``: a warning)."""
     failures = []
     if report.get("legacy") is not None:
-        failures += _report_legacy(opts, report["legacy"], report_path)
+        failures += _report_legacy(opts, report["legacy"], report_path, accept or set())
     if "runs_copied" in report:
         opts.say(f"copied {report['runs_copied']} runs into the runs table (legacy runs column kept)")
     _warn_duplicates(opts, report.get("duplicate_run_ids", []))
@@ -321,7 +347,7 @@ def _say_nul_removed(opts: Options, removed: list) -> None:
     )
 
 
-def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
+def _report_legacy(opts: Options, legacy, report_path: str, accept: set[str]) -> list[str]:
     """Print the Agno 1.x import's summary; list unreadable rows and collisions in ``report_path``.
     Returns the failure to report (unreadable rows), if any."""
     for name, table in legacy.tables.items():
@@ -356,9 +382,23 @@ def _report_legacy(opts: Options, legacy, report_path: str) -> list[str]:
         )
     if not legacy.unparseable:
         return []
+    pending = sorted(name for name, table in legacy.tables.items() if not table["done"])
+    accepted = sorted({row.table for row in legacy.unparseable})
+    if not pending and set(accepted) <= accept:
+        opts.say(
+            f"warning: {len(legacy.unparseable)} Agno 1.x row(s) could not be read and were not imported "
+            f"(listed in {report_path}); their loss is accepted for {', '.join(accepted)}"
+        )
+        return []
+    then = (
+        f"; {', '.join(pending)} stays pending: repair the rows and run agno-migrate upgrade again, or accept "
+        f"their loss with " + " ".join(f"--accept-unreadable {name}" for name in pending)
+        if pending
+        else ""
+    )
     return [
         f"{len(legacy.unparseable)} Agno 1.x row(s) could not be read and were not imported; listed in "
-        f"{report_path} (the legacy tables are unchanged)"
+        f"{report_path} (the legacy tables are unchanged){then}"
     ]
 
 
@@ -397,7 +437,9 @@ def current(opts: Options):
 
 def _print_status(opts: Options, status) -> None:
     target = status.target
-    if status.version is None:
+    if status.not_agno:
+        opts.say(f"{target.masked_url}: {target.session_table} is not Agno's (head is {status.head})")
+    elif status.version is None:
         what = "Agno 1.x tables only" if status.legacy else f"no {target.session_table} table"
         opts.say(f"{target.masked_url}: {what} (head is {status.head})")
     else:
@@ -407,7 +449,13 @@ def _print_status(opts: Options, status) -> None:
     if status.agno_stamp:
         opts.detail(f"Agno's own stamp: {status.agno_stamp}")
     for table in status.legacy:
-        state = "not imported yet" if table.name in status.legacy_pending else "imported"
+        unreadable = status.legacy_unreadable.get(table.name, 0)
+        if table.name not in status.legacy_pending:
+            state = f"imported, {unreadable} unreadable row(s) accepted as lost" if unreadable else "imported"
+        elif unreadable:
+            state = f"not imported: {unreadable} row(s) could not be read (repair them and run upgrade again)"
+        else:
+            state = "not imported yet"
         opts.say(f"Agno 1.x table {table.name} ({table.mode}, {table.rows} rows): {state}")
     for line in status.drift:
         opts.say(f"drift: {line}")
@@ -424,7 +472,8 @@ def _describe_agno_table(table) -> str:
     elif table.at_head:
         state = f"{table.version} (head)"
     else:
-        state = f"{table.version} (behind head {table.head})"
+        cut = "an upgrade cut short; " if table.interrupted else ""
+        state = f"{table.version} ({cut}behind head {table.head})"
     return f"Agno {table.family} table {table.name} (found by {table.found_by}): {state}"
 
 
@@ -511,14 +560,16 @@ def history(opts: Options):
 
 @cli.command()
 @click.argument("version")
+@click.option("--force", is_flag=True, help="Record VERSION even where the session table matches no version.")
 @pass_options
-def stamp(opts: Options, version):
-    """Record VERSION as the database's version without running anything."""
+def stamp(opts: Options, version, force):
+    """Record VERSION as the database's version without running anything (a session table that
+    matches no version, or is not Agno's, needs --force)."""
     from agno_migrate import registry
     from agno_migrate.migrate import runner
 
     registry.get(version)  # an unknown version is a usage error before any connection
-    outcome = runner.stamp(opts.target(), version)
+    outcome = runner.stamp(opts.target(), version, force=force)
     opts.emit(outcome.as_dict())
     opts.say(f"stamped {outcome.target.session_table} as {outcome.after} (was {outcome.before or 'unmanaged'})")
 

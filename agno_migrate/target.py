@@ -67,9 +67,11 @@ def validate_identifier(name: str, what: str, max_len: int = _MAX_TABLE) -> str:
 class Target:
     """Where the session storage lives and what its tables are called.
 
-    Build one with :meth:`from_url`. ``schema`` is the PostgreSQL schema (default ``ai``, as Agno),
-    the MySQL database (default: the one in the URL) or the MongoDB database (default: the one in
-    the URL, else ``agno`` as Agno); SQLite has none. On MongoDB the "tables" are collections.
+    Build one with :meth:`from_url`. The runs table defaults as in Agno 3.1
+    (:func:`default_runs_table`: ``<session_table>_runs`` for a session table not named
+    ``agno_sessions``). ``schema`` is the PostgreSQL schema (default ``ai``, as Agno), the MySQL
+    database (default: the one in the URL) or the MongoDB database (default: the one in the URL,
+    else ``agno`` as Agno); SQLite has none. On MongoDB the "tables" are collections.
     """
 
     url: str
@@ -82,6 +84,9 @@ class Target:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     lock_lease: float = DEFAULT_LOCK_LEASE
     url_defaulted: bool = False
+    read_only: bool = False
+    """The URL asks for read-only access (SQLite ``?mode=ro`` or ``?immutable=1``): reads work, every
+    command or store call that would write is refused before anything changes."""
     tables: dict[str, str] = field(default_factory=dict)
     """Explicit names of the other Agno tables: family (``memories``, ``evals``, ... see
     ``agno_migrate.tables.FAMILIES``) → table name. A named family is looked for under that name only
@@ -121,9 +126,12 @@ class Target:
             raise UsageError(f"unknown database URL scheme {scheme!r} (supported: {known})")
         backend, default_driver = _SCHEMES[base]
         driver_url = None
+        read_only = False
         if backend != "mongodb":
             driver_url = (f"{backend}+{explicit_driver}" if explicit_driver else default_driver) + "://" + rest
             driver_url = _check_sqlalchemy_url(driver_url, url)
+        if backend == "sqlite":
+            driver_url, read_only = _sqlite_uri(driver_url, url)
         if backend == "postgresql":
             schema = schema or DEFAULT_PG_SCHEMA
         elif backend == "mysql":
@@ -141,13 +149,14 @@ class Target:
             driver_url=driver_url,
             schema=validate_identifier(schema, "schema name", _MAX_SCHEMA) if schema else None,
             session_table=validate_identifier(session_table or DEFAULT_SESSION_TABLE, "session table name"),
-            runs_table=validate_identifier(runs_table or DEFAULT_RUNS_TABLE, "runs table name"),
+            runs_table=validate_identifier(runs_table or default_runs_table(session_table), "runs table name"),
             agno_versions_table=validate_identifier(
                 agno_versions_table or DEFAULT_AGNO_VERSIONS_TABLE, "Agno version table name"
             ),
             lock_timeout=_seconds(lock_timeout, DEFAULT_LOCK_TIMEOUT, "lock_timeout (--lock-timeout)"),
             lock_lease=_seconds(lock_lease, DEFAULT_LOCK_LEASE, "lock_lease (--lock-lease)", positive=True),
             url_defaulted=defaulted,
+            read_only=read_only,
             tables=_table_names(tables),
         )
         if target.runs_table == target.session_table:
@@ -235,6 +244,56 @@ def _check_sqlalchemy_url(driver_url: str, original: str) -> str:
     if parsed.get_backend_name() != "sqlite" and not parsed.host:
         raise UsageError(f"malformed database URL {mask_url(original)!r}: no host")
     return driver_url
+
+
+# what the pysqlite driver takes from a URL's query itself; SQLite's own URI parameters
+# (https://www.sqlite.org/uri.html) reach SQLite only through a ``file:`` URI (``uri=true``)
+_PYSQLITE_ARGS = {"timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements", "uri"}
+_SQLITE_URI_ARGS = {"mode", "immutable", "cache", "vfs", "nolock", "psow"}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def default_runs_table(session_table: str | None) -> str:
+    """The runs table of a session table when none is named, as Agno 3.1 names it (``agno.db.base``):
+    ``agno_runs`` for ``agno_sessions``, ``<session_table>_runs`` for any other (its runs table's
+    foreign key refers to its own session table: a second session table never shares ``agno_runs``).
+    UsageError when that name would be too long."""
+    if not session_table or session_table == DEFAULT_SESSION_TABLE:
+        return DEFAULT_RUNS_TABLE
+    name = f"{session_table}_runs"
+    if len(name) > _MAX_TABLE:
+        raise UsageError(
+            f"the runs table of session table {session_table} would be {name} (as Agno names it), longer than "
+            f"{_MAX_TABLE} characters: name it with --runs-table"
+        )
+    return name
+
+
+def _sqlite_uri(driver_url: str, original: str) -> tuple[str, bool]:
+    """A SQLite URL whose query holds SQLite URI parameters (``?mode=ro``, ``?immutable=1``, ...)
+    made into the ``file:`` URI form the driver passes on to SQLite (instead of SQLAlchemy ignoring
+    them with a warning), and whether it asks for read-only access. UsageError for a parameter
+    neither SQLite nor its driver knows."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(driver_url)
+    query = {k: (v[-1] if isinstance(v, tuple) else v) for k, v in parsed.query.items()}
+    unknown = sorted(set(query) - _PYSQLITE_ARGS - _SQLITE_URI_ARGS)
+    if unknown:
+        raise UsageError(
+            f"unknown SQLite URL parameter(s) {', '.join(unknown)} in {mask_url(original)!r} "
+            f"(SQLite's: {', '.join(sorted(_SQLITE_URI_ARGS))})"
+        )
+    if query.get("mode") not in (None, "ro", "rw", "rwc"):
+        raise UsageError(f"SQLite URL parameter mode={query['mode']} is not supported here (use ro, rw or rwc)")
+    read_only = query.get("mode") == "ro" or str(query.get("immutable", "")).lower() in _TRUE
+    if set(query) & _SQLITE_URI_ARGS and str(query.get("uri", "")).lower() not in _TRUE:
+        database = parsed.database or ""
+        if not database or database == ":memory:":
+            raise UsageError(f"SQLite URL parameters {', '.join(sorted(query))} need a database file")
+        parsed = parsed.set(database=f"file:{database}").update_query_dict({"uri": "true"})
+        driver_url = parsed.render_as_string(hide_password=False)
+    return driver_url, read_only
 
 
 def _check_mongo_url(url: str) -> str | None:

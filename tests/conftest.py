@@ -129,6 +129,18 @@ class Database:
 
         return create_engine(self.url, poolclass=NullPool)
 
+    def execute(self, *statements: str) -> None:
+        """Run SQL ``statements`` in one transaction (a SQL ``Database``)."""
+        import sqlalchemy as sa
+
+        engine = self.engine()
+        try:
+            with engine.begin() as conn:
+                for statement in statements:
+                    conn.execute(sa.text(statement))
+        finally:
+            engine.dispose()
+
     @contextlib.contextmanager
     def mongo(self):
         """The pymongo Database of a MongoDB ``Database`` (its own client, closed afterwards)."""
@@ -348,3 +360,25 @@ def load_mongo_fixture(url: str, db_name: str, point: str, root: Path = FIXTURES
                 db[collection].create_indexes(models)
             loaded[collection] = len(docs)
     return loaded
+
+
+# --- PgBouncer: transaction pooling in front of the test PostgreSQL, started by the tests themselves.
+# See tests/pgbouncer_server.py (Debian's pgbouncer 1.18; .ci/run installs it). A missing binary
+# is a failure, never a skip.
+
+
+@pytest.fixture(scope="session")
+def pgbouncer():
+    """The session's PgBouncer (``.url_for(url)`` routes a test database's URL through it)."""
+    from pgbouncer_server import PgBouncer
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(PG_ADMIN_URL)
+    try:
+        server, error = PgBouncer.start(admin.host or "127.0.0.1", admin.port or 5432, admin.username), None
+    except Exception as exc:
+        server, error = None, exc
+    if error is not None:
+        pytest.fail(f"PgBouncer could not be started ({error}); tests need it (see SERVICES)", pytrace=False)
+    yield server
+    server.stop()

@@ -33,16 +33,6 @@ RENAMED = {"agno_memories": "app_memories", "agno_eval_runs": "app_evals"}
 # --- preparing a database -------------------------------------------------------------------------------
 
 
-def _sql(db, *statements: str) -> None:
-    engine = db.engine()
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 def rename(db, renames: dict[str, str], decoy: bool = False) -> None:
     """Rename tables of a loaded pack (and Agno's stamps of them); ``decoy``: leave a drifted table
     under the default memories name, which only the explicit names keep out of the way."""
@@ -67,7 +57,7 @@ def rename(db, renames: dict[str, str], decoy: bool = False) -> None:
             statements.append(f"UPDATE {p}agno_schema_versions SET table_name = '{new}' WHERE table_name = '{old}'")
     if decoy:
         statements.append(f"CREATE TABLE {p}agno_memories (memory_id VARCHAR(64) PRIMARY KEY, topics TEXT)")
-    _sql(db, *statements)
+    db.execute(*statements)
 
 
 def copy_table(db, source: str, copy: str) -> None:
@@ -78,7 +68,7 @@ def copy_table(db, source: str, copy: str) -> None:
             mdb[copy].insert_many(docs)
         return
     p = f"{SCHEMA[db.backend]}." if db.backend in SCHEMA else ""
-    _sql(db, f"CREATE TABLE {p}{copy} AS SELECT * FROM {p}{source}")
+    db.execute(f"CREATE TABLE {p}{copy} AS SELECT * FROM {p}{source}")
 
 
 # --- --table on the command line, Target.tables in the library --------------------------------------------

@@ -103,7 +103,7 @@ def test_unreadable_memory_row_exit_9_then_repaired(new_database, backend, tmp_p
     report = [json.loads(line) for line in (tmp_path / "agno-migrate-report.jsonl").read_text().splitlines()]
     assert [(r["kind"], r["table"], r["session_id"]) for r in report] == [("unparseable", "user_memories", bad_id)]
     assert set(head_memories(db)) == set(expected_rows(backend)) - {bad_id}
-    assert cli("check", url=db.url).code == 1  # the memory table is still pending
+    assert cli("check", url=db.url).code == 9  # the memory table is still pending: its unreadable row
 
     set_memory(db, bad_id, original)
     ok(cli("upgrade", url=db.url, cwd=tmp_path))

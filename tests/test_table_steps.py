@@ -10,16 +10,6 @@ from test_cli import as_json, cli, failed, ok
 from test_tables_detect import SCHEMA, load
 
 
-def _sql(db, *statements: str) -> None:
-    engine = db.engine()
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 def _scalar(db, statement: str):
     engine = db.engine()
     try:
@@ -37,8 +27,7 @@ def test_a_nul_escape_in_another_tables_json_is_removed_counted_and_named(new_da
     db = new_database("postgresql")
     load(db, "2.0")
     memory_id = _scalar(db, "SELECT memory_id FROM ai.agno_memories ORDER BY memory_id LIMIT 1")
-    _sql(
-        db,
+    db.execute(
         'UPDATE ai.agno_memories SET memory = \'{"memory": "a\\u0000b", "kept": "c\\\\u0000d"}\'::json '
         f"WHERE memory_id = '{memory_id}'",
     )
@@ -57,7 +46,7 @@ def test_a_name_too_long_for_the_databases_identifiers_gets_a_short_stable_one(n
     load(db, point)
     long = "agno_metrics_of_the_customer_success_team"  # + "_uq_metrics_user_date_period": over 64
     on = f"{SCHEMA[backend]}." if backend in SCHEMA else ""
-    _sql(db, f"ALTER TABLE {on}agno_metrics RENAME TO {long}")
+    db.execute(f"ALTER TABLE {on}agno_metrics RENAME TO {long}")
     out = as_json(ok(cli("--json", "upgrade", url=db.url)))
     assert long in {t["name"] for t in out["agno_tables"] if t["steps"]}
     tables = _tables(db)
@@ -73,7 +62,7 @@ def test_schedules_whose_names_would_collide_are_refused_before_any_table_change
     name = _scalar(db, f"SELECT name FROM {on}agno_schedules ORDER BY id LIMIT 1")
     columns = [c["name"] for c in sa.inspect(db.engine()).get_columns("agno_schedules", schema=SCHEMA.get(backend))]
     copied = ", ".join("id || '-copy'" if c == "id" else c for c in columns)
-    _sql(db, f"INSERT INTO {on}agno_schedules ({', '.join(columns)}) SELECT {copied} FROM {on}agno_schedules "
+    db.execute(f"INSERT INTO {on}agno_schedules ({', '.join(columns)}) SELECT {copied} FROM {on}agno_schedules "
              f"WHERE name = '{name}'")  # fmt: skip
     behind = {n for n, t in _tables(db).items() if not t["at_head"]}
 
@@ -81,7 +70,7 @@ def test_schedules_whose_names_would_collide_are_refused_before_any_table_change
     assert "agno_schedules" in line and repr(name) in line and "(2 rows)" in line, line
     assert {n for n, t in _tables(db).items() if not t["at_head"]} == behind  # no other table changed
 
-    _sql(db, f"UPDATE {on}agno_schedules SET name = name || ' (copy)' WHERE id LIKE '%-copy'")
+    db.execute(f"UPDATE {on}agno_schedules SET name = name || ' (copy)' WHERE id LIKE '%-copy'")
     ok(cli("upgrade", url=db.url))
     assert all(t["at_head"] for t in _tables(db).values())
     ok(cli("check", url=db.url))

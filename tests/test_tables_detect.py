@@ -182,16 +182,6 @@ def test_every_table_of_the_pack_is_found_and_detected(new_database, point, back
 SQL = ("sqlite", "postgresql", "mysql")
 
 
-def _sql(db, *statements):
-    engine = db.engine()
-    try:
-        with engine.begin() as conn:
-            for s in statements:
-                conn.execute(sa.text(s))
-    finally:
-        engine.dispose()
-
-
 def _q(db, table):
     return f"ai.{table}" if db.backend == "postgresql" else table
 
@@ -202,14 +192,14 @@ def test_a_renamed_table_is_found_by_its_columns(new_database, backend):
     load(db, "3.1")
     new = "my_memories"
     rename = f"ALTER TABLE {_q(db, 'agno_memories')} RENAME TO {new}"
-    _sql(db, rename, f"ALTER TABLE {_q(db, 'agno_eval_runs')} RENAME TO team_evals")
+    db.execute(rename, f"ALTER TABLE {_q(db, 'agno_eval_runs')} RENAME TO team_evals")
     found, detected, _ = detect_db(db)
     assert found.tables["memories"].table == new and found.tables["memories"].how == "columns"
     assert found.tables["evals"].table == "team_evals"
     assert detected["memories"].at_head and not detected["memories"].drift
     assert detected["evals"].version == "3.0.0"
     # an explicit name wins over the default name and over the columns
-    _sql(db, f"CREATE TABLE {_q(db, 'agno_memories')} (x INTEGER)")
+    db.execute(f"CREATE TABLE {_q(db, 'agno_memories')} (x INTEGER)")
     found, detected, _ = detect_db(db, names={"memories": new})
     assert (found.tables["memories"].table, found.tables["memories"].how) == (new, "explicit")
     found, _, _ = detect_db(db)
@@ -224,7 +214,7 @@ def test_two_candidates_by_columns_are_ambiguous(new_database, backend):
         f"CREATE TABLE {_q(db, 'knowledge_b')} AS SELECT * FROM {_q(db, 'knowledge_a')}"
         if backend != "mysql" else "CREATE TABLE knowledge_b LIKE knowledge_a"
     )  # fmt: skip
-    _sql(db, f"ALTER TABLE {_q(db, 'agno_knowledge')} RENAME TO knowledge_a", copy)
+    db.execute(f"ALTER TABLE {_q(db, 'agno_knowledge')} RENAME TO knowledge_a", copy)
     found, _, _ = detect_db(db)
     assert "knowledge" not in found.tables and found.ambiguous["knowledge"] == ["knowledge_a", "knowledge_b"]
     found, _, _ = detect_db(db, names={"knowledge": "knowledge_b"})
@@ -249,7 +239,7 @@ def test_a_dropped_column_or_index_is_drift_naming_it(new_database, backend):
         "postgresql": "DROP INDEX ai.idx_agno_memories_user_id",
         "mysql": "DROP INDEX idx_agno_memories_user_id ON agno_memories",
     }[backend]
-    _sql(db, drop_index, f"ALTER TABLE {_q(db, 'agno_eval_runs')} DROP COLUMN eval_type")
+    db.execute(drop_index, f"ALTER TABLE {_q(db, 'agno_eval_runs')} DROP COLUMN eval_type")
     memories = _detect(db, "agno_memories", "memories")
     assert memories.version is None and memories.closest == "2.3.0"
     assert memories.drift == ["index idx_agno_memories_user_id (user_id) missing"]
@@ -264,7 +254,7 @@ def test_a_users_nullable_column_and_index_are_additions(new_database, backend):
     load(db, "3.1")
     t = _q(db, "agno_memories")
     index = "ON agno_memories (note)" if backend != "postgresql" else "ON ai.agno_memories (note)"
-    _sql(db, f"ALTER TABLE {t} ADD COLUMN note VARCHAR(50)", f"CREATE INDEX my_note_idx {index}")
+    db.execute(f"ALTER TABLE {t} ADD COLUMN note VARCHAR(50)", f"CREATE INDEX my_note_idx {index}")
     d = _detect(db, "agno_memories", "memories")
     assert d.ok and d.at_head and not d.drift
     assert (
@@ -274,7 +264,7 @@ def test_a_users_nullable_column_and_index_are_additions(new_database, backend):
     not_null = f"ALTER TABLE {_q(db, 'agno_spans')} ADD COLUMN tenant INTEGER NOT NULL" + (
         " DEFAULT 0" if backend == "sqlite" else ""
     )
-    _sql(db, f"DELETE FROM {_q(db, 'agno_spans')}", not_null)
+    db.execute(f"DELETE FROM {_q(db, 'agno_spans')}", not_null)
     d = _detect(db, "agno_spans", "spans")
     if backend == "sqlite":  # SQLite requires a default: an addition
         assert d.ok and d.additions == ["column tenant added (int, NOT NULL with a default)"]
@@ -289,10 +279,10 @@ def test_an_old_unique_key_left_beside_the_new_one_is_an_upgrade_cut_short(new_d
     db = new_database(backend)
     load(db, "3.1")
     on = "ai.agno_metrics" if backend == "postgresql" else "agno_metrics"
-    _sql(db, f"DELETE FROM {on}", f"CREATE UNIQUE INDEX old_key ON {on} (date, aggregation_period)")
+    db.execute(f"DELETE FROM {on}", f"CREATE UNIQUE INDEX old_key ON {on} (date, aggregation_period)")
     d = _detect(db, "agno_metrics", "metrics")
     assert d.ok and d.interrupted and not d.at_head and not d.drift and d.origin == "interrupted"
-    _sql(db, f"CREATE UNIQUE INDEX odd_key ON {on} (date)")
+    db.execute(f"CREATE UNIQUE INDEX odd_key ON {on} (date)")
     d = _detect(db, "agno_metrics", "metrics")
     assert not d.ok and "unique key odd_key (date) is not in Agno's layout" in d.drift
 
@@ -329,12 +319,12 @@ def test_approvals_as_agnos_migration_leaves_them_are_at_head(new_database, back
     load(db, "3.1")
     t = _q(db, "agno_approvals")
     drop = "DROP INDEX " + _q(db, "idx_agno_approvals_run_status")
-    _sql(db, drop, f"ALTER TABLE {t} DROP COLUMN run_status", f"ALTER TABLE {t} ADD COLUMN run_status TEXT",
+    db.execute(drop, f"ALTER TABLE {t} DROP COLUMN run_status", f"ALTER TABLE {t} ADD COLUMN run_status TEXT",
          f"CREATE INDEX ix_agno_approvals_run_status ON {t} (run_status)")  # fmt: skip
     d = _detect(db, "agno_approvals", "approvals")
     assert (d.version, d.at_head, d.drift, d.additions) == ("2.5.6", True, [], [])
     assert d.origin == "Agno 3.1.10 MigrationManager from 2.5.0"
-    _sql(db, drop.replace("idx_", "ix_"))  # run_status without its index: 2.5.6 cut short
+    db.execute(drop.replace("idx_", "ix_"))  # run_status without its index: 2.5.6 cut short
     d = _detect(db, "agno_approvals", "approvals")
     assert (d.version, d.interrupted, d.at_head, d.drift) == ("2.5.0", True, False, [])
 

@@ -273,9 +273,10 @@ def test_mysql_database_name_from_url_is_validated_too():
 
 @pytest.mark.parametrize("option", ["session_table", "runs_table"])
 def test_table_name_length_limit(option):
-    assert getattr(Target.from_url(PG, **{option: "t" * 40}), option) == "t" * 40
+    runs = {"runs_table": "r"} if option == "session_table" else {}  # (its default, t*40_runs, is too long)
+    assert getattr(Target.from_url(PG, **{option: "t" * 40, **runs}), option) == "t" * 40
     with pytest.raises(UsageError) as info:
-        Target.from_url(PG, **{option: "t" * 41})
+        Target.from_url(PG, **{option: "t" * 41, **runs})
     assert "40" in str(info.value)
 
 
@@ -315,8 +316,8 @@ def test_version_table_is_per_session_table():
     assert b.version_table == "agno_migrate_other_sessions"
     assert a.version_table != b.version_table
     assert a.lock_name != b.lock_name
-    long_a = Target.from_url(PG, session_table="a" * 40)
-    long_b = Target.from_url(PG, session_table="a" * 39 + "b")
+    long_a = Target.from_url(PG, session_table="a" * 40, runs_table="runs_a")
+    long_b = Target.from_url(PG, session_table="a" * 39 + "b", runs_table="runs_b")
     assert long_a.version_table != long_b.version_table
     assert len(long_a.version_table) <= 63
 

@@ -1,8 +1,16 @@
 """PostgreSQL (psycopg 3): schema ``ai`` by default, transactional DDL, JSONB from 2.3.0.
 
-The migration lock is a session-level advisory lock keyed on database, schema and session table.
-The store sends each call's statements in one libpq pipeline (``store.pgpipe``), prepared once per
-connection: psycopg's own automatic prepares are off.
+The migration lock is an advisory lock keyed on database, schema and session table: held by the
+migration's own session on a direct connection; behind a connection pooler, by a transaction kept
+open on a connection of its own (see :meth:`PostgreSQL.migration_lock`). The store sends each
+call's statements in one libpq pipeline (``store.pgpipe``), prepared once per connection on a
+direct connection, unnamed behind a pooler: psycopg's own automatic prepares are off.
+
+Behind a pooler (PgBouncer in transaction mode) each transaction may run on another server
+connection, and what a session keeps — session advisory locks, named prepared statements — stays
+on the server connection for the next client. We know we are behind one when the server sees our
+connection come from another port than the one our socket has (:func:`behind_pooler`, asked once
+per new connection, in the same query that turns JIT off).
 """
 
 from __future__ import annotations
@@ -10,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import os
+import socket
 from collections.abc import Iterator
 
 from agno_migrate import registry
@@ -18,6 +28,8 @@ from agno_migrate.backends.sql_dialect import SqlDialect, lock_key, lock_timeout
 from agno_migrate.target import Target
 
 WAIT_FOR_LOCK = retry.Backoff(first=0.05, cap=0.5)  # between attempts at the advisory lock
+BEHIND_POOLER = "agno_migrate_behind_pooler"
+"""The key, in a pooled connection's ``info``, of whether it reaches the server through a pooler."""
 
 
 class PostgreSQL(SqlDialect):
@@ -45,41 +57,30 @@ class PostgreSQL(SqlDialect):
         return options
 
     def prepare_engine(self, engine) -> None:
-        """JIT off on every connection: our statements are short; the planner's estimates on tables
-        not yet analyzed can pass jit_above_cost, and compiling then costs ~10 ms a statement, more
-        than running it. (Servers before PostgreSQL 11 have no such setting: nothing to turn off.)"""
+        """On every new connection, one query: JIT off (our statements are short; the planner's
+        estimates on tables not yet analyzed can pass jit_above_cost, and compiling then costs
+        ~10 ms a statement, more than running it; servers before PostgreSQL 11 have no such
+        setting), and whether the connection goes through a pooler (kept in its ``info``)."""
         from sqlalchemy import event
 
         @event.listens_for(engine, "connect")
-        def _no_jit(dbapi_connection, _record):
-            autocommit = dbapi_connection.autocommit
-            dbapi_connection.autocommit = True
-            dbapi_connection.execute(
-                "SELECT set_config('jit', 'off', false) WHERE current_setting('jit', true) IS NOT NULL"
-            )
-            dbapi_connection.autocommit = autocommit
+        def _on_connect(dbapi_connection, record):
+            record.info[BEHIND_POOLER] = behind_pooler(dbapi_connection, jit_off=True)
 
-    @contextlib.contextmanager
-    def migration_lock(self, conn, target: Target) -> Iterator[None]:
-        """``pg_try_advisory_lock``, retried until the target's lock timeout; released at the end
-        (the server also releases it when the session ends)."""
-        from sqlalchemy import text
-
+    def migration_lock(self, conn, target: Target) -> contextlib.AbstractContextManager[None]:
+        """``pg_try_advisory_lock`` on ``conn``, retried until the target's lock timeout, released
+        at the end (the server also releases it when the session ends). Behind a pooler a session
+        lock would stay on whichever server connection took it: there the lock is
+        :func:`_pinned_lock`, a transaction-scoped advisory lock (the same key: both kinds exclude
+        each other) in a transaction held open on a connection of its own."""
         key = advisory_key(lock_key(target, conn))
+        if conn.info.get(BEHIND_POOLER):
+            return _pinned_lock(conn.engine, key, target)
+        return _session_lock(conn, key, target)
 
-        def attempt() -> bool:
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            conn.commit()
-            return got
-
-        retry.until(attempt, WAIT_FOR_LOCK, target.lock_timeout, lambda: lock_timeout_error(target))
-        try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                conn.rollback()
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+    def named_statements(self, pooled) -> bool:
+        """Named prepared statements last as long as the server session: not behind a pooler."""
+        return not pooled.info.get(BEHIND_POOLER)
 
     def json_type(self):
         from sqlalchemy.dialects.postgresql import JSONB
@@ -131,6 +132,82 @@ class PostgreSQL(SqlDialect):
 
 
 DIALECT = PostgreSQL()
+
+
+@contextlib.contextmanager
+def _session_lock(conn, key: int, target: Target) -> Iterator[None]:
+    """A session advisory lock on the migration's own connection ``conn``."""
+    from sqlalchemy import text
+
+    def attempt() -> bool:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        conn.commit()
+        return got
+
+    retry.until(attempt, WAIT_FOR_LOCK, target.lock_timeout, lambda: lock_timeout_error(target))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+@contextlib.contextmanager
+def _pinned_lock(engine, key: int, target: Target) -> Iterator[None]:
+    """The migration lock behind a pooler: ``pg_try_advisory_xact_lock`` on a connection of its own,
+    each attempt a short transaction (a waiter never keeps a server connection of the pool), the
+    winning one left open for the whole block. A pooler in transaction mode keeps a client's server
+    connection while its transaction is open, so the lock stays held; the rollback at the end
+    releases it, and so does the pooler when this process dies (it closes a server connection whose
+    client left mid-transaction). The server's ``idle_in_transaction_session_timeout`` is turned off
+    for that transaction only: the holder is idle in it while the migration works."""
+    pooled = engine.raw_connection()
+    holder = pooled.driver_connection
+
+    def attempt() -> bool:
+        got = holder.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', '0', true), pg_try_advisory_xact_lock(%s)",
+            (key,),
+        ).fetchone()[1]
+        if not got:
+            holder.rollback()
+        return got
+
+    try:
+        holder.autocommit = False
+        retry.until(attempt, WAIT_FOR_LOCK, target.lock_timeout, lambda: lock_timeout_error(target))
+        yield
+    finally:
+        try:
+            holder.rollback()
+        except Exception as exc:  # the connection is gone (and its transaction's lock with it)
+            pooled.invalidate(exc)
+        pooled.close()
+
+
+def behind_pooler(dbapi_connection, jit_off: bool = False) -> bool:
+    """Whether the psycopg connection reaches the server through a pooler (or any other relay): the
+    server sees it come from another port than the one its socket has. Over a Unix socket on both
+    sides (a pooler on the same machine reached by its socket) nothing tells; taken as direct.
+    ``jit_off``: turn JIT off for the session in the same query (see ``prepare_engine``)."""
+    jit = ", CASE WHEN current_setting('jit', true) IS NOT NULL THEN set_config('jit', 'off', false) END"
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    try:
+        seen = dbapi_connection.execute(f"SELECT inet_client_port(){jit if jit_off else ''}").fetchone()[0]
+    finally:
+        dbapi_connection.autocommit = autocommit
+    return seen != _local_port(dbapi_connection.pgconn.socket)
+
+
+def _local_port(fd: int) -> int | None:
+    """The local TCP port of socket ``fd`` (None for a Unix socket)."""
+    with socket.socket(fileno=os.dup(fd)) as sock:  # its own descriptor: closing it leaves libpq's
+        if sock.family == socket.AF_UNIX:
+            return None
+        return sock.getsockname()[1]
 
 
 def advisory_key(name: str) -> int:

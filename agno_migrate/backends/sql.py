@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from agno_migrate.backends import connections, dialect_of
 from agno_migrate.credentials import redact
-from agno_migrate.errors import ConnectFailed, DatabaseFailure, UsageError
+from agno_migrate.errors import ConnectFailed, DatabaseFailure, Refused, UsageError
 from agno_migrate.target import Target
 
 
@@ -60,6 +60,8 @@ def connect(target: Target, readonly: bool = False) -> Iterator[object]:
     read-only file, or reading while another process writes, works."""
 
     dialect = dialect_of(target)
+    if not readonly and target.read_only:
+        raise_read_only(target)
     if readonly and dialect.sql and dialect.missing_file(target):
         # reading a file that does not exist must not create it: read an empty database instead
         from sqlalchemy import create_engine
@@ -78,6 +80,14 @@ def connect(target: Target, readonly: bool = False) -> Iterator[object]:
     finally:
         with contextlib.suppress(Exception):
             conn.close()
+
+
+def raise_read_only(target: Target) -> None:
+    """Refused (nothing changed): a write asked of a database its URL opens read-only."""
+    raise Refused(
+        f"{target.masked_url} is opened read-only (its URL says so): this would write to it; nothing was "
+        f"changed (remove mode=ro / immutable=1 from the URL to allow writes)"
+    )
 
 
 def raw_connection(target: Target):

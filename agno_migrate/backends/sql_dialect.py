@@ -184,6 +184,12 @@ class SqlDialect(Dialect):
         """The SQLAlchemy dialect to compile the store's statements with (given the engine's)."""
         return dialect
 
+    def named_statements(self, pooled) -> bool:
+        """Whether a ``pipelined`` store prepares its statements once on pool entry ``pooled``'s
+        connection (named), or sends them unnamed with each call (behind a connection pooler,
+        where a server connection outlives the client's and is shared between clients)."""
+        return True
+
     def begin_call(self, pooled, conn, writing: bool) -> None:
         """Start a store call on the driver connection ``conn`` of pool entry ``pooled``; nothing
         by default (the driver begins a transaction with the first statement)."""

@@ -78,7 +78,9 @@ class SQLite(SqlDialect):
 
         from sqlalchemy.engine import make_url
 
-        database = make_url(target.driver_url).database
+        database = make_url(target.driver_url).database or ""
+        if database.startswith("file:") and make_url(target.driver_url).query.get("uri"):
+            database = database[len("file:") :]  # (our URI form of a URL with SQLite parameters)
         return (
             bool(database)
             and database != ":memory:"

@@ -610,3 +610,20 @@ def newest_per_id(memories: Iterable[BlobMemory]) -> list[BlobMemory]:
 def _time_key(memory: BlobMemory) -> int:
     updated = memory.row.get("updated_at")
     return updated if isinstance(updated, int) else -(2**63)
+
+
+def split_stored(rows: Iterable[Mapping], stored: Mapping[str, Mapping], same) -> tuple[list[Mapping], list[str]]:
+    """(the rows to write, the memory ids that collide): a row whose id is not stored yet is written
+    (the first of several with one id); one stored with the same content (``same(stored, row)``) is
+    already there; one stored with other content collides and is never overwritten."""
+    fresh, seen, collisions = [], set(), []
+    for row in rows:
+        existing = stored.get(row["memory_id"])
+        if existing is None and row["memory_id"] not in seen:
+            fresh.append(row)
+            seen.add(row["memory_id"])
+        elif existing is not None and same(existing, row):
+            continue
+        else:
+            collisions.append(row["memory_id"])
+    return fresh, collisions

@@ -42,6 +42,23 @@ def legacy_kind(columns) -> str | None:
     return legacy_mode(columns) or (MEMORIES if memory_table_kind(columns) else None)
 
 
+AGNO_SESSION_KEYS = ("session_id", "session_type", "created_at")
+"""What every Agno session table (2.0 on) has, on every backend: a table named as the session table
+that lacks one of them is not Agno's (another application's table), not a damaged Agno table."""
+
+
+def not_agno(target: Target, names: set[str], noun: str) -> str | None:
+    """Why the session table (``noun``: table or collection) whose columns (fields) are ``names`` is
+    not an Agno session table, or None when it may be one."""
+    missing = [name for name in AGNO_SESSION_KEYS if name not in names]
+    if not missing:
+        return None
+    return (
+        f"{target.session_table} is not an Agno session {noun}: it has no {', '.join(missing)} "
+        f"(another application's {noun}? name yours with --session-table)"
+    )
+
+
 def unknown_stamp(target: Target, stamp: str) -> str:
     """The drift note for an Agno stamp that is no known version; SchemaAhead if it is newer."""
     if looks_newer(stamp):
@@ -85,6 +102,7 @@ def other_tables(db, schema: str | None, target: Target, backend: str) -> list[A
                 list(found.drift),
                 list(found.additions),
                 tuple(found.covers),
+                found.interrupted,
             )
         )
     return out

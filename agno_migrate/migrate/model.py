@@ -45,6 +45,11 @@ class Detection:
     refuses them (nothing changed). Every entry is drift as well."""
     creating: bool = False
     """Our mark of a creation of head that was started and not finished: no version yet."""
+    not_agno: bool = False
+    """The session table is not Agno's at all (``detection.not_agno``): no version, only drift."""
+    orphan_runs: str | None = None
+    """The runs table exists without the session table: it belongs to another session table (the
+    session table it refers to, where known) or was left behind; creating head beside it is refused."""
 
     def add_damage(self, found: list[str]) -> None:
         """Note what the tables lack or have changed; it is drift too (``current`` and ``check``
@@ -68,6 +73,9 @@ class LegacyState:
 
     tables: list[LegacyTable]
     pending: list[LegacyTable]
+    unreadable: dict[str, int] = field(default_factory=dict)
+    """Table name → its rows that could not be read by the last pass over it: a pending table is
+    read again by the next ``upgrade``; a done one had them accepted as lost (``accept_unreadable``)."""
 
 
 @dataclass
@@ -89,6 +97,8 @@ class AgnoTable:
     additions: list[str] = field(default_factory=list)
     covers: tuple[str, ...] = ()
     """Every point at which a table has this layout (no Agno migration changed it in between)."""
+    interrupted: bool = False
+    """Part-way from ``version``'s layout to head: an upgrade cut short, finished by the next."""
 
     @property
     def behind(self) -> bool:
@@ -111,6 +121,7 @@ class AgnoTable:
             "at_head": self.at_head,
             "drift": self.drift,
             "additions": self.additions,
+            "interrupted": self.interrupted,
         }
 
 
@@ -148,8 +159,13 @@ class Status:
     drift: list[str] = field(default_factory=list)
     legacy: list[LegacyTable] = field(default_factory=list)
     legacy_pending: list[str] = field(default_factory=list)
+    legacy_unreadable: dict[str, int] = field(default_factory=dict)
+    """Agno 1.x table → rows not imported because they could not be read: still pending (``check``
+    fails, ``upgrade`` reads them again) unless their loss was accepted (``accept_unreadable``)."""
     tables: list[AgnoTable] = field(default_factory=list)
     """The other Agno tables found beside the session and runs tables."""
+    not_agno: bool = False
+    """A table named as the session table exists but is not Agno's (``drift`` says why)."""
     missing_tables: dict[str, str] = field(default_factory=dict)
     """Tables named explicitly (``Target.tables``: ``--table``, an Agno Db object) that do not exist,
     family → name. Not an error: Agno creates a table at head when it first needs it."""
@@ -172,8 +188,15 @@ class Status:
             "managed": self.managed,
             "agno_stamp": self.agno_stamp,
             "drift": self.drift,
+            "not_agno": self.not_agno,
             "legacy_tables": [
-                {"name": t.name, "mode": t.mode, "rows": t.rows, "imported": t.name not in self.legacy_pending}
+                {
+                    "name": t.name,
+                    "mode": t.mode,
+                    "rows": t.rows,
+                    "imported": t.name not in self.legacy_pending,
+                    "unreadable": self.legacy_unreadable.get(t.name, 0),
+                }
                 for t in self.legacy
             ],
             "agno_tables": [t.as_dict() for t in self.tables],

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from agno_migrate import registry
-from agno_migrate.errors import Refused, SchemaBehind, SchemaDrift, UsageError
+from agno_migrate.errors import Incomplete, Refused, SchemaBehind, SchemaDrift, UsageError
 from agno_migrate.migrate.backend import Backend, backend_for
 from agno_migrate.migrate.model import (
     AgnoTable,
@@ -49,8 +49,20 @@ def _target(db) -> Target:
 
 def _check_detection(target: Target, found: Detection, noun: str) -> None:
     """Refuse to adopt tables that match no schema version, or that look like a version but lack
-    what it has (``found.damage``): SchemaDrift, nothing is changed. ``noun``: the backend's word
+    what it has (``found.damage``): SchemaDrift, nothing is changed. A runs table that exists
+    without the session table (another session table's: ``found.orphan_runs``) is Refused, naming
+    ``--runs-table``: head created beside it would be half usable. ``noun``: the backend's word
     for a table."""
+    if found.orphan_runs and not found.creating:
+        owner = "" if found.orphan_runs == "?" else f" (its runs belong to {found.orphan_runs})"
+        raise Refused(
+            f"the runs {noun} {target.runs_table} exists without {target.session_table}{owner}: creating "
+            f"{target.session_table} beside it would leave its runs unwritable; nothing changed: give "
+            f"{target.session_table} its own runs {noun} with --runs-table NAME "
+            f"(Agno's name for it: {target.session_table}_runs)"
+        )
+    if found.not_agno:
+        raise SchemaDrift(f"{'; '.join(found.drift)}; nothing changed")
     if found.has_session_table and found.version is None:
         raise SchemaDrift(f"{target.session_table} matches no known schema version: {'; '.join(found.drift)}")
     if found.damage:
@@ -60,7 +72,9 @@ def _check_detection(target: Target, found: Detection, noun: str) -> None:
         )
 
 
-def _refuse_early(backend: type[Backend], target: Target, legacy_tables: list[str] | None = None) -> None:
+def _refuse_early(
+    backend: type[Backend], target: Target, legacy_tables: list[str] | None = None, accept: list[str] | None = None
+) -> None:
     """Raise what would refuse the command (a version or an Agno stamp ahead of this tool, tables
     that match no version, a bad --legacy-table), reading only, before a lock that writes into the
     database is taken: its document would otherwise be left in a database refused unchanged.
@@ -70,8 +84,8 @@ def _refuse_early(backend: type[Backend], target: Target, legacy_tables: list[st
         if state.recorded is None:
             _check_detection(target, state.found, opened.noun)
         _refuse_drifted(opened.other_tables())
-        if legacy_tables:
-            opened.legacy_state(legacy_tables)
+        if legacy_tables or accept:
+            _check_accept(accept, opened.legacy_state(legacy_tables).tables)
 
 
 def _refuse_drifted(tables: list[AgnoTable]) -> None:
@@ -94,6 +108,29 @@ def _describe_tables(tables: list[LegacyTable]) -> str:
     return ", ".join(f"{t.name} ({t.mode}, {t.rows} rows)" for t in tables)
 
 
+def _unreadable_message(tables: dict[str, int]) -> str:
+    """What is missing from the Agno 1.x import, and the two ways on."""
+    names = ", ".join(f"{name} ({count} row(s))" for name, count in sorted(tables.items()))
+    flags = " ".join(f"--accept-unreadable {name}" for name in sorted(tables))
+    return (
+        f"Agno 1.x rows not imported, they could not be read: {names}; repair them and run agno-migrate "
+        f"upgrade (it reads them again), or accept their loss with agno-migrate upgrade {flags}"
+    )
+
+
+def _check_accept(accept: list[str] | None, tables: list[LegacyTable]) -> set[str]:
+    """The tables named by ``accept_unreadable``: each must be an Agno 1.x table of the database
+    (UsageError otherwise, before anything changes)."""
+    names = {t.name for t in tables}
+    unknown = [name for name in accept or [] if name not in names]
+    if unknown:
+        raise UsageError(
+            f"--accept-unreadable {', '.join(unknown)}: not an Agno 1.x table of this database"
+            + (f" (those are: {', '.join(sorted(names))})" if names else " (it has none)")
+        )
+    return set(accept or [])
+
+
 def _refuse_above(current_version: str | None, goal: SchemaVersion) -> None:
     if current_version is not None and registry.get(current_version).key > goal.key:
         raise Refused(f"the database is at {current_version}, above {goal.version}: use agno-migrate downgrade")
@@ -102,11 +139,15 @@ def _refuse_above(current_version: str | None, goal: SchemaVersion) -> None:
 # --- user commands -------------------------------------------------------------------------------
 
 
-def legacy_pending(db: str | Target | AgnoDb | None) -> list[str]:
-    """The Agno 1.x tables not imported yet (reads only; not our version table)."""
+def legacy_pending(db: str | Target | AgnoDb | None, unreadable: bool = True) -> list[str]:
+    """The Agno 1.x tables not imported yet (reads only; not our version table), including those
+    whose pass is over but left rows that could not be read (``Status.legacy_unreadable`` counts
+    them), until they are imported or their loss is accepted (``upgrade(accept_unreadable=...)``);
+    ``unreadable=False``: without the latter (what is still to read, not what is still to repair)."""
     target = _target(db)
     with backend_for(target).reading(target) as opened:
-        return [t.name for t in opened.legacy_state().pending]
+        state = opened.legacy_state()
+        return [t.name for t in state.pending if unreadable or t.name not in state.unreadable]
 
 
 def history() -> list[SchemaVersion]:
@@ -135,6 +176,7 @@ def current(db: str | Target | AgnoDb | None) -> Status:
                 agno_stamp=stamp,
                 legacy=legacy.tables,
                 legacy_pending=pending,
+                legacy_unreadable=legacy.unreadable,
                 tables=tables,
                 missing_tables=missing,
             )
@@ -145,8 +187,10 @@ def current(db: str | Target | AgnoDb | None) -> Status:
             False,
             agno_stamp=found.agno_stamp,
             drift=found.drift,
+            not_agno=found.not_agno,
             legacy=legacy.tables,
             legacy_pending=pending,
+            legacy_unreadable=legacy.unreadable,
             tables=tables,
             missing_tables=missing,
         )
@@ -157,13 +201,18 @@ def check(db: str | Target | AgnoDb | None) -> Status:
 
     Raises SchemaBehind (exit 1) naming the version found, SchemaDrift (exit 4) naming what
     differs, SchemaAhead (exit 3) or ConnectFailed (exit 5). Agno 1.x tables not imported yet
-    count as behind. Then the other Agno tables (memories, evals, metrics, knowledge, ...): one that
+    count as behind; those with rows that could not be read raise Incomplete (exit 9) naming them,
+    until the rows are imported or their loss is accepted. Then the other Agno tables (memories,
+    evals, metrics, knowledge, ...): one that
     matches no layout of its family is SchemaDrift, one behind its family's head is SchemaBehind.
     """
     target = _target(db)
     status = current(target)
     if status.drift:
         raise SchemaDrift(f"schema drift in {target.session_table}: {'; '.join(status.drift)}")
+    unreadable = {name: n for name, n in status.legacy_unreadable.items() if name in status.legacy_pending}
+    if unreadable:
+        raise Incomplete(_unreadable_message(unreadable))
     if status.legacy_pending:
         pending = [t for t in status.legacy if t.name in status.legacy_pending]
         raise SchemaBehind(
@@ -255,6 +304,7 @@ def upgrade(
     sql: bool = False,
     progress: Progress | None = None,
     legacy_tables: list[str] | None = None,
+    accept_unreadable: list[str] | None = None,
 ) -> Outcome:
     """Bring the database up to ``to`` (default head).
 
@@ -262,7 +312,10 @@ def upgrade(
     stamped (no replay); an unmanaged one is fingerprinted (drift reported), its version recorded,
     then upgraded step by step. At head, the Agno 1.x tables found (or ``legacy_tables``, each
     ``NAME[:mode]``) are imported, resumably (``migrate.legacy``); their report is in
-    ``Outcome.report["legacy"]``. ``sql`` renders the DDL instead and changes nothing (a step
+    ``Outcome.report["legacy"]``. A table whose rows could not all be read stays pending: every
+    upgrade reads it again (a repaired row is imported) until its rows are all imported, or it is
+    named in ``accept_unreadable`` (the loss of the rows still unreadable is then accepted and
+    recorded; ``current`` shows their count). ``sql`` renders the DDL instead and changes nothing (a step
     that copies data cannot be rendered: Refused). Raises LockTimeout, SchemaDrift, SchemaAhead,
     ConnectFailed, DatabaseFailure, UsageError.
     """
@@ -272,19 +325,20 @@ def upgrade(
     if sql:
         return _upgrade_sql(target, backend, goal, legacy_tables)
     if backend.lock_writes:
-        _refuse_early(backend, target, legacy_tables)
+        _refuse_early(backend, target, legacy_tables, accept_unreadable)
     with backend.locked(target) as opened:
-        if legacy_tables:  # a bad --legacy-table (name, mode, missing table) is refused before any change
-            opened.legacy_state(legacy_tables)
-        _refuse_drifted(opened.other_tables())  # before any change, as drift in the session table
+        # a bad --legacy-table (name, mode, missing table) or --accept-unreadable is refused before any change
+        accept = _check_accept(accept_unreadable, opened.legacy_state(legacy_tables).tables)
+        others = opened.other_tables()  # the session steps change none of them: read once, under the lock
+        _refuse_drifted(others)  # before any change, as drift in the session table
         opened.rollback()
         outcome = _upgrade_locked(opened, target, goal, progress)
         if outcome.after == registry.HEAD.version:
-            tables = [t for t in opened.other_tables() if not t.drift]
+            tables = [t for t in others if not t.drift]
             outcome.tables = opened.upgrade_tables(tables, outcome.report)
             pending = opened.legacy_state(legacy_tables).pending
             if pending:
-                outcome.report.legacy = opened.import_legacy(pending, progress)
+                outcome.report.legacy = opened.import_legacy(pending, progress, accept)
         return outcome
 
 
@@ -410,6 +464,18 @@ def downgrade(db: str | Target | AgnoDb | None, to: str) -> Outcome:
         return outcome
 
 
+def _refuse_unmatched_stamp(target: Target, state: State, entry: SchemaVersion) -> None:
+    found = state.found
+    if state.recorded is not None or found is None or not found.has_session_table or found.version is not None:
+        return
+    shown = "; ".join(found.drift[:3]) + ("; ..." if len(found.drift) > 3 else "")
+    what = shown if found.not_agno else f"{target.session_table} matches no known schema version ({shown})"
+    raise Refused(
+        f"{what}: stamping it {entry.version} would record a version it does not have; nothing changed "
+        f"(agno-migrate stamp --force {entry.version} records it anyway)"
+    )
+
+
 def reversible_steps(target: Target, recorded: str, goal: SchemaVersion) -> list[SchemaVersion]:
     """The steps to undo from ``recorded`` down to ``goal``; Refused (nothing changed) if one of
     them is irreversible."""
@@ -423,12 +489,22 @@ def reversible_steps(target: Target, recorded: str, goal: SchemaVersion) -> list
     return steps
 
 
-def stamp(db: str | Target | AgnoDb | None, version: str) -> Outcome:
+def stamp(db: str | Target | AgnoDb | None, version: str, force: bool = False) -> Outcome:
     """Record ``version`` as the database's version without running anything (an operator's
-    override, as ``alembic stamp``). Raises UnknownVersion for a version not in the registry."""
+    override, as ``alembic stamp``). Raises UnknownVersion for a version not in the registry.
+    A database not managed yet whose session table matches no version (or is not Agno's at all)
+    is Refused (exit 8, nothing changed) unless ``force``: the record would claim a version its
+    tables do not have."""
     target = _target(db)
     entry = registry.get(version)
-    with backend_for(target).locked(target) as opened:
+    backend = backend_for(target)
+    if not force and backend.lock_writes:
+        with backend.reading(target) as opened:
+            _refuse_unmatched_stamp(target, opened.read_state(), entry)
+    with backend.locked(target) as opened:
+        if not force:
+            _refuse_unmatched_stamp(target, opened.read_state(), entry)
+            opened.rollback()
         before = opened.recorded_version()
         opened.restamp(entry)
         opened.commit()

@@ -84,8 +84,10 @@ class SessionStore:
             from agno_migrate.migrate import runner
 
             # at head, Agno 1.x tables may still be importing (another process holds the lock): this
-            # store must wait for them (auto_upgrade_schema) or refuse, not read a partial database
-            if found == registry.HEAD.version and not runner.legacy_pending(self.target):
+            # store must wait for them (auto_upgrade_schema) or refuse, not read a partial database; a
+            # table whose import is over but left unreadable rows (for the user to repair or accept:
+            # ``check`` fails) does not hold the store back
+            if found == registry.HEAD.version and not runner.legacy_pending(self.target, unreadable=False):
                 self._schema_ok = True
                 return
             status = runner.current(self.target) if found in (None, registry.HEAD.version) else None

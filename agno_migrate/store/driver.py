@@ -10,7 +10,7 @@ statements of one step travel in one pipeline (``pgpipe.py``): one network round
 from __future__ import annotations
 
 from agno_migrate.backends import dialect_of
-from agno_migrate.backends.sql import database_errors, engine, raw_connection
+from agno_migrate.backends.sql import database_errors, engine, raise_read_only, raw_connection
 from agno_migrate.target import Target
 
 
@@ -71,6 +71,8 @@ class Call:
         self._broken = False
 
     def __enter__(self) -> Call:
+        if self.writing and self.target.read_only:
+            raise_read_only(self.target)  # before a connection is even taken
         self._errors = database_errors(self.target)
         self._errors.__enter__()
         self.pooled = raw_connection(self.target)
@@ -119,12 +121,14 @@ class Call:
         return results
 
     def _exchange(self):
-        """This connection's :class:`pgpipe.Exchange` (its prepared statements last as long as it)."""
+        """This connection's :class:`pgpipe.Exchange` (its prepared statements last as long as it;
+        behind a pooler it prepares none: ``SqlDialect.named_statements``)."""
         exchange = self.pooled.info.get("agno_migrate_exchange")
         if exchange is None or exchange.conn is not self.conn:
             from agno_migrate.store.pgpipe import Exchange
 
-            exchange = self.pooled.info["agno_migrate_exchange"] = Exchange(self.conn)
+            named = self.dialect.named_statements(self.pooled)
+            exchange = self.pooled.info["agno_migrate_exchange"] = Exchange(self.conn, named)
         return exchange
 
     def __exit__(self, kind, exc, tb):

@@ -1,5 +1,7 @@
 """One round trip for a store call on PostgreSQL: its statements go out together through libpq's
-pipeline mode (``psycopg.pq``), each prepared once per connection.
+pipeline mode (``psycopg.pq``), each prepared once per connection — or, behind a connection pooler
+(where the server connection is not ours from one transaction to the next, and another client's
+``agno_migrate_0`` may be there already), sent unnamed with its parameters every time.
 
 psycopg's own pipeline makes the same exchange, but it builds Python objects for every statement
 (a cursor, a query conversion, a flush and a poll of the socket after each one): ~0.3 ms of client
@@ -21,13 +23,16 @@ _READ, _WRITE = select.POLLIN, select.POLLOUT
 
 class Exchange:
     """The prepared statements and adaptation state of one psycopg connection (kept with the pooled
-    connection for its lifetime: prepared statements live as long as the server session)."""
+    connection for its lifetime: prepared statements live as long as the server session).
+    ``named`` False: nothing is prepared, each command carries its SQL (unnamed statements)."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, named: bool = True):
         self.conn = conn
         self.pgconn = conn.pgconn
         self.transformer = Transformer(conn)
+        self.named = named
         self.prepared: dict[str, bytes] = {}  # SQL -> statement name
+        self.texts: dict[str, bytes] = {}  # SQL -> its bytes (unnamed statements)
 
     def run(self, steps: list, begin: bool, commit: bool) -> list[list[tuple]]:
         """Send BEGIN (if ``begin``), every (Statement, list of values) step's executions, COMMIT
@@ -38,12 +43,19 @@ class Exchange:
         dump = self.transformer.dump_sequence
         commands, to_prepare, outputs = [], {}, []  # outputs: the step index of each command, or None
         for index, (statement, rows) in enumerate(steps):
-            name = self.prepared.get(statement.sql) or to_prepare.get(statement.sql)
-            if name is None:
-                name = to_prepare[statement.sql] = f"agno_migrate_{len(self.prepared) + len(to_prepare)}".encode()
+            if not self.named:
+                sql = self.texts.get(statement.sql)
+                if sql is None:
+                    sql = self.texts[statement.sql] = statement.sql.encode()
+                command = (None, sql)
+            else:
+                name = self.prepared.get(statement.sql) or to_prepare.get(statement.sql)
+                if name is None:
+                    name = to_prepare[statement.sql] = f"agno_migrate_{len(self.prepared) + len(to_prepare)}".encode()
+                command = (name, None)
             for values in rows:
                 params = statement.params(values)
-                commands.append((name, dump(params, [PyFormat.TEXT] * len(params))))
+                commands.append((*command, dump(params, [PyFormat.TEXT] * len(params))))
                 outputs.append(index if len(rows) == 1 else None)
         results = self._exchange(to_prepare, commands, begin, commit)
         found: list[list[tuple]] = [[] for _ in steps]
@@ -61,8 +73,11 @@ class Exchange:
             pg.send_prepare(name, sql.encode())
         if begin:
             pg.send_query_params(b"BEGIN", None)
-        for name, params in commands:
-            pg.send_query_prepared(name, params)
+        for name, sql, params in commands:
+            if name is None:
+                pg.send_query_params(sql, params)
+            else:
+                pg.send_query_prepared(name, params)
         if commit:
             pg.send_query_params(b"COMMIT", None)
         pg.pipeline_sync()

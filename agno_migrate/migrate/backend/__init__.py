@@ -99,8 +99,10 @@ class Backend(Protocol):
     def restamp(self, version: SchemaVersion) -> None:
         """Record ``version`` as the only version reached, running nothing (``stamp``)."""
 
-    def import_legacy(self, tables: list[LegacyTable], progress: Progress | None) -> Any:
-        """Import the Agno 1.x ``tables`` into head, resumably; returns the import's report."""
+    def import_legacy(self, tables: list[LegacyTable], progress: Progress | None, accept: set[str]) -> Any:
+        """Import the Agno 1.x ``tables`` into head, resumably; returns the import's report. A table
+        whose pass met unreadable rows stays pending (read again by the next run) unless it is in
+        ``accept`` (their loss accepted)."""
 
     def render_upgrade(self, plan: Plan) -> str:
         """The SQL text of ``plan`` (only where ``renders_sql``); changes nothing."""

@@ -86,7 +86,7 @@ class MongoBackend:
     def legacy_state(self, named: list[str] | None = None) -> LegacyState:
         found = mongo_detect.legacy_collections(self.db, self.target)
         tables = mongo_legacy.resolve_collections(self.db, self.target, found, named)
-        return LegacyState(tables, mongo_legacy.pending(self.db, self.target, tables))
+        return LegacyState(tables, *mongo_legacy.pending(self.db, self.target, tables))
 
     def head_drift(self) -> list[str]:
         return mongo_detect.compare_to_head(self.db, self.target)
@@ -138,8 +138,8 @@ class MongoBackend:
     def restamp(self, version: SchemaVersion) -> None:
         mongo_state.record(self.db, self.target, version, "stamp")
 
-    def import_legacy(self, tables: list[LegacyTable], progress: Progress | None):
-        return mongo_legacy.import_collections(self.db, self.target, tables, self.lock, progress)
+    def import_legacy(self, tables: list[LegacyTable], progress: Progress | None, accept: set[str]):
+        return mongo_legacy.import_collections(self.db, self.target, tables, self.lock, progress, accept)
 
     def render_upgrade(self, plan: Plan) -> str:
         raise NotImplementedError("MongoDB has no SQL to render")  # renders_sql is False

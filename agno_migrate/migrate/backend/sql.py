@@ -21,6 +21,7 @@ from agno_migrate.backends.sql import connect, database_errors
 from agno_migrate.errors import LockTimeout
 from agno_migrate.migrate.detection import missing_tables, other_tables
 from agno_migrate.migrate.legacy import sql as legacy_mod
+from agno_migrate.migrate.legacy import sql_checkpoints
 from agno_migrate.migrate.model import (
     AgnoTable,
     Detection,
@@ -83,7 +84,7 @@ class SqlBackend:
     def legacy_state(self, named: list[str] | None = None) -> LegacyState:
         found = detect_mod.legacy_tables(self.conn, self.target)
         tables = legacy_mod.resolve_tables(self.conn, self.target, found, named)
-        return LegacyState(tables, legacy_mod.pending(self.conn, self.target, tables))
+        return LegacyState(tables, *sql_checkpoints.pending(self.conn, self.target, tables))
 
     def head_drift(self) -> list[str]:
         return detect_mod.compare_to_head(self.conn, self.target)
@@ -137,9 +138,9 @@ class SqlBackend:
         _sql.execute(ctx, _sql.version_table(self.target).delete())
         _sql.record(ctx, self.target, version, "stamp")
 
-    def import_legacy(self, tables: list[LegacyTable], progress: Progress | None):
+    def import_legacy(self, tables: list[LegacyTable], progress: Progress | None, accept: set[str]):
         self.conn.commit()  # the import commits batch by batch, each with its checkpoint
-        return legacy_mod.import_tables(self.conn, self.target, tables, progress)
+        return legacy_mod.import_tables(self.conn, self.target, tables, progress, accept)
 
     def render_upgrade(self, plan: Plan) -> str:
         existing = self._existing_tables()

@@ -4,7 +4,9 @@ layout on MongoDB.
 The same conversion as the SQL import (``convert.convert_v1_session``), the same rules
 (``legacy.rules``, ``convert.rekey_runs``) and reporting (unparseable documents listed, collisions
 not overwritten, duplicate run ids re-keyed), read by
-keyset on ``session_id`` in batches with a checkpoint per batch in our state collection. Without
+keyset on ``session_id`` in batches with a checkpoint per batch in our state collection; a pass
+that met unreadable documents leaves the collection pending, read again by the next run (``start_pass``,
+``end_pass``: the rule of ``legacy.sql_checkpoints``). Without
 transactions, a batch is written runs first, then sessions: a batch cut short is written again by
 the next run, and the runs already there (same session, same position) and sessions already there
 (same content) are recognised and skipped — and counted in the checkpoint as imported, as the
@@ -47,17 +49,53 @@ def resolve_collections(db, target: Target, found: list[LegacyTable], named: lis
     return out
 
 
-def pending(db, target: Target, tables: list[LegacyTable]) -> list[LegacyTable]:
-    """The legacy collections whose import has not completed."""
-    done = {
-        doc["_id"][len("checkpoint:" + CHECKPOINT) :]
-        for doc in mongo_state.state(db, target).find({"_id": {"$regex": f"^checkpoint:{CHECKPOINT}"}, "done": True})
+def pending(db, target: Target, tables: list[LegacyTable]) -> tuple[list[LegacyTable], dict[str, int]]:
+    """The legacy collections whose import has not completed, and collection → documents its last
+    complete pass could not read (done: their loss accepted)."""
+    prefix = "checkpoint:" + CHECKPOINT
+    states = {
+        doc["_id"][len(prefix) :]: doc for doc in mongo_state.state(db, target).find({"_id": {"$regex": f"^{prefix}"}})
     }
-    return [t for t in tables if t.name not in done]
+    names = {t.name for t in tables}
+    failed = {
+        name: int(doc["failed"])
+        for name, doc in states.items()
+        if name in names and doc.get("failed") and (doc.get("done") or doc.get("last") is None)
+    }
+    return [t for t in tables if not states.get(t.name, {}).get("done")], failed
 
 
-def import_collections(db, target: Target, tables: list[LegacyTable], lock, progress=None) -> LegacyReport:
-    """Import every collection of ``tables`` into the head layout (see the module docstring)."""
+def start_pass(db, target: Target, legacy: LegacyTable, name: str) -> dict:
+    """Begin (or resume) a pass over ``legacy`` (checkpoint ``name``): a new checkpoint for a collection
+    met the first time; one whose last pass ended with unreadable documents is read again from its
+    start (its count restarts). Returns the checkpoint as it now is (the same rule as on SQL)."""
+    state = mongo_state.checkpoint(db, target, name) or {}
+    if not state:
+        mongo_state.save_checkpoint(db, target, name, mode=legacy.mode, sessions=0, failed=0, done=False)
+        return {}
+    if state.get("last") is None and state.get("failed"):
+        mongo_state.save_checkpoint(db, target, name, failed=0)
+        state = {**state, "failed": 0}
+    return state
+
+
+def end_pass(db, target: Target, legacy: LegacyTable, name: str, accept: set[str]) -> bool:
+    """End a pass: done when none of its documents failed or their loss is accepted (``accept``; their
+    count kept); else pending with its checkpoint reset, read again from its start by the next run."""
+    failed = (mongo_state.checkpoint(db, target, name) or {}).get("failed", 0)
+    done = not failed or legacy.name in accept
+    if done:
+        mongo_state.save_checkpoint(db, target, name, done=True)
+    else:
+        mongo_state.save_checkpoint(db, target, name, done=False, last=None)
+    return done
+
+
+def import_collections(
+    db, target: Target, tables: list[LegacyTable], lock, progress=None, accept: set[str] | frozenset = frozenset()
+) -> LegacyReport:
+    """Import every collection of ``tables`` into the head layout (see the module docstring);
+    ``accept``: collections whose documents still unreadable after the pass are accepted as lost."""
     report = LegacyReport()
     step = MongoStep(db, target, StepReport(), progress, lock)
     total = sum(t.rows for t in tables)
@@ -68,22 +106,21 @@ def import_collections(db, target: Target, tables: list[LegacyTable], lock, prog
     for legacy in sorted(tables, key=lambda t: t.mode != MEMORIES):  # memory collections first
         name = CHECKPOINT + legacy.name
         if legacy.mode == MEMORIES:
+            start_pass(db, target, legacy, name)
             mongo_memories.import_memory_collection(step, target, legacy, name, report, claimed)
+            report.tables[legacy.name]["done"] = end_pass(db, target, legacy, name, set(accept))
             done_rows += legacy.rows
             step.tick(min(done_rows, total), total)
             continue
-        state = mongo_state.checkpoint(db, target, name) or {}
         report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": False}
-        if not state:
-            mongo_state.save_checkpoint(db, target, name, mode=legacy.mode, sessions=0, failed=0, done=False)
+        start_pass(db, target, legacy, name)
         for batch in step.batches(db[legacy.name], {}, name):
             written, failed = _import_batch(step, legacy, batch, report)
             _blob_memories(step, target, legacy, batch, report, claimed)
             step.done_batch(name, batch, sessions=written, failed=failed)
             done_rows += len(batch)
             step.tick(min(done_rows, total), total)
-        mongo_state.save_checkpoint(db, target, name, done=True)
-        report.tables[legacy.name]["done"] = True
+        report.tables[legacy.name]["done"] = end_pass(db, target, legacy, name, set(accept))
     report.duplicate_run_ids = step.report.duplicate_run_ids
     report.unparseable += [RowProblem(*unstorable) for unstorable in step.report.unstorable]
     return report

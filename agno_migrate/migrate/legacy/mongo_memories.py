@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from agno_migrate.convert import memories as conv
+from agno_migrate.convert.memories import split_stored
 from agno_migrate.migrate.model import LegacyTable
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.migrate.mongo.step import MongoStep
@@ -32,14 +33,12 @@ def ensure_memories_collection(step: MongoStep, target: Target, name: str = MEMO
 def import_memory_collection(
     step: MongoStep, target: Target, legacy: LegacyTable, checkpoint: str, report: LegacyReport, claimed: set
 ) -> None:
-    """Import one 1.x memory collection from its checkpoint on; a pass that met unreadable documents
-    leaves the collection pending with its checkpoint reset (read again by the next run)."""
+    """Import one 1.x memory collection from its checkpoint on (the caller begins and ends the pass:
+    ``legacy.mongo.start_pass``, ``end_pass``)."""
     db = step.db
     head = ensure_memories_collection(step, target)
     state = mongo_state.checkpoint(db, target, checkpoint) or {}
     report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": False}
-    if not state:
-        mongo_state.save_checkpoint(db, target, checkpoint, mode=legacy.mode, sessions=0, failed=0, done=False)
     last = state.get("last")
     source = db[legacy.name]
     while True:
@@ -65,30 +64,17 @@ def import_memory_collection(
             step.lock.check()  # a lease lost: stop before the next batch writes
         if last is None:  # (documents without an id: one batch, the keyset cannot page them)
             break
-    failed_in_pass = (mongo_state.checkpoint(db, target, checkpoint) or {}).get("failed", 0)
-    if failed_in_pass:
-        mongo_state.save_checkpoint(db, target, checkpoint, done=False, last=None, failed=0)
-    else:
-        mongo_state.save_checkpoint(db, target, checkpoint, done=True)
-    report.tables[legacy.name]["done"] = not failed_in_pass
 
 
 def write_rows(step: MongoStep, head, source: str, rows: list[dict], report: LegacyReport) -> int:
     """Insert memory ``rows``; an id already stored with the same content is skipped, with other
     content reported as a collision. Returns the rows imported (written now or already there)."""
     stored = _stored(head, [row["memory_id"] for row in rows])
-    fresh, seen, collided = [], set(), 0
-    for row in rows:
-        existing = stored.get(row["memory_id"])
-        if existing is None and row["memory_id"] not in seen:
-            fresh.append(dict(row))
-            seen.add(row["memory_id"])
-        elif existing is not None and _canonical(existing) == _canonical(row):
-            continue
-        else:
-            reason = "memory id already in the memories collection with other content; not overwritten"
-            report.collisions.append(RowProblem(source, row["memory_id"], reason))
-            collided += 1
+    fresh, collisions = split_stored(rows, stored, lambda old, new: _canonical(old) == _canonical(new))
+    reason = "memory id already in the memories collection with other content; not overwritten"
+    report.collisions += [RowProblem(source, memory_id, reason) for memory_id in collisions]
+    collided = len(collisions)
+    fresh = [dict(row) for row in fresh]
     written = step.insert_documents(head, fresh, "memory_id")
     report.memories += written
     return len(rows) - collided - (len(fresh) - written)

@@ -36,6 +36,7 @@ from agno_migrate.migrate.legacy import pool as legacy_pool
 from agno_migrate.migrate.legacy import sql_memories
 from agno_migrate.migrate.legacy import worker as legacy_worker
 from agno_migrate.migrate.legacy.rules import canonical_session, parse_table_option
+from agno_migrate.migrate.legacy.sql_checkpoints import checkpoint_table, checkpoints, end_pass, start_pass
 from agno_migrate.migrate.legacy.worker import Converted, Layout, Unreadable
 from agno_migrate.migrate.model import LegacyTable
 from agno_migrate.migrate.report import FilledRow, LegacyReport, RowProblem
@@ -85,50 +86,20 @@ def _schema(target: Target) -> str | None:
     return dialect_of(target).schema_of(target)
 
 
-# --- the checkpoint table -------------------------------------------------------------------------
-
-
-def checkpoint_table(target: Target) -> sa.Table:
-    """One row per legacy table: where its import stands (our own table, next to the version table)."""
-    return sa.Table(
-        f"{target.version_table}_legacy",
-        sa.MetaData(),
-        sa.Column("table_name", sa.String(64), primary_key=True),
-        sa.Column("mode", sa.String(16), nullable=False),
-        sa.Column("last_session_id", sa.String(255)),
-        sa.Column("sessions", sa.BigInteger(), nullable=False, default=0),
-        sa.Column("failed", sa.BigInteger(), nullable=False, default=0),
-        sa.Column("done", sa.Boolean(), nullable=False, default=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        schema=_schema(target),
-    )
-
-
-def checkpoints(conn, target: Target) -> dict[str, dict]:
-    """table name -> its checkpoint row (empty when nothing was imported yet)."""
-    table = checkpoint_table(target)
-    if not sa.inspect(conn).has_table(table.name, schema=table.schema):
-        return {}
-    return {row["table_name"]: dict(row) for row in conn.execute(sa.select(table)).mappings()}
-
-
-def pending(conn, target: Target, tables: list[LegacyTable]) -> list[LegacyTable]:
-    """The legacy tables whose import has not completed."""
-    done = {name for name, row in checkpoints(conn, target).items() if row["done"]}
-    return [t for t in tables if t.name not in done]
-
-
 # --- the import -----------------------------------------------------------------------------------
 
 
-def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None) -> LegacyReport:
+def import_tables(
+    conn, target: Target, tables: list[LegacyTable], progress=None, accept: set[str] | frozenset = frozenset()
+) -> LegacyReport:
     """Import every table of ``tables`` into the head schema (see the module docstring).
 
     ``conn`` holds the migration lock and no open transaction; whole batches commit together
     with the checkpoint (see ``COMMIT_BYTES``). Rows are converted (decoded, converted,
     JSON-encoded) in worker processes while this process writes the batch before; on SQLite the
     workers also read the legacy rows themselves (this process reads only the batch's session ids).
-    With one core, or few rows, rows are converted inline.
+    With one core, or few rows, rows are converted inline. ``accept``: the tables whose rows still
+    unreadable at the end of this pass are accepted as lost (the table is then done).
     """
     from agno_migrate.schema import head_tables
 
@@ -149,11 +120,11 @@ def import_tables(conn, target: Target, tables: list[LegacyTable], progress=None
         report = LegacyReport()
         if progress:
             progress(0, total)  # the clock of a rows/s display starts now
-        run = _Import(conn, target, head, layout, converter.ready(), cp, report, progress, total)
+        run = _Import(conn, target, head, layout, converter.ready(), cp, report, progress, total, set(accept))
         # memory tables first: the session blobs' memories are then checked against what they hold
         for legacy in sorted(tables, key=lambda t: t.mode != MEMORIES):
             if legacy.mode == MEMORIES:
-                sql_memories.import_memory_table(conn, target, legacy, cp, report, run.claimed)
+                sql_memories.import_memory_table(conn, target, legacy, cp, report, run.claimed, run.accept)
                 run.done_rows += legacy.rows
                 if progress:
                     progress(run.done_rows, total)
@@ -187,6 +158,8 @@ class _Import:
     report: LegacyReport
     progress: Callable[[int, int], None] | None
     total: int
+    accept: set[str]
+    """Tables whose rows still unreadable after their pass are accepted as lost."""
     done_rows: int = 0
     claimed: set = field(default_factory=set)
     """Memory ids of unreadable memory-table rows: their copies in session blobs are not imported."""
@@ -203,18 +176,7 @@ class _Import:
         if done:
             self.done_rows += legacy.rows
             return
-        if state is None:
-            conn.execute(
-                cp.insert().values(
-                    table_name=legacy.name,
-                    mode=legacy.mode,
-                    sessions=0,
-                    failed=0,
-                    done=False,
-                    updated_at=int(time.time()),
-                )
-            )
-            conn.commit()
+        state = start_pass(conn, cp, legacy, state)
         in_flight: deque[_Batch] = deque()
         txn = _Transaction()
         after = state["last_session_id"] if state else None
@@ -222,9 +184,7 @@ class _Import:
             in_flight.append(batch)
             self._flush(legacy, in_flight, txn, AHEAD)  # keep batches converting while the oldest one is written
         self._flush(legacy, in_flight, txn, 0)
-        conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(done=True, updated_at=int(time.time())))
-        conn.commit()
-        self.report.tables[legacy.name]["done"] = True
+        self.report.tables[legacy.name]["done"] = end_pass(conn, cp, legacy, self.accept)
 
     def _flush(self, legacy: LegacyTable, in_flight: deque[_Batch], txn: _Transaction, keep: int) -> None:
         """Write converted batches, oldest first, until ``keep`` remain in flight; commit (with the

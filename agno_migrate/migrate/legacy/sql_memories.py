@@ -28,6 +28,8 @@ import sqlalchemy as sa
 from agno_migrate import convert
 from agno_migrate.backends import dialect_of
 from agno_migrate.convert import memories as conv
+from agno_migrate.convert.memories import split_stored
+from agno_migrate.migrate.legacy import sql_checkpoints
 from agno_migrate.migrate.legacy.worker import text_or_bytes
 from agno_migrate.migrate.model import LegacyTable
 from agno_migrate.migrate.report import LegacyReport, RowProblem
@@ -57,19 +59,15 @@ def _schema(target: Target) -> str | None:
 # --- memory tables -----------------------------------------------------------------------------------
 
 
-def import_memory_table(conn, target: Target, legacy: LegacyTable, cp: sa.Table, report: LegacyReport, claimed: set):
+def import_memory_table(
+    conn, target: Target, legacy: LegacyTable, cp: sa.Table, report: LegacyReport, claimed: set, accept: set[str]
+):
     """Import one 1.x memory table from its checkpoint on (see the module docstring). ``claimed``
-    receives the ids of its unreadable rows (their blob copies are not imported in their place)."""
+    receives the ids of its unreadable rows (their blob copies are not imported in their place);
+    ``accept``: tables whose rows still unreadable after the pass are accepted as lost."""
     head = ensure_memories_table(conn, target)
-    state = _checkpoint(conn, cp, legacy.name)
     report.tables[legacy.name] = {"mode": legacy.mode, "rows": legacy.rows, "done": False}
-    if state is None:
-        conn.execute(
-            cp.insert().values(
-                table_name=legacy.name, mode=legacy.mode, sessions=0, failed=0, done=False, updated_at=int(time.time())
-            )
-        )
-    conn.commit()
+    state = sql_checkpoints.start_pass(conn, cp, legacy, _checkpoint(conn, cp, legacy.name))
     source = sa.Table(legacy.name, sa.MetaData(), autoload_with=conn, schema=_schema(target))
     key = source.c.id
     columns = [source.c[name] for name in ("id", "user_id", "memory", "created_at", "updated_at")]
@@ -102,13 +100,8 @@ def import_memory_table(conn, target: Target, legacy: LegacyTable, cp: sa.Table,
             )
         )
         conn.commit()
-    # the pass is over: done when none of its rows failed; else read again by the next run
-    failed_in_pass = _checkpoint(conn, cp, legacy.name)["failed"]
-    done = not failed_in_pass
-    values = {"done": True} if done else {"done": False, "last_session_id": None, "failed": 0}
-    conn.execute(cp.update().where(cp.c.table_name == legacy.name).values(updated_at=int(time.time()), **values))
-    conn.commit()
-    report.tables[legacy.name]["done"] = done
+    # the pass is over: done when none of its rows failed (or their loss is accepted); else read again
+    report.tables[legacy.name]["done"] = sql_checkpoints.end_pass(conn, cp, legacy, accept)
 
 
 def _checkpoint(conn, cp: sa.Table, name: str) -> dict | None:
@@ -143,18 +136,10 @@ def write_rows(conn, target: Target, head: sa.Table, source: str, rows: list[dic
         return 0
     rows = _storable(target, rows, report)
     stored = _stored_rows(conn, head, [row["memory_id"] for row in rows])
-    fresh, seen, collided = [], set(), 0
-    for row in rows:
-        existing = stored.get(row["memory_id"])
-        if existing is None and row["memory_id"] not in seen:
-            fresh.append(row)
-            seen.add(row["memory_id"])
-        elif existing is not None and _canonical(existing) == _canonical(row):
-            continue
-        else:
-            reason = "memory id already in the memories table with other content; not overwritten"
-            report.collisions.append(RowProblem(source, row["memory_id"], reason))
-            collided += 1
+    fresh, collisions = split_stored(rows, stored, lambda old, new: _canonical(old) == _canonical(new))
+    reason = "memory id already in the memories table with other content; not overwritten"
+    report.collisions += [RowProblem(source, memory_id, reason) for memory_id in collisions]
+    collided = len(collisions)
     if fresh:
         conn.execute(head.insert(), fresh)
     report.memories += len(fresh)

@@ -16,7 +16,7 @@ the upgrade refuses it (see :func:`missing_indexes`).
 from __future__ import annotations
 
 from agno_migrate import registry
-from agno_migrate.migrate.detection import legacy_kind, unknown_stamp
+from agno_migrate.migrate.detection import legacy_kind, not_agno, unknown_stamp
 from agno_migrate.migrate.model import Detection, LegacyTable
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.registry import SchemaVersion
@@ -61,6 +61,7 @@ def detect(db, target: Target) -> Detection:
         result.legacy = legacy_collections(db, target, names)
         if target.runs_table in names:
             result.drift.append(f"the runs collection {target.runs_table} exists without the session collection")
+            result.orphan_runs = "?"  # (no foreign keys: its owner is not recorded)
         return result
     stamp = mongo_state.agno_stamp(db, target) if target.agno_versions_table in names else None
     result.agno_stamp = stamp
@@ -68,6 +69,12 @@ def detect(db, target: Target) -> Detection:
     if stamp is not None and stamped is None:
         result.drift.append(unknown_stamp(target, stamp))
     sessions = db[target.session_table]
+    sample = sessions.find_one({"session_id": {"$exists": True}}) or sessions.find_one()
+    foreign = not_agno(target, set(sample), "collection") if sample is not None else None
+    if foreign:
+        result.not_agno = True
+        result.drift.append(foreign)
+        return result
     strings = sessions.find_one(STRING_ENCODED, {"_id": 1}) is not None
     uncopied = target.runs_table in names and sessions.find_one(UNCOPIED_RUNS, {"_id": 1}) is not None
     v3 = registry.get("3.0.0")

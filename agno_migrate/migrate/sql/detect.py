@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from agno_migrate import registry
 from agno_migrate.backends import dialect_of
-from agno_migrate.migrate.detection import legacy_kind, unknown_stamp
+from agno_migrate.migrate.detection import legacy_kind, not_agno, unknown_stamp
 from agno_migrate.migrate.model import Detection, LegacyTable
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.registry import SchemaVersion
@@ -67,10 +67,17 @@ def detect(conn, target: Target) -> Detection:
         result.legacy = legacy_tables(conn, target) if tables else []
         if target.runs_table in tables:
             result.drift.append(f"the runs table {target.runs_table} exists without the session table")
+            owners = {fk["referred_table"] for fk in insp.get_foreign_keys(target.runs_table, schema=schema)}
+            result.orphan_runs = ", ".join(sorted(owners)) or "?"
         return result
     stamp = sql.agno_stamp(conn, target) if target.agno_versions_table in tables else None
     result.agno_stamp = stamp
     columns = {c["name"]: dialect.type_family(c["type"]) for c in insp.get_columns(target.session_table, schema=schema)}
+    foreign = not_agno(target, set(columns), "table")
+    if foreign:
+        result.not_agno = True
+        result.drift.append(foreign)
+        return result
     key = _key_kind(insp, target, schema)
     json_families = {columns[c] for c in JSON_COLUMNS if c in columns}
     candidates, notes = dialect.pre3_candidates(json_families, key, target.agno_versions_table in tables)

@@ -96,18 +96,26 @@ class TableOps:
         self.schema = dialect_of(target).schema_of(target)
         self.op = Operations(MigrationContext.configure(connection=conn))
         self.head = family(table.family).head(self.dialect)
+        self._seen = None
 
     # --- what is there --------------------------------------------------------------------------
 
     def _inspector(self):
         return sa.inspect(self.conn)  # a new one each time: the table changes under it
 
-    def columns(self) -> dict[str, dict]:
-        return {c["name"]: c for c in self._inspector().get_columns(self.name, schema=self.schema)}
+    def columns(self) -> dict[str, tuple[str, bool, bool]]:
+        """Column name → (type family, nullable, has a server default), as detection reads them."""
+        return self._physical().columns
 
     def _physical(self):
-        """The table as detection reads it (its unique keys by (columns, partial), indexes by columns)."""
-        return reflect_sql(self.conn, self.name, self.schema, self.dialect)
+        """The table as detection reads it (its unique keys by (columns, partial), indexes by columns);
+        read once, and again after each change this object makes."""
+        if self._seen is None:
+            self._seen = reflect_sql(self.conn, self.name, self.schema, self.dialect)
+        return self._seen
+
+    def _changed(self) -> None:
+        self._seen = None
 
     def _has(self, columns: list[str], unique: bool, partial: bool = False) -> bool:
         phys = self._physical()
@@ -155,9 +163,11 @@ class TableOps:
                 )
                 if fill is not None:
                     self.conn.execute(sa.table(self.name, sa.column(name)).update().values({name: fill}))
+                self._changed()
                 return
             self.op.add_column(self.name, sa.Column(name, type_, nullable=True), schema=self.schema)
-        elif not have[name]["nullable"]:
+            self._changed()
+        elif not have[name][1]:
             return
         if fill is not None:
             column = sa.column(name)
@@ -165,6 +175,7 @@ class TableOps:
             self.conn.execute(table.update().where(column.is_(None)).values({name: fill}))
         if not nullable:
             self.op.alter_column(self.name, name, existing_type=type_, nullable=False, schema=self.schema)
+            self._changed()
 
     def create_index(
         self, columns: list[str], unique: bool = False, where: str | None = None, name: str | None = None
@@ -179,6 +190,7 @@ class TableOps:
         if where is not None:
             options = {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
         self.op.create_index(index, self.name, columns, unique=unique, schema=self.schema, **options)
+        self._changed()
 
     def replace_unique(self, old: list[str], new: list[str], name: str) -> None:
         """Make ``new`` the table's unique key instead of ``old`` (``<table>_<name>``). SQLite keeps
@@ -194,6 +206,7 @@ class TableOps:
                     batch.drop_constraint(unique[(tuple(old), False)], type_="unique")
                 if not has_new:
                     batch.create_unique_constraint(self._named(f"{self.name}_{name}"), new)
+            self._changed()
             return
         if not has_new:
             self.op.create_unique_constraint(self._named(f"{self.name}_{name}"), self.name, new, schema=self.schema)
@@ -206,6 +219,7 @@ class TableOps:
         for i in insp.get_indexes(self.name, schema=self.schema):  # a unique index is dropped as an index
             if i.get("unique") and list(i["column_names"]) == list(old) and i["name"] not in dropped:
                 self.op.drop_index(i["name"], table_name=self.name, schema=self.schema)
+        self._changed()
 
     def to_head_types(self) -> None:
         """PostgreSQL: the ``json`` columns whose head type is ``jsonb`` become ``jsonb``, in one
@@ -214,7 +228,7 @@ class TableOps:
         columns = [
             name
             for name, (fam, _) in self.head["columns"].items()
-            if fam == "jsonb" and name in have and type(have[name]["type"]).__name__.upper() == "JSON"
+            if fam == "jsonb" and name in have and have[name][0] == "json"
         ]
         if not columns:
             return
@@ -222,6 +236,7 @@ class TableOps:
         quote = self.conn.dialect.identifier_preparer.quote
         clauses = ", ".join(f"ALTER COLUMN {quote(c)} TYPE JSONB USING {quote(c)}::jsonb" for c in columns)
         self.conn.execute(sa.text(f"ALTER TABLE {self._full_name()} {clauses}"))
+        self._changed()
 
     def _remove_nul_escapes(self, columns: list[str]) -> None:
         from sqlalchemy.dialects import postgresql
