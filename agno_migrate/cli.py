@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import click
 
 from agno_migrate import __version__, errors
+from agno_migrate.credentials import redact
 from agno_migrate.target import DEFAULT_URL, Target
 
 
@@ -45,11 +46,11 @@ class Options:
 
     def say(self, text: str = "") -> None:
         if not self.json and self.verbosity >= 0:
-            click.echo(text)
+            click.echo(redact(text))
 
     def detail(self, text: str) -> None:
         if not self.json and self.verbosity >= 1:
-            click.echo(text)
+            click.echo(redact(text))
 
     def listed(self, items: list) -> list:
         """The items to list one per line: all of them with -v, else the first five."""
@@ -57,13 +58,126 @@ class Options:
 
     def emit(self, payload: dict) -> None:
         if self.json:
-            click.echo(json.dumps(payload, sort_keys=True, default=str))
+            click.echo(redact(json.dumps(payload, sort_keys=True, default=str)))
 
 
-pass_options = click.make_pass_decorator(Options)
+_GLOBALS: list[tuple[tuple[str, ...], dict]] = [
+    (("--db-url",), {"envvar": "AGNO_DB_URL", "help": f"Database URL (env AGNO_DB_URL; default {DEFAULT_URL})."}),
+    (
+        ("--db-schema",),
+        {
+            "help": "PostgreSQL schema (default ai), MySQL database or MongoDB database "
+            "(default: the URL's; agno on MongoDB)."
+        },
+    ),
+    (("--session-table",), {"help": "Session table (MongoDB: collection) name (default agno_sessions)."}),
+    (
+        ("--runs-table",),
+        {
+            "help": (
+                "Runs table (MongoDB: collection) name "
+                "(default agno_runs; <session-table>_runs for another session table)."
+            )
+        },
+    ),
+    (
+        ("--table", "tables"),
+        {
+            "multiple": True,
+            "metavar": "FAMILY=NAME",
+            "callback": lambda ctx, param, values: _parse_tables(values),
+            "help": (
+                "Name of another Agno table, e.g. memories=my_memories (repeatable; families: memories, evals, "
+                "metrics, knowledge, traces, spans, ...; default: Agno's default names, else found by columns)."
+            ),
+        },
+    ),
+    (
+        ("--lock-timeout",),
+        {
+            "type": float,
+            "callback": lambda ctx, param, value: _seconds(param, value),
+            "help": "Seconds to wait for another migrating process (default 60).",
+        },
+    ),
+    (
+        ("--lock-lease",),
+        {
+            "type": float,
+            "callback": lambda ctx, param, value: _seconds(param, value, positive=True),
+            "help": (
+                "MongoDB: seconds a migration lock stays valid without renewal; "
+                "a dead migrator's lock is taken over after it (default 30)."
+            ),
+        },
+    ),
+    (("--json", "as_json"), {"is_flag": True, "help": "Machine-readable output: one JSON object."}),
+    (("-v", "--verbose"), {"count": True, "help": "More detail."}),
+    (("-q", "--quiet"), {"is_flag": True, "help": "Only errors."}),
+]
+"""The global options. They are taken before the command (``agno-migrate --json current``) and
+after it, as people type them (``agno-migrate current --json``): there they override the group's."""
+
+_FIELDS = {"db_url": "db_url", "db_schema": "db_schema", "session_table": "session_table",
+           "runs_table": "runs_table", "tables": "tables", "lock_timeout": "lock_timeout",
+           "lock_lease": "lock_lease", "as_json": "json"}  # fmt: skip
 
 
-def _parse_tables(ctx, param, values: tuple[str, ...]) -> dict[str, str] | None:
+def _global_options(on_command: bool):
+    """Decorate the group (``on_command`` False: its parameters make :class:`Options`) or a command
+    (the same options, given after the command's name, update the group's :class:`Options`)."""
+
+    def decorate(func):
+        for decls, spec in reversed(_GLOBALS):
+            spec = dict(spec)
+            if on_command:
+                spec.pop("envvar", None)  # the environment is the group's: it must not override an option
+                spec.update(expose_value=False, callback=_after_command(spec.get("callback")))
+            func = click.option(*decls, **spec)(func)
+        return func
+
+    return decorate
+
+
+def _after_command(convert):
+    """The callback of a global option given after the command: update the group's Options."""
+    from click.core import ParameterSource
+
+    def callback(ctx, param, value):
+        if convert is not None:
+            value = convert(ctx, param, value)
+        if ctx.get_parameter_source(param.name) != ParameterSource.COMMANDLINE:
+            return value
+        opts = ctx.find_object(Options)
+        if param.name == "verbose":
+            opts.verbosity = max(opts.verbosity, 0) + value
+        elif param.name == "quiet":
+            opts.verbosity = -1 if value else opts.verbosity
+        elif param.name == "tables" and opts.tables:
+            opts.tables = {**opts.tables, **(value or {})}
+        else:
+            setattr(opts, _FIELDS[param.name], value)
+        return value
+
+    return callback
+
+
+def pass_options(func):
+    """Pass the command the group's :class:`Options` (with the global options given after it)."""
+    return _global_options(on_command=True)(click.make_pass_decorator(Options)(func))
+
+
+def _seconds(param, value: float | None, positive: bool = False) -> float | None:
+    """A number of seconds: finite, at least 0 (above 0 if ``positive``); else a usage error."""
+    from agno_migrate.target import seconds_problem
+
+    problem = None if value is None else seconds_problem(value, positive)
+    if problem is not None:
+        raise click.BadParameter(problem, param=param)
+    return value
+
+
+def _parse_tables(values: tuple[str, ...]) -> dict[str, str] | None:
     """``--table FAMILY=NAME`` (repeatable) → family → name; UsageError (exit 2, one line) for a
     value without ``=``, a family given twice or an unknown one (the names are checked by Target)."""
     if not values:
@@ -84,39 +198,7 @@ def _parse_tables(ctx, param, values: tuple[str, ...]) -> dict[str, str] | None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db-url", envvar="AGNO_DB_URL", help=f"Database URL (env AGNO_DB_URL; default {DEFAULT_URL}).")
-@click.option(
-    "--db-schema",
-    help="PostgreSQL schema (default ai), MySQL database or MongoDB database (default: the URL's; agno on MongoDB).",
-)
-@click.option("--session-table", help="Session table (MongoDB: collection) name (default agno_sessions).")
-@click.option(
-    "--runs-table",
-    help="Runs table (MongoDB: collection) name (default agno_runs; <session-table>_runs for another session table).",
-)
-@click.option(
-    "--table",
-    "tables",
-    multiple=True,
-    metavar="FAMILY=NAME",
-    callback=_parse_tables,
-    help=(
-        "Name of another Agno table, e.g. memories=my_memories (repeatable; families: memories, evals, "
-        "metrics, knowledge, traces, spans, ...; default: Agno's default names, else found by columns)."
-    ),
-)
-@click.option("--lock-timeout", type=float, help="Seconds to wait for another migrating process (default 60).")
-@click.option(
-    "--lock-lease",
-    type=float,
-    help=(
-        "MongoDB: seconds a migration lock stays valid without renewal; "
-        "a dead migrator's lock is taken over after it (default 30)."
-    ),
-)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output: one JSON object.")
-@click.option("-v", "--verbose", count=True, help="More detail.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@_global_options(on_command=False)
 @click.version_option(__version__, prog_name="agno-migrate")
 @click.pass_context
 def cli(ctx, db_url, db_schema, session_table, runs_table, tables, lock_timeout, lock_lease, as_json, verbose, quiet):
@@ -191,7 +273,7 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path, acce
         if opts.json:
             opts.emit({"sql": outcome.sql, "database": target.masked_url})
         else:
-            click.echo(outcome.sql, nl=False)
+            click.echo(redact(outcome.sql), nl=False)
         return
     opts.emit(outcome.as_dict())
     for line in outcome.drift:
@@ -207,6 +289,10 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path, acce
         opts.say(f"{target.session_table} is already at {outcome.after}: nothing to do")
     if outcome.adopted:
         opts.detail(f"the database was not managed yet: detected and recorded {outcome.adopted}")
+    from agno_migrate.backends import dialect_of
+
+    if dialect_of(target).write_note:
+        opts.detail(dialect_of(target).write_note)
     _print_table_steps(opts, outcome.tables, "was")
     _report(opts, outcome.report, report_path, set(accept_unreadable))
 
@@ -314,7 +400,8 @@ def _report_legacy(opts: Options, legacy, report_path: str, accept: set[str]) ->
         return []
     with open(report_path, "w", encoding="utf-8") as out:
         for kind, table, session_id, reason in problems:
-            out.write(json.dumps({"kind": kind, "table": table, "session_id": session_id, "reason": reason}) + "\n")
+            line = json.dumps({"kind": kind, "table": table, "session_id": session_id, "reason": reason})
+            out.write(redact(line) + "\n")
     if legacy.collisions:
         opts.say(
             f"warning: {len(legacy.collisions)} session id(s) already stored with other content; "
@@ -555,21 +642,28 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: run, print one line on failure, return the exit code."""
     import logging
 
-    from agno_migrate.target import mask_url
+    from agno_migrate.credentials import remember
 
     # drivers log warnings (psycopg: "error ignored terminating <Pipeline>" after a lost connection);
     # with no handler Python prints them to stderr, a second line after our one error line
     logging.getLogger().addHandler(logging.NullHandler())
-    as_json = "--json" in (argv if argv is not None else sys.argv[1:])
+    args = list(argv if argv is not None else sys.argv[1:])
+    as_json = "--json" in args
+    remember(os.environ.get("AGNO_DB_URL"))  # masked in every line, even before the URL is parsed
+    for i, arg in enumerate(args):
+        if arg.startswith("--db-url="):
+            remember(arg.partition("=")[2])
+        elif arg == "--db-url" and i + 1 < len(args):
+            remember(args[i + 1])
     try:
         cli.main(args=argv, prog_name="agno-migrate", standalone_mode=False)
         return errors.EXIT_OK
     except errors.AgnoMigrateError as exc:
-        return _fail(as_json, mask_url(str(exc)), exc.exit_code)
+        return _fail(as_json, redact(str(exc)), exc.exit_code)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        return _fail(as_json, mask_url(exc.format_message()), errors.EXIT_USAGE)
+        return _fail(as_json, redact(exc.format_message()), errors.EXIT_USAGE)
     except click.exceptions.Abort:
         return _fail(as_json, "aborted", 130)
     except KeyboardInterrupt:
@@ -580,13 +674,13 @@ def main(argv: list[str] | None = None) -> int:
         detail = f"{exc.__class__.__name__}: {exc}"
         return _fail(
             as_json,
-            f"unexpected error ({mask_url(detail)[:300]}); set AGNO_MIGRATE_DEBUG=1 for details",
+            f"unexpected error ({redact(detail)[:300]}); set AGNO_MIGRATE_DEBUG=1 for details",
             errors.EXIT_DATABASE,
         )
 
 
 def _fail(as_json: bool, message: str, code: int) -> int:
-    message = " ".join(message.split())
+    message = redact(" ".join(message.split()))
     if as_json:
         click.echo(json.dumps({"error": message, "exit_code": code}))
     else:

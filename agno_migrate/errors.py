@@ -1,10 +1,14 @@
 """One exception family. Each error carries the CLI exit code it ends in (documented in the README).
 
 Expected failures are raised as one of these with a message meant for a person: one line, no
-traceback, no password (URLs are masked before they reach a message).
+traceback, no credential: every message is redacted when the error is made
+(``credentials.redact``: URL passwords and credential parameters by shape, and every credential of
+a URL parsed in this process by value), so ``str()``, ``repr()`` and the CLI's line are all safe.
 """
 
 from __future__ import annotations
+
+from agno_migrate.credentials import redact
 
 EXIT_OK = 0
 EXIT_BEHIND = 1
@@ -22,6 +26,9 @@ class AgnoMigrateError(Exception):
     """Base of every error agno-migrate raises on purpose."""
 
     exit_code = EXIT_DATABASE
+
+    def __init__(self, message: object = "", *args: object):
+        super().__init__(redact(str(message)), *(redact(str(a)) if isinstance(a, str) else a for a in args))
 
 
 class UsageError(AgnoMigrateError):

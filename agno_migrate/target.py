@@ -10,11 +10,13 @@ here imports a database driver.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agno_migrate.credentials import mask_url, redact, remember
 from agno_migrate.errors import UsageError
 
 DEFAULT_URL = "sqlite:///agno.db"
@@ -26,6 +28,12 @@ DEFAULT_LOCK_TIMEOUT = 60.0
 DEFAULT_MONGO_DB = "agno"  # as Agno's MongoDb
 DEFAULT_LOCK_LEASE = 30.0  # seconds a MongoDB lock document stays valid without renewal
 
+# schemas (MySQL, MongoDB: databases) of the server itself, never Agno's: refused as --db-schema
+_SYSTEM_SCHEMAS = {
+    "postgresql": ("information_schema", "pg_*"),  # the pg_ prefix is reserved for system schemas
+    "mysql": ("information_schema", "mysql", "performance_schema", "sys"),
+    "mongodb": ("admin", "local", "config"),
+}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_TABLE = 40  # leaves room for derived names (idx_<table>_session_id_run_index) under 63
 _MAX_SCHEMA = 63
@@ -38,19 +46,6 @@ _SCHEMES = {
     "mongodb": ("mongodb", None),
     "mongodb+srv": ("mongodb", None),
 }
-# user:password@ after a scheme and up to three slashes (also a mistyped "postgresql:/"), or at the
-# start of a word; a password may hold '/' or ':' (SQLAlchemy accepts them), never a raw '@'.
-_PASSWORDS_IN_URLS = (
-    re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*:/{0,3}[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<tail>@)"),
-    re.compile(r"(?P<head>(?<![^\s'\"(])[^:/@\s]+:)(?P<pw>(?!/)[^@\s]+)(?P<tail>@)"),
-)
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, safe to print or log."""
-    for pattern in _PASSWORDS_IN_URLS:
-        url = pattern.sub(lambda m: m["head"] + "***" + m["tail"], url)
-    return url
 
 
 def validate_identifier(name: str, what: str, max_len: int = _MAX_TABLE) -> str:
@@ -118,7 +113,10 @@ class Target:
         URL, an unknown scheme or an invalid name.
         """
         defaulted = url is None
+        if url is not None and not isinstance(url, str):
+            raise UsageError(f"a database URL must be a string, not {type(url).__name__}")
         url = DEFAULT_URL if url is None else url.strip()
+        remember(url)  # every message from here on masks its credentials, whatever their form
         scheme, sep, rest = url.partition("://")
         if not sep or not scheme:
             raise UsageError(f"malformed database URL {mask_url(url)!r}: expected scheme://...")
@@ -144,6 +142,7 @@ class Target:
             schema = schema or _check_mongo_url(url) or DEFAULT_MONGO_DB
         elif schema is not None and backend == "sqlite":
             raise UsageError("--db-schema does not apply to SQLite")
+        _refuse_system_schema(backend, schema)
         target = cls(
             url=url,
             backend=backend,
@@ -154,8 +153,8 @@ class Target:
             agno_versions_table=validate_identifier(
                 agno_versions_table or DEFAULT_AGNO_VERSIONS_TABLE, "Agno version table name"
             ),
-            lock_timeout=DEFAULT_LOCK_TIMEOUT if lock_timeout is None else float(lock_timeout),
-            lock_lease=DEFAULT_LOCK_LEASE if lock_lease is None else float(lock_lease),
+            lock_timeout=_seconds(lock_timeout, DEFAULT_LOCK_TIMEOUT, "lock_timeout (--lock-timeout)"),
+            lock_lease=_seconds(lock_lease, DEFAULT_LOCK_LEASE, "lock_lease (--lock-lease)", positive=True),
             url_defaulted=defaulted,
             read_only=read_only,
             tables=_table_names(tables),
@@ -178,7 +177,10 @@ class Target:
 
     @property
     def masked_url(self) -> str:
-        return mask_url(self.url)
+        return redact(self.url)
+
+    def __repr__(self) -> str:  # never the URL's credentials
+        return f"Target({self.masked_url!r}, schema={self.schema!r}, session_table={self.session_table!r})"
 
     @property
     def lock_name(self) -> str:
@@ -192,14 +194,53 @@ class Target:
         return self.backend == "mongodb"
 
 
+def seconds_problem(value: Any, positive: bool = False) -> str | None:
+    """Why ``value`` is not a number of seconds (finite, at least 0; above 0 if ``positive``), else None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return f"{value!r} is not a number of seconds"
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0 or (positive and number == 0):
+        return f"{value!r}: expected a finite number of seconds, {'above 0' if positive else '0 or more'}"
+    return None
+
+
+def _seconds(value: Any, default: float, what: str, positive: bool = False) -> float:
+    if value is None:
+        return default
+    problem = seconds_problem(value, positive)
+    if problem is not None:
+        raise UsageError(f"{what}: {problem}")
+    return float(value)
+
+
+def _refuse_system_schema(backend: str, schema: str | None) -> None:
+    if not isinstance(schema, str):
+        return
+    for system in _SYSTEM_SCHEMAS.get(backend, ()):
+        name = schema.lower()
+        if name == system or (system.endswith("*") and name.startswith(system[:-1])):
+            what, where = ("schema", "") if backend == "postgresql" else ("database", " or in the URL")
+            raise UsageError(
+                f"{schema} is a system {what} of the server: Agno's tables do not belong there; "
+                f"give another {what} with --db-schema{where}"
+            )
+
+
 def _check_sqlalchemy_url(driver_url: str, original: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(driver_url)
+        port = parsed.port
     except (ArgumentError, ValueError) as exc:
-        raise UsageError(f"malformed database URL {mask_url(original)!r}: {exc.__class__.__name__}") from None
+        why = exc.__class__.__name__
+        if isinstance(exc, ValueError) and "int()" in str(exc):
+            why = "the port must be a number from 1 to 65535 (host:PORT)"
+        raise UsageError(f"malformed database URL {mask_url(original)!r}: {why}") from None
+    if port is not None and not 0 < port < 65536:
+        raise UsageError(f"malformed database URL {mask_url(original)!r}: port {port} is not from 1 to 65535")
     if parsed.get_backend_name() != "sqlite" and not parsed.host:
         raise UsageError(f"malformed database URL {mask_url(original)!r}: no host")
     return driver_url

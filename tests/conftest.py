@@ -40,6 +40,40 @@ def pytest_addoption(parser):
     )
 
 
+# Every password the tests put in a URL (tests/reliability/support.py SECRETS, test_cli, test_target,
+# test_agno_db_objects). No output of any test may show one, plain or URL-quoted: the captured output
+# of every test is checked (pytest_runtest_makereport below) and so is what the CLI helpers' child
+# processes print (test_cli.cli, reliability.support.record).
+TEST_PASSWORDS = ("Rel1ab:s3cret/pw", "Ss1key:pa55/w0rd", "Rw@pa5s:w/rd%9x", "s3cret-pw", "wrong-pw", "right-pw",
+                  "Wr0ng-pw")  # fmt: skip
+
+
+def password_leaks(text: str) -> list[str]:
+    """The test passwords ``text`` shows (as written or URL-quoted)."""
+    from urllib.parse import quote
+
+    return [pw for pw in TEST_PASSWORDS if pw in text or quote(pw, safe="") in text]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    own = [content for name, content in report.sections if name.endswith(f" {report.when}")]
+    leaks = password_leaks("\n".join(own))
+    if leaks:  # fail the phase; the report shows the output with the passwords blanked out
+        from urllib.parse import quote
+
+        def blank(text: str) -> str:
+            for pw in leaks:
+                text = text.replace(pw, "<TEST PASSWORD>").replace(quote(pw, safe=""), "<TEST PASSWORD>")
+            return text
+
+        report.sections = [(name, blank(content)) for name, content in report.sections]
+        if not report.failed:
+            report.outcome = "failed"
+            report.longrepr = f"the captured output of {item.nodeid} ({report.when}) shows a test password"
+
+
 def fixture_bytes(point: str, name: str, root: Path = FIXTURES) -> bytes:
     """A file of a fixture point (``root``: the sessions pack, or tests/fixtures-tables), decompressed."""
     with lzma.open(root / point / f"{name}.xz") as fh:

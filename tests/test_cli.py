@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import MYSQL_ADMIN_URL, SQL_BACKENDS, Database, run_mysql_script, run_pg_script
+from conftest import MYSQL_ADMIN_URL, SQL_BACKENDS, Database, password_leaks, run_mysql_script, run_pg_script
 from sqlalchemy.pool import NullPool
 
 CLI = str(Path(sys.executable).parent / "agno-migrate")
@@ -50,6 +50,8 @@ def cli(*args: str, url: str | None = None, cwd: Path | None = None, env: dict |
     proc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=60, cwd=cwd, env=env if env is not None else clean_env()
     )
+    leaks = password_leaks(proc.stdout + proc.stderr)
+    assert not leaks, f"agno-migrate {args[:1]} printed a test password ({len(leaks)} of them)"
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

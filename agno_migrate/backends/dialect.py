@@ -22,6 +22,8 @@ class Dialect:
     """Tables live in a named schema or database (PostgreSQL schema, MySQL database); False: SQLite."""
     creates_schema: bool = False
     """The upgrade creates the schema when it is missing (PostgreSQL's ``CREATE SCHEMA``)."""
+    write_note: str | None = None
+    """What any write leaves behind for good, said by ``upgrade -v`` (SQLite: WAL mode)."""
 
     # --- what the Agno 1.x import asks (new names only: added for migrate/legacy) ----------------
     embedded: bool = False

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 from agno_migrate.backends import connections, dialect_of
 from agno_migrate.backends.dialect import Dialect
+from agno_migrate.credentials import redact
 from agno_migrate.errors import ConnectFailed, DatabaseFailure, UsageError
-from agno_migrate.target import Target, mask_url
+from agno_migrate.target import Target
 
 SERVER_SELECTION_MS = 5000  # how long an unreachable server is waited for (unless the URL says)
 AUTH_FAILED = 18
@@ -77,4 +78,4 @@ def _first_line(exc: Exception) -> str:
     text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
     for noise in (", Timeout:", " (configured timeouts:"):  # pymongo's topology details
         text = text.split(noise)[0]
-    return mask_url(text[:200])
+    return redact(text)[:200]

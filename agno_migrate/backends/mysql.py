@@ -13,8 +13,11 @@ from collections.abc import Iterator
 
 from agno_migrate import registry
 from agno_migrate.backends.sql_dialect import SqlDialect, lock_key, lock_timeout_error
+from agno_migrate.errors import AgnoMigrateError, ConnectFailed
 from agno_migrate.storable import MAX_DEPTH
 from agno_migrate.target import Target
+
+ER_BAD_DB_ERROR = 1049  # "Unknown database"
 
 ID_COLLATION = "utf8mb4_bin"
 """The collation of the id columns on MySQL/MariaDB (3.0.1): ids compare bytewise, as on SQLite and
@@ -47,6 +50,17 @@ class MySQL(SqlDialect):
 
     def unrepresentable_text(self, exc: BaseException) -> bool:
         return _errno(exc) == 1366  # Incorrect string value (a character the column's charset lacks)
+
+    def explain_failure(self, target: Target, exc: BaseException, message: str) -> AgnoMigrateError | None:
+        """ER_BAD_DB_ERROR (1049): the database (the URL's, or --db-schema) does not exist: exit 5,
+        as a missing PostgreSQL database."""
+        orig = getattr(exc, "orig", None) or exc
+        if getattr(orig, "args", None) and orig.args[0] == ER_BAD_DB_ERROR:
+            return ConnectFailed(
+                f"database {target.schema} does not exist on {target.masked_url}: create it "
+                f"(CREATE DATABASE {target.schema}) or name an existing one in the URL or with --db-schema"
+            )
+        return None
 
     @contextlib.contextmanager
     def migration_lock(self, conn, target: Target) -> Iterator[None]:

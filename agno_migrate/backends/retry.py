@@ -53,9 +53,10 @@ def until(attempt: Callable[[], T], backoff: Backoff, timeout: float, give_up: C
         got = attempt()
         if got:
             return got
-        if time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise give_up()
-        time.sleep(next(pauses))
+        time.sleep(min(next(pauses), left))  # the last pause ends at the deadline: one more attempt
 
 
 def pacer(backoff: Backoff) -> Callable[[], None]:

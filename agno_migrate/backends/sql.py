@@ -4,7 +4,8 @@ Each target's engine is made by its dialect (``sql_dialect.SqlDialect.create_eng
 use and kept for the target (``connections``).
 
 Driver failures at connect time (unreachable host, bad password, missing database, unwritable
-SQLite file) become one ConnectFailed line with the password masked; nothing here prints a traceback.
+SQLite file) become one ConnectFailed line with every credential masked (``credentials.redact``:
+drivers can echo the DSN); nothing here prints a traceback.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import json
 from collections.abc import Iterator
 
 from agno_migrate.backends import connections, dialect_of
+from agno_migrate.credentials import redact
 from agno_migrate.errors import ConnectFailed, DatabaseFailure, Refused, UsageError
-from agno_migrate.target import Target, mask_url
+from agno_migrate.target import Target
 
 
 def engine(target: Target):
@@ -47,7 +49,7 @@ def describe_db_error(exc: BaseException) -> str:
     """One line naming what the driver said, without SQL, parameters or passwords."""
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else orig.__class__.__name__
-    return mask_url(text)[:300]
+    return redact(text)[:300]
 
 
 @contextlib.contextmanager
@@ -97,7 +99,7 @@ def raw_connection(target: Target):
 
 @contextlib.contextmanager
 def _connect_errors(target: Target) -> Iterator[None]:
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import ArgumentError, DBAPIError
 
     try:
         yield
@@ -106,8 +108,14 @@ def _connect_errors(target: Target) -> Iterator[None]:
             f"the driver for {target.backend} is not installed ({exc.name}): "
             f"pip install 'agno-migrate[{dialect_of(target).extra}]'"
         ) from None
+    except ArgumentError as exc:  # e.g. ?port=x: SQLAlchemy refuses the URL's arguments
+        raise UsageError(f"invalid database URL {target.masked_url}: {describe_db_error(exc)}") from None
     except (DBAPIError, *_driver_errors(target)) as exc:  # a raw checkout raises the driver's own
-        raise ConnectFailed(f"cannot connect to {target.masked_url}: {describe_db_error(exc)}") from None
+        message = describe_db_error(exc)
+        better = dialect_of(target).explain_failure(target, exc, message)
+        if better is not None:
+            raise better from None
+        raise ConnectFailed(f"cannot connect to {target.masked_url}: {message}") from None
 
 
 def _driver_errors(target: Target, kind: str = "Error") -> tuple[type, ...]:
@@ -128,6 +136,9 @@ def database_errors(target: Target) -> Iterator[None]:
         yield
     except (DBAPIError, *_driver_errors(target)) as exc:
         message = describe_db_error(exc)
+        better = dialect_of(target).explain_failure(target, exc, message)
+        if better is not None:
+            raise better from None
         dialect = dialect_of(target)
         if dialect.privilege_denied(exc):
             raise DatabaseFailure(_privilege_message(target, message)) from None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from agno_migrate.backends.dialect import Dialect
-from agno_migrate.errors import LockTimeout
+from agno_migrate.errors import AgnoMigrateError, LockTimeout
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
 
@@ -53,6 +53,12 @@ class SqlDialect(Dialect):
 
     def prepare_engine(self, engine) -> None:
         """Set up a new engine (event listeners on its connections); nothing by default."""
+
+    def explain_failure(self, target: Target, exc: BaseException, message: str) -> AgnoMigrateError | None:
+        """A clearer error than "database error" for a driver failure this dialect recognises (a
+        missing database, a file SQLite cannot open): what is wrong and what to do, with its exit
+        code. None: not recognised. ``message`` is the driver's line, already masked."""
+        return None
 
     def missing_file(self, target: Target) -> bool:
         """Whether the target is a database file that does not exist (only SQLite has files)."""

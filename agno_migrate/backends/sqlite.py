@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from agno_migrate import registry
 from agno_migrate.backends import retry
 from agno_migrate.backends.sql_dialect import SqlDialect, lock_timeout_error
+from agno_migrate.errors import AgnoMigrateError, ConnectFailed
 from agno_migrate.target import Target
 
 try:
@@ -41,6 +42,12 @@ class SQLite(SqlDialect):
     snapshot_reads = True
     embedded = True
     text_unchecked = True
+
+    write_note = (
+        "note: any write leaves a SQLite file in WAL mode for good, as Agno 3.1 does (begin_write): "
+        "<file>-wal and <file>-shm appear beside it while it is open, its directory must stay writable, "
+        "and SQLite older than 3.7 cannot open it (PRAGMA journal_mode=DELETE switches back)"
+    )
 
     def engine_options(self, target: Target) -> dict:
         """Wait up to the target's lock timeout for another writer (SQLite's busy timeout)."""
@@ -80,6 +87,29 @@ class SQLite(SqlDialect):
             and not database.startswith("file:")
             and not Path(database).exists()
         )
+
+    def explain_failure(self, target: Target, exc: BaseException, message: str) -> AgnoMigrateError | None:
+        """ "unable to open database file": say which of the file or its directory is missing or not
+        writable (SQLite creates the file, and its -journal, -wal and -shm files, beside it): exit 5."""
+        if "unable to open database file" not in message:
+            return None
+        path = _file_of(target)
+        if path is None:
+            return None
+        directory = path.parent
+        if not directory.is_dir():
+            why = f"directory {directory} does not exist: create it or give another path"
+        elif not path.exists():
+            why = f"cannot create {path.name} in {directory}: the directory is not writable (or is full)"
+        elif not os.access(path, os.R_OK):
+            why = f"{path} is not readable by this user"
+        else:
+            why = (
+                f"SQLite cannot create its -wal/-shm/-journal files beside {path.name} in {directory} (not "
+                "writable): a database in WAL mode (any database Agno or agno-migrate wrote) needs a "
+                "writable directory even to be read; make it writable or copy the database elsewhere"
+            )
+        return ConnectFailed(f"cannot connect to {target.masked_url}: {why}")
 
     @contextlib.contextmanager
     def migration_lock(self, conn, target: Target) -> Iterator[None]:
@@ -177,3 +207,17 @@ def _casefold(value):
 def is_busy(exc: BaseException) -> bool:
     """Whether a SQLite error means another writer held the database past the busy timeout."""
     return "database is locked" in str(getattr(exc, "orig", exc))
+
+
+def _file_of(target: Target):
+    """The database file of a SQLite target (a Path), None for an in-memory database."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(target.driver_url).database
+    if not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        database = database[5:].split("?", 1)[0]
+    return Path(database).absolute()

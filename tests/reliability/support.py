@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from conftest import Database
+from conftest import Database, password_leaks
 from lineage_checks import agno_stamps, dump_table
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -39,6 +39,9 @@ __all__ = ["CLI", "LEGACY", "Result", "clean_env", "head_dump"]
 # MariaDB gets a user that needs it). No output of the suite may ever show it (test_secrets).
 SECRET = "Rel1ab:s3cret/pw"
 SECRET_QUOTED = "Rel1ab%3As3cret%2Fpw"
+SECRET_SSL = "Ss1key:pa55/w0rd"  # an sslpassword / tlsCertificateKeyFilePassword (never checked by the servers)
+SECRET_RAW = "Rw@pa5s:w/rd%9x"  # a password written unencoded in a URL (no driver can use it: it must still not show)
+SECRETS = (SECRET, SECRET_SSL, SECRET_RAW)
 OUTPUTS: list[tuple[str, str]] = []
 """(what ran, everything it printed) for every command and child process of this session."""
 STATS: dict = {"races": 0, "racers": 0, "kills": {}, "connection_kills": 0, "cases": set(), "started": time.monotonic()}
@@ -50,6 +53,8 @@ SEED = int(os.environ.get("AGNO_MIGRATE_RELIABILITY_SEED", "20240611"))
 def record(what: str, *texts: str | bytes | None) -> None:
     text = "\n".join(t.decode("utf-8", "replace") if isinstance(t, bytes) else t for t in texts if t)
     OUTPUTS.append((what, text))
+    leaks = password_leaks(text)
+    assert not leaks, f"{what.split(' --db-url')[0]} printed a test password ({len(leaks)} of them)"
 
 
 def note_case(name: str) -> None:

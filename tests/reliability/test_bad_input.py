@@ -145,7 +145,7 @@ def test_wrong_password(backend, private_pg, mysql_secret_user, mysql_host, tmp_
         url = private_pg.url("postgres", password=wrong)
     else:
         host, port = mysql_host
-        url = f"mysql://{mysql_secret_user}:{wrong}@{host}:{port}/mysql"
+        url = f"mysql://{mysql_secret_user}:{wrong}@{host}:{port}/test"  # (mysql is a system database: refused)
     for command in ("upgrade", "current"):
         result = cli(command, url=url, cwd=tmp_path)
         line = one_line(result, 5)
