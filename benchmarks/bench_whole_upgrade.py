@@ -20,13 +20,18 @@ TEMPLATE; outside the measurement) and runs in its own process:
 - A: ``agno-migrate --db-url URL -q upgrade``, the CLI as a user runs it;
 - B: Agno 3.1.10's ``asyncio.run(MigrationManager(db).up())`` (benchmarks/agno_whole_side.py) in the project's
   reference environment (tests/agno_side/env.py), with ``SqliteDb(db_file=...)`` / ``PostgresDb(db_url=...,
-  db_schema="ai")``.
+  db_schema="ai")``;
+- C, the physical floor: benchmarks/floor_side.py, the same DDL and data changes by the raw driver (sqlite3 /
+  psycopg) in one transaction, the runs copied by one set-based ``INSERT ... SELECT`` (no checks, no per-row
+  rules: the floor, not a replacement; it must end with the same row counts and stamps as A).
 
-Both are timed as whole processes (wall clock; start-up and imports included on both sides); B's ``up()``
-alone is reported beside it. The sides alternate which goes first, round after round. After each side the
-rows of every table of the result are counted: the two sides must end with the same tables and the same
-counts (the same work), or the run stops. Medians per side and backend and the ratio B/A (how many times
-faster agno-migrate is) are written to OUT.md / OUT.json with the machine, the versions and the load.
+All are timed as whole processes (wall clock; start-up and imports included on every side); B's ``up()``
+alone is reported beside it. The sides alternate their order (A B C, then C B A), round after round. After each side the
+rows of every table of the result are counted: the sides must end with the same tables and the same
+counts (the same work), or the run stops. Medians per side and backend, the ratio B/A (how many times
+faster agno-migrate is), B/C (what Agno leaves on the table) and A/C (how far agno-migrate is from the floor;
+where B/C < 3, A >= 3x B is physically unreachable) are written to OUT.md / OUT.json with the machine, the
+versions and the load.
 """
 
 from __future__ import annotations
