@@ -20,13 +20,18 @@ TEMPLATE; outside the measurement) and runs in its own process:
 - A: ``agno-migrate --db-url URL -q upgrade``, the CLI as a user runs it;
 - B: Agno 3.1.10's ``asyncio.run(MigrationManager(db).up())`` (benchmarks/agno_whole_side.py) in the project's
   reference environment (tests/agno_side/env.py), with ``SqliteDb(db_file=...)`` / ``PostgresDb(db_url=...,
-  db_schema="ai")``.
+  db_schema="ai")``;
+- C, the physical floor: benchmarks/floor_side.py, the same DDL and data changes by the raw driver (sqlite3 /
+  psycopg) in one transaction, the runs copied by one set-based ``INSERT ... SELECT`` (no checks, no per-row
+  rules: the floor, not a replacement; it must end with the same row counts and stamps as A).
 
-Both are timed as whole processes (wall clock; start-up and imports included on both sides); B's ``up()``
-alone is reported beside it. The sides alternate which goes first, round after round. After each side the
-rows of every table of the result are counted: the two sides must end with the same tables and the same
-counts (the same work), or the run stops. Medians per side and backend and the ratio B/A (how many times
-faster agno-migrate is) are written to OUT.md / OUT.json with the machine, the versions and the load.
+All are timed as whole processes (wall clock; start-up and imports included on every side); B's ``up()``
+alone is reported beside it. The sides alternate their order (A B C, then C B A), round after round. After each side the
+rows of every table of the result are counted: the sides must end with the same tables and the same
+counts (the same work), or the run stops. Medians per side and backend, the ratio B/A (how many times
+faster agno-migrate is), B/C (what Agno leaves on the table) and A/C (how far agno-migrate is from the floor;
+where B/C < 3, A >= 3x B is physically unreachable) are written to OUT.md / OUT.json with the machine, the
+versions and the load.
 """
 
 from __future__ import annotations
@@ -255,6 +260,8 @@ def run_side(side: str, url: str) -> dict:
     """One side's upgrade of ``url`` in its own process: wall seconds, the load just before, and (B) up() alone."""
     if side == "agno-migrate":
         cmd, env = [str(CLI), "--db-url", url, "-q", "upgrade"], None
+    elif side == "floor":
+        cmd, env = [sys.executable, str(HERE / "floor_side.py"), url], None
     else:
         cmd, env = [str(agno_env.agno_python()), str(HERE / "agno_whole_side.py"), url], agno_env.clean_env()
     load = os.getloadavg()[0]
@@ -276,7 +283,7 @@ def check_at_head(url: str) -> int:
 
 # --- the run ----------------------------------------------------------------------------------------------
 
-SIDES = ("agno-migrate", "agno")
+SIDES = ("agno-migrate", "agno", "floor")
 
 
 def main() -> None:
@@ -318,9 +325,10 @@ def main() -> None:
                         raise SystemExit(f"{b} {side}: round {k + 1} ends with {after}, an earlier one with {seen}")
                     results[b][side].append(figures)
                     print(f"round {k + 1} {b} {side}: {figures['seconds']:.2f} s", flush=True)
-                differ = same_work(counts[b]["input"], counts[b]["agno-migrate"], counts[b]["agno"])
-                if differ:
-                    raise SystemExit(f"{b}: the sides did different work: {'; '.join(differ)}")
+                for other in SIDES[1:]:
+                    differ = same_work(counts[b]["input"], counts[b]["agno-migrate"], counts[b][other])
+                    if differ:
+                        raise SystemExit(f"{b}: agno-migrate and {other} did different work: {'; '.join(differ)}")
         write(args, results, counts, heads)
     finally:
         for b, source in inputs.items():
@@ -369,18 +377,29 @@ def write(args, results: dict, counts: dict, heads: dict) -> None:
         "processes (wall clock, start-up and imports included); B's `up()` alone in brackets. `load`: 1-minute load "
         "average just before each side.",
         "",
+        "C, the physical floor (`floor_side.py`, its own process, timed the same way): the same DDL and data changes "
+        "by the raw driver (sqlite3 / psycopg) in one transaction with minimal Python, the runs copied by ONE "
+        "set-based `INSERT … SELECT` (`json_each` / `jsonb_array_elements`). It is the floor, not a replacement: "
+        "no checks, no resumability, no per-row rules (runs without a plain `run_id`, shared ids, NUL escapes are "
+        "not handled); it must end with the same row counts and stamps as A (checked every round). B/C: what "
+        "Agno's MigrationManager leaves on the table; A/C: how far agno-migrate is from the floor. Where B/C < 3, "
+        "the goal A ≥ 3× B is physically unreachable on that backend (A would have to beat the floor).",
+        "",
         *([args.note, ""] if args.note else []),
-        "| backend | agno-migrate (median s) | Agno MigrationManager (median s) | B/A (goal ≥ 3×) "
-        "| every round A | every round B (up() alone) |",
-        "|---|---|---|---|---|---|",
+        "| backend | A agno-migrate (median s) | B Agno MigrationManager (median s) | C floor (median s) "
+        "| B/A (goal ≥ 3×) | B/C | A/C | every round A | every round B (up() alone) | every round C |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for b, sides in results.items():
-        a, g = sides["agno-migrate"], sides["agno"]
+        a, g, c = med[b]["agno-migrate"], med[b]["agno"], med[b]["floor"]
         lines.append(
-            f"| {b} | {med[b]['agno-migrate']:.2f} | {med[b]['agno']:.2f} | "
-            f"{med[b]['agno'] / med[b]['agno-migrate']:.2f}× | "
-            f"{', '.join(_round(f) for f in a)} | {', '.join(_round(f) for f in g)} |"
+            f"| {b} | {a:.2f} | {g:.2f} | {c:.2f} | {g / a:.2f}× | {g / c:.2f}× | {a / c:.2f}× | "
+            + " | ".join(", ".join(_round(f) for f in sides[s]) for s in SIDES)
+            + " |"
         )
+    for b in results:
+        if med[b]["agno"] / med[b]["floor"] < 3:
+            lines += ["", f"{b}: B/C < 3: the goal A ≥ 3× B is physically unreachable on this backend."]
     lines += [
         "",
         "## The same work",
@@ -396,14 +415,14 @@ def write(args, results: dict, counts: dict, heads: dict) -> None:
         c = counts[b]
         lines += [
             f"{b}: the same work; `agno-migrate check` after A exits {heads[b]['agno-migrate']}, "
-            f"after B {heads[b]['agno']}.",
+            f"after B {heads[b]['agno']}, after C {heads[b]['floor']}.",
             "",
-            "| table | input | after A | after B | stamp A | stamp B |",
-            "|---|---|---|---|---|---|",
+            "| table | input | after A | after B | after C | stamp A | stamp B | stamp C |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for t in sorted(set(c["input"]["counts"]) | set(c["agno-migrate"]["counts"]) | set(c["agno"]["counts"])):
-            row = [c[k]["counts"].get(t, "—") for k in ("input", "agno-migrate", "agno")]
-            row += [c[k]["stamps"].get(_bare(t), "—") for k in ("agno-migrate", "agno")]
+        for t in sorted(set().union(*(c[k]["counts"] for k in ("input", *SIDES)))):
+            row = [c[k]["counts"].get(t, "—") for k in ("input", *SIDES)]
+            row += [c[k]["stamps"].get(_bare(t), "—") for k in SIDES]
             lines.append(f"| {t} | {' | '.join(map(str, row))} |")
         lines.append("")
     out = Path(args.out)

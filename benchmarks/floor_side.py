@@ -1,0 +1,187 @@
+"""The physical floor of the whole-database upgrade (bench_whole_upgrade.py's side C): the DDL and data changes
+agno-migrate's ``upgrade`` makes on an Agno 2.0 database (the table fixture pack's tables, default names), done
+by the raw driver (sqlite3 / psycopg) in one process and one transaction, with as little Python as possible.
+
+    python floor_side.py (sqlite:///FILE | postgresql+psycopg://.../DB)
+
+Not a migration tool: no checks, no resumability, no per-row rules (the runs are copied by ONE set-based
+statement; run_data is the blob's element as the database's JSON functions give it, not byte for byte what
+agno-migrate writes, and runs without a plain ``run_id`` are not handled). It ends with the same tables, the
+same row counts and the same stamps as agno-migrate (the benchmark checks the counts), and says how fast the
+same work can go on this machine.
+"""
+
+import datetime
+import sys
+
+INDEXED = ("run_type", "agent_id", "team_id", "workflow_id", "user_id", "status", "created_at", "session_id")
+STAMPED = ("agno_sessions", "agno_runs", "agno_eval_runs", "agno_knowledge", "agno_memories", "agno_metrics")
+
+
+def runs_table(p: str, json_type: str, pk: str, fk: str) -> list[str]:
+    return [
+        f"CREATE TABLE {p}agno_runs (run_id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, "
+        "run_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, workflow_id VARCHAR, user_id VARCHAR, "
+        f"parent_run_id VARCHAR, status VARCHAR, run_index BIGINT, run_data {json_type} NOT NULL, "
+        f"created_at BIGINT NOT NULL, updated_at BIGINT, {pk}PRIMARY KEY (run_id), {fk}FOREIGN KEY (session_id) "
+        f"REFERENCES {p}agno_sessions (session_id) ON DELETE CASCADE)",
+    ]
+
+
+def runs_indexes(p: str) -> list[str]:
+    return [f"CREATE INDEX idx_agno_runs_{c} ON {p}agno_runs ({c})" for c in INDEXED] + [
+        f"CREATE INDEX idx_agno_runs_session_id_run_index ON {p}agno_runs (session_id, run_index)"
+    ]
+
+
+def versions_table(p: str, pk: str) -> list[str]:
+    return [
+        f"CREATE TABLE {p}agno_schema_versions (table_name VARCHAR NOT NULL, version VARCHAR NOT NULL, "
+        f"created_at VARCHAR NOT NULL, updated_at VARCHAR, {pk}PRIMARY KEY (table_name))",
+        f"CREATE INDEX idx_agno_schema_versions_created_at ON {p}agno_schema_versions (created_at)",
+    ]
+
+
+def owners(p: str) -> list[str]:
+    """3.0.0 on evals and knowledge: user_id and its indexes."""
+    return [
+        f"ALTER TABLE {p}agno_eval_runs ADD COLUMN user_id VARCHAR",
+        f"CREATE INDEX idx_agno_eval_runs_user_id ON {p}agno_eval_runs (user_id)",
+        f"ALTER TABLE {p}agno_knowledge ADD COLUMN user_id VARCHAR",
+        f"CREATE INDEX idx_agno_knowledge_user_id ON {p}agno_knowledge (user_id)",
+        f"CREATE INDEX idx_agno_knowledge_user_id_linked_to ON {p}agno_knowledge (user_id, linked_to)",
+    ]
+
+
+def run_columns(e: str, s: str) -> str:
+    """The runs-table columns but run_id, session_id, run_index and run_data, from the element's text
+    getter ``e(key)``, its integer getter ``s(key)``."""
+    created = f"coalesce(nullif({s('created_at')}, 0), nullif(s.created_at, 0), 0)"
+    return (
+        f"s.session_type, coalesce({e('agent_id')}, CASE WHEN s.session_type = 'agent' THEN s.agent_id END), "
+        f"coalesce({e('team_id')}, CASE WHEN s.session_type = 'team' THEN s.team_id END), "
+        f"coalesce({e('workflow_id')}, CASE WHEN s.session_type = 'workflow' THEN s.workflow_id END), "
+        f"s.user_id, {e('parent_run_id')}, {e('status')}, {created}, "
+        f"coalesce(nullif({s('updated_at')}, 0), nullif(s.updated_at, 0), {created})"
+    )
+
+
+INSERT = (
+    "INSERT INTO {p}agno_runs (run_id, session_id, run_index, run_data, run_type, agent_id, team_id, "
+    "workflow_id, user_id, parent_run_id, status, created_at, updated_at) "
+)
+
+
+def sqlite(path: str) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(path, isolation_level=None)
+    ex = db.execute
+    ex("PRAGMA journal_mode = WAL")  # as the real tools leave it
+    ex("BEGIN")
+    # 2.3.0 / 2.5.0: nothing on the SQLite sessions table; the version table
+    for sql in versions_table("", "") + runs_table("", "JSON", "", ""):
+        ex(sql)
+    e = lambda k: f"json_extract(e.value, '$.{k}')"  # noqa: E731
+    ex(
+        INSERT.format(p="")
+        + f"SELECT {e('run_id')}, s.session_id, e.key, e.value, {run_columns(e, e)} FROM agno_sessions s, "
+        "json_each(CASE json_type(s.runs) WHEN 'text' THEN json_extract(s.runs, '$') ELSE s.runs END) e "
+        "WHERE s.runs IS NOT NULL"
+    )
+    for sql in runs_indexes(""):
+        ex(sql)
+    # memories (2.3.0): created_at from updated_at, feedback
+    ex("ALTER TABLE agno_memories ADD COLUMN created_at BIGINT DEFAULT 0 NOT NULL")
+    ex("ALTER TABLE agno_memories ADD COLUMN feedback VARCHAR")
+    ex(f"UPDATE agno_memories SET created_at = coalesce(updated_at, {int(datetime.datetime.now().timestamp())})")
+    ex("CREATE INDEX idx_agno_memories_created_at ON agno_memories (created_at)")
+    for sql in owners(""):
+        ex(sql)
+    # metrics (3.0.0): user_id NOT NULL '' and the new unique key: SQLite rebuilds the table
+    (create,) = ex("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'agno_metrics'").fetchone()
+    indexes = [r[0] for r in ex("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'agno_metrics' "
+                                "AND sql IS NOT NULL")]  # fmt: skip
+    create = (
+        create.replace("CREATE TABLE agno_metrics", "CREATE TABLE agno_metrics_new")
+        .replace("PRIMARY KEY (id)", "user_id VARCHAR DEFAULT ('') NOT NULL, PRIMARY KEY (id)")
+        .replace(
+            "CONSTRAINT agno_metrics_uq_metrics_date_period UNIQUE (date, aggregation_period)",
+            "CONSTRAINT agno_metrics_uq_metrics_user_date_period UNIQUE (user_id, date, aggregation_period)",
+        )
+    )
+    ex(create)
+    columns = ", ".join(r[1] for r in ex("PRAGMA table_info(agno_metrics)"))
+    ex(f"INSERT INTO agno_metrics_new ({columns}) SELECT {columns} FROM agno_metrics")
+    ex("DROP TABLE agno_metrics")
+    ex("ALTER TABLE agno_metrics_new RENAME TO agno_metrics")
+    for sql in [*indexes, "CREATE INDEX idx_agno_metrics_user_id ON agno_metrics (user_id)"]:
+        ex(sql)
+    stamps(ex, "", "?")
+    ex("COMMIT")
+    db.close()
+
+
+def stamps(ex, p: str, mark: str) -> None:
+    now = datetime.datetime.now().isoformat()
+    sql = (
+        f"INSERT INTO {p}agno_schema_versions (table_name, version, created_at, updated_at) "
+        f"VALUES ({mark}, '3.0.0', {mark}, {mark})"
+    )
+    for table in STAMPED:
+        ex(sql, (table, now, now))
+
+
+def postgresql(url: str) -> None:
+    import psycopg
+
+    p = "ai."
+    conn = psycopg.connect(url.replace("+psycopg", ""))
+    ex = conn.execute
+    sessions_json = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
+    # 2.3.0: jsonb (one rewrite per table), the version table; 2.5.0: the primary key
+    ex(f"ALTER TABLE {p}agno_sessions " + ", ".join(f"ALTER COLUMN {c} TYPE jsonb" for c in sessions_json))
+    for sql in versions_table(p, "CONSTRAINT agno_schema_versions_pkey "):
+        ex(sql)
+    ex(f"ALTER TABLE {p}agno_sessions ADD CONSTRAINT agno_sessions_pkey PRIMARY KEY (session_id), "
+       "DROP CONSTRAINT agno_sessions_uq_session_id")  # fmt: skip
+    # 3.0.0: the runs table, filled by one statement, indexed after
+    for sql in runs_table(p, "jsonb", "CONSTRAINT agno_runs_pkey ", "CONSTRAINT agno_runs_session_id_fkey "):
+        ex(sql)
+    e = lambda k: f"(e.value ->> '{k}')"  # noqa: E731
+    i = lambda k: f"(e.value ->> '{k}')::bigint"  # noqa: E731
+    ex(
+        INSERT.format(p=p) + f"SELECT e.value ->> 'run_id', s.session_id, e.ord - 1, e.value, {run_columns(e, i)} "
+        f"FROM {p}agno_sessions s, jsonb_array_elements(s.runs) WITH ORDINALITY e(value, ord) "
+        "WHERE jsonb_typeof(s.runs) = 'array'"
+    )
+    for sql in runs_indexes(p):
+        ex(sql)
+    # memories (2.3.0), evals/knowledge/metrics jsonb (2.3.0) and owners (3.0.0)
+    now = int(datetime.datetime.now().timestamp())
+    ex(f"ALTER TABLE {p}agno_memories ALTER COLUMN memory TYPE jsonb, ALTER COLUMN topics TYPE jsonb, "
+       f"ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0, ADD COLUMN feedback TEXT")  # fmt: skip
+    ex(f"UPDATE {p}agno_memories SET created_at = coalesce(updated_at, {now})")
+    ex(f"ALTER TABLE {p}agno_memories ALTER COLUMN created_at DROP DEFAULT")
+    ex(f"CREATE INDEX idx_agno_memories_created_at ON {p}agno_memories (created_at)")
+    ex(f"ALTER TABLE {p}agno_eval_runs ALTER COLUMN eval_data TYPE jsonb, ALTER COLUMN eval_input TYPE jsonb")
+    ex(f"ALTER TABLE {p}agno_knowledge ALTER COLUMN metadata TYPE jsonb")
+    for sql in owners(p):
+        ex(sql)
+    ex(f"ALTER TABLE {p}agno_metrics ALTER COLUMN token_metrics TYPE jsonb, ALTER COLUMN model_metrics TYPE jsonb, "
+       "ADD COLUMN user_id VARCHAR NOT NULL DEFAULT '', DROP CONSTRAINT agno_metrics_uq_metrics_date_period, "
+       "ADD CONSTRAINT agno_metrics_uq_metrics_user_date_period "
+       "UNIQUE (user_id, date, aggregation_period)")  # fmt: skip
+    ex(f"ALTER TABLE {p}agno_metrics ALTER COLUMN user_id DROP DEFAULT")
+    ex(f"CREATE INDEX idx_agno_metrics_user_id ON {p}agno_metrics (user_id)")
+    stamps(ex, p, "%s")
+    conn.commit()
+    conn.close()
+
+
+if __name__ == "__main__":
+    target = sys.argv[1]
+    if target.startswith("sqlite"):
+        sqlite(target.split("///", 1)[1])
+    else:
+        postgresql(target)
