@@ -339,32 +339,29 @@ def _say_learnings(opts: Options, learnings: list) -> None:
 
 
 def _say_nul_removed(opts: Options, removed: list) -> None:
-    """The NUL characters the 2.3.0 step removed (PostgreSQL JSONB cannot hold them)."""
-    if not removed:
-        return
-    for key, column, count, table in opts.listed(removed):
-        where = f"session {key}" if table is None else f"{table} row {key}"
-        opts.say(f"{where}: {count} NUL character(s) removed from {column}")
-    rows = len({(table, key) for key, _, _, table in removed})
-    noun = "session(s)" if all(entry.table is None for entry in removed) else "row(s)"
-    opts.say(
-        f"removed {sum(entry.count for entry in removed)} NUL character(s) from {rows} {noun}: "
-        "PostgreSQL's JSONB cannot hold them (every other character kept)"
-    )
+    """The NUL characters the JSONB casts removed (PostgreSQL JSONB cannot hold them)."""
+    _say_per_row(opts, removed, "NUL character(s) removed from {column}", "removed {total} NUL character(s) from "
+                 "{rows}: PostgreSQL's JSONB cannot hold them (every other character kept)")  # fmt: skip
 
 
 def _say_surrogates_replaced(opts: Options, replaced: list) -> None:
     """The lone surrogate escapes the JSONB casts replaced by U+FFFD (PostgreSQL JSONB cannot hold them)."""
-    if not replaced:
+    _say_per_row(opts, replaced, "lone surrogate escape(s) replaced by \\ufffd in {column}",
+                 "replaced {total} lone surrogate escape(s) in {rows} by \\ufffd (U+FFFD): PostgreSQL's JSONB "
+                 "cannot hold half of a UTF-16 pair (every other character kept)")  # fmt: skip
+
+
+def _say_per_row(opts: Options, entries: list, each: str, summary: str) -> None:
+    """One line per (session or row, column, count, table) entry (listed as ``opts`` lists), then the
+    summary; rows are "session(s)" when every entry is a session's."""
+    if not entries:
         return
-    for key, column, count, table in opts.listed(replaced):
+    for key, column, count, table in opts.listed(entries):
         where = f"session {key}" if table is None else f"{table} row {key}"
-        opts.say(f"{where}: {count} lone surrogate escape(s) replaced by \\ufffd in {column}")
-    rows = len({(table, key) for key, _, _, table in replaced})
-    opts.say(
-        f"replaced {sum(entry.count for entry in replaced)} lone surrogate escape(s) in {rows} row(s) by \\ufffd "
-        "(U+FFFD): PostgreSQL's JSONB cannot hold half of a UTF-16 pair (every other character kept)"
-    )
+        opts.say(f"{where}: {count} " + each.format(column=column))
+    rows = len({(table, key) for key, _, _, table in entries})
+    noun = "session(s)" if all(entry.table is None for entry in entries) else "row(s)"
+    opts.say(summary.format(total=sum(entry.count for entry in entries), rows=f"{rows} {noun}"))
 
 
 def _report_legacy(opts: Options, legacy, report_path: str, accept: set[str]) -> list[str]:

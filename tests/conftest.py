@@ -150,6 +150,19 @@ class Database:
             yield client[self.db_name]
 
 
+def execute_autocommit(url: str, *statements: str) -> None:
+    """Run SQL ``statements`` on ``url`` outside any transaction (CREATE DATABASE, roles, grants)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
 def run_pg_script(url: str, script: str) -> None:
     import psycopg
 

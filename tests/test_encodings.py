@@ -8,8 +8,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import sqlalchemy as sa
-from conftest import PG_ADMIN_URL
+from conftest import PG_ADMIN_URL, execute_autocommit
 from sqlalchemy.engine import make_url
 from test_cli import cli, ok
 
@@ -17,22 +16,14 @@ import agno_migrate
 from agno_migrate import AgentSession, UsageError
 
 
-def _run(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement))
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def latin1_pg():
     name = f"amt_{uuid.uuid4().hex[:12]}"
-    _run(PG_ADMIN_URL, f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    execute_autocommit(
+        PG_ADMIN_URL, f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    )
     yield make_url(PG_ADMIN_URL).set(drivername="postgresql", database=name).render_as_string(hide_password=False)
-    _run(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    execute_autocommit(PG_ADMIN_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def _latin1_round_trip(store) -> None:
@@ -72,7 +63,7 @@ def test_the_store_reads_back_what_it_writes_in_a_latin1_postgresql_database(lat
 
 def test_a_latin1_postgresql_database_is_upgraded_and_listed_by_the_cli(latin1_pg):
     ok(cli("upgrade", "--to", "2.5.0", url=latin1_pg))
-    _run(
+    execute_autocommit(
         latin1_pg.replace("postgresql://", "postgresql+psycopg://"),
         "INSERT INTO ai.agno_sessions (session_id, session_type, user_id, session_data, runs, created_at) "
         "VALUES ('été', 'agent', 'zoë', '{\"session_name\": \"déjà vu\"}', "
@@ -87,7 +78,7 @@ def test_the_store_refuses_what_a_latin1_mariadb_column_cannot_hold(new_database
     db = new_database("mysql")
     ok(cli("upgrade", url=db.url))
     # a latin1 user_id (as a table made in a latin1 database before the 3.0.1 step could hold)
-    _run(db.url, "ALTER TABLE agno_sessions MODIFY user_id VARCHAR(128) CHARACTER SET latin1 NULL")
+    execute_autocommit(db.url, "ALTER TABLE agno_sessions MODIFY user_id VARCHAR(128) CHARACTER SET latin1 NULL")
     store = agno_migrate.connect(db.url)
     try:
         store.upsert_session(AgentSession("café", user_id="josé", runs=[{"run_id": "r1", "content": "naïve ü"}]))
@@ -103,7 +94,7 @@ def test_the_store_refuses_what_a_latin1_mariadb_column_cannot_hold(new_database
 def _latin1_2_0(url: str) -> None:
     """An Agno 2.0 LATIN1 database whose session's json holds escapes of an emoji and of é."""
     ok(cli("upgrade", "--to", "2.0.0", url=url))
-    _run(
+    execute_autocommit(
         url.replace("postgresql://", "postgresql+psycopg://"),
         "INSERT INTO ai.agno_sessions (session_id, session_type, session_data, created_at) "
         "VALUES ('s-emoji', 'agent', CAST(:data AS json), 1)".replace(":data", '\'{"e": "\\u00e9 \\ud83d\\ude00"}\''),

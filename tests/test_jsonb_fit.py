@@ -87,7 +87,7 @@ def test_the_sessions_2_3_0_cast_replaces_lone_surrogates_and_names_the_session_
     first, second = _poison(db)
     result = ok(cli("-v", "upgrade", url=db.url))
     assert f"session {first}: 2 lone surrogate escape(s) replaced by \\ufffd in session_data" in result.out, result.out
-    assert "replaced 2 lone surrogate escape(s) in 1 row(s)" in result.out
+    assert "replaced 2 lone surrogate escape(s) in 1 session(s)" in result.out
     assert f"session {second}: 1 NUL character(s) removed from metadata" in result.out
     _check_stored(db, first)
     ok(cli("check", url=db.url))

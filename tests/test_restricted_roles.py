@@ -8,8 +8,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import sqlalchemy as sa
-from conftest import MYSQL_ADMIN_URL
+from conftest import MYSQL_ADMIN_URL, execute_autocommit
 from sqlalchemy.engine import make_url
 from test_cli import cli, failed, ok
 from test_tables_detect import load
@@ -17,16 +16,6 @@ from test_tables_detect import load
 import agno_migrate
 from agno_migrate import AgentSession, SchemaBehind
 from agno_migrate.errors import DatabaseFailure
-
-
-def _run(url: str, *statements: str) -> None:
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement))
-    finally:
-        engine.dispose()
 
 
 def _admin(db) -> str:
@@ -48,20 +37,22 @@ def role(new_database):
         name, password = f"amt_role_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex[:12]}"
         url = make_url(db.url)
         if db.backend == "postgresql":
-            _run(_admin(db), f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+            execute_autocommit(_admin(db), f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
             made.append((db, name))
         else:
-            _run(MYSQL_ADMIN_URL, f"CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'")
+            execute_autocommit(MYSQL_ADMIN_URL, f"CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'")
             made.append((db, name))
-        _run(_admin(db), *[g.format(role=name, db=url.database) for g in grants])
+        execute_autocommit(_admin(db), *[g.format(role=name, db=url.database) for g in grants])
         return url.set(username=name, password=password).render_as_string(hide_password=False), password
 
     yield make
     for db, name in made:
         if db.backend == "postgresql":
-            _run(_admin(db), f"REASSIGN OWNED BY {name} TO postgres", f"DROP OWNED BY {name}", f"DROP ROLE {name}")
+            execute_autocommit(
+                _admin(db), f"REASSIGN OWNED BY {name} TO postgres", f"DROP OWNED BY {name}", f"DROP ROLE {name}"
+            )
         else:
-            _run(MYSQL_ADMIN_URL, f"DROP USER '{name}'@'%'")
+            execute_autocommit(MYSQL_ADMIN_URL, f"DROP USER '{name}'@'%'")
 
 
 def _exercise_store(url: str, **options) -> None:
@@ -98,7 +89,7 @@ def test_the_schema_owner_without_create_on_the_database_upgrades_postgresql(new
 
 def test_the_schema_owner_creates_the_tables_in_an_empty_schema_postgresql(new_database, role):
     db = new_database("postgresql")
-    _run(_admin(db), "CREATE SCHEMA ai")
+    execute_autocommit(_admin(db), "CREATE SCHEMA ai")
     url, _ = role(db, "ALTER SCHEMA ai OWNER TO {role}")
     _exercise_store(url)  # the library: a brand-new database is created at head on first use
     ok(cli("check", url=url))
