@@ -51,8 +51,10 @@ SURROGATE_ESCAPE = re.compile(
     + r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 )
 SURROGATE_HINT = r"\\u[dD][89a-fA-F]"
-"""A PostgreSQL regular expression (``~``) matching JSON text that may hold a surrogate escape:
-the rows :func:`fit_for_jsonb` must look at."""
+"""A PostgreSQL regular expression (``~``) matching JSON text that may hold a surrogate escape."""
+SURROGATE_PAIR = r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+"""A high surrogate escape followed by a low one: an escaped character outside the BMP (an emoji),
+which JSONB holds."""
 REPLACEMENT = "\\ufffd"
 # any escape (a surrogate pair as one), for databases that do not hold every character: groups 1-4
 # as in SURROGATE_ESCAPE, then (5) the backslashes before another escape, (6) its hex digits
@@ -109,6 +111,25 @@ _PG_CODECS = {
     "KOI8U": "koi8_u", "EUC_JP": "euc_jp", "EUC_KR": "euc_kr", "EUC_CN": "gb2312", "EUC_TW": "ascii",
     "BIG5": "big5", "GBK": "gbk", "SJIS": "shift_jis", "UHC": "cp949", "JOHAB": "johab",
 }  # fmt: skip
+
+
+def may_not_fit_jsonb(text, holds):
+    """A SQLAlchemy condition on a PostgreSQL JSON column's text (``text``) true for the rows that
+    :func:`fit_for_jsonb` must look at: a NUL escape, a surrogate escape left once the pairs are
+    taken out (an escaped emoji is a pair: most rows of many databases hold some, and reading them
+    all into Python would cost more than the cast), or, in a database that does not hold every
+    character (``holds`` not None), any escape of a non-ASCII character. Rows it leaves out are
+    cast as they are."""
+    import sqlalchemy as sa
+
+    nul = sa.func.strpos(text, sa.literal("\\u0000", sa.Text)) > 0
+    if holds is not None:
+        return sa.or_(nul, text.op("~")(sa.literal(NON_ASCII_ESCAPE_HINT, sa.Text)))
+    hint = sa.literal(SURROGATE_HINT, sa.Text)
+    unpaired = sa.func.regexp_replace(text, sa.literal(SURROGATE_PAIR, sa.Text), "", "g").op("~")(hint)
+    return sa.or_(nul, sa.and_(text.op("~")(hint), unpaired))
+
+
 NON_ASCII_ESCAPE_HINT = r"\\u(00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])"
 """A PostgreSQL regular expression matching JSON text that may hold an escape of a non-ASCII character."""
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from agno_migrate.storable import NON_ASCII_ESCAPE_HINT, SURROGATE_HINT, fit_for_jsonb, server_holds
+from agno_migrate.storable import fit_for_jsonb, may_not_fit_jsonb, server_holds
 
 revision = "v2_3_0"
 down_revision = "v2_0_0"
@@ -101,10 +101,8 @@ def _remove_nul_escapes(t, schema, columns, report):
     bind = op.get_bind()
     table = sa.table(t.session_table, sa.column("session_id"), *map(sa.column, columns), schema=schema)
     texts = [sa.cast(table.c[column], sa.Text) for column in columns]
-    escape = sa.literal("\\u0000", sa.Text)
     holds = server_holds(bind.execute(sa.text("SHOW server_encoding")).scalar())
-    hint = sa.literal(SURROGATE_HINT if holds is None else NON_ASCII_ESCAPE_HINT, sa.Text)
-    holding = sa.or_(*[sa.or_(sa.func.strpos(text, escape) > 0, text.op("~")(hint)) for text in texts])
+    holding = sa.or_(*[may_not_fit_jsonb(text, holds) for text in texts])
     updates = {
         column: sa.update(table)
         .where(table.c.session_id == sa.bindparam("sid"))

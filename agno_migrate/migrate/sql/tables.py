@@ -23,7 +23,7 @@ from agno_migrate.errors import Refused
 from agno_migrate.migrate.model import AgnoTable, TableUpgrade
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.migrate.sql import revisions
-from agno_migrate.storable import NON_ASCII_ESCAPE_HINT, SURROGATE_HINT, fit_for_jsonb, server_holds
+from agno_migrate.storable import fit_for_jsonb, may_not_fit_jsonb, server_holds
 from agno_migrate.tables import family, reflect_sql
 from agno_migrate.target import Target
 
@@ -242,11 +242,9 @@ class TableOps:
         key = self.head["primary_key"][0]
         table = sa.table(self.name, sa.column(key), *map(sa.column, columns), schema=self.schema)
         holds = server_holds(self.conn.execute(sa.text("SHOW server_encoding")).scalar())
-        escape = sa.literal("\\u0000", sa.Text)
-        hint = sa.literal(SURROGATE_HINT if holds is None else NON_ASCII_ESCAPE_HINT, sa.Text)
         for column in columns:
             text = sa.cast(table.c[column], sa.Text)
-            holding = sa.or_(sa.func.strpos(text, escape) > 0, text.op("~")(hint))
+            holding = may_not_fit_jsonb(text, holds)
             rows = self.conn.execute(sa.select(table.c[key], text).where(holding)).all()
             for row_key, value in rows:
                 fitted, nuls, surrogates, escaped = fit_for_jsonb(value, holds)
