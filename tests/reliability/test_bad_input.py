@@ -174,8 +174,9 @@ def test_missing_database(rdb, backend, tmp_path):
 @pytest.mark.parametrize("how", ["chattr", "uri"])
 def test_read_only_sqlite_file(rdb, backend, how, tmp_path):
     """Root ignores file modes, so the file is made immutable (chattr +i, which root obeys), or
-    opened read-only by SQLite itself (a ``file:...?mode=ro`` URL). Exit 10 (the database rejected
-    the write), with "read-only" said; reading still works."""
+    opened read-only by SQLite itself (a ``file:...?mode=ro`` URL). Exit 10 for the immutable file
+    (the database rejected the write), exit 8 for the read-only URL (refused before anything is
+    written: the URL says read-only), with "read-only" said; reading still works."""
     note_case("read-only SQLite file")
     db = rdb(backend)
     unmanaged(db)
@@ -189,7 +190,7 @@ def test_read_only_sqlite_file(rdb, backend, how, tmp_path):
         url = f"sqlite:///file:{db.path}?mode=ro&uri=true"
     try:
         for command in ("upgrade", "stamp 2.5.0"):
-            line = one_line(cli(*command.split(), url=url, cwd=tmp_path), 10)
+            line = one_line(cli(*command.split(), url=url, cwd=tmp_path), 10 if how == "chattr" else 8)
             assert "read-only" in line, line
         assert "2.5.0" in one_line(cli("check", url=url, cwd=tmp_path), 1)
     finally:
@@ -488,7 +489,11 @@ def test_non_utf8_bytes_in_an_agno_1x_row_sqlite(rdb, backend, column, tmp_path)
     conn.close()
     assert imported == set(ids) - {victim}
     assert _raw_rows(db.path, "agent_sessions") == before
-    succeeded(cli("upgrade", url=db.url, cwd=tmp_path))  # done: the re-run has nothing left to import
+    # not done: the table stays pending until the row is repaired or its loss accepted (issue 15)
+    line = one_line(cli("upgrade", url=db.url, cwd=tmp_path), 9)
+    assert "--accept-unreadable agent_sessions" in line, line
+    succeeded(cli("upgrade", "--accept-unreadable", "agent_sessions", url=db.url, cwd=tmp_path))
+    succeeded(cli("upgrade", url=db.url, cwd=tmp_path))  # accepted: nothing left to import
 
 
 @pytest.mark.backends("mysql")
