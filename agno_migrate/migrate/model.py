@@ -81,8 +81,8 @@ class LegacyState:
 @dataclass
 class AgnoTable:
     """One of the database's other Agno tables (memories, evals, metrics, knowledge, ...): how it was
-    found and the point its layout is at (``agno_migrate.tables``). agno-migrate does not upgrade these
-    tables yet; ``current`` and ``check`` report them."""
+    found and the point its layout is at (``agno_migrate.tables``). ``current`` and ``check`` report
+    them; ``upgrade`` runs the ``steps`` each still needs."""
 
     family: str
     name: str
