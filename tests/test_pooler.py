@@ -181,14 +181,19 @@ def test_concurrent_store_writers_in_threads_through_the_pooler(new_database, pg
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(f"writer {n}: {type(exc).__name__}: {exc}")
 
+    _in_threads(writer)
+    assert errors == []
+    check_every_write(db.url, WRITERS)
+    check_every_write(pooled, WRITERS)
+
+
+def _in_threads(writer) -> None:
+    """Run ``writer(n)`` for each of the WRITERS in its own thread, all at once; wait for them."""
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(300)
-    assert errors == []
-    check_every_write(db.url, WRITERS)
-    check_every_write(pooled, WRITERS)
 
 
 def test_one_store_shared_by_threads_through_the_pooler(new_database, pgbouncer):
@@ -210,11 +215,7 @@ def test_one_store_shared_by_threads_through_the_pooler(new_database, pgbouncer)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(f"writer {n}: {type(exc).__name__}: {exc}")
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
+    _in_threads(writer)
     store.close()
     assert errors == []
     check_every_write(db.url, WRITERS)
