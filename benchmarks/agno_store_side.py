@@ -1,6 +1,6 @@
 """Agno 3.1.10's own store on the benchmark workload (run with the Agno environment's python).
 
-python agno_store_side.py DATA.jsonl (sqlite:///FILE | postgresql+psycopg://...) > results.json
+python agno_store_side.py DATA.jsonl (sqlite:///FILE | postgresql+psycopg://... | mongodb://HOST/DB) > results.json
 """
 
 import json
@@ -20,7 +20,14 @@ KINDS = {
 
 
 def main(data_path: str, url: str) -> None:
-    if url.startswith("sqlite"):
+    if url.startswith("mongodb"):
+        from urllib.parse import urlsplit, urlunsplit
+
+        from agno.db.mongo import MongoDb
+
+        parts = urlsplit(url)
+        db = MongoDb(db_url=urlunsplit(parts._replace(path="/")), db_name=parts.path.strip("/"))
+    elif url.startswith("sqlite"):
         from agno.db.sqlite import SqliteDb
 
         db = SqliteDb(db_file=url.split("///", 1)[1])

@@ -1,6 +1,6 @@
 """Store benchmark: agno-migrate's store against Agno 3.1.10's own, same data, same run.
 
-    python benchmarks/bench_store.py [--sessions 10000] [--backends sqlite,postgresql]
+    python benchmarks/bench_store.py [--sessions 10000] [--backends sqlite,postgresql,mongodb]
                                      [--storage disk,memory-backed] [--repeat 3]
 
 Builds N realistic sessions (the 200 sessions of the Agno 3.1.10 fixture, replicated with new
@@ -16,6 +16,8 @@ the figures and the ratios to benchmarks/results/store.md and .json.
   memory-backed  SQLite files on tmpfs (/dev/shm), PostgreSQL databases with
                  ``synchronous_commit = off`` (ALTER DATABASE): commits do not wait for the disk,
                  so the figures show the libraries' own cost. Not a setting to deploy.
+MongoDB (``--backends ...,mongodb``): a throw-away single-node replica set (tests/mongo_server.py), the
+same server under both storages; Agno's side is its ``MongoDb(db_url=..., db_name=...)``.
 """
 
 from __future__ import annotations
@@ -95,9 +97,30 @@ def agno_python() -> Path:
     return env.agno_python()
 
 
+MONGO: list = []  # the throw-away mongod of this run (tests/mongo_server.py), started on first use
+
+
+def mongo_server():
+    if not MONGO:
+        sys.path.insert(0, str(REPO / "tests"))
+        from mongo_server import MongoServer
+
+        MONGO.append(MongoServer.start())
+    return MONGO[0]
+
+
+def mongo_db_url(server_url: str, name: str) -> str:
+    """``mongodb://host:port/NAME?options`` from the server's ``mongodb://host:port/?options``."""
+    base, _, options = server_url.partition("?")
+    return f"{base.rstrip('/')}/{name}" + (f"?{options}" if options else "")
+
+
 def fresh_url(backend: str, storage: str, tmp: Path) -> str:
-    """A new empty database: a SQLite file (on tmpfs for memory-backed), or a PostgreSQL database
-    (with ``synchronous_commit = off`` for memory-backed)."""
+    """A new empty database: a SQLite file (on tmpfs for memory-backed), a PostgreSQL database
+    (with ``synchronous_commit = off`` for memory-backed), or a MongoDB database (the same server for
+    both storages: its writes are acknowledged as both stores' defaults ask, journal on its disk)."""
+    if backend == "mongodb":
+        return mongo_db_url(mongo_server().url, f"bench_{uuid.uuid4().hex[:10]}")
     if backend == "sqlite":
         folder = SHM / tmp.name if storage == "memory-backed" else tmp
         folder.mkdir(exist_ok=True)
@@ -113,7 +136,13 @@ def fresh_url(backend: str, storage: str, tmp: Path) -> str:
 
 
 def drop(url: str) -> None:
-    """Remove a benchmark database (SQLite file with its WAL, or PostgreSQL database)."""
+    """Remove a benchmark database (SQLite file with its WAL, PostgreSQL or MongoDB database)."""
+    if url.startswith("mongodb"):
+        import pymongo
+
+        with pymongo.MongoClient(url) as client:
+            client.drop_database(client.get_default_database().name)
+        return
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1]
         for suffix in ("", "-wal", "-shm"):
@@ -241,6 +270,8 @@ def main() -> None:
                 results["storages"][storage] = run_storage(storage, backends, data, tmp, args.repeat)
         finally:
             shutil.rmtree(SHM / tmp.name, ignore_errors=True)
+            for server in MONGO:
+                server.stop()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out + ".json").write_text(json.dumps(results, indent=1))
     Path(args.out + ".md").write_text(report(results))

@@ -60,7 +60,7 @@ CLI = Path(sys.executable).parent / "agno-migrate"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests"))
 from agno_side import env as agno_env  # noqa: E402
-from bench_store import PG_ADMIN, machine, pg_settings  # noqa: E402
+from bench_store import MONGO, PG_ADMIN, machine, mongo_db_url, mongo_server, pg_settings  # noqa: E402
 
 SCHEMA = "ai"  # the pack's PostgreSQL schema
 COPIED = {"agno_sessions": "sessions", "agno_memories": "memories"}  # table -> the argument giving its rows
@@ -106,9 +106,70 @@ def _copy_sql(table: str, columns: list[tuple[str, str]], copies: int, limit: in
     )
 
 
+def _mongo():
+    """A client of the run's throw-away mongod (started on first use, stopped by main)."""
+    import pymongo
+
+    return pymongo.MongoClient(mongo_server().url)
+
+
+def _load_mongo(db, folder: Path) -> None:
+    """The pack's collections as the real Agno wrote them (documents, then their indexes)."""
+    from bson import json_util
+
+    for data in sorted(folder.glob("*.jsonl.xz")):
+        name = data.name[: -len(".jsonl.xz")]
+        docs = [json_util.loads(line) for line in lzma.open(data, "rt", encoding="utf-8") if line.strip()]
+        if docs:
+            db[name].insert_many(docs)
+        spec = json_util.loads(lzma.open(folder / f"{name}.indexes.json.xz", "rt", encoding="utf-8").read())
+        _create_indexes(db[name], spec)
+
+
+def _create_indexes(coll, spec: dict) -> None:
+    for index, info in spec.items():
+        if index != "_id_":
+            coll.create_index([(f, int(d)) for f, d in info["key"]], name=index, unique=bool(info.get("unique")))
+
+
+def _build_mongo(wanted: dict) -> str:
+    """A template database on the run's mongod: the pack's 2.0 collections, sessions and memories copied
+    under fresh ids (the document's Extended JSON with MARK given the copy's infix: every other value kept)."""
+    from bson import json_util
+
+    name = f"bench_whole_tpl_{uuid.uuid4().hex[:8]}"
+    with _mongo() as client:
+        db = client[name]
+        _load_mongo(db, PACK / POINT / "mongo")
+        for coll, total in wanted.items():
+            originals = list(db[coll].find({}, {"_id": 0}).sort(coll_key(coll), 1))
+            if any(MARK not in doc[coll_key(coll)] for doc in originals) or not originals:
+                raise SystemExit(f"{coll}: every original needs '{MARK}' in {coll_key(coll)} to be copied")
+            texts = [json_util.dumps(doc) for doc in originals]
+            batch = []
+            for n in range(total - len(originals)):
+                k, doc = divmod(n, len(originals))
+                batch.append(json_util.loads(texts[doc].replace(MARK, f"{MARK}k{k + 1:05d}-")))
+                if len(batch) == 1000:
+                    db[coll].insert_many(batch)
+                    batch = []
+            if batch:
+                db[coll].insert_many(batch)
+            got = db[coll].count_documents({})
+            if got != total:
+                raise SystemExit(f"input: {coll} has {got} documents, {total} wanted")
+    return name
+
+
+def coll_key(coll: str) -> str:
+    return {"agno_sessions": "session_id", "agno_memories": "memory_id"}[coll]
+
+
 def build_input(backend: str, sessions: int, memories: int, cache: Path) -> str:
-    """The input database: a SQLite file's path, or a PostgreSQL template database's name."""
+    """The input database: a SQLite file's path, or a PostgreSQL / MongoDB template database's name."""
     wanted = {"agno_sessions": sessions, "agno_memories": memories}
+    if backend == "mongodb":
+        return _build_mongo(wanted)
     dump = lzma.open(PACK / POINT / ("sqlite.db.xz" if backend == "sqlite" else "postgres.sql.xz")).read()
     if backend == "sqlite":
         path = cache / f"whole-2.0-{sessions}-{memories}.db"
@@ -187,6 +248,13 @@ def _check_counts(scalar, prefix: str, wanted: dict) -> None:
 
 
 def fresh_copy(backend: str, source: str, tmp: Path) -> str:
+    if backend == "mongodb":
+        name = f"bench_whole_{uuid.uuid4().hex[:10]}"
+        with _mongo() as client:
+            for coll in client[source].list_collection_names():
+                client[source][coll].aggregate([{"$out": {"db": name, "coll": coll}}])
+                _create_indexes(client[name][coll], client[source][coll].index_information())
+        return mongo_db_url(mongo_server().url, name)
     if backend == "sqlite":
         path = tmp / f"{uuid.uuid4().hex}.db"
         shutil.copy(source, path)
@@ -198,6 +266,10 @@ def fresh_copy(backend: str, source: str, tmp: Path) -> str:
 
 
 def drop(url: str) -> None:
+    if url.startswith("mongodb"):
+        with _mongo() as client:
+            client.drop_database(url.split("?")[0].rsplit("/", 1)[1])
+        return
     if url.startswith("sqlite"):
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
@@ -217,6 +289,13 @@ def _bare(name: str) -> str:
 def result_of(url: str) -> dict:
     """Rows in every table of the database (PostgreSQL: every schema but the system's), and the Agno stamps
     (agno_schema_versions: table -> version)."""
+    if url.startswith("mongodb"):
+        with _mongo() as client:
+            db = client[url.split("?")[0].rsplit("/", 1)[1]]
+            names = sorted(db.list_collection_names())
+            counts = {n: db[n].count_documents({}) for n in names}
+            stamps = {d["table_name"]: d["version"] for d in db[STAMPS].find()} if STAMPS in names else {}
+        return {"counts": counts, "stamps": stamps}
     if url.startswith("sqlite"):
         db = sqlite3.connect(url.split("///", 1)[1])
         try:
@@ -286,6 +365,11 @@ def check_at_head(url: str) -> int:
 SIDES = ("agno-migrate", "agno", "floor")
 
 
+def sides_of(backend: str) -> tuple[str, ...]:
+    """The sides run on ``backend``: MongoDB has no floor side (floor_side.py is SQL)."""
+    return SIDES[:2] if backend == "mongodb" else SIDES
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sessions", type=int, default=10_000)
@@ -304,13 +388,12 @@ def main() -> None:
             start = time.perf_counter()
             inputs[b] = build_input(b, args.sessions, args.memories, tmp)
             print(f"input {b}: {time.perf_counter() - start:.1f} s", flush=True)
-        results: dict = {b: {s: [] for s in SIDES} for b in backends}
+        results: dict = {b: {s: [] for s in sides_of(b)} for b in backends}
         counts: dict = {b: {} for b in backends}
         heads: dict = {b: {} for b in backends}
         for k in range(args.rounds):
-            order = SIDES if k % 2 == 0 else SIDES[::-1]
             for b in backends:
-                for side in order:
+                for side in sides_of(b) if k % 2 == 0 else sides_of(b)[::-1]:
                     url = fresh_copy(b, inputs[b], tmp)
                     try:
                         if k == 0:
@@ -325,7 +408,7 @@ def main() -> None:
                         raise SystemExit(f"{b} {side}: round {k + 1} ends with {after}, an earlier one with {seen}")
                     results[b][side].append(figures)
                     print(f"round {k + 1} {b} {side}: {figures['seconds']:.2f} s", flush=True)
-                for other in SIDES[1:]:
+                for other in sides_of(b)[1:]:
                     differ = same_work(counts[b]["input"], counts[b]["agno-migrate"], counts[b][other])
                     if differ:
                         raise SystemExit(f"{b}: agno-migrate and {other} did different work: {'; '.join(differ)}")
@@ -335,6 +418,11 @@ def main() -> None:
             if b == "postgresql":
                 with _admin() as admin:
                     admin.execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
+            if b == "mongodb":
+                with _mongo() as client:
+                    client.drop_database(source)
+        for server in MONGO:
+            server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -391,14 +479,15 @@ def write(args, results: dict, counts: dict, heads: dict) -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for b, sides in results.items():
-        a, g, c = med[b]["agno-migrate"], med[b]["agno"], med[b]["floor"]
+        a, g, c = med[b]["agno-migrate"], med[b]["agno"], med[b].get("floor")
+        floor = f"{c:.2f} | {g / a:.2f}× | {g / c:.2f}× | {a / c:.2f}×" if c else f"— | {g / a:.2f}× | — | —"
         lines.append(
-            f"| {b} | {a:.2f} | {g:.2f} | {c:.2f} | {g / a:.2f}× | {g / c:.2f}× | {a / c:.2f}× | "
-            + " | ".join(", ".join(_round(f) for f in sides[s]) for s in SIDES)
+            f"| {b} | {a:.2f} | {g:.2f} | {floor} | "
+            + " | ".join(", ".join(_round(f) for f in sides.get(s, ())) or "—" for s in SIDES)
             + " |"
         )
     for b in results:
-        if med[b]["agno"] / med[b]["floor"] < 3:
+        if "floor" in med[b] and med[b]["agno"] / med[b]["floor"] < 3:
             lines += ["", f"{b}: B/C < 3: the goal A ≥ 3× B is physically unreachable on this backend."]
     lines += [
         "",
@@ -415,14 +504,15 @@ def write(args, results: dict, counts: dict, heads: dict) -> None:
         c = counts[b]
         lines += [
             f"{b}: the same work; `agno-migrate check` after A exits {heads[b]['agno-migrate']}, "
-            f"after B {heads[b]['agno']}, after C {heads[b]['floor']}.",
+            f"after B {heads[b]['agno']}, after C {heads[b].get('floor', '—')}.",
             "",
             "| table | input | after A | after B | after C | stamp A | stamp B | stamp C |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for t in sorted(set().union(*(c[k]["counts"] for k in ("input", *SIDES)))):
-            row = [c[k]["counts"].get(t, "—") for k in ("input", *SIDES)]
-            row += [c[k]["stamps"].get(_bare(t), "—") for k in SIDES]
+        none = {"counts": {}, "stamps": {}}  # a side not run on this backend
+        for t in sorted(set().union(*(c.get(k, none)["counts"] for k in ("input", *SIDES)))):
+            row = [c.get(k, none)["counts"].get(t, "—") for k in ("input", *SIDES)]
+            row += [c.get(k, none)["stamps"].get(_bare(t), "—") for k in SIDES]
             lines.append(f"| {t} | {' | '.join(map(str, row))} |")
         lines.append("")
     out = Path(args.out)
