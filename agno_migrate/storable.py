@@ -200,6 +200,13 @@ def _deeper_than(value: Any, max_depth: int) -> bool:
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def may_hold_lone_surrogate(text: str) -> bool:
+    """Whether JSON ``text`` read from a UTF-8 source (which holds no raw surrogate) decodes to a value
+    with a lone surrogate: an escape of one without its pair. False lets a caller skip the walk of
+    :func:`replace_lone_surrogates` over the decoded value (an escaped emoji is a pair: no walk)."""
+    return "\\u" in text and any(m.group(3) is None for m in SURROGATE_ESCAPE.finditer(text))
+
+
 def replace_lone_surrogates(value: Any) -> tuple[Any, int]:
     """A decoded JSON value with every lone surrogate in its strings (keys included) replaced by
     U+FFFD, and how many (decoding joins a real pair into one character, so any left is lone):

@@ -17,7 +17,7 @@ from test_mongo_migrate import client, target_of
 from test_tables_detect import load
 
 import agno_migrate
-from agno_migrate.storable import fit_for_jsonb, server_holds
+from agno_migrate.storable import fit_for_jsonb, may_hold_lone_surrogate, replace_lone_surrogates, server_holds
 
 LONE = '{"note": "half \\ud83d of a pair", "pair": "\\ud83d\\ude00", "text": "c\\\\ud83d", "low": "\\udc00"}'
 """JSON text: a lone high surrogate escape, a real pair (kept), an escaped backslash followed by
@@ -48,6 +48,19 @@ def _sql(db, statement: str, **params):
 )
 def test_fit_for_jsonb(text, fitted, nuls, surrogates):
     assert fit_for_jsonb(text) == (fitted, nuls, surrogates, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *('"a\\ud83db"', '"\\udc00\\ud83d"', '"\\ud83d\\ude00"', '"\\\\ud83d"', '"\\\\\\ud83d"'),
+        *('"\\ud83d\\u0000\\ude00"', '"\\\\ud83d\\ude00"', '"plain"', '{"k": ["\\ud83d\\ude00", "\\uDBFF"]}', LONE),
+    ],
+)
+def test_the_lone_surrogate_hint_says_exactly_when_the_decoded_value_holds_one(text):
+    """The MongoDB 2.3.0 step walks a decoded value only where the text's hint says so: the hint must
+    agree with the walk on every shape (pairs, escaped backslashes, a NUL between halves)."""
+    assert may_hold_lone_surrogate(text) == (replace_lone_surrogates(json.loads(text))[1] > 0)
 
 
 def test_fit_for_jsonb_in_a_latin1_database():

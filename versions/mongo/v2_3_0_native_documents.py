@@ -12,14 +12,16 @@ Undoing it changes nothing: native documents are what every 2.x release from 2.1
 """
 
 import json
+import re
 
-from agno_migrate.storable import replace_lone_surrogates
+from agno_migrate.storable import may_hold_lone_surrogate, replace_lone_surrogates
 
 version = "2.3.0"
 
 JSON_FIELDS = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
 STRING_ENCODED = {"$or": [{name: {"$type": "string"}} for name in JSON_FIELDS]}
 INT64 = (-(2**63), 2**63 - 1)
+LONG_NUMBER = re.compile(r"[0-9]{19}")  # an integer beyond 64 bits has 19 digits or more
 
 
 def upgrade(step):
@@ -39,7 +41,9 @@ def upgrade(step):
                     if problem:
                         step.report.note_unparseable(doc.get("session_id"), f"{name}: {problem}")
                         continue
-                    value, replaced = replace_lone_surrogates(value)
+                    replaced = 0
+                    if may_hold_lone_surrogate(doc[name]):  # else no walk: nothing to replace
+                        value, replaced = replace_lone_surrogates(value)
                     if replaced:
                         step.report.note_surrogates_replaced(doc.get("session_id"), name, replaced)
                     values[name] = value
@@ -60,7 +64,7 @@ def _decoded(text):
         value = json.loads(text)
     except ValueError as exc:
         return None, f"not JSON ({exc})"
-    if _too_big(value):
+    if LONG_NUMBER.search(text) and _too_big(value):
         return None, "holds an integer beyond 64 bits, which MongoDB cannot store natively"
     return value, None
 
