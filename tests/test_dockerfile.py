@@ -50,7 +50,8 @@ class Image:
         """``docker run image ARGV...`` (no ARGV: the CMD) with ``env`` as ``-e`` options."""
         entrypoint, cmd = entrypoint_and_cmd()
         command = entrypoint + (list(argv) or cmd)
-        command[0] = shutil.which(command[0], path=self.environ()["PATH"])
+        command[0] = shutil.which(command[0], path=str(self.venv / "bin"))  # the image's, never this machine's
+        assert command[0], f"{entrypoint[0]} is not installed in the image"
         done = subprocess.run(command, cwd=self.path("."), env=self.environ(**env), capture_output=True, text=True,
                               timeout=120)  # fmt: skip
         assert not password_leaks(done.stdout + done.stderr)
