@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--backends", default="sqlite,postgresql")
-    ap.add_argument("--out", default=str(HERE / "results" / "ab"))
+    ap.add_argument("--out", default=bench_store.dated("ab"))
     args = ap.parse_args()
     backends = args.backends.split(",")
     refs = {

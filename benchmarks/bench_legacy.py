@@ -35,7 +35,7 @@ CLI = Path(sys.executable).parent / "agno-migrate"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 from agno_side import env as agno_env  # noqa: E402
-from bench_store import machine  # noqa: E402
+from bench_store import dated, machine, versions  # noqa: E402
 
 
 def timed(cmd: list[str]) -> dict:
@@ -220,13 +220,14 @@ def verify(db: str, expected: Path, backend: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cases", default="sqlite:10000,sqlite:100000,postgresql:10000")
-    ap.add_argument("--out", default=str(HERE / "results" / "legacy"))
+    ap.add_argument("--out", default=dated("legacy"))
     ap.add_argument("--tmp", default=str(CACHE / "work"))
     ap.add_argument("--note", default="", help="a sentence for the results file (e.g. what else ran on the machine)")
     args = ap.parse_args()
     tmp = Path(args.tmp)
     tmp.mkdir(parents=True, exist_ok=True)
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "note": args.note, "cases": []}
+    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "versions": versions(), "note": args.note}
+    results["cases"] = []
     for case in args.cases.split(","):
         backend, count = case.split(":")
         src, expected = source(backend, int(count))
@@ -258,6 +259,7 @@ def main() -> None:
         f"# Legacy (Agno 1.x) migration benchmark ({results['date']})",
         "",
         f"Machine: {results['machine']}.",
+        f"Versions: {results.get('versions', 'not recorded')}.",
         "",
         "Input: Agno 1.x agent sessions written by the real Agno 1.8.4 (make_v1_fixtures.sh --mix agent:100, "
         "seed 1234; the generator is ../shared's, the project has none of its own). Wall clock and peak RSS of the "

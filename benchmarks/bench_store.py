@@ -176,6 +176,35 @@ def median_of(runs: list[dict]) -> dict:
     }
 
 
+def versions() -> str:
+    """agno-migrate's version and commit, and the reference Agno's: for every results file."""
+    ours = subprocess.run(
+        [str(Path(sys.executable).parent / "agno-migrate"), "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    agno = subprocess.run(
+        [str(agno_python()), "-c", "import importlib.metadata as m; print(m.version('agno'))"],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+    ).stdout.strip()
+    return f"{ours} (commit {commit}); Agno {agno} (reference env {agno_python().parent.parent.name})"
+
+
+def _clean_env() -> dict:
+    sys.path.insert(0, str(REPO / "tests"))
+    from agno_side import env
+
+    return env.clean_env()
+
+
+def dated(name: str) -> str:
+    """The default results path of a benchmark: ``results/<name>-<date>-<time>`` (never overwritten)."""
+    return str(HERE / "results" / f"{name}-{time.strftime('%Y-%m-%d-%H%M')}")
+
+
 def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
@@ -241,7 +270,7 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--storage", default=",".join(STORAGES), help="disk, memory-backed or both (comma-separated)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per side; the median is kept")
-    ap.add_argument("--out", default=str(HERE / "results" / "store"))
+    ap.add_argument("--out", default=dated("store"))
     ap.add_argument("--side", nargs=2, metavar=("DATA", "URL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.side:
@@ -254,6 +283,7 @@ def main() -> None:
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
+        "versions": versions(),
         "sessions": args.sessions,
         "repeat": args.repeat,
         "storages": {},
@@ -283,6 +313,7 @@ def report(results: dict) -> str:
         f"# Store benchmark ({results['date']})",
         "",
         f"Machine: {results['machine']}.",
+        f"Versions: {results['versions']}.",
         *([f"Server: {results['postgresql']}."] if "postgresql" in results else []),
         "",
         f"{results['sessions']} sessions, one call per operation, a fresh database per side and run; "

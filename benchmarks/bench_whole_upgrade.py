@@ -60,7 +60,16 @@ CLI = Path(sys.executable).parent / "agno-migrate"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests"))
 from agno_side import env as agno_env  # noqa: E402
-from bench_store import MONGO, PG_ADMIN, machine, mongo_db_url, mongo_server, pg_settings  # noqa: E402
+from bench_store import (  # noqa: E402
+    MONGO,
+    PG_ADMIN,
+    dated,  # noqa: E402
+    machine,
+    mongo_db_url,
+    mongo_server,
+    pg_settings,
+    versions,
+)
 
 SCHEMA = "ai"  # the pack's PostgreSQL schema
 COPIED = {"agno_sessions": "sessions", "agno_memories": "memories"}  # table -> the argument giving its rows
@@ -376,7 +385,7 @@ def main() -> None:
     ap.add_argument("--memories", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--backends", default="sqlite,postgresql")
-    ap.add_argument("--out", default=str(HERE / "results" / f"whole-upgrade-{datetime.date.today():%Y-%m-%d}"))
+    ap.add_argument("--out", default=dated("whole-upgrade"))
     ap.add_argument("--note", default="", help="a sentence for the results file (e.g. what else ran)")
     args = ap.parse_args()
     backends = args.backends.split(",")
@@ -424,20 +433,6 @@ def main() -> None:
         for server in MONGO:
             server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def versions() -> str:
-    ours = subprocess.run([str(CLI), "--version"], capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    agno = subprocess.run(
-        [str(agno_env.agno_python()), "-c", "import importlib.metadata as m; print(m.version('agno'))"],
-        capture_output=True,
-        text=True,
-        env=agno_env.clean_env(),
-    ).stdout.strip()
-    return f"{ours} (commit {commit}); Agno {agno} (reference env {agno_env.agno_python().parent.parent.name})"
 
 
 def _round(f: dict) -> str:

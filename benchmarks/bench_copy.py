@@ -1,0 +1,228 @@
+"""Copy benchmark (issue 17): ``agno-migrate copy`` from a head SQLite database to PostgreSQL and to MongoDB,
+against pgloader (SQLite -> PostgreSQL) on the same file, in the same run.
+
+    python benchmarks/bench_copy.py [--sessions 10000,100000] [--rounds 2] [--out OUT]
+
+Input, per size: the whole-upgrade benchmark's Agno 2.0 database (bench_whole_upgrade.build_input: the table
+fixture pack's 2.0 point as the real Agno 2.0.11 wrote it, sessions and memories copied under fresh ids up to
+the size), brought to head once by ``agno-migrate upgrade`` (not timed): a head SQLite file with sessions,
+runs, memories, evals, knowledge and metrics.
+
+Each round, each side starts from an empty target (a new PostgreSQL database / MongoDB database; creating it
+is not timed) and runs in its own process, timed as a whole (wall clock, start-up included), with its peak
+resident memory (``ru_maxrss`` of the process, read by a wrapper that only waits for it):
+
+- ``copy-pg``: ``agno-migrate --db-url sqlite:///in.db -q copy --to postgresql://.../db``;
+- ``pgloader``: ``pgloader --dynamic-space-size 4096 --with "batch rows = 200" sqlite:///in.db pgsql://.../db``
+  (pgloader 3.6 from Debian; with its defaults it dies with "Heap exhausted" on the 10k file, the settings it
+  needs to finish are given);
+- ``copy-mongo``: ``agno-migrate --db-url sqlite:///in.db -q copy --to mongodb://.../db`` (a throw-away mongod,
+  tests/mongo_server.py).
+
+After each side the target's sessions and runs rows are counted (every side must copy them all, or the run
+stops) and ``agno-migrate check`` is run on the target: 0 means Agno's layout at head; pgloader's result has
+pgloader's own layout (schema ``public``, ``json``/``text`` columns, its own index names), which ``check``
+does not accept. The sides alternate their order round after round. Results: OUT.md / OUT.json with the
+machine, versions and the load.
+
+Needs pgloader (``apt-get install pgloader``) and the test extra (the mongod wheel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CLI = Path(sys.executable).parent / "agno-migrate"
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "tests"))
+from bench_store import dated, machine, pg_settings, versions  # noqa: E402
+from bench_whole_upgrade import _admin, build_input, pg_url  # noqa: E402
+
+SIDES = ("copy-pg", "pgloader", "copy-mongo")
+PGLOADER = ("pgloader", "--dynamic-space-size", "4096", "--with", "batch rows = 200")
+SESSIONS, RUNS = "agno_sessions", "agno_runs"
+
+# A wrapper that runs the command given and prints its exit code, and its peak RSS in KiB (ru_maxrss of the
+# children it waited for: the one process it started, and what that one started).
+MEASURE = (
+    "import json, resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "print(json.dumps({'rc': done.returncode, 'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+    "'err': done.stderr[-2000:]}))"
+)
+
+
+def head_input(sessions: int, tmp: Path) -> Path:
+    """A head SQLite file with ``sessions`` sessions (and as many memories)."""
+    path = Path(build_input("sqlite", sessions, sessions, tmp))
+    done = subprocess.run([str(CLI), "--db-url", f"sqlite:///{path}", "-q", "upgrade"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"upgrade of the input failed (exit {done.returncode}): {done.stderr[-2000:]}")
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=DELETE")  # one file: pgloader reads it as it is
+    db.execute("VACUUM")
+    db.close()
+    return path
+
+
+def new_pg() -> str:
+    name = f"bench_copy_{uuid.uuid4().hex[:10]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return pg_url(name)
+
+
+def drop_pg(url: str) -> None:
+    with _admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def run_side(side: str, source: Path, target: str) -> dict:
+    if side == "pgloader":
+        pgl_target = target.replace("postgresql+psycopg://", "pgsql://")
+        cmd = [*PGLOADER, f"sqlite://{source}", pgl_target]
+    else:
+        cmd = [str(CLI), "--db-url", f"sqlite:///{source}", "-q", "copy", "--to", target]
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True)
+    took = time.perf_counter() - start
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if out["rc"] != 0:
+        raise SystemExit(f"{side} failed (exit {out['rc']}):\n{out['err']}")
+    return {"seconds": took, "rss_mib": out["rss_kib"] / 1024, "load_before": load}
+
+
+def counts(side: str, target: str, mongo_url: str | None) -> tuple[int, int]:
+    if side == "copy-mongo":
+        import pymongo
+
+        client = pymongo.MongoClient(mongo_url)
+        try:
+            db = client[target.rsplit("/", 1)[1].split("?")[0]]
+            return db[SESSIONS].count_documents({}), db[RUNS].count_documents({})
+        finally:
+            client.close()
+    import psycopg
+
+    schema = "public" if side == "pgloader" else "ai"
+    with psycopg.connect(target.replace("+psycopg", "")) as conn:
+        return tuple(conn.execute(f"SELECT count(*) FROM {schema}.{t}").fetchone()[0] for t in (SESSIONS, RUNS))
+
+
+def check_exit(target: str) -> int:
+    return subprocess.run([str(CLI), "--db-url", target, "-q", "check"], capture_output=True).returncode
+
+
+def source_counts(path: Path) -> tuple[int, int]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return tuple(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (SESSIONS, RUNS))
+    finally:
+        db.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sessions", default="10000,100000", help="comma-separated input sizes")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--sides", default=",".join(SIDES))
+    ap.add_argument("--out", default=dated("copy"))
+    ap.add_argument("--note", default="", help="a sentence for the results file (e.g. what else ran)")
+    args = ap.parse_args()
+    if shutil.which("pgloader") is None:
+        raise SystemExit("pgloader is not installed (apt-get install pgloader)")
+    sides = tuple(args.sides.split(","))
+    from mongo_server import MongoServer
+
+    mongo = MongoServer.start() if "copy-mongo" in sides else None
+    tmp = Path(tempfile.mkdtemp(prefix="agno-copy-bench-"))
+    results: dict = {}
+    try:
+        for size in map(int, args.sessions.split(",")):
+            start = time.perf_counter()
+            source = head_input(size, tmp)
+            expected = source_counts(source)
+            mb = source.stat().st_size / 2**20
+            print(f"input {size}: {expected[0]} sessions, {expected[1]} runs, {mb:.0f} MB, "
+                  f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
+            per = results[size] = {"input": {"sessions": expected[0], "runs": expected[1], "mb": mb}}
+            for k in range(args.rounds):
+                for side in sides if k % 2 == 0 else sides[::-1]:
+                    if side == "copy-mongo":
+                        target = mongo.url.rstrip("/") + f"/bench_copy_{uuid.uuid4().hex[:8]}"
+                    else:
+                        target = new_pg()
+                    try:
+                        figures = run_side(side, source, target)
+                        got = counts(side, target, mongo.url if mongo else None)
+                        if got != expected:
+                            raise SystemExit(f"{side}: copied {got} (sessions, runs), the input has {expected}")
+                        per.setdefault("check", {}).setdefault(side, check_exit(target))
+                    finally:
+                        if side != "copy-mongo":
+                            drop_pg(target)
+                    per.setdefault(side, []).append(figures)
+                    print(f"{size} round {k + 1} {side}: {figures['seconds']:.2f} s, {figures['rss_mib']:.0f} MiB",
+                          flush=True)  # fmt: skip
+            source.unlink()
+        write(args, sides, results)
+    finally:
+        if mongo is not None:
+            mongo.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write(args, sides: tuple, results: dict) -> None:
+    pgl = subprocess.run(["pgloader", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    lines = [
+        f"# Copy: agno-migrate copy vs pgloader ({datetime.datetime.now():%Y-%m-%d %H:%M})",
+        "",
+        f"Machine: {machine()}; {pg_settings()}.",
+        f"Versions: {versions()}; {pgl} (`{' '.join(PGLOADER)}`).",
+        "",
+        "Input: a head SQLite file (the whole-upgrade benchmark's Agno 2.0 database upgraded once, not timed). "
+        f"{args.rounds} rounds, sides alternating; each side whole-process wall clock into an empty target, peak "
+        "RSS of its process. `check`: `agno-migrate check`'s exit code on the target (0: Agno's layout at head).",
+        "",
+        *([args.note, ""] if args.note else []),
+        "| sessions | runs | input MB | side | median s | every round (s, load) | peak RSS MiB (max) | check |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for per in results.values():
+        inp = per["input"]
+        for side in sides:
+            figs = per[side]
+            every = ", ".join(f"{f['seconds']:.2f} ({f['load_before']:.1f})" for f in figs)
+            lines.append(
+                f"| {inp['sessions']:,} | {inp['runs']:,} | {inp['mb']:.0f} | {side} | "
+                f"{statistics.median(f['seconds'] for f in figs):.2f} | {every} | "
+                f"{max(f['rss_mib'] for f in figs):.0f} | {per['check'][side]} |"
+            )
+    lines.append("")
+    for size, per in results.items():
+        if "copy-pg" in per and "pgloader" in per:
+            ours = statistics.median(f["seconds"] for f in per["copy-pg"])
+            theirs = statistics.median(f["seconds"] for f in per["pgloader"])
+            ratio = theirs / ours
+            lines.append(f"{size:,} sessions, SQLite → PostgreSQL: pgloader ÷ agno-migrate copy = {ratio:.2f}×.")
+    Path(args.out + ".md").write_text("\n".join(lines) + "\n")
+    Path(args.out + ".json").write_text(json.dumps(results, indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
