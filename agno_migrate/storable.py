@@ -130,6 +130,30 @@ def may_not_fit_jsonb(text, holds):
     return sa.or_(nul, sa.and_(text.op("~")(hint), unpaired))
 
 
+JSONB_REFUSALS = ("22P02", "22P05")
+"""The SQLSTATEs of a ``json`` -> ``jsonb`` cast that meets what jsonb cannot hold: a lone surrogate
+escape (invalid_text_representation), a NUL escape or a character the database's encoding lacks
+(untranslatable_character)."""
+
+
+def cast_as_is(conn, cast: Callable[[], None]) -> bool:
+    """Run ``cast`` (an ``ALTER TABLE … TYPE jsonb``) in a savepoint of ``conn``. True: every row fit as
+    it was, and :func:`fit_for_jsonb` would have changed none (it changes only rows the cast refuses), so
+    nothing is read. False: a row did not fit (:data:`JSONB_REFUSALS`); the cast is rolled back and the
+    caller fits the rows :func:`may_not_fit_jsonb` selects, then casts again. Most databases cast at
+    once; this spares them the scan of every JSON text for escapes."""
+    import sqlalchemy as sa
+
+    try:
+        with conn.begin_nested():
+            cast()
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in JSONB_REFUSALS:
+            raise
+        return False
+    return True
+
+
 NON_ASCII_ESCAPE_HINT = r"\\u(00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])"
 """A PostgreSQL regular expression matching JSON text that may hold an escape of a non-ASCII character."""
 

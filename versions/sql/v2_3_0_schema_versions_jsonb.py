@@ -7,7 +7,8 @@ escapes ``\u0000`` and a lone surrogate escape): first, in the rows that have th
 and lone surrogate escapes replaced by ``\ufffd``, each counted and named per session in the report
 (the project's rules, ``agno_migrate.storable``); in a database whose encoding is not UTF-8, an
 escape of a character it cannot hold keeps its text (``\\u...``), counted likewise. Every other
-character of the text is kept. Without
+character of the text is kept. The cast is tried first, in a savepoint: when every row fits (most
+databases), nothing is read; when one does not, it is rolled back, the rows are fitted, and cast. Without
 that, the cast fails and the database could never leave 2.0.0.
 The version table is shared with Agno's other tables: it is created if missing and never dropped.
 
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from agno_migrate.storable import fit_for_jsonb, may_not_fit_jsonb, server_holds
+from agno_migrate.storable import cast_as_is, fit_for_jsonb, may_not_fit_jsonb, server_holds
 
 revision = "v2_3_0"
 down_revision = "v2_0_0"
@@ -75,9 +76,13 @@ def upgrade():
         op.create_index(f"idx_{versions}_created_at", versions, ["created_at"], schema=schema)
     if dialect == "postgresql":
         columns = _json_columns_of_type("JSON")
-        if columns and not ctx.as_sql:
+        if not columns:
+            return
+        if ctx.as_sql:
+            _alter_types(t.session_table, schema, columns, "JSONB")
+        elif not cast_as_is(op.get_bind(), lambda: _alter_types(t.session_table, schema, columns, "JSONB")):
             _remove_nul_escapes(t, schema, columns, ctx.opts["agno_report"])
-        _alter_types(t.session_table, schema, columns, "JSONB")
+            _alter_types(t.session_table, schema, columns, "JSONB")
 
 
 def _alter_types(table, schema, columns, type_name):

@@ -23,7 +23,7 @@ from agno_migrate.errors import Refused
 from agno_migrate.migrate.model import AgnoTable, TableUpgrade
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.migrate.sql import revisions
-from agno_migrate.storable import fit_for_jsonb, may_not_fit_jsonb, server_holds
+from agno_migrate.storable import cast_as_is, fit_for_jsonb, may_not_fit_jsonb, server_holds
 from agno_migrate.tables import family, reflect_sql
 from agno_migrate.target import Target
 
@@ -220,8 +220,9 @@ class TableOps:
 
     def to_head_types(self) -> None:
         """PostgreSQL: the ``json`` columns whose head type is ``jsonb`` become ``jsonb``, in one
-        ALTER TABLE; what jsonb cannot hold made to fit first and counted (``storable.fit_for_jsonb``:
-        ``\\u0000`` escapes removed, lone surrogate escapes replaced by ``\\ufffd``)."""
+        ALTER TABLE, tried as the rows are (``storable.cast_as_is``); when one does not fit, what jsonb cannot
+        hold is made to fit and counted (``storable.fit_for_jsonb``: ``\\u0000`` escapes removed, lone
+        surrogate escapes replaced by ``\\ufffd``), then cast."""
         have = self.columns()
         columns = [
             name
@@ -230,10 +231,12 @@ class TableOps:
         ]
         if not columns:
             return
-        self._remove_nul_escapes(columns)
         quote = self.conn.dialect.identifier_preparer.quote
         clauses = ", ".join(f"ALTER COLUMN {quote(c)} TYPE JSONB USING {quote(c)}::jsonb" for c in columns)
-        self.conn.execute(sa.text(f"ALTER TABLE {self._full_name()} {clauses}"))
+        alter = sa.text(f"ALTER TABLE {self._full_name()} {clauses}")
+        if not cast_as_is(self.conn, lambda: self.conn.execute(alter)):  # a row did not fit: fit, then cast
+            self._remove_nul_escapes(columns)
+            self.conn.execute(alter)
         self._changed()
 
     def _remove_nul_escapes(self, columns: list[str]) -> None:
