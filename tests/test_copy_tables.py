@@ -223,3 +223,82 @@ def test_each_family_has_a_layout_to_create_on_every_backend():
             layout, _ = table_ddl.head_layout(fam.name, backend)
             assert layout is not None
             assert table_ddl.key_columns(fam.name, backend)
+
+
+# --- the pure rules ---------------------------------------------------------------------------------
+
+
+def test_head_rows_take_the_upgrade_steps_values():
+    from agno_migrate.convert.tables import head_row
+
+    memories = {"memory_id": "m", "memory": "x", "updated_at": 17}
+    head = head_row("memories", memories, table_ddl.canonical_columns("memories"), now=99)
+    assert (head["created_at"], head["feedback"]) == (17, None)  # 2.3.0: created_at from updated_at
+    assert head_row("memories", {"memory_id": "m"}, {"created_at": "int"}, now=99) == {"created_at": 99}
+    metrics = head_row("metrics", {"id": "d"}, table_ddl.canonical_columns("metrics"), now=99)
+    assert metrics["user_id"] == ""  # 3.0.0: the existing rows belong to no user
+    schedules = head_row("schedules", {"id": "s"}, table_ddl.canonical_columns("schedules"), now=99)
+    assert {c: schedules[c] for c in ("user_id", "managed_by", "disabled_reason")} == dict.fromkeys(
+        ("user_id", "managed_by", "disabled_reason")
+    )
+
+
+def test_canonical_values_are_the_same_from_every_backend():
+    import datetime
+
+    from agno_migrate.convert.tables import canonical
+
+    assert canonical("json", '"{\\"a\\": 1}"', encoded=True) == {"a": 1}  # double-encoded (SQLite 2.x)
+    assert canonical("json", '"123"', encoded=True) == "123"  # a string stays a string
+    assert canonical("json", "plain text", encoded=True) == "plain text"
+    assert canonical("json", "123", encoded=False) == "123"  # a MongoDB string is no JSON text
+    assert canonical("json", '{"a": 2}', encoded=False) == {"a": 2}  # Agno 2.0 on MongoDB: JSON as a string
+    assert canonical("boolean", 1, encoded=True) is True
+    assert canonical("date", datetime.date(2025, 1, 2), encoded=True) == "2025-01-02"
+
+
+def test_values_a_target_cannot_hold_are_changed_and_named():
+    from agno_migrate.storable import fit_value
+
+    value, notes = fit_value({"a": "x\x00y", "n": 2**70, "f": float("nan"), "s": "\ud800"}, nul=False, bson=True)
+    assert value == {"a": "xy", "n": str(2**70), "f": value["f"], "s": "\ufffd"}
+    assert len(notes) == 3  # NaN is kept where the target holds it (not finite-only)
+    _, notes = fit_value([float("inf")], finite=True)
+    assert notes == ["1 NaN/Infinity stored as text"]
+    assert fit_value("fine", nul=False) == ("fine", [])
+
+
+@pytest.mark.parametrize("dest", ("mongodb", "postgresql"))
+def test_learnings_written_before_agno_3_are_rekeyed_as_the_upgrade_rekeys_them(new_database, dest):
+    from test_convert_learnings import rows_agno_agrees_with
+
+    from agno_migrate.convert.learnings import apply_plan, plan_rekey
+
+    def legacy_learnings(db):
+        load(db, "2.9")
+        with db.engine().begin() as conn:
+            table = sa.Table("agno_learnings", sa.MetaData(), autoload_with=conn)
+            rows = [{k: v for k, v in r.items() if k in table.c} for r in rows_agno_agrees_with()]
+            conn.execute(table.insert(), rows)
+            versions = sa.Table("agno_schema_versions", sa.MetaData(), autoload_with=conn)
+            conn.execute(versions.delete().where(versions.c.table_name == "agno_learnings"))  # a 2.x table
+        return db
+
+    src_db = legacy_learnings(new_database("sqlite"))
+    dst_db = new_database(dest)
+    copied = assert_copied(src_db, dst_db)
+    assert copied["learnings"].skipped > 0  # rows merged into the row of their new key
+    with src_db.engine().connect() as conn:
+        before = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM agno_learnings"))]
+    wanted = {r["learning_id"] for r in apply_plan(before, plan_rekey(before))}
+    assert wanted != {r["learning_id"] for r in before}
+    if dest == "mongodb":
+        with dst_db.mongo() as mdb:
+            got = {d["learning_id"] for d in mdb["agno_learnings"].find()}
+    else:
+        with dst_db.engine().connect() as conn:
+            got = {r[0] for r in conn.execute(sa.text("SELECT learning_id FROM ai.agno_learnings"))}
+    assert got == wanted
+    upgraded = legacy_learnings(new_database("sqlite"))
+    agno_migrate.upgrade(target(upgraded))
+    assert [d for d in verify_tables(target(upgraded), target(dst_db)) if not d.equal] == []
