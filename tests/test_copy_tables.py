@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from agno_side.agno_tables import field_digest
 from agno_side.env import agno_tables
 from test_agno_tables_acceptance import compare_sql, db_spec, expected_path, mongo_json_strings
+from test_second_session_table import names
 from test_tables_detect import SCHEMA, load
 
 import agno_migrate
@@ -167,28 +168,16 @@ def test_a_nonempty_target_table_is_named_before_anything_changes(new_database, 
             "memory TEXT, created_at BIGINT, updated_at BIGINT)",
             f"INSERT INTO {_qualified(dst_db, 'agno_memories')} VALUES ('theirs', '\"kept\"', 1, 1)",
         )
-    before = _names(dst_db)
+    before = names(dst_db)
     assert target_tables_nonempty(src, dst) == ["agno_memories"]
     with pytest.raises(Refused, match="agno_memories"):
         copy_tables(src, dst, if_exists=None, batch=100)
-    assert _names(dst_db) == before  # nothing created, nothing written
+    assert names(dst_db) == before  # nothing created, nothing written
     dispose(src), dispose(dst)
 
 
 def _qualified(db, name: str) -> str:
     return f"ai.{name}" if db.backend == "postgresql" else name
-
-
-def _names(db) -> set[str]:
-    if db.backend == "mongodb":
-        with db.mongo() as mdb:
-            return set(mdb.list_collection_names())
-    engine = db.engine()
-    try:
-        with engine.connect() as conn:
-            return set(sa.inspect(conn).get_table_names(schema=SCHEMA.get(db.backend)))
-    finally:
-        engine.dispose()
 
 
 class Killed(Exception):
