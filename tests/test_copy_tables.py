@@ -291,3 +291,15 @@ def test_learnings_written_before_agno_3_are_rekeyed_as_the_upgrade_rekeys_them(
     upgraded = legacy_learnings(new_database("sqlite"))
     agno_migrate.upgrade(target(upgraded))
     assert [d for d in verify_tables(target(upgraded), target(dst_db)) if not d.equal] == []
+
+
+@pytest.mark.parametrize("dest, what", [("postgresql", "NUL character"), ("mongodb", "beyond 64 bits")])
+def test_values_the_target_cannot_hold_are_counted_and_named(new_database, dest, what):
+    src_db = loaded(new_database, "3.1", "sqlite")
+    src_db.execute(
+        "INSERT INTO agno_memories (memory_id, memory, topics, user_id, created_at, updated_at) "
+        "VALUES ('odd', '\"a\\u0000b\"', '[123456789012345678901234567890]', 'u', 1, 1)"
+    )
+    copied = assert_copied(src_db, new_database(dest))["memories"]
+    assert copied.transformed == 1
+    assert [n for n in copied.named if n.startswith("agno_memories odd: ") and what in n], copied.named
