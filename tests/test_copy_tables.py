@@ -303,3 +303,43 @@ def test_values_the_target_cannot_hold_are_counted_and_named(new_database, dest,
     copied = assert_copied(src_db, new_database(dest))["memories"]
     assert copied.transformed == 1
     assert [n for n in copied.named if n.startswith("agno_memories odd: ") and what in n], copied.named
+
+
+@pytest.mark.parametrize("dest", ("sqlite", "mongodb"))
+def test_if_exists_skip_keeps_the_targets_rows_and_replace_overwrites_them(new_database, dest):
+    src_db = loaded(new_database, "3.1", "sqlite")
+    dst_db = new_database(dest)
+    src, dst = target(src_db), target(dst_db)
+    copy_tables(src, dst, if_exists=None, batch=10)
+    with src_db.engine().connect() as conn:
+        some = conn.execute(sa.text("SELECT memory_id FROM agno_memories ORDER BY memory_id")).scalar()
+        count = conn.execute(sa.text("SELECT COUNT(*) FROM agno_memories")).scalar()
+
+    def change_target(memory: str):
+        if dest == "mongodb":
+            with dst_db.mongo() as mdb:
+                mdb["agno_memories"].update_one({"memory_id": some}, {"$set": {"memory": memory}})
+                mdb["agno_memories"].insert_one({"memory_id": "theirs", "memory": "only here"})
+        else:
+            dst_db.execute(
+                f"UPDATE agno_memories SET memory = '\"{memory}\"' WHERE memory_id = '{some}'",
+                "INSERT INTO agno_memories (memory_id, memory, created_at) VALUES ('theirs', '\"only here\"', 1)",
+            )
+
+    def memories() -> dict:
+        if dest == "mongodb":
+            with dst_db.mongo() as mdb:
+                return {d["memory_id"]: d["memory"] for d in mdb["agno_memories"].find()}
+        with dst_db.engine().connect() as conn:
+            return {k: json.loads(v) for k, v in conn.execute(sa.text("SELECT memory_id, memory FROM agno_memories"))}
+
+    change_target("changed by the application")
+    skipped = {t.family: t for t in copy_tables(src, dst, if_exists="skip", batch=10).tables}["memories"]
+    after = memories()
+    assert after[some] == "changed by the application" and after["theirs"] == "only here"
+    assert len(after) == count + 1 and skipped.skipped == count
+    copy_tables(src, dst, if_exists="replace", batch=10)
+    after = memories()
+    assert after[some] != "changed by the application" and after["theirs"] == "only here"
+    assert len(after) == count + 1
+    dispose(src), dispose(dst)
