@@ -166,13 +166,11 @@ def _plan(fam: str, target: str, backend: str, sources: list[Source]) -> Plan:
 def target_tables_nonempty(src: Target, dst: Target) -> list[str]:
     """The target tables a copy of ``src`` would write that already hold rows in ``dst`` (a table an
     interrupted copy was writing is not counted: the copy resumes it). Changes nothing."""
-    writer = side(dst)
-    out = []
-    for p in plan(src, dst):
-        cp = writer.checkpoint(p.target)
-        if cp is None and writer.nonempty(p.target):
-            out.append(p.target)
-    return out
+    return _busy(plan(src, dst), side(dst))
+
+
+def _busy(plans: list[Plan], writer) -> list[str]:
+    return [p.target for p in plans if writer.checkpoint(p.target) is None and writer.nonempty(p.target)]
 
 
 # --- reading head rows -----------------------------------------------------------------------------------
@@ -325,7 +323,7 @@ def copy_tables(
     plans = plan(src, dst)
     writer = side(dst)
     if if_exists is None:
-        busy = [p.target for p in plans if writer.checkpoint(p.target) is None and writer.nonempty(p.target)]
+        busy = _busy(plans, writer)
         if busy:
             raise Refused(
                 f"{dst.masked_url} already holds rows in {', '.join(busy)}: nothing was copied "
