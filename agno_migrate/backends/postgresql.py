@@ -48,6 +48,7 @@ class PostgreSQL(SqlDialect):
     json_cast_to_text = True
     server_side_cursor = True
     copy_from_stdin = True
+    json_finite_only = True
 
     def engine_options(self, target: Target) -> dict:
         options = super().engine_options(target)
