@@ -598,6 +598,67 @@ def stamp(opts: Options, version, force):
     opts.say(f"stamped {outcome.target.session_table} as {outcome.after} (was {outcome.before or 'unmanaged'})")
 
 
+def _selection_options(func):
+    """The filters of ``sessions list`` and ``export`` (agno_migrate.selection)."""
+    options = [
+        click.option("--user-id", help="Only this user's sessions."),
+        click.option("--agent-id", help="Only this agent's sessions."),
+        click.option("--team-id", help="Only this team's sessions."),
+        click.option("--workflow-id", help="Only this workflow's sessions."),
+        click.option(
+            "--since",
+            metavar="WHEN",
+            help="Only sessions created at or after WHEN: an ISO 8601 date or date and time (UTC unless it "
+            "says otherwise) or seconds since the epoch.",
+        ),
+        click.option("--session-type", type=click.Choice(["agent", "team", "workflow"]), help="Only this type."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _selection(user_id, agent_id, team_id, workflow_id, since, session_type):
+    from agno_migrate.selection import Selection
+
+    return Selection.of(user_id, agent_id, team_id, workflow_id, since, session_type)
+
+
+@cli.group()
+def sessions():
+    """Look at the stored sessions (a database at head): list them, show one."""
+
+
+@sessions.command("list")
+@_selection_options
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Sessions per page.")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page, from 1.")
+@pass_options
+def sessions_list(opts: Options, user_id, agent_id, team_id, workflow_id, since, session_type, limit, page):
+    """List the sessions, newest first, a page at a time."""
+    from agno_migrate.store import browse
+
+    selection = _selection(user_id, agent_id, team_id, workflow_id, since, session_type)
+    found = browse.list_sessions(opts.target(), selection, limit=limit, page=page)
+    opts.emit(found.as_dict())
+    for line in browse.page_lines(found, full=opts.verbosity >= 1):
+        opts.say(line)
+
+
+@sessions.command("show")
+@click.argument("session_id")
+@pass_options
+def sessions_show(opts: Options, session_id):
+    """Show a session: state, summary, metrics, and each run with its messages (trimmed; -v: in full,
+    --json: everything as stored)."""
+    from agno_migrate.store import browse
+
+    session = browse.show_session(opts.target(), session_id)
+    opts.emit({"session": session.to_dict()})
+    for line in browse.session_lines(session, full=opts.verbosity >= 1):
+        opts.say(line)
+
+
 class _Progress:
     """A progress bar with rows per second for data steps, on a terminal only (never with --json or
     -q). A step that reports a new total (the next data step) starts a new bar."""
