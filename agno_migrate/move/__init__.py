@@ -1,0 +1,5 @@
+"""Moving a whole Agno database: ``copy`` (any backend to any backend, at head) and ``verify``.
+
+``source`` reads a database read-only as head rows (through the upgrade's conversions), ``sink``
+writes a target at head in bulk with checkpoints, ``copy`` and ``verify`` are the commands.
+"""
