@@ -18,6 +18,8 @@ _EXPORTS = {
     "plan": "agno_migrate.migrate.runner",
     "history": "agno_migrate.migrate.runner",
     "stamp": "agno_migrate.migrate.runner",
+    "copy": "agno_migrate.move.copy",
+    "verify": "agno_migrate.move.verify",
     "Target": "agno_migrate.target",
     "connect": "agno_migrate.store",
     "SqliteDb": "agno_migrate.store",

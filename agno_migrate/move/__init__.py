@@ -1,1 +1,6 @@
-"""Moving a whole Agno database: between backends (copy), and through a file (export, import)."""
+"""Moving a whole Agno database: ``copy`` (any backend to any backend, at head) and ``verify``;
+``export`` and ``import_`` (through a JSON Lines file, ``jsonl``).
+
+``source`` reads a database read-only as head rows (through the upgrade's conversions), ``sink``
+writes a target at head in bulk with checkpoints, ``copy`` and ``verify`` are the commands.
+"""
