@@ -20,6 +20,8 @@ _EXPORTS = {
     "stamp": "agno_migrate.migrate.runner",
     "copy": "agno_migrate.move.copy",
     "verify": "agno_migrate.move.verify",
+    "export": "agno_migrate.move.transfer",
+    "import_": "agno_migrate.move.transfer",
     "Target": "agno_migrate.target",
     "connect": "agno_migrate.store",
     "SqliteDb": "agno_migrate.store",

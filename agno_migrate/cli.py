@@ -659,6 +659,65 @@ def sessions_show(opts: Options, session_id):
         opts.say(line)
 
 
+@cli.command("export")
+@click.argument("path", metavar="FILE")
+@_selection_options
+@pass_options
+def export_(opts: Options, path, user_id, agent_id, team_id, workflow_id, since, session_type):
+    """Write the database's sessions with their runs into FILE (JSON Lines, gzip if it ends in .gz),
+    as Agno 3.1 stores them, whatever version the database is at (read only). Format:
+    docs/export-format.md."""
+    from agno_migrate.move import transfer
+
+    selection = dict(user_id=user_id, agent_id=agent_id, team_id=team_id, workflow_id=workflow_id, since=since,
+                     session_type=session_type)  # fmt: skip
+    _selection(**selection)  # a bad filter is a usage error before any connection
+    with _Progress(opts) as progress:
+        outcome = transfer.export(opts.target(), path, progress=progress, **selection)
+    opts.emit(outcome.as_dict())
+    counts = outcome.counts
+    others = f" and {counts.table_rows} rows of other tables" if counts.table_rows else ""
+    opts.say(f"exported {counts.sessions} sessions ({counts.runs} runs){others} from {outcome.source} to {path}")
+    _say_problems(opts, outcome.problems, "exported")
+
+
+@cli.command("import")
+@click.argument("path", metavar="FILE")
+@click.option(
+    "--if-exists",
+    type=click.Choice(["skip", "replace"]),
+    help="The target already holds sessions: skip keeps them (the file's others are written), replace "
+    "puts the file's in their place. Without it a non-empty target is refused (exit 8).",
+)
+@pass_options
+def import_(opts: Options, path, if_exists):
+    """Load an export FILE into the database (created at head; any backend). A killed import resumes
+    when run again with the same file."""
+    from agno_migrate.move import transfer
+
+    outcome = transfer.import_(opts.target(), path, if_exists=if_exists)
+    opts.emit(outcome.as_dict())
+    resumed = " (resumed)" if outcome.resumed else ""
+    opts.say(f"imported {outcome.sessions} sessions ({outcome.runs} runs) from {path} into "
+             f"{outcome.target}{resumed}")  # fmt: skip
+    if outcome.skipped_sessions:
+        opts.say(f"{outcome.skipped_sessions} session(s) already in the target were kept ({if_exists or 'same'})")
+    for what, entries in outcome.fitted.as_dict().items():
+        if entries:
+            opts.say(f"{what.replace('_', ' ')}: {len(entries)} session(s) (the target's backend cannot hold them)")
+    _warn_duplicates(opts, outcome.rekeyed)
+    _say_problems(opts, outcome.problems, "imported")
+
+
+def _say_problems(opts: Options, problems: list, verb: str) -> None:
+    """List what could not be moved as it is; exit 9 when something was not moved at all."""
+    for problem in opts.listed(problems):
+        opts.say(f"{problem.table} {problem.session_id}: {problem.what}")
+    lost = [p for p in problems if not p.copied or p.what.endswith("not copied")]
+    if lost:
+        raise errors.Incomplete(f"{len(lost)} session(s) or row(s) could not be {verb} (listed above, or with -v)")
+
+
 class _Progress:
     """A progress bar with rows per second for data steps, on a terminal only (never with --json or
     -q). A step that reports a new total (the next data step) starts a new bar."""
