@@ -618,10 +618,10 @@ def _selection_options(func):
     return func
 
 
-def _selection(user_id, agent_id, team_id, workflow_id, since, session_type):
+def _selection(**filters):
     from agno_migrate.selection import Selection
 
-    return Selection.of(user_id, agent_id, team_id, workflow_id, since, session_type)
+    return Selection.named(**filters)
 
 
 @cli.group()
@@ -638,7 +638,8 @@ def sessions_list(opts: Options, user_id, agent_id, team_id, workflow_id, since,
     """List the sessions, newest first, a page at a time."""
     from agno_migrate.store import browse
 
-    selection = _selection(user_id, agent_id, team_id, workflow_id, since, session_type)
+    selection = _selection(user_id=user_id, agent_id=agent_id, team_id=team_id, workflow_id=workflow_id, since=since,
+                           session_type=session_type)  # fmt: skip
     found = browse.list_sessions(opts.target(), selection, limit=limit, page=page)
     opts.emit(found.as_dict())
     for line in browse.page_lines(found, full=opts.verbosity >= 1):

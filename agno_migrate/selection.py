@@ -71,6 +71,14 @@ class Selection:
             )
         return cls(user_id, agent_id, team_id, workflow_id, parse_since(since), session_type)
 
+    @classmethod
+    def named(cls, **filters: Any) -> Selection:
+        """:meth:`of` by keyword; UsageError naming an unknown filter."""
+        unknown = sorted(set(filters) - {f.name for f in fields(cls)})
+        if unknown:
+            raise UsageError(f"unknown filter {', '.join(unknown)} (filters: {', '.join(f.name for f in fields(cls))})")
+        return cls.of(**filters)
+
     @property
     def component(self) -> tuple[str, str] | None:
         """(session type, id) of the agent, team or workflow selected, if one is."""

@@ -131,3 +131,5 @@ def test_selection_rules():
     assert not chosen.matches({**row, "user_id": "v"})
     with pytest.raises(agno_migrate.UsageError):
         Selection.of(session_type="chat")
+    with pytest.raises(agno_migrate.UsageError, match="unknown filter colour"):
+        Selection.named(colour="blue")

@@ -103,22 +103,18 @@ def export(
     src: Any,
     path: str,
     *,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    team_id: str | None = None,
-    workflow_id: str | None = None,
-    since: Any = None,
-    session_type: str | None = None,
     batch: int = DEFAULT_BATCH,
     progress: Progress | None = None,
+    **filters: Any,
 ) -> ExportOutcome:
     """Write the sessions of ``src`` (URL, Target or Agno Db object; any version this tool knows,
-    never written) that the filters pick (:class:`agno_migrate.selection.Selection`: ``since`` is
-    epoch seconds, a datetime or ISO text) into ``path`` (``.gz``: gzip), one line per session with
-    its runs, as head rows. The file appears whole or not at all (written as ``path.part``, then
-    renamed). Raises UsageError (a bad filter, an unwritable path, a value JSON cannot hold),
-    SchemaDrift, ConnectFailed."""
-    selection = Selection.of(user_id, agent_id, team_id, workflow_id, since, session_type)
+    never written) that the ``filters`` pick (``user_id``, ``agent_id``, ``team_id``,
+    ``workflow_id``, ``since``: epoch seconds, a datetime or ISO text, ``session_type``: see
+    :class:`agno_migrate.selection.Selection`) into ``path`` (``.gz``: gzip), one line per session
+    with its runs, as head rows. The file appears whole or not at all (written as ``path.part``,
+    then renamed). Raises UsageError (a bad or unknown filter, an unwritable path, a value JSON
+    cannot hold), SchemaDrift, ConnectFailed."""
+    selection = Selection.named(**filters)
     given = resolve(src)
     source = open_source(given)
     outcome = ExportOutcome(given.masked_url, str(path), source.version, selection)
