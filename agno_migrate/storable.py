@@ -283,3 +283,61 @@ def _check_text(text: str, path: str) -> None:
             f"{path} holds a lone surrogate (half of a UTF-16 pair), which is not text any backend "
             "stores: pass valid Unicode text"
         ) from None
+
+
+def fit_value(
+    value: Any, *, nul: bool = True, bson: bool = False, finite: bool = False, max_depth: int | None = None
+) -> tuple[Any, list[str]]:
+    """A copied value (a column's canonical value: text, a number, a decoded JSON value) as a target
+    holds it, and what was changed, one phrase each (empty: ``value`` itself). Nothing is dropped:
+
+    * lone surrogates in text (no backend's driver writes them) become U+FFFD;
+    * ``nul`` False (PostgreSQL): NUL characters in text are removed;
+    * ``bson`` (MongoDB): an integer beyond 64 bits becomes its decimal text;
+    * ``finite`` (PostgreSQL's jsonb, MariaDB's JSON): NaN and ±Infinity inside a JSON value become
+      their text (``"NaN"``, ``"Infinity"``, ``"-Infinity"``);
+    * ``max_depth`` (MariaDB): what is nested deeper is kept as its JSON text (:func:`text_beyond_depth`).
+    """
+    counts = {"nul": 0, "surrogate": 0, "bigint": 0, "nonfinite": 0}
+
+    def text(item: str) -> str:
+        if not nul and "\x00" in item:
+            counts["nul"] += item.count("\x00")
+            item = item.replace("\x00", "")
+        if _LONE_SURROGATE.search(item):
+            item, n = _LONE_SURROGATE.subn("\ufffd", item)
+            counts["surrogate"] += n
+        return item
+
+    def walk(item: Any) -> Any:
+        kind = item.__class__
+        if kind is str:
+            return text(item)
+        if kind is int and bson and not INT_MIN <= item <= INT_MAX:
+            counts["bigint"] += 1
+            return str(item)
+        if kind is float and finite and not math.isfinite(item):
+            counts["nonfinite"] += 1
+            return "NaN" if item != item else ("Infinity" if item > 0 else "-Infinity")
+        if isinstance(item, dict):
+            return {text(k) if isinstance(k, str) else k: walk(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [walk(v) for v in item]
+        return item
+
+    out = walk(value)
+    notes = [
+        f"{n} {what}"
+        for n, what in (
+            (counts["nul"], "NUL character(s) removed"),
+            (counts["surrogate"], "lone surrogate(s) replaced by U+FFFD"),
+            (counts["bigint"], "integer(s) beyond 64 bits stored as text"),
+            (counts["nonfinite"], "NaN/Infinity stored as text"),
+        )
+        if n
+    ]
+    if max_depth is not None:
+        out, deep = text_beyond_depth(out, max_depth)
+        if deep:
+            notes.append(f"{deep} value(s) nested beyond {max_depth} levels kept as JSON text")
+    return (out, notes) if notes else (value, [])

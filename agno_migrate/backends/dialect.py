@@ -45,6 +45,9 @@ class Dialect:
     json_max_depth: int | None = None
     """The deepest nesting of objects and arrays a JSON column holds (MariaDB: ``storable.MAX_DEPTH``);
     None: no limit that matters."""
+    json_finite_only: bool = False
+    """JSON values hold no NaN or ±Infinity (PostgreSQL's jsonb, MariaDB's JSON_VALID): a copy
+    stores them as text (``storable.fit_value``)."""
     json_cast_to_text: bool = False
     """A JSON column is read as its text through a CAST by the server (PostgreSQL: the driver would
     parse json/jsonb itself); elsewhere the stored text is read as it is."""

@@ -32,6 +32,8 @@ class MySQL(SqlDialect):
     extra = "mysql"
     id_collation = ID_COLLATION
     json_unescaped = True
+    json_finite_only = True
+    partial_indexes = False
     json_max_depth = MAX_DEPTH  # JSON_VALID (the JSON columns' CHECK) rejects 32 levels
     read_only_session = "SET SESSION TRANSACTION READ ONLY"
 
@@ -97,6 +99,15 @@ class MySQL(SqlDialect):
         import sqlalchemy as sa
 
         return sa.String(128, collation=ID_COLLATION)
+
+    def layout_type(self, family: str, keyed: bool = False):
+        """A ``varchar`` without length (a layout of another backend) is VARCHAR(128) in a key or an
+        index (Agno's id length; five of them fit InnoDB's 3072-byte key) and TEXT elsewhere."""
+        import sqlalchemy as sa
+
+        if family == "varchar":
+            return sa.String(128) if keyed else sa.Text()
+        return super().layout_type(family, keyed)
 
     def run_position_index(self, runs_table: str) -> str:
         return f"{runs_table}_runs_session_id_run_index"  # as Agno's MySQL tables name it

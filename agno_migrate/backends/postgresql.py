@@ -50,6 +50,7 @@ class PostgreSQL(SqlDialect):
     copy_from_stdin = True
     read_only_session = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
     json_lone_surrogates = False  # jsonb (and UTF-8 text) cannot hold them
+    json_finite_only = True
 
     def engine_options(self, target: Target) -> dict:
         options = super().engine_options(target)

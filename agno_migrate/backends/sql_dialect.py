@@ -108,6 +108,42 @@ class SqlDialect(Dialect):
 
         return sa.JSON()
 
+    partial_indexes: bool = True
+    """An index may cover only the rows a condition selects (``CREATE INDEX ... WHERE``); False on MySQL."""
+
+    def layout_type(self, family: str, keyed: bool = False):
+        """The column type to create for a type family of ``agno_migrate.tables.layouts`` (what
+        :meth:`type_family` reads back as that family): ``int`` BIGINT, ``varchar(N)`` VARCHAR(N), ...
+        ``keyed``: the column is in a key or an index."""
+        import sqlalchemy as sa
+
+        if family.startswith("varchar("):
+            return sa.String(int(family[len("varchar(") : -1]))
+        types = {
+            "int": sa.BigInteger,
+            "varchar": sa.String,
+            "json": sa.JSON,
+            "boolean": sa.Boolean,
+            "tinyint": sa.Boolean,
+            "date": sa.Date,
+            "timestamp": lambda: sa.TIMESTAMP(timezone=True),
+        }
+        if family == "jsonb":
+            return self.json_type()
+        return types[family]()
+
+    def fit_name(self, name: str) -> str:
+        """``name`` (of an index or a key) as the server can hold it: a name longer than
+        :attr:`max_name_length` is cut and given a digest of the whole, so that it stays unique and
+        the same on every run (detection matches keys and indexes by their columns, not their names)."""
+        import hashlib
+
+        limit = self.max_name_length
+        if limit is None or len(name) <= limit:
+            return name
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+        return f"{name[: limit - 9]}_{digest}"
+
     def key_name(self, name: str) -> str | None:
         """The name to give a primary or foreign key (see :attr:`names_keys`)."""
         return name if self.names_keys else None

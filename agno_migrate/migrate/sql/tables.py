@@ -10,7 +10,6 @@ column, key and index as before or as at head) and the next run finishes it.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from functools import cache
 from types import ModuleType
@@ -128,15 +127,9 @@ class TableOps:
         return sa.String(128) if self.dialect == "mysql" else sa.String()
 
     def _named(self, name: str) -> str:
-        """``name`` as the database can hold it: a name longer than the dialect's identifiers (64 on
-        MySQL, 63 on PostgreSQL) is cut and given a digest of the whole, so that it stays unique and
-        the same on every run (Agno's MySQL migration skips such a key and stamps the table anyway;
-        detection matches keys and indexes by their columns, not their names)."""
-        limit = dialect_of(self.target).max_name_length
-        if limit is None or len(name) <= limit:
-            return name
-        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-        return f"{name[: limit - 9]}_{digest}"
+        """``name`` as the database can hold it (``SqlDialect.fit_name``; Agno's MySQL migration skips
+        a key whose name is too long and stamps the table anyway)."""
+        return dialect_of(self.target).fit_name(name)
 
     def _full_name(self) -> str:
         quote = self.conn.dialect.identifier_preparer.quote

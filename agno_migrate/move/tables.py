@@ -1,0 +1,436 @@
+"""Copying the other Agno table types (memories, evals, metrics, knowledge, approvals, schedules,
+learnings, culture, traces, spans, components, ...) from one database to another, any backend to any
+other, the target at head in its own layout.
+
+* **Found** as ``current`` finds them (``tables.detect_all``: the target's explicit names, default
+  names, then fingerprints), plus the Agno 1.x memory tables (``convert.memories.memory_table_kind``).
+* **Read** by keyset on the row key and turned into the family's **head row** by the upgrade's rules
+  (``convert.tables``: memories' ``created_at`` from ``updated_at``, metrics' ``user_id`` ``''``, every
+  other added column NULL; learnings re-keyed by ``convert.learnings`` when the source was written
+  before Agno 3.0; 1.x memories by ``convert.memories.convert_v1_memory_row``), each value in
+  canonical form.
+* **Written** to a table created at the head layout of the target's backend (``move.table_ddl``),
+  batch by batch with a checkpoint in the target (a killed copy resumes after the last batch); the
+  secondary indexes after the load, then Agno's stamp (``registry.AGNO_TABLE_STAMP``) for the
+  families Agno's MigrationManager walks. Values the target cannot hold are changed by the rules of
+  ``storable.fit_value``, each counted and named (table, key, column), never dropped.
+* **Verified** (:func:`verify_tables`): per table, the row count and a SHA-256 per row key of the
+  canonical JSON of each head row, both sides read by the same reader.
+
+The source is only read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+
+from agno_migrate import registry
+from agno_migrate.backends import dialect_of
+from agno_migrate.convert import tables as conv
+from agno_migrate.errors import Refused
+from agno_migrate.move import table_ddl
+from agno_migrate.move.table_io import side
+from agno_migrate.storable import fit_value
+from agno_migrate.tables import FAMILIES, family
+from agno_migrate.target import Target
+
+MEMORIES = "memories"
+EXAMPLES = 20  # transformed values and skipped rows named per table (the rest counted)
+
+
+@dataclass
+class TableCopied:
+    """One target table of a copy."""
+
+    family: str
+    target: str
+    sources: list[str]
+    rows: int = 0
+    """Rows the target table holds from this copy (a resumed copy counts the earlier runs' too)."""
+    transformed: int = 0
+    """Values changed to fit the target (``storable.fit_value``), each named in :attr:`named`."""
+    named: list[str] = field(default_factory=list)
+    """``<table> <key>: <column>: <what>`` for the first transformed values and skipped rows."""
+    skipped: int = 0
+    """Source rows not written: 1.x memories that cannot be read, rows merged by the learnings re-key,
+    keys the target already held (``if_exists='skip'``)."""
+    agno_layout: bool = True
+    """False: Agno has no such table on the target's backend; created with another backend's layout."""
+    not_copied_columns: list[str] = field(default_factory=list)
+    """Source columns that are not in the family's head layout (a user's additions)."""
+
+    def name(self, text: str) -> None:
+        if len(self.named) < EXAMPLES:
+            self.named.append(text)
+
+
+@dataclass
+class TablesCopied:
+    tables: list[TableCopied] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    @property
+    def transformed(self) -> int:
+        return sum(t.transformed for t in self.tables)
+
+    def as_dict(self) -> dict:
+        return {"tables": [asdict(t) for t in self.tables], "rows": self.rows, "transformed": self.transformed}
+
+
+@dataclass
+class TableDiff:
+    """One table compared by :func:`verify_tables`."""
+
+    family: str
+    target: str
+    source_rows: int
+    target_rows: int
+    missing: list[str] = field(default_factory=list)
+    """Keys of source rows the target lacks (first ones)."""
+    extra: list[str] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return self.source_rows == self.target_rows and not (self.missing or self.extra or self.differing)
+
+
+# --- what is copied where ------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    table: str
+    legacy: bool = False
+    """An Agno 1.x memory table (rows converted by ``convert.memories``)."""
+
+
+@dataclass
+class Plan:
+    family: str
+    target: str
+    sources: list[Source]
+    layout: dict
+    agno_layout: bool
+    columns: dict[str, str]
+    """The head row's columns → backend-neutral type family (``table_ddl.canonical_columns``)."""
+    key: tuple[str, ...]
+    target_kinds: dict[str, str]
+    """The target table's columns → type family on the target's backend (SQL; empty on MongoDB)."""
+
+
+def plan(src: Target, dst: Target) -> list[Plan]:
+    """The other Agno tables of ``src`` and the target table each goes to (``dst.tables`` names it,
+    else the source table's name; 1.x memory tables go to the memories table)."""
+    reader = side(src)
+    skip = {src.session_table, src.runs_table, src.agno_versions_table, src.version_table}
+    backend = dialect_of(dst).name
+    plans: dict[str, Plan] = {}
+    for fam_name, found in sorted(reader.detect(src.tables, skip).items()):
+        if FAMILIES[fam_name].ours:
+            plans[fam_name] = _plan(fam_name, dst.tables.get(fam_name, found.table), backend, [Source(found.table)])
+    legacy = sorted(t for t, cols in reader.columns().items() if t not in skip and _v1_memories(cols))
+    if legacy:
+        target = dst.tables.get(MEMORIES, plans[MEMORIES].target if MEMORIES in plans else _default(MEMORIES))
+        entry = plans.get(MEMORIES) or _plan(MEMORIES, target, backend, [])
+        entry.sources += [Source(t, legacy=True) for t in legacy]
+        plans[MEMORIES] = entry
+    return list(plans.values())
+
+
+def _v1_memories(columns: set[str]) -> bool:
+    from agno_migrate.convert.memories import memory_table_kind
+
+    return memory_table_kind(columns) is not None
+
+
+def _default(fam: str) -> str:
+    return family(fam).default_name
+
+
+def _plan(fam: str, target: str, backend: str, sources: list[Source]) -> Plan:
+    layout, ours = table_ddl.head_layout(fam, backend)
+    kinds = {c: kind for c, (kind, _) in layout.get("columns", {}).items()}
+    return Plan(
+        fam, target, sources, layout, ours, table_ddl.canonical_columns(fam), table_ddl.key_columns(fam, backend), kinds
+    )
+
+
+def target_tables_nonempty(src: Target, dst: Target) -> list[str]:
+    """The target tables a copy of ``src`` would write that already hold rows in ``dst`` (a table an
+    interrupted copy was writing is not counted: the copy resumes it). Changes nothing."""
+    writer = side(dst)
+    out = []
+    for p in plan(src, dst):
+        cp = writer.checkpoint(p.target)
+        if cp is None and writer.nonempty(p.target):
+            out.append(p.target)
+    return out
+
+
+# --- reading head rows -----------------------------------------------------------------------------------
+
+
+class HeadRows:
+    """The head rows of one plan's sources, batch by batch, as they are to be written to ``dst``."""
+
+    def __init__(self, src: Target, dst: Target | None, p: Plan, now: int):
+        self.reader = side(src)
+        self.encoded = dialect_of(src).sql
+        self.plan = p
+        self.now = now
+        self.dst = dialect_of(dst) if dst is not None else None
+
+    def batches(self, source: Source, size: int, after=None, report: TableCopied | None = None) -> Iterator:
+        """(head rows, the last source key read) per batch of ``source``, after the key ``after``."""
+        p = self.plan
+        kinds = self.reader.kinds(source.table) if self.encoded else {}
+        key = ("id",) if source.legacy else p.key
+        if kinds and report is not None and not source.legacy:
+            extra = [f"{source.table}.{c}" for c in sorted(set(kinds) - set(p.columns))]
+            report.not_copied_columns += [c for c in extra if c not in report.not_copied_columns]
+        rekey = self._rekey(source, kinds)
+        for raw, last in self.reader.batches(source.table, kinds, key, size, after):
+            rows = []
+            for row in raw:
+                head = self._head(source, row, rekey, report)
+                if head is not None:
+                    rows.append(head)
+            yield rows, last
+
+    def _head(self, source: Source, raw: dict, rekey, report: TableCopied | None) -> dict | None:
+        p = self.plan
+        if source.legacy:
+            from agno_migrate.convert.memories import MemoryConversionError, convert_v1_memory_row
+
+            try:
+                row = convert_v1_memory_row(raw, fallback_time=self.now)
+            except MemoryConversionError as exc:
+                if report is not None:
+                    report.skipped += 1
+                    report.name(f"{source.table} {raw.get('id')}: not imported: {exc}")
+                return None
+        else:
+            row = self._canonical(raw)
+        if rekey is not None:
+            row = rekey(row, report)
+            if row is None:
+                return None
+        head = conv.head_row(p.family, row, p.columns, self.now)
+        return self._fit(head, report) if self.dst is not None else head
+
+    def _canonical(self, raw: dict) -> dict:
+        kinds = self.plan.columns
+        return {c: conv.canonical(kinds.get(c, ""), v, encoded=self.encoded) for c, v in raw.items() if c != "_id"}
+
+    def _fit(self, row: dict, report: TableCopied | None) -> dict:
+        """``row`` as the target holds it (``storable.fit_value``); what changed, counted and named."""
+        d = self.dst
+        for column, value in row.items():
+            if value is None or value.__class__ is bool:
+                continue
+            kind = self.plan.columns[column]
+            json_column = kind == "json"
+            notes = []
+            if not json_column and isinstance(value, (dict, list)) and d.sql:
+                value, notes = json.dumps(value, sort_keys=True, default=str), ["a JSON value stored as its text"]
+            value, more = fit_value(
+                value,
+                nul=d.stores_nul,
+                bson=not d.sql,
+                finite=json_column and d.json_finite_only,
+                max_depth=d.json_max_depth if json_column else None,
+            )
+            notes += more
+            if notes:
+                row[column] = value
+                if report is not None:
+                    report.transformed += 1
+                    report.name(f"{self.plan.target} {_key_text(row, self.plan.key)}: {column}: {'; '.join(notes)}")
+        return row
+
+    def _rekey(self, source: Source, kinds: dict) -> Callable | None:
+        """Agno 3.0.0's learnings re-key, for a learnings table stamped before 3.0.0: the plan made
+        from the rows it walks (``convert.learnings``), applied as each row passes."""
+        if self.plan.family != "learnings" or source.legacy:
+            return None
+        from agno_migrate.convert.learnings import ENTITY, USER, lookup_ids, plan_rekey
+
+        stamp = self.reader.stamp(source.table)
+        if stamp is not None and _point(stamp) >= _point(registry.AGNO_TABLE_STAMP):
+            return None
+        canon = self.plan.columns
+
+        def read(rows):
+            return [self._canonical(r) for r in rows]
+
+        walked = read(self.reader.where(source.table, kinds, {"learning_type": ENTITY, "namespace": USER}))
+        wanted = sorted(lookup_ids(walked))
+        targets = read(self.reader.where(source.table, kinds, column="learning_id", values=wanted)) if wanted else []
+        rekey = plan_rekey({r.get("learning_id"): r for r in walked + targets}.values())
+        if not rekey.changes:
+            return None
+        moves = {m.old_id: m for m in rekey.moves}
+        merged_away = {m.source_id: m.target_id for m in rekey.merges}
+        merged_into = {m.target_id: m.fields for m in rekey.merges}
+
+        def apply(row: dict, report: TableCopied | None) -> dict | None:
+            lid = row.get("learning_id")
+            if lid in merged_away:
+                if report is not None:
+                    report.skipped += 1
+                    report.name(f"{source.table} {lid}: merged into {merged_away[lid]} (Agno 3.0.0's re-key)")
+                return None
+            if lid in moves:
+                return {**row, "learning_id": moves[lid].new_id, "namespace": moves[lid].namespace}
+            if lid in merged_into:
+                return {**row, **{k: v for k, v in merged_into[lid].items() if k in canon}}
+            return row
+
+        return apply
+
+
+def _point(stamp: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in stamp.split("."))
+    except ValueError:
+        return (0,)
+
+
+def _key_text(row: dict, key: tuple[str, ...]) -> str:
+    return "/".join(str(row.get(k)) for k in key)
+
+
+# --- copying ---------------------------------------------------------------------------------------------
+
+
+def copy_tables(
+    src: Target, dst: Target, *, if_exists: str | None, batch: int, progress: Callable[[str, int], None] | None = None
+) -> TablesCopied:
+    """Copy every other Agno table of ``src`` into ``dst`` at head (see the module docstring).
+
+    ``if_exists``: None refuses (Refused, nothing changed) when a target table already holds rows
+    that no interrupted copy wrote; ``"skip"`` keeps the rows the target holds (same key) and
+    adds the others; ``"replace"`` overwrites them. ``batch``: rows per read and per write.
+    ``progress(table, rows)`` is called after each batch. A copy killed part-way resumes from each
+    table's checkpoint."""
+    plans = plan(src, dst)
+    writer = side(dst)
+    if if_exists is None:
+        busy = [p.target for p in plans if writer.checkpoint(p.target) is None and writer.nonempty(p.target)]
+        if busy:
+            raise Refused(
+                f"{dst.masked_url} already holds rows in {', '.join(busy)}: nothing was copied "
+                "(say how to merge with --if-exists skip|replace)"
+            )
+    for p in plans:
+        if writer.checkpoint(p.target) is None:
+            _refuse_behind(dst, p)
+    now = int(time.time())
+    done = TablesCopied()
+    for p in plans:
+        done.tables.append(_copy_one(src, dst, writer, p, if_exists, batch, progress, now))
+    return done
+
+
+def _refuse_behind(dst: Target, p: Plan) -> None:
+    """Refused when the target already has the table at another layout than head (upgrade it first)."""
+    if not p.agno_layout:
+        return
+    found = side(dst).detect({p.family: p.target}, set())
+    det = found.get(p.family)
+    if det is not None and not det.at_head:
+        raise Refused(
+            f"{dst.masked_url}: {p.target} exists and is not at head ({det.version or 'drift'}); "
+            "run agno-migrate upgrade on the target first, or copy into another table"
+        )
+
+
+def _copy_one(src, dst, writer, p: Plan, if_exists, batch, progress, now) -> TableCopied:
+    report = TableCopied(p.family, p.target, [s.table for s in p.sources], agno_layout=p.agno_layout)
+    cp = writer.checkpoint(p.target) or {}
+    report.rows = cp.get("rows") or 0
+    if cp.get("done"):
+        return report
+    writer.prepare(p.family, p.target, p.layout)
+    reader = HeadRows(src, dst, p, now)
+    resume = cp.get("last")
+    for source in p.sources:
+        # a resumed copy starts at the source table its checkpoint names ({table: key}); earlier ones are done
+        after = None
+        if resume is not None:
+            if resume.get("table") != source.table:
+                continue
+            after, resume = resume.get("key"), None
+        for rows, last in reader.batches(source, batch, after, report):
+            wanted = len(rows)
+            written = writer.write(
+                p.target,
+                p.key,
+                [_stored(p, r) for r in rows],
+                {"table": source.table, "key": last},
+                report.rows,
+                if_exists == "replace",
+            )
+            report.rows += written
+            if written < wanted:
+                report.skipped += wanted - written
+            if progress is not None:
+                progress(p.target, report.rows)
+    stamp = p.family in registry.AGNO_WALKS and p.agno_layout
+    writer.finish(p.family, p.target, p.layout, stamp, report.rows)
+    return report
+
+
+def _stored(p: Plan, row: dict) -> dict:
+    """A head row as the target's driver takes it: only the target table's columns (SQL), dates as dates."""
+    if not p.target_kinds:
+        return row
+    return {c: conv.stored(kind, row.get(c)) for c, kind in p.target_kinds.items()}
+
+
+# --- verifying -----------------------------------------------------------------------------------------
+
+
+def digest(row: dict) -> str:
+    """SHA-256 of a head row's canonical JSON (keys sorted, UTF-8)."""
+    text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def verify_tables(src: Target, dst: Target, batch: int = 1000) -> list[TableDiff]:
+    """Compare every other Agno table of ``src`` with its copy in ``dst``: row counts and the digest
+    of each head row by key, the source's rows read as the copy writes them (fitted to the target)."""
+    now = int(time.time())
+    out = []
+    for p in plan(src, dst):
+        theirs = HeadRows(src, dst, p, now)
+        want: dict[str, str] = {}
+        for source in p.sources:
+            for rows, _ in theirs.batches(source, batch):
+                want.update((_key_text(r, p.key), digest(_comparable(p, r))) for r in rows)
+        have: dict[str, str] = {}
+        if side(dst).exists(p.target):
+            ours = HeadRows(dst, None, p, now)
+            for rows, _ in ours.batches(Source(p.target), batch):
+                have.update((_key_text(r, p.key), digest(_comparable(p, r))) for r in rows)
+        diff = TableDiff(p.family, p.target, len(want), len(have))
+        diff.missing = sorted(set(want) - set(have))[:EXAMPLES]
+        diff.extra = sorted(set(have) - set(want))[:EXAMPLES]
+        diff.differing = sorted(k for k in set(want) & set(have) if want[k] != have[k])[:EXAMPLES]
+        out.append(diff)
+    return out
+
+
+def _comparable(p: Plan, row: dict) -> dict:
+    """The columns both sides hold (a target table of another backend's layout may lack some)."""
+    if not p.target_kinds:
+        return row
+    return {c: v for c, v in row.items() if c in p.target_kinds}
