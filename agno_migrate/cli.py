@@ -701,6 +701,11 @@ def import_(opts: Options, path, if_exists):
     resumed = " (resumed)" if outcome.resumed else ""
     opts.say(f"imported {outcome.sessions} sessions ({outcome.runs} runs) from {path} into "
              f"{outcome.target}{resumed}")  # fmt: skip
+    for table in outcome.tables.tables if outcome.tables is not None else []:
+        skipped = f", {table.skipped} kept as the target held them" if table.skipped else ""
+        opts.say(f"{table.target} ({table.family}): {table.rows} rows{skipped}")
+        for line in opts.listed(table.named):
+            opts.say(f"  {line}")
     if outcome.skipped_sessions:
         opts.say(f"{outcome.skipped_sessions} session(s) already in the target were kept ({if_exists or 'same'})")
     for what, entries in outcome.fitted.as_dict().items():

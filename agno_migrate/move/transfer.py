@@ -11,7 +11,7 @@ line), so that an import killed or stopped by a bad line resumes when run again 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +54,7 @@ class ExportOutcome:
             "filters": self.selection.as_dict(),
             **self.counts.as_dict(),
             "problems": [vars(p) for p in self.problems],
+            "tables": self.tables,
             "exit_code": self.exit_code,
         }
 
@@ -95,6 +96,7 @@ class ImportOutcome:
             "problems": [vars(p) for p in self.problems],
             "values_changed": self.fitted.as_dict(),
             "runs_rekeyed": [r._asdict() for r in self.rekeyed],
+            "tables": self.tables.as_dict() if self.tables is not None else None,
             "exit_code": self.exit_code,
         }
 
@@ -119,7 +121,9 @@ def export(
     source = open_source(given)
     outcome = ExportOutcome(given.masked_url, str(path), source.version, selection)
     try:
-        names = {"sessions": given.session_table, "runs": given.runs_table}
+        # the other tables belong to no session: only a whole export has them
+        plans = [] if selection.as_dict() else other_table_plans(source.target)
+        names = {"sessions": given.session_table, "runs": given.runs_table, **{p.family: p.target for p in plans}}
         with ExportWriter(path, given.masked_url, selection.as_dict(), names) as writer:
             total = source.count_sessions() if progress else 0
             done = 0
@@ -130,8 +134,8 @@ def export(
                 done += len(units)
                 if progress:
                     progress(done, total)
-            if not selection.as_dict():  # the other tables belong to no session: only a whole export has them
-                outcome.tables = export_other_tables(source.target, writer)
+            if plans:
+                outcome.tables = export_other_tables(source.target, plans, writer, batch)
         outcome.counts = writer.counts
     finally:
         source.close()
@@ -159,11 +163,13 @@ def import_(
     with ExportFile(path) as file:
         outcome = ImportOutcome(str(path), target.masked_url, file.header)
         sink = open_sink(target, if_exists, _identity(file.header))
+        others = TableImport(target, if_exists, batch)
         finished = False
         try:
+            others.refuse(file.header.get("tables") or {})  # (reads only) before the sink's refusal and changes
             after = sink.prepare()
             outcome.resumed = sink.resumed
-            for units in _batches(file, int(after) if after else 0, batch, outcome):
+            for units in _batches(file, int(after) if after else 0, batch, others):
                 sessions, runs = sink.write(units)
                 outcome.sessions += sessions
                 outcome.runs += runs
@@ -172,10 +178,12 @@ def import_(
             finished = True
         except Incomplete:  # cut short: what the file holds is written, the target is whole
             sink.finish()
+            outcome.tables = others.finish()
             raise
         finally:
             if finished:
                 sink.finish()
+                outcome.tables = others.finish()
             sink.close()
             outcome.counts = file.counts
             outcome.problems, outcome.fitted, outcome.rekeyed = sink.problems, sink.fitted, sink.rekeyed
@@ -183,9 +191,9 @@ def import_(
     return outcome
 
 
-def _batches(file: ExportFile, after: int, size: int, outcome: ImportOutcome) -> Iterator[list[SessionUnit]]:
+def _batches(file: ExportFile, after: int, size: int, others: TableImport) -> Iterator[list[SessionUnit]]:
     """The file's sessions as units of ``size``, each one's cursor its number in the file (a resumed
-    import skips those up to ``after``); the other tables' rows go to :func:`import_other_table`."""
+    import skips those up to ``after``); the other tables' rows go to ``others``."""
     units: list[SessionUnit] = []
     number = 0
     records = iter(file)
@@ -199,7 +207,7 @@ def _batches(file: ExportFile, after: int, size: int, outcome: ImportOutcome) ->
         if record is None:
             break
         if isinstance(record, TableRecord):
-            import_other_table(record, outcome)
+            others.add(record)
             continue
         assert isinstance(record, SessionRecord)
         number += 1
@@ -221,21 +229,130 @@ def _identity(header: dict) -> str:
     return "export-file:" + hashlib.sha256(encode(header)).hexdigest()[:32]
 
 
-# --- the other Agno tables (memories, evals, ...): the single call sites, for agno_migrate.move.tables
+# --- the other Agno tables (memories, evals, ...), as ``move.tables`` copies them -----------------------
 
 
-def export_other_tables(source: Target, writer: ExportWriter) -> Any:
-    """The other Agno tables' rows into the file (``writer.table_row``) once
-    ``agno_migrate.move.tables`` exists (built beside this module); until then None: sessions and
-    runs only."""
-    if importlib.util.find_spec("agno_migrate.move.tables") is None:
-        return None
-    return None  # TODO(copytables): stream each table's head rows through writer.table_row(family, table, row)
+def other_table_plans(source: Target) -> list:
+    """What ``move.tables`` would copy of ``source``'s other Agno tables: one plan per family (its
+    head columns and the table it is in; Agno 1.x memory tables go to the memories family)."""
+    from agno_migrate.move import tables
+
+    return tables.plan(source, source)
 
 
-def import_other_table(record: TableRecord, outcome: ImportOutcome) -> None:
-    """A row of another Agno table: written once ``agno_migrate.move.tables`` can write head rows;
-    until then named, not written."""
-    outcome.problems.append(
-        Problem(record.table, "", f"a {record.family} row: other tables are not imported yet, not copied", False)
-    )
+def export_other_tables(source: Target, plans: list, writer: ExportWriter, batch: int) -> dict:
+    """Every row of the other tables into the file (``writer.table_row``), as the head rows a copy
+    writes (``move.tables.HeadRows``, the target's fitting left to the import). Returns rows per family."""
+    from agno_migrate.move import tables
+
+    now = int(time.time())
+    rows_per_family: dict[str, int] = {}
+    for plan in plans:
+        reader = tables.HeadRows(source, None, plan, now)
+        report = tables.TableCopied(plan.family, plan.target, [s.table for s in plan.sources])
+        for table in plan.sources:
+            for rows, _ in reader.batches(table, batch, None, report):
+                for row in rows:
+                    writer.table_row(plan.family, plan.target, row)
+                rows_per_family[plan.family] = rows_per_family.get(plan.family, 0) + len(rows)
+    return rows_per_family
+
+
+class TableImport:
+    """The other tables' lines of a file, written into ``target`` as ``move.tables`` writes a copy:
+    each table created at its head layout on the target's backend, rows fitted to what the target
+    holds (counted and named), written in batches with a checkpoint (its line count) so that a
+    resumed import skips what it wrote, then indexed and stamped."""
+
+    def __init__(self, target: Target, if_exists: str | None, batch: int):
+        from agno_migrate.move import table_io
+
+        self.target = target
+        self.if_exists = if_exists
+        self.batch = batch
+        self.side = table_io.side(target)
+        self.now = int(time.time())
+        self.plans: dict[str, Any] = {}
+        self.reports: dict[str, Any] = {}
+        self.fitters: dict[str, Any] = {}  # family -> the HeadRows whose rules fit a row to the target
+        self.pending: dict[str, list[dict]] = {}
+        self.seen: dict[str, int] = {}  # lines read per family
+        self.resume: dict[str, int] = {}  # lines a previous import of this file wrote per family
+
+    def plan(self, family: str, table: str):
+        found = self.plans.get(family)
+        if found is None:
+            from agno_migrate.backends import dialect_of
+            from agno_migrate.move import tables
+
+            name = self.target.tables.get(family, table)
+            found = tables._plan(family, name, dialect_of(self.target).name, [])
+            self.plans[family] = found
+        return found
+
+    def refuse(self, header_tables: dict) -> None:
+        """Before any change: refuse target tables that hold rows (no interrupted import of ours
+        wrote them) unless ``if_exists``, and tables at another layout than head."""
+        from agno_migrate.errors import Refused
+        from agno_migrate.move import tables
+        from agno_migrate.tables import FAMILIES
+
+        busy = []
+        for family, table in header_tables.items():
+            if family not in FAMILIES or family in ("sessions", "runs"):
+                continue
+            plan = self.plan(family, table)
+            if self.side.checkpoint(plan.target) is None:
+                if self.if_exists is None and self.side.nonempty(plan.target):
+                    busy.append(plan.target)
+                tables._refuse_behind(self.target, plan)
+        if busy:
+            raise Refused(
+                f"{self.target.masked_url} already holds rows in {', '.join(busy)}: nothing was imported "
+                "(say how to merge with --if-exists skip|replace)"
+            )
+
+    def add(self, record: TableRecord) -> None:
+        from agno_migrate.move import tables
+
+        plan = self.plan(record.family, record.table)
+        if plan.family not in self.reports:
+            checkpoint = self.side.checkpoint(plan.target) or {}
+            report = tables.TableCopied(plan.family, plan.target, [record.table], agno_layout=plan.agno_layout)
+            report.rows = checkpoint.get("rows") or 0
+            self.reports[plan.family] = report
+            self.resume[plan.family] = -1 if checkpoint.get("done") else (checkpoint.get("last") or {}).get("key", 0)
+            if not checkpoint.get("done"):
+                self.side.prepare(plan.family, plan.target, plan.layout)
+        self.seen[plan.family] = self.seen.get(plan.family, 0) + 1
+        done = self.resume[plan.family]
+        if done == -1 or self.seen[plan.family] <= done:
+            return
+        if plan.family not in self.fitters:
+            self.fitters[plan.family] = tables.HeadRows(self.target, self.target, plan, self.now)
+        fitted = self.fitters[plan.family]._fit(dict(record.row), self.reports[plan.family])
+        self.pending.setdefault(plan.family, []).append(tables._stored(plan, fitted))
+        if len(self.pending[plan.family]) >= self.batch:
+            self.flush(plan.family)
+
+    def flush(self, family: str) -> None:
+        rows, self.pending[family] = self.pending.get(family, []), []
+        if not rows:
+            return
+        plan, report = self.plans[family], self.reports[family]
+        last = {"table": "export file", "key": self.seen[family]}
+        written = self.side.write(plan.target, plan.key, rows, last, report.rows, self.if_exists == "replace")
+        report.rows += written
+        report.skipped += len(rows) - written
+
+    def finish(self) -> Any:
+        from agno_migrate import registry
+        from agno_migrate.move import tables
+
+        for family, plan in self.plans.items():
+            if family not in self.reports or self.resume.get(family) == -1:
+                continue
+            self.flush(family)
+            stamp = family in registry.AGNO_WALKS and plan.agno_layout
+            self.side.finish(family, plan.target, plan.layout, stamp, self.reports[family].rows)
+        return tables.TablesCopied(list(self.reports.values())) if self.reports else None
