@@ -138,8 +138,8 @@ def open_source(db: Any) -> Source:
         from agno_migrate.move import mongo_parts as kinds
     parts = []
     if status.version is not None:
-        parts.append(kinds.head_part(target) if status.version in _HEAD_VERSIONS else kinds.blob_part(target))
-    parts += [kinds.legacy_part(target, t.name, t.mode) for t in legacy]
+        parts.append(kinds.HeadPart(target) if status.version in _HEAD_VERSIONS else kinds.BlobPart(target))
+    parts += [kinds.LegacyPart(target, t.name, t.mode) for t in legacy]
     return Source(target, status.version, parts)
 
 
