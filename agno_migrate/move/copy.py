@@ -107,7 +107,7 @@ def copy(
         source.close()
         raise Refused(f"{target.masked_url}: the source and the target are the same database: nothing was copied")
     sink = open_sink(target, if_exists, source.identity)
-    outcome = CopyOutcome(source.target.masked_url, target.masked_url, source.version)
+    outcome = CopyOutcome(source.shown, target.masked_url, source.version)
     try:
         after = sink.prepare()
         outcome.resumed = sink.resumed
@@ -132,7 +132,7 @@ def copy(
     if verify:
         from agno_migrate.move.verify import verify as run_verify
 
-        outcome.verify = run_verify(source.target, target)
+        outcome.verify = run_verify(src, target)
     return outcome
 
 

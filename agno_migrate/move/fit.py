@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,11 +63,12 @@ class Rules:
 def fit_unit(session: dict, runs: list[dict], rules: Rules, seen: Fitted | None = None) -> tuple[dict, list[dict]]:
     """``session`` and ``runs`` (head rows) as the target holds them; what changed goes to ``seen``."""
     sid = str(session.get("session_id"))
-    if rules.strip_nul:
+    nul, surrogates, digits = _hints((session, runs), rules)
+    if rules.strip_nul and nul:
         (session, runs), count = convert.strip_nul((session, runs))
         if count and seen is not None:
             seen.nul_removed.append((sid, count))
-    if rules.replace_surrogates:
+    if rules.replace_surrogates and surrogates:
         (session, runs), count = replace_lone_surrogates([session, runs])
         if count and seen is not None:
             seen.surrogates_replaced.append((sid, count))
@@ -83,13 +86,30 @@ def fit_unit(session: dict, runs: list[dict], rules: Rules, seen: Fitted | None 
         runs = fitted
         if deep and seen is not None:
             seen.deep_as_text.append((sid, deep))
-    if rules.int64_fields:
+    if rules.int64_fields and digits:
         changed = {name: jsoncodec.dumps(session[name]) for name in JSON_COLUMNS if beyond_int64(session.get(name))}
         if changed:
             session = {**session, **changed}
             if seen is not None:
                 seen.big_ints_as_text += [(sid, name) for name in changed]
     return session, runs
+
+
+_LONG_NUMBER = re.compile(r"[0-9]{19}")
+
+
+def _hints(value: Any, rules: Rules) -> tuple[bool, bool, bool]:
+    """Whether ``value`` may hold a NUL, a lone surrogate, an integer of 19 digits or more: one
+    encoding of the whole unit instead of a walk per rule (most units hold none)."""
+    if not (rules.strip_nul or rules.replace_surrogates or rules.int64_fields):
+        return False, False, False
+    text = json.dumps(value, ensure_ascii=False, default=str, check_circular=False)
+    try:
+        text.encode("utf-8")
+        surrogates = False
+    except UnicodeEncodeError:
+        surrogates = True
+    return "\\u0000" in text, surrogates, bool(rules.int64_fields and _LONG_NUMBER.search(text))
 
 
 def beyond_int64(value: Any) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from agno_migrate.backends import mongo as mongo_backend
 from agno_migrate.move import rows as conv
-from agno_migrate.schema import SESSION_COLUMNS
 from agno_migrate.target import Target
 
 
@@ -63,34 +62,16 @@ class HeadPart(_Part):
         return conv.SessionUnit(session, runs)
 
 
-class BlobPart(_Part):
+class BlobPart(conv.BlobRows, _Part):
     """2.x: runs in the sessions' ``runs`` arrays; JSON strings (2.0.0) decoded as the 2.3.0 step does."""
 
     def __init__(self, target: Target):
         super().__init__(target, target.session_table)
 
-    def unit(self, row: dict, problems: list) -> conv.SessionUnit:
-        return conv.blob_unit({name: row.get(name) for name in (*SESSION_COLUMNS, "runs")}, self.name, problems)
 
-
-class LegacyPart(_Part):
+class LegacyPart(conv.LegacyRows, _Part):
     """An Agno 1.x collection of one mode."""
 
     def __init__(self, target: Target, collection: str, mode: str):
         super().__init__(target, collection)
         self.mode = mode
-
-    def unit(self, row: dict, problems: list) -> conv.SessionUnit | None:
-        return conv.legacy_unit(self.mode, row, self.name, problems)
-
-
-def head_part(target: Target) -> HeadPart:
-    return HeadPart(target)
-
-
-def blob_part(target: Target) -> BlobPart:
-    return BlobPart(target)
-
-
-def legacy_part(target: Target, collection: str, mode: str) -> LegacyPart:
-    return LegacyPart(target, collection, mode)

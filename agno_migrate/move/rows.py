@@ -117,3 +117,22 @@ def legacy_unit(mode: str, row: dict, table: str, problems: list[Problem]) -> Se
     convert.fill_created_at(session_row)
     built, _ = convert.run_rows(session_row, runs)
     return SessionUnit({name: session_row.get(name) for name in SESSION_COLUMNS}, built)
+
+
+class BlobRows:
+    """A part whose rows are 2.x sessions (``runs`` JSON): :func:`blob_unit`."""
+
+    name: str
+
+    def unit(self, row: dict, problems: list[Problem]) -> SessionUnit:
+        return blob_unit(row, self.name, problems)
+
+
+class LegacyRows:
+    """A part whose rows are Agno 1.x sessions of one ``mode``: :func:`legacy_unit`."""
+
+    name: str
+    mode: str
+
+    def unit(self, row: dict, problems: list[Problem]) -> SessionUnit | None:
+        return legacy_unit(self.mode, row, self.name, problems)

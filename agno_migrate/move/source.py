@@ -42,11 +42,13 @@ class Source:
     version: str | None
     parts: list
     problems: list[Problem] = field(default_factory=list)
+    shown: str = ""
+    """The source's URL as given (masked; the URL it is read through may add ``mode=ro``)."""
 
     @property
     def identity(self) -> str:
         """What names this source in a target's checkpoint: its masked URL, schema and session table."""
-        return f"{self.target.masked_url}|{self.target.schema or ''}|{self.target.session_table}"
+        return f"{self.shown}|{self.target.schema or ''}|{self.target.session_table}"
 
     def count_sessions(self) -> int:
         """The sessions the source holds (every part: a 1.x session held twice counts twice)."""
@@ -124,7 +126,8 @@ def open_source(db: Any) -> Source:
     SchemaAhead, ConnectFailed, UsageError."""
     from agno_migrate.migrate import runner
 
-    target = read_only_target(resolve(db))
+    given = resolve(db)
+    target = read_only_target(given)
     status = runner.current(target)
     if status.drift or status.not_agno:
         raise SchemaDrift(
@@ -138,9 +141,9 @@ def open_source(db: Any) -> Source:
         from agno_migrate.move import mongo_parts as kinds
     parts = []
     if status.version is not None:
-        parts.append(kinds.head_part(target) if status.version in _HEAD_VERSIONS else kinds.blob_part(target))
-    parts += [kinds.legacy_part(target, t.name, t.mode) for t in legacy]
-    return Source(target, status.version, parts)
+        parts.append(kinds.HeadPart(target) if status.version in _HEAD_VERSIONS else kinds.BlobPart(target))
+    parts += [kinds.LegacyPart(target, t.name, t.mode) for t in legacy]
+    return Source(target, status.version, parts, shown=given.masked_url)
 
 
 __all__ = ["RUN_COLUMNS", "Problem", "SessionUnit", "Source", "open_source"]

@@ -107,34 +107,16 @@ class HeadPart(_Part):
         return conv.SessionUnit(session, runs)
 
 
-class BlobPart(_Part):
+class BlobPart(conv.BlobRows, _Part):
     """2.x: the sessions table, runs in its ``runs`` JSON."""
 
     def __init__(self, target: Target):
         super().__init__(target, target.session_table, (*SESSION_COLUMNS, "runs"))
 
-    def unit(self, row: dict, problems: list) -> conv.SessionUnit:
-        return conv.blob_unit(row, self.name, problems)
 
-
-class LegacyPart(_Part):
+class LegacyPart(conv.LegacyRows, _Part):
     """An Agno 1.x session table of one mode."""
 
     def __init__(self, target: Target, table: str, mode: str):
         super().__init__(target, table)
         self.mode = mode
-
-    def unit(self, row: dict, problems: list) -> conv.SessionUnit | None:
-        return conv.legacy_unit(self.mode, row, self.name, problems)
-
-
-def head_part(target: Target) -> HeadPart:
-    return HeadPart(target)
-
-
-def blob_part(target: Target) -> BlobPart:
-    return BlobPart(target)
-
-
-def legacy_part(target: Target, table: str, mode: str) -> LegacyPart:
-    return LegacyPart(target, table, mode)
