@@ -74,7 +74,7 @@ def test_postgresql_batches_streamed_in_small_tasks_store_the_same_bytes(new_dat
 
 @pytest.mark.parametrize("as_bytes", [False, True])
 def test_postgresql_copy_stores_what_an_insert_stores(new_database, as_bytes):
-    """``legacy._copy`` (COPY FROM STDIN, text format) against a plain INSERT of the same values: text
+    """``legacy.copy_rows`` (COPY FROM STDIN, text format) against a plain INSERT of the same values: text
     and JSON holding COPY's special characters, non-ASCII text, NULLs, integers; JSON text given as
     str or as its UTF-8 bytes (``Dialect.utf8_text_bytes``)."""
     db = new_database("postgresql")
@@ -94,7 +94,7 @@ def test_postgresql_copy_stores_what_an_insert_stores(new_database, as_bytes):
         conn.execute(sa.insert(table), [dict(zip(("k", "j", "n"), (k, sa.null() if j is None else json.loads(j), n), strict=False))
                                          for k, j, n in rows])  # fmt: skip
         given = [(k, j.encode() if as_bytes and j is not None else j, n) for k, j, n in rows]
-        legacy._copy(conn, copy, ["k", "j", "n"], given)
+        legacy.copy_rows(conn, copy, ["k", "j", "n"], given)
         conn.commit()
     with engine.connect() as conn:
         inserted = conn.exec_driver_sql("SELECT k, j::text, n FROM t ORDER BY k NULLS LAST").all()

@@ -88,8 +88,14 @@ def sql_table(target: Target, fam: str, name: str, layout: dict) -> sa.Table:
     dialect = dialect_of(target)
     keyed = set(layout["primary_key"]) | {c for _, cols, _ in layout["unique"] for c in cols}
     keyed |= {c for _, cols in layout["indexes"] for c in cols}
+    # a column MySQL reflects as "json" (its TEXT) that holds text on every other backend is text
+    text = {c for c, kind in canonical_columns(fam).items() if kind == "varchar"}
     columns = [
-        sa.Column(col, dialect.layout_type(kind, keyed=col in keyed), nullable=nullable)
+        sa.Column(
+            col,
+            dialect.free_text() if kind == "json" and col in text else dialect.layout_type(kind, keyed=col in keyed),
+            nullable=nullable,
+        )
         for col, (kind, nullable) in layout["columns"].items()
     ]
     constraints = [sa.PrimaryKeyConstraint(*layout["primary_key"], name=dialect.key_name(f"{name}_pkey"))]

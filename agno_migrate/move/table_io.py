@@ -164,7 +164,15 @@ class SqlSide:
         cp = self.checkpoint_table()
         with sqlconn.connect(self.target) as conn:
             rows = self._without_held(conn, table, key, rows, replace)
-            if rows:
+            if rows and self.dialect.copy_from_stdin:  # PostgreSQL: COPY, JSON sent as its text
+                from agno_migrate.jsoncodec import dumps
+                from agno_migrate.migrate.legacy.sql import copy_rows
+
+                names = list(rows[0])  # None in a JSON column: JSON null, as SQLAlchemy's JSON (and Agno) writes it
+                encoded = [isinstance(table.c[n].type, sa.JSON) for n in names]
+                values = [tuple(dumps(r[n]) if e else r[n] for n, e in zip(names, encoded, strict=True)) for r in rows]
+                copy_rows(conn, table, names, values)
+            elif rows:
                 conn.execute(table.insert(), rows)
             self._save(conn, cp, name, last, before + len(rows), False)
             conn.commit()

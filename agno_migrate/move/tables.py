@@ -320,7 +320,8 @@ def copy_tables(
     that no interrupted copy wrote; ``"skip"`` keeps the rows the target holds (same key) and
     adds the others; ``"replace"`` overwrites them. ``batch``: rows per read and per write.
     ``progress(table, rows)`` is called after each batch. A copy killed part-way resumes from each
-    table's checkpoint."""
+    table's checkpoint; a table a finished copy wrote is not copied again, unless ``if_exists``
+    says how to merge (then it is merged again from its start)."""
     plans = plan(src, dst)
     writer = side(dst)
     if if_exists is None:
@@ -356,6 +357,8 @@ def _refuse_behind(dst: Target, p: Plan) -> None:
 def _copy_one(src, dst, writer, p: Plan, if_exists, batch, progress, now) -> TableCopied:
     report = TableCopied(p.family, p.target, [s.table for s in p.sources], agno_layout=p.agno_layout)
     cp = writer.checkpoint(p.target) or {}
+    if cp.get("done") and if_exists is not None:
+        cp = {}  # a finished copy's table merged again, as asked: from the start
     report.rows = cp.get("rows") or 0
     if cp.get("done"):
         return report

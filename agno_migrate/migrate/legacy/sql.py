@@ -460,13 +460,13 @@ def _insert(conn, dialect: Dialect, table: sa.Table, rows: list[tuple]) -> None:
         conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({marks})", rows)
         return
     if dialect.copy_from_stdin:  # rows streamed to the server as they are formatted
-        _copy(conn, table, names, rows)
+        copy_rows(conn, table, names, rows)
         return
     untyped = sa.table(table.name, *[sa.column(name) for name in names], schema=table.schema)
     conn.execute(sa.insert(untyped), [dict(zip(names, values, strict=False)) for values in rows])
 
 
-def _copy(conn, table: sa.Table, names: list[str], rows: list[tuple]) -> None:
+def copy_rows(conn, table: sa.Table, names: list[str], rows: list[tuple]) -> None:
     """PostgreSQL: ``rows`` written by ``COPY ... FROM STDIN`` (text format) in the connection's
     transaction. Each value goes to its column's input function, as the untyped parameters of an
     INSERT would (JSON text parsed to JSONB by the server): the same stored values. Unlike a multi-row
