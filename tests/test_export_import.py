@@ -229,6 +229,11 @@ def test_files_that_are_not_whole_exports(new_database, tmp_path):
     assert len(browse.list_sessions(target.url, limit=1000).sessions) == len(lines) - 3
     assert ok(cli("check", url=target.url))  # whole as far as it goes (indexes built again)
 
+    packed = tmp_path / "cut.jsonl.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes())[:-4000])
+    line = failed(cli("import", str(packed), url=new_database("sqlite").url), 9)
+    assert "ends without its end line" in line
+
     not_export = tmp_path / "other.jsonl"
     not_export.write_text(json.dumps({"hello": 1}) + "\n")
     empty = new_database("sqlite")
@@ -275,6 +280,9 @@ def test_other_tables_through_the_file(new_database, tmp_path, point, source_bac
     diffs = verify_tables(Target.from_url(original.url), Target.from_url(imported.url))
     assert diffs and [d for d in diffs if not d.equal] == []
     assert agno_migrate.verify(original.url, imported.url).equal
+    again = as_json(ok(cli("import", str(path), "--if-exists", "skip", "--json", url=imported.url)))
+    assert sum(t["rows"] for t in again["tables"]["tables"]) == 0  # every row already there: kept
+    assert sum(t["skipped"] for t in again["tables"]["tables"]) == done["tables"]["rows"]
     if target_backend != "mongodb":  # (Agno has no approvals, components, ... collection: move.tables
         ok(cli("check", url=imported.url))  # writes them in another backend's layout, which check names)
 

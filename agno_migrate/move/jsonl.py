@@ -225,7 +225,12 @@ class ExportFile:
                     yield number, jsoncodec.loads(line.decode("utf-8"))
                 except ValueError as exc:  # also UnicodeDecodeError
                     raise UsageError(f"{self.path}, line {number}: not JSON ({_first_line(exc)})") from None
-        except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        except EOFError:  # a compressed file cut short: as a file without its end line
+            raise Incomplete(
+                f"{self.path} ends without its end line: it was cut short (the compressed stream ends after "
+                f"line {number}; read {self.counts.sessions} sessions, {self.counts.runs} runs)"
+            ) from None
+        except (gzip.BadGzipFile, OSError) as exc:
             raise UsageError(f"{self.path} cannot be read after line {number} ({_first_line(exc)})") from None
 
     def __iter__(self) -> Iterator[SessionRecord | TableRecord]:

@@ -162,8 +162,9 @@ def import_(
     target = resolve(dst)
     with ExportFile(path) as file:
         outcome = ImportOutcome(str(path), target.masked_url, file.header)
-        sink = open_sink(target, if_exists, _identity(file.header))
-        others = TableImport(target, if_exists, batch)
+        identity = _identity(file.header)
+        sink = open_sink(target, if_exists, identity)
+        others = TableImport(target, if_exists, batch, identity)
         finished = False
         try:
             others.refuse(file.header.get("tables") or {})  # (reads only) before the sink's refusal and changes
@@ -264,10 +265,11 @@ class TableImport:
     holds (counted and named), written in batches with a checkpoint (its line count) so that a
     resumed import skips what it wrote, then indexed and stamped."""
 
-    def __init__(self, target: Target, if_exists: str | None, batch: int):
+    def __init__(self, target: Target, if_exists: str | None, batch: int, identity: str):
         from agno_migrate.move import table_io
 
         self.target = target
+        self.identity = identity  # the file's (its checkpoints name it)
         self.if_exists = if_exists
         self.batch = batch
         self.side = table_io.side(target)
@@ -277,7 +279,7 @@ class TableImport:
         self.fitters: dict[str, Any] = {}  # family -> the HeadRows whose rules fit a row to the target
         self.pending: dict[str, list[dict]] = {}
         self.seen: dict[str, int] = {}  # lines read per family
-        self.resume: dict[str, int] = {}  # lines a previous import of this file wrote per family
+        self.resume: dict[str, int] = {}  # lines an interrupted import of this file wrote, per family
 
     def plan(self, family: str, table: str):
         found = self.plans.get(family)
@@ -289,6 +291,15 @@ class TableImport:
             found = tables._plan(family, name, dialect_of(self.target).name, [])
             self.plans[family] = found
         return found
+
+    def _resumes(self, plan) -> dict | None:
+        """The checkpoint of this file's unfinished import of ``plan``'s table (rows written, last
+        line), if there is one; a finished one, or one of another file or a copy, is not resumed."""
+        checkpoint = self.side.checkpoint(plan.target)
+        if checkpoint is None or checkpoint.get("done"):
+            return None
+        last = checkpoint.get("last")
+        return checkpoint if isinstance(last, dict) and last.get("table") == self.identity else None
 
     def refuse(self, header_tables: dict) -> None:
         """Before any change: refuse target tables that hold rows (no interrupted import of ours
@@ -302,7 +313,7 @@ class TableImport:
             if family not in FAMILIES or family in ("sessions", "runs"):
                 continue
             plan = self.plan(family, table)
-            if self.side.checkpoint(plan.target) is None:
+            if self._resumes(plan) is None:
                 if self.if_exists is None and self.side.nonempty(plan.target):
                     busy.append(plan.target)
                 tables._refuse_behind(self.target, plan)
@@ -317,16 +328,14 @@ class TableImport:
 
         plan = self.plan(record.family, record.table)
         if plan.family not in self.reports:
-            checkpoint = self.side.checkpoint(plan.target) or {}
+            resumed = self._resumes(plan)
             report = tables.TableCopied(plan.family, plan.target, [record.table], agno_layout=plan.agno_layout)
-            report.rows = checkpoint.get("rows") or 0
+            report.rows = resumed["rows"] if resumed else 0
             self.reports[plan.family] = report
-            self.resume[plan.family] = -1 if checkpoint.get("done") else (checkpoint.get("last") or {}).get("key", 0)
-            if not checkpoint.get("done"):
-                self.side.prepare(plan.family, plan.target, plan.layout)
+            self.resume[plan.family] = resumed["last"]["key"] if resumed else 0
+            self.side.prepare(plan.family, plan.target, plan.layout)
         self.seen[plan.family] = self.seen.get(plan.family, 0) + 1
-        done = self.resume[plan.family]
-        if done == -1 or self.seen[plan.family] <= done:
+        if self.seen[plan.family] <= self.resume[plan.family]:
             return
         if plan.family not in self.fitters:
             self.fitters[plan.family] = tables.HeadRows(self.target, self.target, plan, self.now)
@@ -340,7 +349,7 @@ class TableImport:
         if not rows:
             return
         plan, report = self.plans[family], self.reports[family]
-        last = {"table": "export file", "key": self.seen[family]}
+        last = {"table": self.identity, "key": self.seen[family]}
         written = self.side.write(plan.target, plan.key, rows, last, report.rows, self.if_exists == "replace")
         report.rows += written
         report.skipped += len(rows) - written
@@ -350,7 +359,7 @@ class TableImport:
         from agno_migrate.move import tables
 
         for family, plan in self.plans.items():
-            if family not in self.reports or self.resume.get(family) == -1:
+            if family not in self.reports:
                 continue
             self.flush(family)
             stamp = family in registry.AGNO_WALKS and plan.agno_layout
