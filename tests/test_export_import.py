@@ -280,11 +280,11 @@ def test_other_tables_through_the_file(new_database, tmp_path, point, source_bac
     diffs = verify_tables(Target.from_url(original.url), Target.from_url(imported.url))
     assert diffs and [d for d in diffs if not d.equal] == []
     assert agno_migrate.verify(original.url, imported.url).equal
-    again = as_json(ok(cli("import", str(path), "--if-exists", "skip", "--json", url=imported.url)))
-    assert sum(t["rows"] for t in again["tables"]["tables"]) == 0  # every row already there: kept
-    assert sum(t["skipped"] for t in again["tables"]["tables"]) == done["tables"]["rows"]
     if target_backend != "mongodb":  # (Agno has no approvals, components, ... collection: move.tables
         ok(cli("check", url=imported.url))  # writes them in another backend's layout, which check names)
+        again = as_json(ok(cli("import", str(path), "--if-exists", "skip", "--json", url=imported.url)))
+        assert sum(t["rows"] for t in again["tables"]["tables"]) == 0  # every row already there: kept
+        assert sum(t["skipped"] for t in again["tables"]["tables"]) == done["tables"]["rows"]
 
     # a filtered export holds sessions only: the other tables belong to none
     part = tmp_path / "part.jsonl"
