@@ -67,7 +67,7 @@ class CopyOutcome:
             "values_changed": self.fitted.as_dict(),
             "runs_rekeyed": [r._asdict() for r in self.rekeyed],
             "verify": self.verify.as_dict() if self.verify is not None else None,
-            "tables": self.tables,
+            "tables": self.tables.as_dict() if self.tables is not None else None,
             "exit_code": self.exit_code,
         }
 
@@ -128,7 +128,8 @@ def copy(
     outcome.fitted = sink.fitted
     outcome.rekeyed = sink.rekeyed
     outcome.skipped_sessions = sink.skipped_sessions
-    outcome.tables = copy_other_tables(source.target, target, if_exists=sink.if_exists, progress=progress)
+    # (copy_tables reports progress per table, not (done, total): no bar for the other tables)
+    outcome.tables = copy_other_tables(source.target, target, if_exists=sink.if_exists, batch=batch)
     if verify:
         from agno_migrate.move.verify import verify as run_verify
 
