@@ -598,11 +598,223 @@ def stamp(opts: Options, version, force):
     opts.say(f"stamped {outcome.target.session_table} as {outcome.after} (was {outcome.before or 'unmanaged'})")
 
 
+@cli.command("copy")
+@click.option("--to", "to_url", required=True, metavar="URL", help="The database to copy into (created at head).")
+@click.option("--to-schema", help="The target's PostgreSQL schema (default ai), MySQL or MongoDB database.")
+@click.option(
+    "--if-exists",
+    type=click.Choice(["skip", "replace"]),
+    help="A target holding sessions: keep its rows and copy the others (skip), or let the source's win (replace).",
+)
+@click.option(
+    "--verify", "then_verify", is_flag=True, help="Compare source and target afterwards (exit 1 if they differ)."
+)
+@click.option("--batch", type=click.IntRange(min=1), default=500, show_default=True, help="Sessions per batch.")
+@pass_options
+def copy_command(opts: Options, to_url, to_schema, if_exists, then_verify, batch):
+    """Copy the whole database (any version, Agno 1.x included) into --to, at head, on any backend.
+    The source is only read; a killed copy resumes when run again."""
+    from agno_migrate.move.copy import copy, destination
+
+    source = opts.target()
+    target = destination(to_url, source, to_schema)
+    with _Progress(opts, "copying sessions") as progress:
+        outcome = copy(source, target, if_exists=if_exists, verify=then_verify, batch=batch, progress=progress)
+    opts.emit(outcome.as_dict())
+    resumed = " (resumed)" if outcome.resumed else ""
+    opts.say(
+        f"copied {outcome.sessions} session(s) and {outcome.runs} run(s) from {outcome.source} "
+        f"({outcome.source_version or 'Agno 1.x'}) to {outcome.target}{resumed}"
+    )
+    if outcome.skipped_sessions:
+        opts.say(f"{outcome.skipped_sessions} session(s) already in the target were kept")
+    _say_changes(opts, outcome)
+    if outcome.verify is not None:
+        _say_verify(opts, outcome.verify)
+    if outcome.verify is not None and not outcome.verify.equal:
+        raise errors.Differs(f"{outcome.source} and {outcome.target} differ (see above)")
+    if outcome.not_copied:
+        raise errors.Incomplete(f"{len(outcome.not_copied)} session(s) or run(s) could not be copied (named above)")
+
+
+@cli.command("verify")
+@click.option("--against", "against", required=True, metavar="URL", help="The database to compare with.")
+@click.option("--against-schema", help="Its PostgreSQL schema (default ai), MySQL or MongoDB database.")
+@pass_options
+def verify_command(opts: Options, against, against_schema):
+    """Compare the database with --against table by table (row counts, a digest per session and run);
+    exit 0 only if nothing differs. Reads only."""
+    from agno_migrate.move.copy import destination
+    from agno_migrate.move.verify import verify
+
+    source = opts.target()
+    outcome = verify(source, destination(against, source, against_schema))
+    opts.emit(outcome.as_dict())
+    _say_verify(opts, outcome)
+    if not outcome.equal:
+        raise errors.Differs(f"{outcome.source} and {outcome.target} differ (see above)")
+
+
+def _say_changes(opts: Options, outcome) -> None:
+    """What a copy or an import changed to fit the target (``outcome.fitted``), re-keyed
+    (``outcome.rekeyed``) or could not move as it was (``outcome.problems``), one line each."""
+    changed = outcome.fitted
+    _say_named(opts, changed.nul_removed, "session {0}: {1} NUL character(s) removed (the target cannot hold them)")
+    _say_named(opts, changed.surrogates_replaced, "session {0}: {1} lone surrogate(s) replaced by U+FFFD")
+    _say_named(opts, changed.deep_as_text, "session {0}: {1} part(s) nested too deep kept as their JSON text")
+    _say_named(opts, changed.big_ints_as_text, "session {0}: {1} kept as its JSON text (an integer beyond 64 bits)")
+    rekeyed = [(r.session_id, f"{r.run_id} -> {r.new_id}") for r in outcome.rekeyed]
+    _say_named(opts, rekeyed, "session {0}: run id held by another session, stored under a derived id: {1}")
+    _say_named(opts, [(f"{p.table}/{p.session_id}", p.what) for p in outcome.problems], "{0}: {1}")
+
+
+def _say_named(opts: Options, entries: list[tuple], line: str) -> None:
+    """One line per (name, what) entry (as ``opts`` lists them), then how many if some were not shown."""
+    for entry in opts.listed(entries):
+        opts.say(line.format(*entry))
+    if len(opts.listed(entries)) < len(entries):
+        opts.say(f"... {len(entries)} in all (-v lists every one)")
+
+
+def _say_verify(opts: Options, outcome) -> None:
+    for table in outcome.tables:
+        counts = ", ".join(f"{n} {kind}" for kind, n in table.counts.items() if n)
+        rows = f"{table.rows[0]} / {table.rows[1]} rows"
+        opts.say(f"verify {table.name}: {rows}, " + ("equal" if table.equal else f"differ: {counts}"))
+        for kind in ("missing", "extra", "changed"):
+            for key in opts.listed(getattr(table, kind)):
+                opts.say(f"  {kind}: {key}")
+    opts.say(f"{outcome.source} and {outcome.target} are " + ("equal" if outcome.equal else "NOT equal"))
+
+
+def _selection_options(func):
+    """The filters of ``sessions list`` and ``export`` (agno_migrate.selection)."""
+    options = [
+        click.option("--user-id", help="Only this user's sessions."),
+        click.option("--agent-id", help="Only this agent's sessions."),
+        click.option("--team-id", help="Only this team's sessions."),
+        click.option("--workflow-id", help="Only this workflow's sessions."),
+        click.option(
+            "--since",
+            metavar="WHEN",
+            help="Only sessions created at or after WHEN: an ISO 8601 date or date and time (UTC unless it "
+            "says otherwise) or seconds since the epoch.",
+        ),
+        click.option("--session-type", type=click.Choice(["agent", "team", "workflow"]), help="Only this type."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _selection(**filters):
+    from agno_migrate.selection import Selection
+
+    return Selection.named(**filters)
+
+
+@cli.group()
+def sessions():
+    """Look at the stored sessions (a database at head): list them, show one."""
+
+
+@sessions.command("list")
+@_selection_options
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Sessions per page.")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True, help="Page, from 1.")
+@pass_options
+def sessions_list(opts: Options, user_id, agent_id, team_id, workflow_id, since, session_type, limit, page):
+    """List the sessions, newest first, a page at a time."""
+    from agno_migrate.store import browse
+
+    selection = _selection(user_id=user_id, agent_id=agent_id, team_id=team_id, workflow_id=workflow_id, since=since,
+                           session_type=session_type)  # fmt: skip
+    found = browse.list_sessions(opts.target(), selection, limit=limit, page=page)
+    opts.emit(found.as_dict())
+    for line in browse.page_lines(found, full=opts.verbosity >= 1):
+        opts.say(line)
+
+
+@sessions.command("show")
+@click.argument("session_id")
+@pass_options
+def sessions_show(opts: Options, session_id):
+    """Show a session: state, summary, metrics, and each run with its messages (trimmed; -v: in full,
+    --json: everything as stored)."""
+    from agno_migrate.store import browse
+
+    session = browse.show_session(opts.target(), session_id)
+    opts.emit({"session": session.to_dict()})
+    for line in browse.session_lines(session, full=opts.verbosity >= 1):
+        opts.say(line)
+
+
+@cli.command("export")
+@click.argument("path", metavar="FILE")
+@_selection_options
+@pass_options
+def export_(opts: Options, path, user_id, agent_id, team_id, workflow_id, since, session_type):
+    """Write the database's sessions with their runs into FILE (JSON Lines, gzip if it ends in .gz),
+    as Agno 3.1 stores them, whatever version the database is at (read only). Format:
+    docs/export-format.md."""
+    from agno_migrate.move import transfer
+
+    selection = dict(user_id=user_id, agent_id=agent_id, team_id=team_id, workflow_id=workflow_id, since=since,
+                     session_type=session_type)  # fmt: skip
+    _selection(**selection)  # a bad filter is a usage error before any connection
+    with _Progress(opts, "exporting sessions") as progress:
+        outcome = transfer.export(opts.target(), path, progress=progress, **selection)
+    opts.emit(outcome.as_dict())
+    counts = outcome.counts
+    others = f" and {counts.table_rows} rows of other tables" if counts.table_rows else ""
+    opts.say(f"exported {counts.sessions} sessions ({counts.runs} runs){others} from {outcome.source} to {path}")
+    _say_named(opts, [(f"{p.table}/{p.session_id}", p.what) for p in outcome.problems], "{0}: {1}")
+    _lost(outcome.problems, "exported")
+
+
+@cli.command("import")
+@click.argument("path", metavar="FILE")
+@click.option(
+    "--if-exists",
+    type=click.Choice(["skip", "replace"]),
+    help="The target already holds sessions: skip keeps them (the file's others are written), replace "
+    "puts the file's in their place. Without it a non-empty target is refused (exit 8).",
+)
+@pass_options
+def import_(opts: Options, path, if_exists):
+    """Load an export FILE into the database (created at head; any backend). A killed import resumes
+    when run again with the same file."""
+    from agno_migrate.move import transfer
+
+    outcome = transfer.import_(opts.target(), path, if_exists=if_exists)
+    opts.emit(outcome.as_dict())
+    resumed = " (resumed)" if outcome.resumed else ""
+    opts.say(f"imported {outcome.sessions} sessions ({outcome.runs} runs) from {path} into "
+             f"{outcome.target}{resumed}")  # fmt: skip
+    for table in outcome.tables.tables if outcome.tables is not None else []:
+        skipped = f", {table.skipped} kept as the target held them" if table.skipped else ""
+        opts.say(f"{table.target} ({table.family}): {table.rows} rows{skipped}")
+        for line in opts.listed(table.named):
+            opts.say(f"  {line}")
+    if outcome.skipped_sessions:
+        opts.say(f"{outcome.skipped_sessions} session(s) already in the target were kept")
+    _say_changes(opts, outcome)
+    _lost(outcome.problems, "imported")
+
+
+def _lost(problems: list, verb: str) -> None:
+    """Exit 9 when a session or row (named above) could not be moved at all."""
+    lost = [p for p in problems if not p.copied or p.what.endswith("not copied")]
+    if lost:
+        raise errors.Incomplete(f"{len(lost)} session(s) or row(s) could not be {verb} (named above)")
+
+
 class _Progress:
     """A progress bar with rows per second for data steps, on a terminal only (never with --json or
     -q). A step that reports a new total (the next data step) starts a new bar."""
 
-    def __init__(self, opts: Options):
+    def __init__(self, opts: Options, label: str = "copying rows"):
+        self.label = label
         self.enabled = not opts.json and opts.verbosity >= 0 and sys.stderr.isatty()
         self.bar = None
         self.total = None
@@ -618,10 +830,10 @@ class _Progress:
         if total != self.total:
             self._close()
             self.total, self.done, self.started = total, 0, time.monotonic()
-            self.bar = click.progressbar(length=max(total, 1), label="copying rows", file=sys.stderr)
+            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr)
             self.bar.__enter__()
         rate = done / max(time.monotonic() - self.started, 1e-6)
-        self.bar.label = f"copying rows ({rate:,.0f} rows/s)"
+        self.bar.label = f"{self.label} ({rate:,.0f}/s)"
         self.bar.update(done - self.done)
         self.done = done
 
@@ -651,6 +863,10 @@ def main(argv: list[str] | None = None) -> int:
         if arg.startswith("--db-url="):
             remember(arg.partition("=")[2])
         elif arg == "--db-url" and i + 1 < len(args):
+            remember(args[i + 1])
+        elif arg.startswith(("--to=", "--against=")):
+            remember(arg.partition("=")[2])
+        elif arg in ("--to", "--against") and i + 1 < len(args):
             remember(args[i + 1])
     try:
         cli.main(args=argv, prog_name="agno-migrate", standalone_mode=False)

@@ -99,6 +99,12 @@ class Incomplete(AgnoMigrateError):
     exit_code = EXIT_INCOMPLETE
 
 
+class Differs(AgnoMigrateError):
+    """``verify`` (or ``copy --verify``) found the two databases different (what differs is listed)."""
+
+    exit_code = EXIT_BEHIND
+
+
 class RunIdTaken(AgnoMigrateError, ValueError):
     """A run id written for one session already belongs to another session; nothing was written."""
 

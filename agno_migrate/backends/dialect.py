@@ -36,6 +36,9 @@ class Dialect:
     stores_nul: bool = True
     """Text and JSON values can hold the NUL character (PostgreSQL's text and JSONB cannot: the import
     removes and counts them)."""
+    json_lone_surrogates: bool = True
+    """Text and JSON values can hold a lone UTF-16 surrogate (as the escape ``\\ud83d``): False on
+    PostgreSQL (jsonb) and MongoDB (BSON text is UTF-8), where ``storable`` replaces them by U+FFFD."""
     json_unescaped: bool = False
     """JSON is written as UTF-8 text, not ``\\u``-escaped (MariaDB: escaping doubles CJK and triples
     emoji, and can push a large session past the packet limit): ``backends.sql.json_text``."""

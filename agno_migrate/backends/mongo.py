@@ -24,6 +24,7 @@ class MongoDB(Dialect):
     transactional_ddl = False  # no DDL; a step's writes are not one transaction: steps are idempotent
     has_schemas = True  # the database holds the collections
     extra = "mongo"
+    json_lone_surrogates = False  # BSON text is UTF-8
 
 
 DIALECT = MongoDB()

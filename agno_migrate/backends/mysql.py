@@ -35,6 +35,7 @@ class MySQL(SqlDialect):
     json_finite_only = True
     partial_indexes = False
     json_max_depth = MAX_DEPTH  # JSON_VALID (the JSON columns' CHECK) rejects 32 levels
+    read_only_session = "SET SESSION TRANSACTION READ ONLY"
 
     def engine_options(self, target: Target) -> dict:
         """utf8mb4 connections; JSON written as UTF-8 text (:func:`json_text`), read by the driver."""

@@ -27,6 +27,10 @@ class SqlDialect(Dialect):
     """Read-only connections run in autocommit: reads need no BEGIN/COMMIT round trips. (False on
     SQLite: a read-only connection starts a plain deferred transaction there.)"""
 
+    read_only_session: str | None = None
+    """The statement that makes a connection's transactions read-only (``agno-migrate copy`` reads
+    its source so); None where the connection is read-only by its URL (SQLite ``mode=ro``)."""
+
     def create_engine(self, target: Target):
         """A new SQLAlchemy engine for ``target`` (connects lazily; loads the driver)."""
         from sqlalchemy import create_engine

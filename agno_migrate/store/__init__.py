@@ -93,6 +93,22 @@ def connect(url: str, **options) -> SessionStore:
     return _SQL_STORES[dialect](db_url=url, **options)
 
 
+def for_target(db, auto_upgrade_schema: bool = False) -> SessionStore:
+    """The store of ``db`` (a URL, a :class:`Target` with every name it carries, or an Agno ``Db``
+    object), chosen by its dialect."""
+    from agno_migrate.target import resolve
+
+    target = resolve(db)
+    dialect = dialect_of(target)
+    if not dialect.sql:
+        from agno_migrate.store.mongo import MongoDb
+
+        return MongoDb.of(target, auto_upgrade_schema)
+    if dialect not in _SQL_STORES:
+        raise UsageError(f"no session store for {dialect.name} yet")
+    return _SQL_STORES[dialect].of(target, auto_upgrade_schema)
+
+
 def __getattr__(name: str):
     if name == "MongoDb":  # imported on use: it loads pymongo
         from agno_migrate.store.mongo import MongoDb

@@ -79,6 +79,16 @@ class MongoDb(SessionStore):
     ):
         names = {"schema": db_name, "session_table": session_collection, "runs_table": runs_collection}
         target = Target.from_url(db_url, **{k: v for k, v in names.items() if v is not None})
+        self._setup(target, auto_upgrade_schema)
+
+    @classmethod
+    def of(cls, target: Target, auto_upgrade_schema: bool = False) -> MongoDb:
+        """The store of a MongoDB ``target`` (its database and collection names as they are)."""
+        store = cls.__new__(cls)
+        store._setup(target, auto_upgrade_schema)
+        return store
+
+    def _setup(self, target: Target, auto_upgrade_schema: bool) -> None:
         if dialect_of(target) is not self.dialect:
             raise UsageError(f"MongoDb needs a mongodb:// URL, not {target.masked_url}")
         super().__init__(target, auto_upgrade_schema)

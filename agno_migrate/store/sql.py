@@ -42,6 +42,14 @@ class SqlStore(SessionStore):
         self._legacy_runs = None
         self._statements: dict = {}
 
+    @classmethod
+    def of(cls, target: Target, auto_upgrade_schema: bool = False) -> SqlStore:
+        """The store of ``target`` as it is (every name it carries; the subclasses' constructors
+        take Agno's arguments instead)."""
+        store = cls.__new__(cls)
+        SqlStore.__init__(store, target, auto_upgrade_schema)
+        return store
+
     # --- plumbing -------------------------------------------------------------------------------
 
     def _recorded_version(self) -> str | None:

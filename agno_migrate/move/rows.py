@@ -1,0 +1,138 @@
+"""Head rows of a source, by the conversions an upgrade in place applies (see ``move.source``):
+one function per kind of part, shared by the SQL and MongoDB readers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agno_migrate import convert, jsoncodec
+from agno_migrate.schema import JSON_COLUMNS, SESSION_COLUMNS
+
+RUN_COLUMNS = (
+    *("run_id", "session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id"),
+    *("parent_run_id", "status", "run_index", "run_data", "created_at", "updated_at"),
+)
+"""The columns of the head runs table (on MongoDB: a run document's fields)."""
+_TIMES = ("created_at", "updated_at")
+
+
+@dataclass
+class SessionUnit:
+    """One session as head rows: its sessions row and its runs-table rows (JSON as Python values,
+    times as integers). ``cursor`` is where a copy resumes after it (its session id, or for a source
+    of several parts, the part and the session id)."""
+
+    session: dict
+    runs: list[dict]
+    cursor: str = ""
+    part: str = ""
+    """The table (or collection) it was read from."""
+
+
+@dataclass
+class Problem:
+    """A session (or row) the source could not give as it is: named, with what."""
+
+    table: str
+    session_id: str
+    what: str
+    copied: bool = True
+    """Whether the session was copied all the same (False: it could not be read at all)."""
+
+
+def decoded(value: Any, table: str, session_id: str, column: str, problems: list[Problem]) -> Any:
+    """A JSON column's value as Python (``jsoncodec.decode_json``); text that is not JSON is kept as
+    the text (a JSON string), and named in ``problems``."""
+    if value is None or not isinstance(value, (str, bytes, bytearray)):
+        return value
+    try:
+        return jsoncodec.decode_json(value)
+    except ValueError as exc:
+        problems.append(Problem(table, session_id, f"{column} is not JSON ({str(exc)[:80]}): kept as text"))
+        return value if isinstance(value, str) else bytes(value).decode("utf-8", "replace")
+
+
+def epoch(value: Any) -> Any:
+    """A time column as an integer where it is a number (as stored otherwise)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def head_session(row: dict, table: str, problems: list[Problem], decode: bool = True) -> dict:
+    """The head sessions row of a stored row (2.x or 3.x): its head columns, JSON decoded."""
+    sid = row["session_id"]
+    out = {}
+    for name in SESSION_COLUMNS:
+        value = row.get(name)
+        if name in JSON_COLUMNS and decode:
+            value = decoded(value, table, sid, name, problems)
+        elif name in _TIMES:
+            value = epoch(value)
+        out[name] = value
+    return out
+
+
+def head_run(row: dict, table: str, problems: list[Problem], decode: bool = True) -> dict:
+    """A stored runs-table row (3.x) as a head run row."""
+    out = {name: row.get(name) for name in RUN_COLUMNS}
+    if decode:
+        out["run_data"] = decoded(out["run_data"], table, str(row.get("session_id")), "run_data", problems)
+    for name in _TIMES:
+        out[name] = epoch(out[name])
+    return out
+
+
+def blob_unit(row: dict, table: str, problems: list[Problem]) -> SessionUnit:
+    """A 2.x session (its ``runs`` JSON) as head rows, by the 3.0.0 step's rules: the runs list through
+    ``convert.run_rows``; a blob that is not a list and elements that are not runs are named (the
+    upgrade keeps them in the legacy ``runs`` column, which the head has not)."""
+    session = head_session(row, table, problems)
+    sid = session["session_id"]
+    try:
+        blob = jsoncodec.decode_json(row.get("runs"))
+    except ValueError as exc:
+        problems.append(Problem(table, sid, f"runs is not JSON ({str(exc)[:80]}): not copied"))
+        blob = None
+    if blob is not None and not isinstance(blob, list):
+        problems.append(Problem(table, sid, f"runs is a {type(blob).__name__}, not a list: not copied"))
+        blob = None
+    runs: list[dict] = []
+    if blob:
+        runs, skipped = convert.run_rows(session, blob)
+        for index, reason in skipped:
+            problems.append(Problem(table, sid, f"runs[{index}]: {reason}: not copied"))
+    return SessionUnit(session, runs)
+
+
+def legacy_unit(mode: str, row: dict, table: str, problems: list[Problem]) -> SessionUnit | None:
+    """An Agno 1.x row as head rows, by the legacy import's conversion; None (named) when it cannot be
+    read."""
+    try:
+        session_row, runs = convert.convert_v1_session(mode, row)
+    except convert.ConversionError as exc:
+        problems.append(Problem(table, str(row.get("session_id")), f"{exc}: not copied", copied=False))
+        return None
+    convert.fill_created_at(session_row)
+    built, _ = convert.run_rows(session_row, runs)
+    return SessionUnit({name: session_row.get(name) for name in SESSION_COLUMNS}, built)
+
+
+class BlobRows:
+    """A part whose rows are 2.x sessions (``runs`` JSON): :func:`blob_unit`."""
+
+    name: str
+
+    def unit(self, row: dict, problems: list[Problem]) -> SessionUnit:
+        return blob_unit(row, self.name, problems)
+
+
+class LegacyRows:
+    """A part whose rows are Agno 1.x sessions of one ``mode``: :func:`legacy_unit`."""
+
+    name: str
+    mode: str
+
+    def unit(self, row: dict, problems: list[Problem]) -> SessionUnit | None:
+        return legacy_unit(self.mode, row, self.name, problems)
