@@ -491,7 +491,9 @@ def _print_status(opts: Options, status) -> None:
 
 def _describe_agno_table(table) -> str:
     """One line for one of the other Agno tables: its family, point and whether it is at head."""
-    if table.version is None:
+    if table.elsewhere:
+        state = "kept as it is (Agno has no such table on this backend, and does not use it)"
+    elif table.version is None:
         state = f"matches no layout: {'; '.join(table.drift)}"
     elif table.at_head:
         state = f"{table.version} (head)"
@@ -509,7 +511,10 @@ def check(opts: Options):
 
     status = runner.check(opts.target())
     opts.emit({"ok": True, **status.as_dict()})
-    others = f", and {len(status.tables)} other Agno tables at head" if status.tables else ""
+    used = [t for t in status.tables if not t.elsewhere]
+    others = f", and {len(used)} other Agno tables at head" if used else ""
+    if len(used) < len(status.tables):
+        others += f" ({len(status.tables) - len(used)} more kept as they are: Agno has no such table on this backend)"
     opts.say(f"ok: {status.target.session_table} is at head {status.version}{others}")
 
 
@@ -626,6 +631,7 @@ def copy_command(opts: Options, to_url, to_schema, if_exists, then_verify, batch
         f"copied {outcome.sessions} session(s) and {outcome.runs} run(s) from {outcome.source} "
         f"({outcome.source_version or 'Agno 1.x'}) to {outcome.target}{resumed}"
     )
+    _say_tables(opts, outcome.tables)
     if outcome.skipped_sessions:
         opts.say(f"{outcome.skipped_sessions} session(s) already in the target were kept")
     _say_changes(opts, outcome)
@@ -791,15 +797,23 @@ def import_(opts: Options, path, if_exists):
     resumed = " (resumed)" if outcome.resumed else ""
     opts.say(f"imported {outcome.sessions} sessions ({outcome.runs} runs) from {path} into "
              f"{outcome.target}{resumed}")  # fmt: skip
-    for table in outcome.tables.tables if outcome.tables is not None else []:
-        skipped = f", {table.skipped} kept as the target held them" if table.skipped else ""
-        opts.say(f"{table.target} ({table.family}): {table.rows} rows{skipped}")
-        for line in opts.listed(table.named):
-            opts.say(f"  {line}")
+    _say_tables(opts, outcome.tables)
     if outcome.skipped_sessions:
         opts.say(f"{outcome.skipped_sessions} session(s) already in the target were kept")
     _say_changes(opts, outcome)
     _lost(outcome.problems, "imported")
+
+
+def _say_tables(opts: Options, copied) -> None:
+    """The other Agno tables a copy or an import wrote (``move.tables.TablesCopied``), one line each."""
+    for table in copied.tables if copied is not None else []:
+        skipped = (
+            f", {table.skipped} not written (named below, or kept as the target held them)" if table.skipped else ""
+        )
+        layout = "" if table.agno_layout else " (Agno has no such table on this backend: another backend's layout)"
+        opts.say(f"{table.target} ({table.family}): {table.rows} rows{skipped}{layout}")
+        for line in opts.listed(table.named):
+            opts.say(f"  {line}")
 
 
 def _lost(problems: list, verb: str) -> None:

@@ -22,7 +22,8 @@ import agno_migrate
 from agno_migrate.backends import dispose
 from agno_migrate.errors import Refused
 from agno_migrate.move import table_ddl
-from agno_migrate.move.tables import copy_tables, target_tables_nonempty, verify_tables
+from agno_migrate.move.tables import copy_tables, target_tables_nonempty
+from agno_migrate.move.verify import verify_tables
 from agno_migrate.tables import FAMILIES, detect_all
 from agno_migrate.target import Target
 

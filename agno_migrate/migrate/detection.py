@@ -99,10 +99,11 @@ def other_tables(db, schema: str | None, target: Target, backend: str) -> list[A
                 found.version,
                 head["point"] if head else None,
                 found.at_head,
-                list(found.drift),
+                list(found.drift) if head else [],  # Agno has no such table here: nothing to drift from
                 list(found.additions),
                 tuple(found.covers),
                 found.interrupted,
+                elsewhere=head is None,
             )
         )
     return out

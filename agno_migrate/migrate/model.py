@@ -99,6 +99,10 @@ class AgnoTable:
     """Every point at which a table has this layout (no Agno migration changed it in between)."""
     interrupted: bool = False
     """Part-way from ``version``'s layout to head: an upgrade cut short, finished by the next."""
+    elsewhere: bool = False
+    """Agno has no table of this family on this backend (e.g. approvals on MongoDB): a table of it here
+    holds another backend's layout (``agno-migrate copy`` keeps such rows so nothing is lost); Agno does
+    not use it, so it is neither drift nor behind, and the upgrade leaves it as it is."""
 
     @property
     def behind(self) -> bool:
@@ -122,6 +126,7 @@ class AgnoTable:
             "drift": self.drift,
             "additions": self.additions,
             "interrupted": self.interrupted,
+            "elsewhere": self.elsewhere,
         }
 
 

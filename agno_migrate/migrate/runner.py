@@ -334,7 +334,7 @@ def upgrade(
         opened.rollback()
         outcome = _upgrade_locked(opened, target, goal, progress)
         if outcome.after == registry.HEAD.version:
-            tables = [t for t in others if not t.drift]
+            tables = [t for t in others if not t.drift and not t.elsewhere]
             outcome.tables = opened.upgrade_tables(tables, outcome.report)
             pending = opened.legacy_state(legacy_tables).pending
             if pending:

@@ -14,15 +14,14 @@ other, the target at head in its own layout.
   secondary indexes after the load, then Agno's stamp (``registry.AGNO_TABLE_STAMP``) for the
   families Agno's MigrationManager walks. Values the target cannot hold are changed by the rules of
   ``storable.fit_value``, each counted and named (table, key, column), never dropped.
-* **Verified** (:func:`verify_tables`): per table, the row count and a SHA-256 per row key of the
-  canonical JSON of each head row, both sides read by the same reader.
+* **Verified** (:func:`table_digests`, compared by ``move.verify``): per table, the row count and a
+  SHA-256 per row key of the canonical JSON of each head row, both sides read by the same reader.
 
 The source is only read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -82,24 +81,6 @@ class TablesCopied:
 
     def as_dict(self) -> dict:
         return {"tables": [asdict(t) for t in self.tables], "rows": self.rows, "transformed": self.transformed}
-
-
-@dataclass
-class TableDiff:
-    """One table compared by :func:`verify_tables`."""
-
-    family: str
-    target: str
-    source_rows: int
-    target_rows: int
-    missing: list[str] = field(default_factory=list)
-    """Keys of source rows the target lacks (first ones)."""
-    extra: list[str] = field(default_factory=list)
-    differing: list[str] = field(default_factory=list)
-
-    @property
-    def equal(self) -> bool:
-        return self.source_rows == self.target_rows and not (self.missing or self.extra or self.differing)
 
 
 # --- what is copied where ------------------------------------------------------------------------------
@@ -400,34 +381,25 @@ def _stored(p: Plan, row: dict) -> dict:
 # --- verifying -----------------------------------------------------------------------------------------
 
 
-def digest(row: dict) -> str:
-    """SHA-256 of a head row's canonical JSON (keys sorted, UTF-8)."""
-    text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def table_digests(src: Target, dst: Target, batch: int = 1000) -> Iterator[tuple[str, dict, dict]]:
+    """For every other Agno table of ``src`` and its copy in ``dst``: (the target table's name, key ->
+    digest of the source's head row as the copy writes it (fitted to the target), key -> digest of the
+    target's row). ``move.verify`` compares them; the digest is the one of sessions and runs."""
+    from agno_migrate.move.digest import digest
 
-
-def verify_tables(src: Target, dst: Target, batch: int = 1000) -> list[TableDiff]:
-    """Compare every other Agno table of ``src`` with its copy in ``dst``: row counts and the digest
-    of each head row by key, the source's rows read as the copy writes them (fitted to the target)."""
     now = int(time.time())
-    out = []
     for p in plan(src, dst):
         theirs = HeadRows(src, dst, p, now)
-        want: dict[str, str] = {}
+        want: dict[str, bytes] = {}
         for source in p.sources:
             for rows, _ in theirs.batches(source, batch):
                 want.update((_key_text(r, p.key), digest(_comparable(p, r))) for r in rows)
-        have: dict[str, str] = {}
+        have: dict[str, bytes] = {}
         if side(dst).exists(p.target):
             ours = HeadRows(dst, None, p, now)
             for rows, _ in ours.batches(Source(p.target), batch):
                 have.update((_key_text(r, p.key), digest(_comparable(p, r))) for r in rows)
-        diff = TableDiff(p.family, p.target, len(want), len(have))
-        diff.missing = sorted(set(want) - set(have))[:EXAMPLES]
-        diff.extra = sorted(set(have) - set(want))[:EXAMPLES]
-        diff.differing = sorted(k for k in set(want) & set(have) if want[k] != have[k])[:EXAMPLES]
-        out.append(diff)
-    return out
+        yield p.target, want, have
 
 
 def _comparable(p: Plan, row: dict) -> dict:

@@ -5,18 +5,18 @@ compared as its head form, read-only), each row normalised by the rules of value
 hold that either side's backend applies (``move.fit``: a NUL removed on PostgreSQL is no difference),
 and a run stored under the derived id of its own id (``convert.rekey_runs``) counts as its own id.
 Each session and each run gets a digest (sha256 of the canonical JSON of its head row); sessions are
-keyed by id, runs by session, position and id. Memory: one digest per row.
+keyed by id, runs by session, position and id; the other Agno tables' rows by their key
+(``move.tables.table_digests``). Memory: one digest per row.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from agno_migrate.backends import dialect_of
 from agno_migrate.convert import derived_run_id
+from agno_migrate.move.digest import digest
 from agno_migrate.move.fit import Rules, fit_unit
 from agno_migrate.move.source import open_source
 
@@ -53,7 +53,7 @@ class TableDiff:
 
 @dataclass
 class VerifyOutcome:
-    """``tables``: sessions and runs compared; ``equal`` when nothing differs."""
+    """``tables``: sessions, runs and every other Agno table compared; ``equal`` when nothing differs."""
 
     source: str
     target: str
@@ -70,11 +70,6 @@ class VerifyOutcome:
             "equal": self.equal,
             "tables": [t.as_dict() for t in self.tables],
         }
-
-
-def _digest(row: dict) -> bytes:
-    text = json.dumps(row, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def _run_key(run: dict) -> tuple[str, dict]:
@@ -96,10 +91,10 @@ def digests(db: Any, rules: Rules, size: int = 500) -> tuple[dict[str, bytes], d
         for units in source.session_batches(None, size):
             for unit in units:
                 session, unit_runs = fit_unit(unit.session, unit.runs, rules)
-                sessions.setdefault(str(session["session_id"]), _digest(session))
+                sessions.setdefault(str(session["session_id"]), digest(session))
                 for run in unit_runs:
                     key, row = _run_key(run)
-                    runs[key] = _digest(row)
+                    runs[key] = digest(row)
     finally:
         source.close()
     return sessions, runs
@@ -131,5 +126,15 @@ def verify(src: Any, dst: Any) -> VerifyOutcome:
     tables = [
         _compare(b.session_table, sessions_a, sessions_b),
         _compare(b.runs_table, runs_a, runs_b),
+        *verify_tables(a, b),
     ]
     return VerifyOutcome(a.masked_url, b.masked_url, tables)
+
+
+def verify_tables(src: Any, dst: Any) -> list[TableDiff]:
+    """Every other Agno table of ``src`` (memories, evals, ...) compared with its copy in ``dst``: row
+    counts and the digest of each head row by key (``move.tables.table_digests``)."""
+    from agno_migrate.move.tables import table_digests
+    from agno_migrate.target import resolve
+
+    return [_compare(name, want, have) for name, want, have in table_digests(resolve(src), resolve(dst))]
