@@ -231,13 +231,6 @@ def test_auto_upgrade_snippet_takes_an_old_database_to_head(shell, tmp_path):
 # --- 6. SQLite -> PostgreSQL -----------------------------------------------------------------------
 
 
-def copy_command_exists() -> bool:
-    done = subprocess.run([sys.executable, "-m", "agno_migrate", "copy", "--help"], capture_output=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
-    return done.returncode == 0
-
-
-@pytest.mark.xfail(not copy_command_exists(), reason="copy lands with issue 17 core", strict=False)
 def test_sqlite_to_postgresql_with_copy(shell, new_database, tmp_path):
     lang, script = recipe("sqlite-to-postgresql")
     assert lang == "bash"
