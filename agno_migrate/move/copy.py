@@ -107,6 +107,7 @@ def copy(
         source.close()
         raise Refused(f"{target.masked_url}: the source and the target are the same database: nothing was copied")
     sink = open_sink(target, if_exists, source.identity)
+    sink.unique_sessions, sink.unique_runs = source.unique_sessions, source.unique_runs
     outcome = CopyOutcome(source.shown, target.masked_url, source.version)
     try:
         after = sink.prepare()

@@ -68,6 +68,12 @@ class Sink:
     resumed: bool = False
     fresh: bool = False
     batches: int = 0
+    unique_sessions: bool = False
+    """The source gives each session id once (one table): in a target that was empty, no batch meets a
+    session an earlier one wrote, so nothing is looked up before writing."""
+    unique_runs: bool = False
+    """The source's run ids are unique (a head runs table): in a target that was empty, none is held by
+    another session, so no run is looked up to be re-keyed."""
 
     @property
     def rules(self) -> Rules:
@@ -238,7 +244,7 @@ class SqlSink(Sink):
         with self._errors():
             if self.if_exists == "replace":
                 self._delete(ids)
-            stored = self._stored(ids)
+            stored = {} if self.fresh and self.unique_sessions else self._stored(ids)
             sessions, run_values = [], []
             for unit in units:
                 write_session, write_runs = self.keep(unit, stored.get(unit.session["session_id"]))
@@ -249,9 +255,10 @@ class SqlSink(Sink):
                     run_values += [
                         tuple(encode(run[c]) if c == "run_data" else run[c] for c in RUN_COLUMNS) for run in unit.runs
                     ]
-            report = _Report()
-            run_values = legacy_sql._rekey_taken_runs(conn, head, run_values, report)
-            self.rekeyed += report.duplicate_run_ids
+            if not (self.fresh and self.unique_runs):
+                report = _Report()
+                run_values = legacy_sql._rekey_taken_runs(conn, head, run_values, report)
+                self.rekeyed += report.duplicate_run_ids
             if sessions:
                 legacy_sql._insert(conn, dialect, head.sessions, sessions)
             if run_values:

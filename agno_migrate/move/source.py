@@ -50,6 +50,17 @@ class Source:
         """What names this source in a target's checkpoint: its masked URL, schema and session table."""
         return f"{self.shown}|{self.target.schema or ''}|{self.target.session_table}"
 
+    @property
+    def unique_sessions(self) -> bool:
+        """Each session id is given once: one part (an Agno 1.x source of several tables may hold an id twice)."""
+        return len(self.parts) == 1
+
+    @property
+    def unique_runs(self) -> bool:
+        """Each run id is given once: one part, a head runs table (its primary key); a 2.x blob's ids may
+        repeat across sessions (re-keyed)."""
+        return len(self.parts) == 1 and self.version in _HEAD_VERSIONS
+
     def count_sessions(self) -> int:
         """The sessions the source holds (every part: a 1.x session held twice counts twice)."""
         return sum(part.count() for part in self.parts)
