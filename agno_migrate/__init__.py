@@ -18,6 +18,7 @@ _EXPORTS = {
     "plan": "agno_migrate.migrate.runner",
     "history": "agno_migrate.migrate.runner",
     "stamp": "agno_migrate.migrate.runner",
+    "Online": "agno_migrate.migrate.model",
     "Target": "agno_migrate.target",
     "connect": "agno_migrate.store",
     "SqliteDb": "agno_migrate.store",
