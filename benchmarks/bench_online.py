@@ -147,7 +147,8 @@ def main() -> None:
 
 def write(args, results: dict, after: dict) -> None:
     lines = [
-        f"# Write stalls during the upgrade of an Agno 2.0 PostgreSQL database ({datetime.datetime.now():%Y-%m-%d %H:%M})",
+        "# Write stalls during the upgrade of an Agno 2.0 PostgreSQL database "
+        f"({datetime.datetime.now():%Y-%m-%d %H:%M})",
         "",
         f"Machine: {machine()}; {pg_settings()}.",
         f"Versions: {versions()}.",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from agno_side import env as agno_env
-from conftest import POINTS, expected_file, expected_sessions
+from conftest import POINTS, execute_autocommit, expected_file, expected_sessions
 from lineage_checks import agno_stamps, stored_runs
 
 import agno_migrate
@@ -326,5 +326,23 @@ def test_ddl_behind_a_lock_never_released_gives_up_with_exit_6(new_database):
     finally:
         holder.rollback()
         holder.close()
-    agno_migrate.upgrade(db.url, online=FAST)
+    done = subprocess.run([*cli, "-v", "--ddl-lock-timeout", "0.2"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "online: 0 DDL statement(s) retried after waiting 0.2s for a lock (at most 30 retries each)" in done.stdout
     assert contents(db.url) == contents(offline_twin(new_database, "2.0.0"))
+
+
+def test_an_invalid_index_left_by_a_failed_build_is_rebuilt(new_database):
+    """A concurrent build that failed (here: a unique index on a column with duplicates, under the
+    primary key's name) leaves an INVALID index; the online 2.5.0 step drops it and builds the key."""
+    db = new_database("postgresql")
+    db.load("2.3.0")
+    with pytest.raises(sa.exc.IntegrityError):
+        execute_autocommit(
+            db.url, "CREATE UNIQUE INDEX CONCURRENTLY agno_sessions_pkey ON ai.agno_sessions (session_type)"
+        )
+    assert physical(db.url)["invalid"] == 1
+    agno_migrate.upgrade(db.url, online=FAST)
+    twin = offline_twin(new_database, "2.3.0")
+    assert physical(db.url) == physical(twin)
+    assert contents(db.url) == contents(twin)
