@@ -247,8 +247,9 @@ agno_migrate.upgrade(sys.argv[1], online=Online(0.5, 20))
 def test_a_killed_online_upgrade_is_finished_by_the_next_run(new_database, where, revision, name, rerun):
     db = new_database("postgresql")
     db.load("2.0.0")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", KILLER, db.url, revision, name, "3"], env=env, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLER, db.url, revision, name, "3"], env=child_env(), capture_output=True
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
     with pytest.raises(agno_migrate.SchemaBehind):
         agno_migrate.check(db.url)
@@ -309,7 +310,7 @@ def test_ddl_behind_a_lock_never_released_gives_up_with_exit_6(new_database):
     try:
         with pytest.raises(LockTimeout, match="gave up after 3 attempts"):
             agno_migrate.upgrade(db.url, online=Online(lock_timeout=0.1, retries=2))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        env = child_env()
         cli = [
             sys.executable,
             "-c",
@@ -332,17 +333,31 @@ def test_ddl_behind_a_lock_never_released_gives_up_with_exit_6(new_database):
     assert contents(db.url) == contents(offline_twin(new_database, "2.0.0"))
 
 
-def test_an_invalid_index_left_by_a_failed_build_is_rebuilt(new_database):
-    """A concurrent build that failed (here: a unique index on a column with duplicates, under the
-    primary key's name) leaves an INVALID index; the online 2.5.0 step drops it and builds the key."""
+@pytest.mark.parametrize("rerun", ["online", "offline"])
+@pytest.mark.parametrize("index", ["primary key", "runs table"])
+def test_an_invalid_index_left_by_a_failed_build_is_rebuilt(new_database, index, rerun):
+    """A concurrent build that failed or was killed leaves an INVALID index (here: made to fail, a unique
+    index on a column with duplicates under the index's name): the primary key's (2.5.0, from the 2.3.0
+    point) or a runs table's (3.0.0, after a copy killed mid-way); the re-run, online or not, drops it
+    and builds it."""
     db = new_database("postgresql")
-    db.load("2.3.0")
-    with pytest.raises(sa.exc.IntegrityError):
-        execute_autocommit(
-            db.url, "CREATE UNIQUE INDEX CONCURRENTLY agno_sessions_pkey ON ai.agno_sessions (session_type)"
+    point = "2.3.0" if index == "primary key" else "2.0.0"
+    db.load(point)
+    if index == "runs table":
+        killed = subprocess.run(
+            [sys.executable, "-c", KILLER, db.url, "v3_0_0", "_copy_sessions", "3"], env=child_env()
         )
+        assert killed.returncode == -signal.SIGKILL
+    name, column = {"primary key": ("agno_sessions_pkey", "ai.agno_sessions (session_type)"),
+                    "runs table": ("idx_agno_runs_status", "ai.agno_runs (run_type)")}[index]  # fmt: skip
+    with pytest.raises(sa.exc.IntegrityError):
+        execute_autocommit(db.url, f"CREATE UNIQUE INDEX CONCURRENTLY {name} ON {column}")
     assert physical(db.url)["invalid"] == 1
-    agno_migrate.upgrade(db.url, online=FAST)
-    twin = offline_twin(new_database, "2.3.0")
+    agno_migrate.upgrade(db.url, online=FAST if rerun == "online" else False)
+    twin = offline_twin(new_database, point)
     assert physical(db.url) == physical(twin)
     assert contents(db.url) == contents(twin)
+
+
+def child_env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}

@@ -45,6 +45,9 @@ def upgrade():
         _online_keys(online, name, has_pk, has_uq)
         return
     if not has_pk:
+        if dialect == "postgresql" and not ctx.as_sql:  # the key's index, left by a killed online run
+            quote = ctx.dialect.identifier_preparer.quote
+            op.execute(f"DROP INDEX IF EXISTS {quote(t.schema)}.{quote(f'{name}_pkey')}")
         op.create_primary_key(
             f"{name}_pkey" if dialect == "postgresql" else None, name, ["session_id"], schema=t.schema
         )

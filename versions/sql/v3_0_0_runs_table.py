@@ -85,6 +85,8 @@ def _create_runs_table(ctx, t, indexes=True, resume=True):
     r = t.runs_table
     if _exists(r, schema):
         if resume and not ctx.as_sql:  # MySQL commits each DDL: a run killed before the last index resumes here
+            if dialect == "postgresql":  # a concurrent build killed mid-way (online) left an INVALID index
+                _drop_invalid_indexes(r, schema)
             _create_indexes(
                 dialect, r, schema, {i["name"] for i in sa.inspect(op.get_bind()).get_indexes(r, schema=schema)}
             )
@@ -116,6 +118,19 @@ def _create_runs_table(ctx, t, indexes=True, resume=True):
     if indexes:
         _create_indexes(dialect, r, schema, set())
     return True
+
+
+def _drop_invalid_indexes(r, schema):
+    invalid = op.get_bind().execute(
+        sa.text(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t "
+            "ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "WHERE n.nspname = :schema AND t.relname = :table AND NOT i.indisvalid"
+        ),
+        {"schema": schema, "table": r},
+    )
+    for (name,) in invalid.all():
+        op.execute(f"DROP INDEX {_qt(name, schema)}")
 
 
 def _indexes(dialect, r):
