@@ -22,6 +22,7 @@ _EXPORTS = {
     "verify": "agno_migrate.move.verify",
     "export": "agno_migrate.move.transfer",
     "import_": "agno_migrate.move.transfer",
+    "Online": "agno_migrate.migrate.model",
     "Target": "agno_migrate.target",
     "connect": "agno_migrate.store",
     "SqliteDb": "agno_migrate.store",

@@ -15,6 +15,7 @@ import click
 
 from agno_migrate import __version__, errors
 from agno_migrate.credentials import redact
+from agno_migrate.migrate.model import DEFAULT_DDL_LOCK_TIMEOUT, DEFAULT_DDL_RETRIES, Online
 from agno_migrate.target import DEFAULT_URL, Target
 
 
@@ -249,8 +250,42 @@ LEGACY_HELP = (
         "pass (repeatable); without it, such a table stays pending: check fails, upgrade reads it again."
     ),
 )
+@click.option(
+    "--online",
+    is_flag=True,
+    help=(
+        "PostgreSQL: let the application go on writing during the upgrade (short DDL locks, retried; "
+        "indexes built concurrently; data changed in short transactions). See docs/online.md."
+    ),
+)
+@click.option(
+    "--ddl-lock-timeout",
+    type=float,
+    default=DEFAULT_DDL_LOCK_TIMEOUT,
+    show_default=True,
+    callback=lambda ctx, param, value: _seconds(param, value, positive=True),
+    help="With --online: seconds each DDL statement waits for its table's lock before it is retried.",
+)
+@click.option(
+    "--ddl-retries",
+    type=click.IntRange(min=0),
+    default=DEFAULT_DDL_RETRIES,
+    show_default=True,
+    help="With --online: how often a DDL statement is retried before the upgrade gives up (exit 6).",
+)
 @pass_options
-def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path, accept_unreadable):
+def upgrade(
+    opts: Options,
+    to,
+    as_sql,
+    dry_run,
+    legacy_tables,
+    report_path,
+    accept_unreadable,
+    online,
+    ddl_lock_timeout,
+    ddl_retries,
+):
     """Upgrade the database to head (or --to), importing Agno 1.x tables at head. Safe to run from
     several processes at once; an interrupted run is finished by the next one."""
     from agno_migrate.migrate import runner
@@ -268,6 +303,7 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path, acce
             progress=progress,
             legacy_tables=legacy_tables,
             accept_unreadable=list(accept_unreadable) or None,
+            online=Online(ddl_lock_timeout, ddl_retries) if online else False,
         )
     if as_sql:
         if opts.json:
@@ -294,6 +330,11 @@ def upgrade(opts: Options, to, as_sql, dry_run, legacy_tables, report_path, acce
     if dialect_of(target).write_note:
         opts.detail(dialect_of(target).write_note)
     _print_table_steps(opts, outcome.tables, "was")
+    if online:
+        opts.detail(
+            f"online: {outcome.report.ddl_retries} DDL statement(s) retried after waiting "
+            f"{ddl_lock_timeout:g}s for a lock (at most {ddl_retries} retries each)"
+        )
     _report(opts, outcome.report, report_path, set(accept_unreadable))
 
 

@@ -49,7 +49,7 @@ REPO = HERE.parent
 CLI = Path(sys.executable).parent / "agno-migrate"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests"))
-from bench_store import dated, machine, pg_settings, versions  # noqa: E402
+from bench_store import dated, machine, mongo_db_url, pg_settings, versions  # noqa: E402
 from bench_whole_upgrade import _admin, build_input, pg_url  # noqa: E402
 
 SIDES = ("copy-pg", "pgloader", "copy-mongo")
@@ -112,7 +112,7 @@ def counts(side: str, target: str, mongo_url: str | None) -> tuple[int, int]:
 
         client = pymongo.MongoClient(mongo_url)
         try:
-            db = client[target.rsplit("/", 1)[1].split("?")[0]]
+            db = client[target.split("?")[0].rsplit("/", 1)[1]]
             return db[SESSIONS].count_documents({}), db[RUNS].count_documents({})
         finally:
             client.close()
@@ -163,7 +163,7 @@ def main() -> None:
             for k in range(args.rounds):
                 for side in sides if k % 2 == 0 else sides[::-1]:
                     if side == "copy-mongo":
-                        target = mongo.url.rstrip("/") + f"/bench_copy_{uuid.uuid4().hex[:8]}"
+                        target = mongo_db_url(mongo.url, f"bench_copy_{uuid.uuid4().hex[:8]}")
                     else:
                         target = new_pg()
                     try:

@@ -22,6 +22,10 @@ class Dialect:
     """Tables live in a named schema or database (PostgreSQL schema, MySQL database); False: SQLite."""
     creates_schema: bool = False
     """The upgrade creates the schema when it is missing (PostgreSQL's ``CREATE SCHEMA``)."""
+    online_ddl: bool = False
+    """``upgrade --online`` applies (PostgreSQL): each DDL statement waits for its table's lock at
+    most a short time (``SqlDialect.lock_timeout_sql``) and is retried, indexes are built without
+    blocking writes, data is changed in short transactions (``migrate.sql.online``)."""
     write_note: str | None = None
     """What any write leaves behind for good, said by ``upgrade -v`` (SQLite: WAL mode)."""
 

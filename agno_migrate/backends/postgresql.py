@@ -70,6 +70,16 @@ class PostgreSQL(SqlDialect):
         # untranslatable_character, character_not_in_repertoire
         return getattr(getattr(exc, "orig", exc), "sqlstate", None) in ("22P05", "22021")
 
+    online_ddl = True
+
+    def lock_not_available(self, exc: BaseException) -> bool:
+        return getattr(getattr(exc, "orig", exc), "sqlstate", None) == "55P03"  # lock_not_available
+
+    def lock_timeout_sql(self, seconds: float | None, local: bool = True) -> str:
+        if seconds is None:
+            return "RESET lock_timeout"
+        return f"SET {'LOCAL ' if local else ''}lock_timeout = '{max(1, round(seconds * 1000))}ms'"
+
     def prepare_engine(self, engine) -> None:
         """On every new connection, one query: JIT off (our statements are short; the planner's
         estimates on tables not yet analyzed can pass jit_above_cost, and compiling then costs

@@ -1,5 +1,6 @@
 """Retrying with growing pauses: the one loop behind every wait of this package (the SQL migration
-locks, the MongoDB leases, the MongoDB store's retried transactions).
+locks, the MongoDB leases, the MongoDB store's retried transactions, the online upgrade's DDL under a
+short lock timeout).
 
 A :class:`Backoff` says how the pauses grow: the first one, the factor, the ceiling, and whether each
 pause is drawn at random below its value, so that many waiters spread out instead of retrying in
@@ -72,3 +73,29 @@ def pacer(backoff: Backoff) -> Callable[[], None]:
         started = True
 
     return pace
+
+
+def bounded(
+    attempt: Callable[[], T],
+    backoff: Backoff,
+    retries: int,
+    retryable: Callable[[BaseException], bool],
+    give_up: Callable[[], BaseException],
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
+    """Call ``attempt`` and return what it returns; when it raises an error that ``retryable`` accepts,
+    call ``on_retry(error)``, sleep the next pause of ``backoff`` and call it again, at most ``retries``
+    times; after that, raise ``give_up()``. Other errors propagate at once."""
+    pauses = backoff.pauses()
+    for number in range(retries + 1):
+        try:
+            return attempt()
+        except Exception as exc:
+            if not retryable(exc):
+                raise
+            if on_retry is not None:
+                on_retry(exc)
+            if number == retries:
+                break
+        time.sleep(next(pauses))
+    raise give_up()

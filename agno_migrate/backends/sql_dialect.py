@@ -55,6 +55,17 @@ class SqlDialect(Dialect):
         """Whether ``exc`` says text has no equivalent in the database's (or column's) character set."""
         return False
 
+    # --- the online upgrade (migrate.sql.online) ------------------------------------------------
+
+    def lock_not_available(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says a statement gave up waiting for a lock (its lock timeout expired)."""
+        return False
+
+    def lock_timeout_sql(self, seconds: float | None, local: bool = True) -> str:
+        """The statement that bounds each lock wait to ``seconds`` (None: back to the server's
+        default), for the current transaction only (``local``) or for the session."""
+        raise NotImplementedError
+
     def prepare_engine(self, engine) -> None:
         """Set up a new engine (event listeners on its connections); nothing by default."""
 

@@ -20,6 +20,20 @@ Progress = Callable[[int, int], None]
 """Called with (done, total) as a step or an import moves on."""
 
 
+DEFAULT_DDL_LOCK_TIMEOUT = 2.0
+DEFAULT_DDL_RETRIES = 30
+
+
+@dataclass(frozen=True)
+class Online:
+    """How an online upgrade (``upgrade --online``) runs its DDL: each statement waits at most
+    ``lock_timeout`` seconds for its lock (``--ddl-lock-timeout``), and is tried again after a
+    jittered pause, at most ``retries`` times (``--ddl-retries``), before the upgrade gives up."""
+
+    lock_timeout: float = DEFAULT_DDL_LOCK_TIMEOUT
+    retries: int = DEFAULT_DDL_RETRIES
+
+
 @dataclass
 class LegacyTable:
     """An Agno 1.x session table (or MongoDB collection): its name, storage mode and row count."""

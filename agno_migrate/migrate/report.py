@@ -103,7 +103,7 @@ class LearningRekeyed(NamedTuple):
     detail: str = ""
 
 
-_COUNTS = ("runs_copied", "documents_decoded")
+_COUNTS = ("runs_copied", "documents_decoded", "ddl_retries")
 
 
 class StepReport(Mapping):
@@ -128,6 +128,10 @@ class StepReport(Mapping):
     def add_documents_decoded(self, count: int) -> None:
         """Sessions whose JSON strings the MongoDB 2.3.0 step decoded into documents."""
         self._add("documents_decoded", count)
+
+    def add_ddl_retry(self) -> None:
+        """One statement of an online upgrade that gave up waiting for its lock and was retried."""
+        self._add("ddl_retries", 1)
 
     def note_unparseable(self, session_id: Any, reason: str) -> None:
         self._note("unparseable", Unparseable(session_id, reason))
@@ -193,6 +197,10 @@ class StepReport(Mapping):
     @property
     def runs_copied(self) -> int | None:
         return self._entries.get("runs_copied")
+
+    @property
+    def ddl_retries(self) -> int:
+        return self._entries.get("ddl_retries", 0)
 
     @property
     def documents_decoded(self) -> int | None:

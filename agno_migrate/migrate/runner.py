@@ -17,6 +17,7 @@ from agno_migrate.migrate.model import (
     AgnoTable,
     Detection,
     LegacyTable,
+    Online,
     Outcome,
     Plan,
     Progress,
@@ -305,6 +306,7 @@ def upgrade(
     progress: Progress | None = None,
     legacy_tables: list[str] | None = None,
     accept_unreadable: list[str] | None = None,
+    online: bool | Online = False,
 ) -> Outcome:
     """Bring the database up to ``to`` (default head).
 
@@ -318,15 +320,24 @@ def upgrade(
     recorded; ``current`` shows their count). ``sql`` renders the DDL instead and changes nothing (a step
     that copies data cannot be rendered: Refused). Raises LockTimeout, SchemaDrift, SchemaAhead,
     ConnectFailed, DatabaseFailure, UsageError.
+
+    ``online`` (True, or an :class:`Online` with the lock timeout and retries of each DDL statement;
+    PostgreSQL, else UsageError): the application may go on writing during the upgrade: each DDL
+    statement waits at most a short time for its lock and is retried (LockTimeout after the last
+    retry, what was done kept for the next run), indexes are built concurrently, the JSON columns
+    become JSONB through shadow columns, the runs are copied in short transactions with a final
+    catch-up (docs/online.md).
     """
     target = _target(db)
     goal = registry.get(to)
     backend = backend_for(target)
+    online = _online(target, online, sql)
     if sql:
         return _upgrade_sql(target, backend, goal, legacy_tables)
     if backend.lock_writes:
         _refuse_early(backend, target, legacy_tables, accept_unreadable)
     with backend.locked(target) as opened:
+        opened.online = online
         # a bad --legacy-table (name, mode, missing table) or --accept-unreadable is refused before any change
         accept = _check_accept(accept_unreadable, opened.legacy_state(legacy_tables).tables)
         others = opened.other_tables()  # the session steps change none of them: read once, under the lock
@@ -340,6 +351,25 @@ def upgrade(
             if pending:
                 outcome.report.legacy = opened.import_legacy(pending, progress, accept)
         return outcome
+
+
+def _online(target: Target, online: bool | Online, sql: bool) -> Online | None:
+    """The online options of an upgrade (None: an ordinary one); UsageError where they do not apply."""
+    from agno_migrate.backends import dialect_of
+
+    if not online:
+        return None
+    if sql:
+        raise UsageError("--online and --sql do not go together: --sql renders the ordinary upgrade's DDL")
+    if not dialect_of(target).online_ddl:
+        raise UsageError(
+            f"--online applies to PostgreSQL only, not to {target.backend}; run agno-migrate upgrade without "
+            f"it (docs/online.md says what it does on each backend)"
+        )
+    options = online if isinstance(online, Online) else Online()
+    if not options.lock_timeout > 0 or options.retries < 0:
+        raise UsageError("the DDL lock timeout must be above 0 seconds and the retries at least 0")
+    return options
 
 
 def _upgrade_locked(opened: Backend, target: Target, goal: SchemaVersion, progress: Progress | None) -> Outcome:

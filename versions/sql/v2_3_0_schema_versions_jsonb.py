@@ -58,6 +58,29 @@ def upgrade():
     t = ctx.opts["agno_target"]
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
+    online = ctx.opts.get("agno_online")  # migrate.sql.online.OnlineDDL when the upgrade runs online
+    if online is not None:
+        online.transaction(f"creating {t.agno_versions_table}", lambda: _versions_table(ctx, t, dialect, schema))
+    else:
+        _versions_table(ctx, t, dialect, schema)
+    if dialect == "postgresql":
+        columns = _json_columns_of_type("JSON")
+        if online is not None:
+            _online_jsonb(online, t, schema, columns, ctx.opts["agno_report"])
+            return
+        if not columns:
+            return
+        if ctx.as_sql:
+            _alter_types(t.session_table, schema, columns, "JSONB")
+            return
+        _drop_shadows(t, schema)
+        if not cast_as_is(op.get_bind(), lambda: _alter_types(t.session_table, schema, columns, "JSONB")):
+            _remove_nul_escapes(t, schema, columns, ctx.opts["agno_report"])
+            _alter_types(t.session_table, schema, columns, "JSONB")
+
+
+def _versions_table(ctx, t, dialect, schema):
+    """Agno's version table and its index, each created when missing."""
     versions = t.agno_versions_table
     if not _exists(versions, schema):
         op.create_table(
@@ -74,15 +97,6 @@ def upgrade():
         i["name"] for i in sa.inspect(op.get_bind()).get_indexes(versions, schema=schema)
     }:  # MySQL commits each DDL: a run killed between the table and its index resumes here
         op.create_index(f"idx_{versions}_created_at", versions, ["created_at"], schema=schema)
-    if dialect == "postgresql":
-        columns = _json_columns_of_type("JSON")
-        if not columns:
-            return
-        if ctx.as_sql:
-            _alter_types(t.session_table, schema, columns, "JSONB")
-        elif not cast_as_is(op.get_bind(), lambda: _alter_types(t.session_table, schema, columns, "JSONB")):
-            _remove_nul_escapes(t, schema, columns, ctx.opts["agno_report"])
-            _alter_types(t.session_table, schema, columns, "JSONB")
 
 
 def _alter_types(table, schema, columns, type_name):
@@ -106,14 +120,9 @@ def _remove_nul_escapes(t, schema, columns, report):
     bind = op.get_bind()
     table = sa.table(t.session_table, sa.column("session_id"), *map(sa.column, columns), schema=schema)
     texts = [sa.cast(table.c[column], sa.Text) for column in columns]
-    holds = server_holds(bind.execute(sa.text("SHOW server_encoding")).scalar())
+    holds = _holds(bind)
     holding = sa.or_(*[may_not_fit_jsonb(text, holds) for text in texts])
-    updates = {
-        column: sa.update(table)
-        .where(table.c.session_id == sa.bindparam("sid"))
-        .values({column: sa.cast(sa.bindparam("text", type_=sa.Text), postgresql.JSON)})
-        for column in columns
-    }
+    updates = {column: _set_text(table, column, postgresql.JSON) for column in columns}
     last = None
     while True:
         query = sa.select(table.c.session_id, *texts).where(holding).order_by(table.c.session_id).limit(NUL_BATCH)
@@ -123,18 +132,131 @@ def _remove_nul_escapes(t, schema, columns, report):
         if not batch:
             return
         last = batch[-1][0]
-        rewritten = {column: [] for column in columns}
-        for session_id, *values in batch:
-            for column, value in zip(columns, values, strict=False):
-                if value is None:
-                    continue
-                fitted, nuls, surrogates, escaped = fit_for_jsonb(value, holds)
-                if nuls or surrogates or escaped:
-                    rewritten[column].append({"sid": session_id, "text": fitted})
-                    report.note_jsonb_fit(session_id, column, nuls, surrogates, escaped)
-        for column, rows in rewritten.items():
-            if rows:
-                bind.execute(updates[column], rows)
+        _write_fitted(bind, batch, columns, updates, holds, report, changed_only=True)
+
+
+def _holds(bind):
+    return server_holds(bind.execute(sa.text("SHOW server_encoding")).scalar())
+
+
+def _set_text(table, column, type_):
+    """UPDATE of one row's ``column`` (by session_id ``sid``) to the JSON text ``text`` cast to ``type_``."""
+    return (
+        sa.update(table)
+        .where(table.c.session_id == sa.bindparam("sid"))
+        .values({column: sa.cast(sa.bindparam("text", type_=sa.Text), type_)})
+    )
+
+
+def _write_fitted(bind, rows, columns, updates, holds, report, changed_only):
+    """The one per-row rule of this step: each value of ``rows`` ((session_id, text of each of
+    ``columns``)) made to fit JSONB (``storable.fit_for_jsonb``), what changed counted in ``report``,
+    and written by ``updates[column]`` (only the values it changed, with ``changed_only``)."""
+    rewritten = {column: [] for column in columns}
+    for session_id, *values in rows:
+        for column, value in zip(columns, values, strict=False):
+            if value is None:
+                continue
+            fitted, nuls, surrogates, escaped = fit_for_jsonb(value, holds)
+            if nuls or surrogates or escaped:
+                report.note_jsonb_fit(session_id, column, nuls, surrogates, escaped)
+            elif changed_only:
+                continue
+            rewritten[column].append({"sid": session_id, "text": fitted})
+    for column, batch in rewritten.items():
+        if batch:
+            bind.execute(updates[column], batch)
+
+
+# --- online (upgrade --online): shadow jsonb columns kept in sync by a trigger, backfilled, swapped ---
+
+SHADOW = "{}_jsonb_new"
+TRIGGER = "agno_migrate_jsonb"
+BACKFILL_BATCH = 1000
+
+
+def _sync_function(t):
+    return f"{t.session_table}_agno_jsonb"
+
+
+def _online_jsonb(online, t, schema, columns, report):
+    """The JSON columns become JSONB while the application writes: a shadow column ``<col>_jsonb_new
+    jsonb`` per column, a trigger casting each inserted or changed value into it (a value JSONB cannot
+    hold leaves it NULL), a backfill in keyset batches (each its own short transaction) under the same
+    per-row rule as the offline step (:func:`_write_fitted`), then, in one short transaction holding
+    the table's lock, the rows the trigger could not cast fitted, the old columns dropped, the shadows
+    renamed, the trigger dropped. Every DDL under the short lock timeout, retried (``online``)."""
+    if not columns:  # done, or swapped by an earlier run killed before its record
+        return
+    bind, q, name = online.conn, online.quote, online.table(t.session_table)
+    shadows = [SHADOW.format(c) for c in columns]
+    function = online.table(_sync_function(t))
+    online.execute(
+        f"adding shadow columns to {name}",
+        f"ALTER TABLE {name} " + ", ".join(f"ADD COLUMN IF NOT EXISTS {q(s)} jsonb" for s in shadows),
+    )
+    body = " ".join(
+        f"IF TG_OP = 'INSERT' OR NEW.{q(c)}::text IS DISTINCT FROM OLD.{q(c)}::text THEN "
+        f"BEGIN NEW.{q(s)} := NEW.{q(c)}::jsonb; EXCEPTION WHEN others THEN NEW.{q(s)} := NULL; END; END IF;"
+        for c, s in zip(columns, shadows, strict=True)
+    )
+    online.execute(
+        f"creating the sync trigger on {name}",
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
+        f"AS $$ BEGIN {body} RETURN NEW; END $$",
+        f"DROP TRIGGER IF EXISTS {TRIGGER} ON {name}",
+        f"CREATE TRIGGER {TRIGGER} BEFORE INSERT OR UPDATE ON {name} FOR EACH ROW EXECUTE FUNCTION {function}()",
+    )
+    table = sa.table(t.session_table, *map(sa.column, ("session_id", *columns, *shadows)), schema=schema)
+    texts = [sa.cast(table.c[c], sa.Text) for c in columns]
+    holds = _holds(bind)
+    bind.commit()
+    unfit = sa.func.coalesce(sa.or_(*[may_not_fit_jsonb(text, holds) for text in texts]), False)
+    updates = {c: _set_text(table, s, postgresql.JSONB) for c, s in zip(columns, shadows, strict=True)}
+
+    def fit(where):  # rows of ``where`` that may not fit, locked, through the per-row rule
+        rows = bind.execute(sa.select(table.c.session_id, *texts).where(where).with_for_update()).all()
+        _write_fitted(bind, rows, columns, updates, holds, report, changed_only=False)
+
+    for after, upto in online.keys(t.session_table, "session_id", BACKFILL_BATCH):
+        in_batch = table.c.session_id <= upto
+        if after is not None:
+            in_batch = sa.and_(table.c.session_id > after, in_batch)
+        values = {s: sa.cast(table.c[c], postgresql.JSONB) for c, s in zip(columns, shadows, strict=True)}
+        bind.execute(sa.update(table).where(in_batch, sa.not_(unfit)).values(values))
+        fit(sa.and_(in_batch, unfit))
+        bind.commit()
+    missed = sa.or_(
+        *[sa.and_(table.c[c].isnot(None), table.c[s].is_(None)) for c, s in zip(columns, shadows, strict=True)]
+    )
+    fit(missed)  # values JSONB could not hold written since the backfill passed them
+    bind.commit()
+
+    def swap():
+        bind.exec_driver_sql(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
+        fit(missed)  # and those written since the line above
+        bind.exec_driver_sql(f"ALTER TABLE {name} " + ", ".join(f"DROP COLUMN {q(c)}" for c in columns))
+        for c, s in zip(columns, shadows, strict=True):
+            bind.exec_driver_sql(f"ALTER TABLE {name} RENAME COLUMN {q(s)} TO {q(c)}")
+        bind.exec_driver_sql(f"DROP TRIGGER {TRIGGER} ON {name}")
+        bind.exec_driver_sql(f"DROP FUNCTION {function}()")
+
+    online.transaction(f"swapping the jsonb columns of {name}", swap)
+
+
+def _drop_shadows(t, schema):
+    """What an online run of this step killed before its swap left (shadow columns, the trigger):
+    dropped, so that the offline step converts the columns themselves."""
+    bind = op.get_bind()
+    names = {c["name"] for c in sa.inspect(bind).get_columns(t.session_table, schema=schema)}
+    shadows = [SHADOW.format(c) for c in JSON_COLUMNS if SHADOW.format(c) in names]
+    if not shadows:
+        return
+    quote = op.get_context().dialect.identifier_preparer.quote
+    name = f"{quote(schema)}.{quote(t.session_table)}"
+    op.execute(f"DROP TRIGGER IF EXISTS {TRIGGER} ON {name}")
+    op.execute(f"DROP FUNCTION IF EXISTS {quote(schema)}.{quote(_sync_function(t))}()")
+    op.execute(f"ALTER TABLE {name} " + ", ".join(f"DROP COLUMN {quote(s)}" for s in shadows))
 
 
 def downgrade():

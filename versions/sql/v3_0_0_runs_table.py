@@ -10,6 +10,9 @@ instead of being dropped; a ``run_id`` another session already owns is stored un
 reported; runs already copied (same id, same session and position) are skipped, so an interrupted
 copy completes on the next run. The legacy ``runs`` column is kept.
 
+Online (``upgrade --online``, PostgreSQL: :func:`_online_upgrade`) the copy commits batch by batch
+and the sessions written meanwhile are noted by a trigger and copied again at the end.
+
 Revision ID: v3_0_0
 Revises: v2_5_0
 """
@@ -53,23 +56,37 @@ def _exists(name, schema):
 def upgrade():
     ctx = op.get_context()
     t = ctx.opts["agno_target"]
+    online = ctx.opts.get("agno_online")  # migrate.sql.online.OnlineDDL when the upgrade runs online
+    if online is not None:
+        _online_upgrade(ctx, t, online)
+        return
     # SQLite and PostgreSQL: the step is one transaction, the table new and empty: its secondary
     # indexes are built once after the copy instead of row by row (MySQL commits each DDL: first)
     later = not ctx.as_sql and ctx.dialect.name in ("sqlite", "postgresql")
     created = _create_runs_table(ctx, t, indexes=not later)
     if not ctx.as_sql:
-        _copy_runs(ctx, t)
+        leftovers = ctx.dialect.name == "postgresql" and _exists(CHANGED.format(t.session_table), t.schema)
+        if leftovers:  # an online run was killed: the sessions it noted changed are copied again
+            op.execute(f"DELETE FROM {_qt(t.runs_table, t.schema)} WHERE session_id IN (SELECT session_id FROM "
+                       f"{_qt(CHANGED.format(t.session_table), t.schema)})")  # fmt: skip
+        ctx.opts["agno_report"].add_runs_copied(_copy_runs(ctx, t))
+        if leftovers:
+            for statement in _forget_changes(t):
+                op.execute(statement)
     if later and created:
         _create_indexes(ctx.dialect.name, t.runs_table, t.schema if ctx.dialect.name != "sqlite" else None, set())
 
 
-def _create_runs_table(ctx, t, indexes=True):
-    """Create the runs table (its indexes too unless not ``indexes``); False when it exists already."""
+def _create_runs_table(ctx, t, indexes=True, resume=True):
+    """Create the runs table (its indexes too unless not ``indexes``); False when it exists already
+    (then its missing indexes are created, unless not ``resume``)."""
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
     r = t.runs_table
     if _exists(r, schema):
-        if not ctx.as_sql:  # MySQL commits each DDL: a run killed before the last index resumes here
+        if resume and not ctx.as_sql:  # MySQL commits each DDL: a run killed before the last index resumes here
+            if dialect == "postgresql":  # a concurrent build killed mid-way (online) left an INVALID index
+                _drop_invalid_indexes(r, schema)
             _create_indexes(
                 dialect, r, schema, {i["name"] for i in sa.inspect(op.get_bind()).get_indexes(r, schema=schema)}
             )
@@ -103,23 +120,34 @@ def _create_runs_table(ctx, t, indexes=True):
     return True
 
 
-def _create_indexes(dialect, r, schema, existing):
-    for col in INDEXED:
-        if f"idx_{r}_{col}" not in existing:
-            op.create_index(f"idx_{r}_{col}", r, [col], schema=schema)
+def _drop_invalid_indexes(r, schema):
+    invalid = op.get_bind().execute(
+        sa.text(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t "
+            "ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "WHERE n.nspname = :schema AND t.relname = :table AND NOT i.indisvalid"
+        ),
+        {"schema": schema, "table": r},
+    )
+    for (name,) in invalid.all():
+        op.execute(f"DROP INDEX {_qt(name, schema)}")
+
+
+def _indexes(dialect, r):
+    """The runs table's secondary indexes: (name, columns)."""
     composite = f"{r}_runs_session_id_run_index" if dialect == "mysql" else f"idx_{r}_session_id_run_index"
-    if composite not in existing:
-        op.create_index(composite, r, ["session_id", "run_index"], schema=schema)
+    return [*((f"idx_{r}_{col}", [col]) for col in INDEXED), (composite, ["session_id", "run_index"])]
 
 
-def _copy_runs(ctx, t):
-    """Copy every legacy run into the runs table, batch by batch (see the module docstring)."""
-    bind = op.get_bind()
-    dialect = ctx.dialect.name
+def _create_indexes(dialect, r, schema, existing):
+    for name, columns in _indexes(dialect, r):
+        if name not in existing:
+            op.create_index(name, r, columns, schema=schema)
+
+
+def _tables(t, dialect):
+    """The sessions and runs tables as the copy reads and writes them."""
     schema = t.schema if dialect != "sqlite" else None
-    report = ctx.opts["agno_report"]  # the upgrade's StepReport (the runner gives every step one)
-    progress = ctx.opts.get("agno_progress")
-    commit_each_batch = dialect == "mysql"  # DDL is not transactional there: make progress durable
     sessions = sa.table(
         t.session_table,
         *[sa.column(c) for c in ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id")],
@@ -135,10 +163,24 @@ def _copy_runs(ctx, t):
         sa.column("run_data", _json(dialect)),
         schema=schema,
     )
+    return sessions, runs
+
+
+def _copy_runs(ctx, t, online=False):
+    """Copy every legacy run into the runs table, batch by batch (see the module docstring); returns
+    how many runs it wrote. ``online``: every batch committed, no set-based part (one statement over
+    the whole table would be one long transaction)."""
+    bind = op.get_bind()
+    dialect = ctx.dialect.name
+    schema = t.schema if dialect != "sqlite" else None
+    report = ctx.opts["agno_report"]  # the upgrade's StepReport (the runner gives every step one)
+    progress = ctx.opts.get("agno_progress")
+    commit_each_batch = online or dialect == "mysql"  # DDL is not transactional there: make progress durable
+    sessions, runs = _tables(t, dialect)
     total = bind.execute(sa.select(sa.func.count()).select_from(sessions).where(sessions.c.runs.isnot(None))).scalar()
     done = copied = 0
     pending = sessions.c.runs.isnot(None)
-    set_based = _set_based(bind, dialect, t, schema)
+    set_based = None if online else _set_based(bind, dialect, t, schema)
     if set_based is not None:  # the plain sessions' runs by one INSERT ... SELECT; the others below
         done, copied = set_based
         pending = sa.and_(
@@ -156,23 +198,7 @@ def _copy_runs(ctx, t):
         if not batch:
             break
         last = batch[-1]["session_id"]
-        rows = []
-        for session in batch:
-            try:
-                blob = jsoncodec.decode_json(session["runs"])
-            except ValueError as exc:
-                report.note_unparseable(session["session_id"], f"runs is not JSON: {exc}")
-                continue
-            if blob is None:
-                continue
-            if not isinstance(blob, list):
-                report.note_unparseable(session["session_id"], f"runs is a {type(blob).__name__}, not a list")
-                continue
-            built, skipped = convert.run_rows(dict(session), blob)
-            for index, reason in skipped:
-                report.note_not_a_run(session["session_id"], index, reason)
-            rows.extend(built)
-        copied += _insert_new(bind, runs, rows, report)
+        copied += _copy_sessions(bind, batch, runs, report)
         done += len(batch)
         if commit_each_batch:
             bind.commit()
@@ -180,7 +206,28 @@ def _copy_runs(ctx, t):
             progress(done, total)
     if set_based is not None:
         plain_runs.drop_temporary(bind, "temp" if dialect == "sqlite" else "pg_temp")
-    report.add_runs_copied(copied)
+    return copied
+
+
+def _copy_sessions(bind, batch, runs, report):
+    """Copy the runs of the sessions rows ``batch`` (by the Python rules); returns how many were written."""
+    rows = []
+    for session in batch:
+        try:
+            blob = jsoncodec.decode_json(session["runs"])
+        except ValueError as exc:
+            report.note_unparseable(session["session_id"], f"runs is not JSON: {exc}")
+            continue
+        if blob is None:
+            continue
+        if not isinstance(blob, list):
+            report.note_unparseable(session["session_id"], f"runs is a {type(blob).__name__}, not a list")
+            continue
+        built, skipped = convert.run_rows(dict(session), blob)
+        for index, reason in skipped:
+            report.note_not_a_run(session["session_id"], index, reason)
+        rows.extend(built)
+    return _insert_new(bind, runs, rows, report)
 
 
 def _set_based(bind, dialect, t, schema):
@@ -221,6 +268,100 @@ def _owners(bind, runs, ids):
         query = sa.select(runs.c.run_id, runs.c.session_id, runs.c.run_index).where(runs.c.run_id.in_(chunk))
         found.update({run_id: (sid, index) for run_id, sid, index in bind.execute(query)})
     return found
+
+
+# --- online (upgrade --online): the copy outside one long transaction, then a catch-up ------------
+
+CHANGED = "{}_agno_changed"
+"""The table of the sessions written while the online copy runs (``session_id``), fed by a trigger."""
+CHANGE_TRIGGER = "agno_migrate_changed"
+CATCHUP_BATCH = 200
+FINAL_BACKLOG = 200  # sessions left to the final catch-up, under the sessions table's lock
+
+
+def _qt(name, schema):
+    quote = op.get_context().dialect.identifier_preparer.quote
+    return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+
+
+def _note_function(t):
+    return f"{t.session_table}_agno_note_change"
+
+
+def _forget_changes(t):
+    """The statements that drop the trigger noting changed sessions, its function and its table."""
+    return [
+        f"DROP TRIGGER IF EXISTS {CHANGE_TRIGGER} ON {_qt(t.session_table, t.schema)}",
+        f"DROP FUNCTION IF EXISTS {_qt(_note_function(t), t.schema)}()",
+        f"DROP TABLE IF EXISTS {_qt(CHANGED.format(t.session_table), t.schema)}",
+    ]
+
+
+def _online_upgrade(ctx, t, online):
+    """The step while the application writes (PostgreSQL): the runs table created (short DDL); a
+    trigger noting every session inserted or updated from then on (table ``CHANGED``); the copy by
+    keyset batches, each batch committed (a killed run's re-run skips the runs already stored: the
+    same rule as the offline step); the indexes built ``CONCURRENTLY``; the noted sessions copied
+    again (their runs deleted and copied from the blob as it is now) in short transactions; at last,
+    in one short transaction holding the sessions table's lock, the sessions noted since, the trigger
+    and its table dropped, left open for the runner's record and Agno's stamps."""
+    bind, report = online.conn, ctx.opts["agno_report"]
+    r = t.runs_table
+    online.transaction(f"creating {r}", lambda: _create_runs_table(ctx, t, indexes=False, resume=False))
+    sessions_name, changed = _qt(t.session_table, t.schema), _qt(CHANGED.format(t.session_table), t.schema)
+    function = _qt(_note_function(t), t.schema)
+    online.execute(
+        f"creating the trigger noting changes to {sessions_name}",
+        f"CREATE TABLE IF NOT EXISTS {changed} (session_id varchar PRIMARY KEY)",
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"INSERT INTO {changed} (session_id) VALUES (NEW.session_id) ON CONFLICT DO NOTHING; RETURN NULL; END $$",
+        f"DROP TRIGGER IF EXISTS {CHANGE_TRIGGER} ON {sessions_name}",
+        f"CREATE TRIGGER {CHANGE_TRIGGER} AFTER INSERT OR UPDATE ON {sessions_name} "
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()",
+    )
+    copied = _copy_runs(ctx, t, online=True)
+    bind.commit()
+    for name, columns in _indexes(ctx.dialect.name, r):
+        online.build_index(name, r, columns)
+    sessions, runs = _tables(t, ctx.dialect.name)
+    take = sa.text(
+        f"DELETE FROM {changed} WHERE session_id IN (SELECT session_id FROM {changed} ORDER BY session_id "
+        f"LIMIT {CATCHUP_BATCH}) RETURNING session_id"
+    )
+
+    def catch_up() -> tuple[int, int]:
+        """Copy again one batch of the sessions noted: (sessions, runs written less runs deleted)."""
+        ids = bind.execute(take).scalars().all()
+        if not ids:
+            return 0, 0
+        deleted = bind.execute(sa.delete(runs).where(runs.c.session_id.in_(ids))).rowcount
+        batch = bind.execute(
+            sa.select(sessions).where(sessions.c.session_id.in_(ids), sessions.c.runs.isnot(None))
+        ).mappings()
+        return len(ids), _copy_sessions(bind, batch.all(), runs, report) - deleted
+
+    # outside the lock, until few are left: the sessions written during the copy, then during this
+    # loop (bounded: writers faster than the catch-up leave the rest to the final transaction)
+    backlog = sa.text(f"SELECT count(*) FROM {changed}")
+    rounds = 2 * (bind.execute(backlog).scalar() // CATCHUP_BATCH + 1)
+    while rounds and bind.execute(backlog).scalar() > FINAL_BACKLOG:
+        rounds -= 1
+        copied += online.transaction("copying the sessions changed during the copy", catch_up)[1]
+
+    def final() -> int:
+        bind.exec_driver_sql(f"LOCK TABLE {sessions_name} IN ACCESS EXCLUSIVE MODE")
+        net = 0
+        while True:
+            noted, more = catch_up()
+            net += more
+            if not noted:
+                break
+        for statement in _forget_changes(t):
+            bind.exec_driver_sql(statement)
+        return net
+
+    copied += online.transaction(f"the final catch-up of {sessions_name}", final, keep_open=True)
+    report.add_runs_copied(copied)
 
 
 def downgrade():

@@ -16,7 +16,16 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from agno_migrate.backends import dialect_of
-from agno_migrate.migrate.model import AgnoTable, LegacyState, LegacyTable, Plan, Progress, State, TableUpgrade
+from agno_migrate.migrate.model import (
+    AgnoTable,
+    LegacyState,
+    LegacyTable,
+    Online,
+    Plan,
+    Progress,
+    State,
+    TableUpgrade,
+)
 from agno_migrate.migrate.report import StepReport
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
@@ -36,6 +45,9 @@ class Backend(Protocol):
     """What a table is called here ("table", "collection")."""
     renders_sql: bool
     """Whether the upgrade can be rendered as SQL text instead of run (``--sql``)."""
+    online: Online | None
+    """How an online upgrade runs its DDL (``upgrade --online``; set by the runner on a locked
+    backend whose dialect has ``online_ddl``), None for an ordinary upgrade."""
     lock_writes: bool
     """Taking the lock writes into the database (MongoDB's lease document): what would refuse a
     command is checked before the lock is taken, so that a refused database is left unchanged."""

@@ -45,6 +45,7 @@ class MongoBackend:
     noun = "collection"
     renders_sql = False
     lock_writes = True  # the lease is a document in our state collection
+    online = None  # no DDL locks to keep short: the steps already write batch by batch
 
     def __init__(self, target: Target, db, lock: MongoLock | None = None):
         self.target = target

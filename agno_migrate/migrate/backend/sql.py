@@ -27,6 +27,7 @@ from agno_migrate.migrate.model import (
     Detection,
     LegacyState,
     LegacyTable,
+    Online,
     Plan,
     Progress,
     State,
@@ -37,6 +38,7 @@ from agno_migrate.migrate.sql import detect as detect_mod
 from agno_migrate.migrate.sql import revisions as _sql
 from agno_migrate.migrate.sql import tables as tables_mod
 from agno_migrate.migrate.sql.locks import is_sqlite_busy, migration_lock
+from agno_migrate.migrate.sql.online import OnlineDDL
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.target import Target
 
@@ -52,6 +54,7 @@ class SqlBackend:
     def __init__(self, target: Target, conn):
         self.target = target
         self.conn = conn
+        self.online: Online | None = None  # set by the runner for an online upgrade
 
     @classmethod
     @contextlib.contextmanager
@@ -120,7 +123,10 @@ class SqlBackend:
     def run_step(self, version: SchemaVersion, direction: str, report: StepReport, progress: Progress | None):
         """Returns the step's migration context (its record is written through it)."""
         # the revisions fill the report and call progress through the context's options
-        ctx = _sql.migration_context(self.target, self.conn, agno_report=report, agno_progress=progress)
+        extra = {}
+        if self.online is not None and direction == "upgrade":
+            extra["agno_online"] = OnlineDDL(self.conn, self.target, self.online, report)
+        ctx = _sql.migration_context(self.target, self.conn, agno_report=report, agno_progress=progress, **extra)
         _sql.run_script(ctx, version, direction)
         return ctx
 
