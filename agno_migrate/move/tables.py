@@ -7,8 +7,9 @@ other, the target at head in its own layout.
 * **Read** by keyset on the row key and turned into the family's **head row** by the upgrade's rules
   (``convert.tables``: memories' ``created_at`` from ``updated_at``, metrics' ``user_id`` ``''``, every
   other added column NULL; learnings re-keyed by ``convert.learnings`` when the source was written
-  before Agno 3.0; 1.x memories by ``convert.memories.convert_v1_memory_row``), each value in
-  canonical form.
+  before Agno 3.0; 1.x memories by ``convert.memories.convert_v1_memory_row``; the memories of 1.x
+  session blobs, after the memory tables, by ``move.blob_memories`` as the upgrade imports them), each
+  value in canonical form.
 * **Written** to a table created at the head layout of the target's backend (``move.table_ddl``),
   batch by batch with a checkpoint in the target (a killed copy resumes after the last batch); the
   secondary indexes after the load, then Agno's stamp (``registry.AGNO_TABLE_STAMP``) for the
@@ -91,6 +92,9 @@ class Source:
     table: str
     legacy: bool = False
     """An Agno 1.x memory table (rows converted by ``convert.memories``)."""
+    sessions: tuple[str, ...] = ()
+    """Agno 1.x session tables: the memories their ``memory`` blobs hold (``move.blob_memories``);
+    ``table`` is a name for them, keys are positions in their de-duplicated list."""
 
 
 @dataclass
@@ -109,7 +113,8 @@ class Plan:
 
 def plan(src: Target, dst: Target) -> list[Plan]:
     """The other Agno tables of ``src`` and the target table each goes to (``dst.tables`` names it,
-    else the source table's name; 1.x memory tables go to the memories table)."""
+    else the source table's name; 1.x memory tables and the memories 1.x session rows hold go to the
+    memories table)."""
     reader = side(src)
     skip = {src.session_table, src.runs_table, src.agno_versions_table, src.version_table}
     backend = dialect_of(dst).name
@@ -118,12 +123,23 @@ def plan(src: Target, dst: Target) -> list[Plan]:
         if FAMILIES[fam_name].ours:
             plans[fam_name] = _plan(fam_name, dst.tables.get(fam_name, found.table), backend, [Source(found.table)])
     legacy = sorted(t for t, cols in reader.columns().items() if t not in skip and _v1_memories(cols))
-    if legacy:
+    sessions = _v1_sessions(src)
+    if legacy or sessions:
         target = dst.tables.get(MEMORIES, plans[MEMORIES].target if MEMORIES in plans else _default(MEMORIES))
         entry = plans.get(MEMORIES) or _plan(MEMORIES, target, backend, [])
         entry.sources += [Source(t, legacy=True) for t in legacy]
+        if sessions:  # after the memory tables: their rows win (as in the upgrade)
+            entry.sources.append(Source(" ".join(f"{t}.memory" for t in sessions), sessions=sessions))
         plans[MEMORIES] = entry
     return list(plans.values())
+
+
+def _v1_sessions(src: Target) -> tuple[str, ...]:
+    """The Agno 1.x session tables of ``src``, in the import's order."""
+    from agno_migrate.migrate import runner
+    from agno_migrate.migrate.detection import MEMORIES as V1_MEMORIES
+
+    return tuple(t.name for t in runner.current(src).legacy if t.mode != V1_MEMORIES)
 
 
 def _v1_memories(columns: set[str]) -> bool:
@@ -167,9 +183,15 @@ class HeadRows:
         self.now = now
         self.dst = dialect_of(dst) if dst is not None else None
 
-    def batches(self, source: Source, size: int, after=None, report: TableCopied | None = None) -> Iterator:
-        """(head rows, the last source key read) per batch of ``source``, after the key ``after``."""
+    def batches(
+        self, source: Source, size: int, after=None, report: TableCopied | None = None, claimed: set | None = None
+    ) -> Iterator:
+        """(head rows, the last source key read) per batch of ``source``, after the key ``after``;
+        ``claimed`` receives the ids of 1.x memory rows that cannot be read."""
         p = self.plan
+        if source.sessions:
+            yield from self._session_memories(source, size, after, report)
+            return
         kinds = self.reader.kinds(source.table) if self.encoded else {}
         key = ("id",) if source.legacy else p.key
         if kinds and report is not None and not source.legacy:
@@ -179,12 +201,36 @@ class HeadRows:
         for raw, last in self.reader.batches(source.table, kinds, key, size, after):
             rows = []
             for row in raw:
-                head = self._head(source, row, rekey, report)
+                head = self._head(source, row, rekey, report, claimed)
                 if head is not None:
                     rows.append(head)
             yield rows, last
 
-    def _head(self, source: Source, raw: dict, rekey, report: TableCopied | None) -> dict | None:
+    def _session_memories(self, source: Source, size: int, after, report: TableCopied | None) -> Iterator:
+        """The memories of the 1.x session blobs that the plan's memory tables do not give
+        (``move.blob_memories``), ``size`` a batch; the key is the position in that list."""
+        from agno_migrate.move.blob_memories import session_memory_rows
+
+        def problem(text: str) -> None:
+            if report is not None:
+                report.skipped += 1
+                report.name(text)
+
+        claimed: set[str] = set()
+        held = (
+            row
+            for other in self.plan.sources
+            if not other.sessions
+            for rows, _ in self.batches(other, size, claimed=claimed)
+            for row in rows
+        )
+        found = session_memory_rows(self.reader, source.sessions, held, claimed, size, problem)
+        start = after or 0
+        for at in range(start, len(found), size):
+            rows = [conv.head_row(self.plan.family, row, self.plan.columns, self.now) for row in found[at : at + size]]
+            yield [self._fit(row, report) for row in rows] if self.dst is not None else rows, at + len(rows)
+
+    def _head(self, source: Source, raw: dict, rekey, report: TableCopied | None, claimed=None) -> dict | None:
         p = self.plan
         if source.legacy:
             from agno_migrate.convert.memories import MemoryConversionError, convert_v1_memory_row
@@ -192,6 +238,8 @@ class HeadRows:
             try:
                 row = convert_v1_memory_row(raw, fallback_time=self.now)
             except MemoryConversionError as exc:
+                if claimed is not None:
+                    claimed.add(str(raw.get("id")))
                 if report is not None:
                     report.skipped += 1
                     report.name(f"{source.table} {raw.get('id')}: not imported: {exc}")
