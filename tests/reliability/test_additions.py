@@ -163,6 +163,6 @@ def test_mongodb_a_users_index_is_an_addition_a_unique_one_drift(rdb, backend, t
     assert "nothing to do" in succeeded(cli("upgrade", url=db.url, cwd=tmp_path)).out
     with opened(db.url) as (mdb, target):
         assert "my_field_1" in mdb[target.session_table].index_information()
-        mdb[target.session_table].create_index([("user_id", 1), ("my_field", 1)], name="mine_uq", unique=True)
+        mdb[target.session_table].create_index([("session_id", 1), ("my_field", 1)], name="mine_uq", unique=True)
     line = one_line(cli("check", url=db.url, cwd=tmp_path), 4)
-    assert "unique key mine_uq (user_id, my_field) is not in Agno's layout" in line, line
+    assert "unique key mine_uq (session_id, my_field) is not in Agno's layout" in line, line

@@ -180,3 +180,17 @@ def test_a_unique_index_over_duplicates_is_refused_naming_them(rdb, backend, tmp
     with pytest.raises(Refused, match="session_id_1"):
         agno_migrate.upgrade(db.url)
     assert full_state(db) == before
+
+
+@pytest.mark.backends("mongodb")
+def test_a_runs_collection_without_indexes_before_3_0_0_is_no_damage(rdb, backend, tmp_path):
+    """A 2.x database beside an empty runs collection without indexes: the 3.0.0 step creates them."""
+    note_case("runs collection without indexes before 3.0.0")
+    db = rdb(backend)
+    db.load("2.5.0")
+    with opened(db.url) as (mdb, target):
+        mdb.create_collection(target.runs_table)
+    status = agno_migrate.current(db.url)
+    assert status.version < "3.0.0" and status.drift == [] and status.repairs == [], status
+    succeeded(cli("upgrade", url=db.url, cwd=tmp_path))
+    succeeded(cli("check", url=db.url, cwd=tmp_path))
