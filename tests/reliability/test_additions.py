@@ -47,12 +47,17 @@ def user_parts(db, table: str, tag: str) -> tuple[int, int, bool]:
         eng.dispose()
 
 
+def upgraded(db, cwd):
+    """``db`` holding the fixture pack's Agno 2.5.0 database, upgraded to head."""
+    db.load("2.5.0")
+    succeeded(cli("upgrade", url=db.url, cwd=cwd))
+    return db
+
+
 @pytest.mark.backends("sqlite", "postgresql", "mysql")
 def test_additions_at_head_are_reported_and_pass_check(rdb, backend, tmp_path):
     note_case("a user's column and index on the session and runs tables at head")
-    db = rdb(backend)
-    db.load("2.5.0")
-    succeeded(cli("upgrade", url=db.url, cwd=tmp_path))
+    db = upgraded(rdb(backend), tmp_path)
     add_user_parts(db, "agno_sessions", "s")
     add_user_parts(db, "agno_runs", "r")
     before = full_state(db)
@@ -121,9 +126,7 @@ def test_a_not_null_column_without_default_stays_drift_and_says_why(rdb, backend
 @pytest.mark.backends("sqlite", "postgresql", "mysql")
 def test_a_unique_index_of_the_users_stays_drift(rdb, backend, tmp_path):
     note_case("a user's unique index on the runs table")
-    db = rdb(backend)
-    db.load("2.5.0")
-    succeeded(cli("upgrade", url=db.url, cwd=tmp_path))
+    db = upgraded(rdb(backend), tmp_path)
     execute(db.url, f"CREATE UNIQUE INDEX my_uq ON {qualified(db, 'agno_runs')} (session_id, run_id)")
     line = one_line(cli("check", url=db.url, cwd=tmp_path), 4)
     assert "unique key my_uq (session_id, run_id) is not in Agno's layout: Agno's writes could fail" in line, line
