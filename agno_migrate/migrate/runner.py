@@ -366,7 +366,8 @@ def upgrade(
         opened.rollback()
         outcome = _upgrade_locked(opened, target, goal, progress)
         if outcome.after == registry.HEAD.version:
-            diff = opened.head_drift()
+            diff = opened.head_drift()  # what no upgrade changes (a missing key) is said, not repaired
+            outcome.drift += [line for line in diff.drift if line not in outcome.drift]
             outcome.additions = diff.additions
             outcome.repaired = opened.repair_indexes(diff.missing)
             tables = [t for t in others if not t.drift]
