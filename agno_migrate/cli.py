@@ -322,7 +322,8 @@ def upgrade(
             f"upgraded {target.session_table} from {start} to {outcome.after}: applied {', '.join(outcome.applied)}"
         )
     else:
-        opts.say(f"{target.session_table} is already at {outcome.after}: nothing to do")
+        done = "" if outcome.repaired or any(t.repaired for t in outcome.tables) else ": nothing to do"
+        opts.say(f"{target.session_table} is already at {outcome.after}{done}")
     if outcome.adopted:
         opts.detail(f"the database was not managed yet: detected and recorded {outcome.adopted}")
     from agno_migrate.backends import dialect_of
@@ -335,7 +336,18 @@ def upgrade(
             f"online: {outcome.report.ddl_retries} DDL statement(s) retried after waiting "
             f"{ddl_lock_timeout:g}s for a lock (at most {ddl_retries} retries each)"
         )
+    repaired = outcome.repaired + [f"{t.name}.{index}" for t in outcome.tables for index in t.repaired]
+    if repaired:
+        opts.say(f"repaired indexes: {', '.join(repaired)}")
+    _say_additions(opts, outcome.additions)
     _report(opts, outcome.report, report_path, set(accept_unreadable))
+
+
+def _say_additions(opts: Options, additions: list[str], tables=()) -> None:
+    """One line naming a user's additions to the Agno tables, which every upgrade keeps."""
+    every = additions + [f"{t.name}: {line}" for t in tables for line in t.additions]
+    if every:
+        opts.say(f"additions: {', '.join(every)} — kept")
 
 
 def _report(opts: Options, report: dict, report_path: str, accept: set[str] | None = None) -> None:
@@ -524,6 +536,9 @@ def _print_status(opts: Options, status) -> None:
         opts.say(f"Agno 1.x table {table.name} ({table.mode}, {table.rows} rows): {state}")
     for line in status.drift:
         opts.say(f"drift: {line}")
+    if status.repairs:
+        opts.say(f"missing: {'; '.join(status.repairs)} (agno-migrate upgrade creates them)")
+    _say_additions(opts, status.additions, status.tables)
     for table in status.tables:
         opts.say(_describe_agno_table(table))
     for fam, name in status.missing_tables.items():
@@ -536,6 +551,8 @@ def _describe_agno_table(table) -> str:
         state = "kept as it is (Agno has no such table on this backend, and does not use it)"
     elif table.version is None:
         state = f"matches no layout: {'; '.join(table.drift)}"
+    elif table.missing:
+        state = f"{table.version}, lacks the indexes {', '.join(table.missing)} (agno-migrate upgrade creates them)"
     elif table.at_head:
         state = f"{table.version} (head)"
     else:
@@ -557,6 +574,7 @@ def check(opts: Options):
     if len(used) < len(status.tables):
         others += f" ({len(status.tables) - len(used)} more kept as they are: Agno has no such table on this backend)"
     opts.say(f"ok: {status.target.session_table} is at head {status.version}{others}")
+    _say_additions(opts, status.additions, status.tables)
 
 
 @cli.command()
@@ -578,6 +596,8 @@ def _print_plan(opts: Options, the_plan) -> None:
     for table in the_plan.legacy:
         opts.say(f"Agno 1.x table {table.name} ({table.mode}, {table.rows} rows): would be imported at head")
     _print_table_steps(opts, the_plan.tables, "would be")
+    if the_plan.repairs:
+        opts.say(f"would repair: {'; '.join(the_plan.repairs)} (created at head)")
     if the_plan.create_head:
         opts.say(f"no session table: would create {t.session_table} and {t.runs_table} at {the_plan.goal} directly")
         return

@@ -19,6 +19,7 @@ from lineage_checks import (
 import agno_migrate
 from agno_migrate import AgentSession
 from agno_migrate.errors import Refused, SchemaDrift
+from agno_migrate.migrate.model import HeadDiff
 from agno_migrate.migrate.sql import detect
 from agno_migrate.target import Target
 
@@ -250,5 +251,5 @@ def test_fresh_head_equals_replayed_lineage(new_database, backend):
         target = Target.from_url(fresh.url)
         engine = sa.create_engine(target.driver_url)
         with engine.connect() as conn:
-            assert detect.compare_to_head(conn, target) == []
+            assert detect.compare_to_head(conn, target) == HeadDiff()
         engine.dispose()

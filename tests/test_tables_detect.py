@@ -269,7 +269,10 @@ def test_a_users_nullable_column_and_index_are_additions(new_database, backend):
     if backend == "sqlite":  # SQLite requires a default: an addition
         assert d.ok and d.additions == ["column tenant added (int, NOT NULL with a default)"]
     else:
-        assert not d.ok and d.drift == ["column tenant is NOT NULL without a default and not in Agno's layout"]
+        assert not d.ok and d.drift == [
+            "column tenant is NOT NULL without a default and not in Agno's layout: "
+            "Agno's inserts, which do not set it, would fail"
+        ]
 
 
 @pytest.mark.parametrize("backend", ("sqlite", "postgresql"))
@@ -284,7 +287,7 @@ def test_an_old_unique_key_left_beside_the_new_one_is_an_upgrade_cut_short(new_d
     assert d.ok and d.interrupted and not d.at_head and not d.drift and d.origin == "interrupted"
     db.execute(f"CREATE UNIQUE INDEX odd_key ON {on} (date)")
     d = _detect(db, "agno_metrics", "metrics")
-    assert not d.ok and "unique key odd_key (date) is not in Agno's layout" in d.drift
+    assert not d.ok and "unique key odd_key (date) is not in Agno's layout: Agno's writes could fail on it" in d.drift
 
 
 def test_mongo_changes(new_database):
@@ -302,14 +305,20 @@ def test_mongo_changes(new_database):
         evals = detect_table("evals", reflect_mongo(mdb, "agno_eval_runs"))
         assert evals.version == "2.0.0" and not evals.at_head  # as before a 3.x application's first use
         knowledge = detect_table("knowledge", reflect_mongo(mdb, "agno_knowledge"))
-        assert knowledge.at_head and knowledge.additions == ["index my_field_1 added", "field my_field added"]
+        assert knowledge.at_head and knowledge.additions == [
+            "index my_field_1 (my_field) added",
+            "field my_field added",
+        ]
         mdb["agno_metrics"].delete_many({})
         mdb["agno_metrics"].create_index([("date", 1), ("aggregation_period", 1)], unique=True)
         metrics = detect_table("metrics", reflect_mongo(mdb, "agno_metrics"))
         assert metrics.ok and metrics.interrupted and not metrics.at_head  # the old key beside the new one
         mdb["agno_metrics"].create_index([("completed", 1)], unique=True, name="odd")
         metrics = detect_table("metrics", reflect_mongo(mdb, "agno_metrics"))
-        assert not metrics.ok and "unique index odd is not in Agno's layout" in metrics.drift
+        assert (
+            not metrics.ok
+            and "unique key odd (completed) is not in Agno's layout: Agno's writes could fail on it" in metrics.drift
+        )
 
 
 @pytest.mark.parametrize("backend", ("sqlite", "postgresql"))

@@ -103,6 +103,7 @@ def other_tables(db, schema: str | None, target: Target, backend: str) -> list[A
                 list(found.additions),
                 tuple(found.covers),
                 found.interrupted,
+                list(found.missing),
                 elsewhere=head is None,
             )
         )

@@ -64,12 +64,34 @@ class Detection:
     orphan_runs: str | None = None
     """The runs table exists without the session table: it belongs to another session table (the
     session table it refers to, where known) or was left behind; creating head beside it is refused."""
+    repairs: list[str] = field(default_factory=list)
+    """Indexes of the version found that the tables lack (one line each): not damage, the upgrade
+    creates them once at head (``HeadDiff.missing``)."""
+    additions: list[str] = field(default_factory=list)
+    """What a user added that Agno does not need (``tables.extra_column``/``extra_index``): kept."""
 
     def add_damage(self, found: list[str]) -> None:
         """Note what the tables lack or have changed; it is drift too (``current`` and ``check``
         show it, ``upgrade`` refuses it)."""
         self.damage += found
         self.drift += found
+
+
+@dataclass
+class HeadDiff:
+    """How the session and runs tables (collections) differ from the head schema, in three kinds."""
+
+    drift: list[str] = field(default_factory=list)
+    """What no upgrade changes: a column missing or of another type, a key, a user's column that
+    breaks Agno's inserts (``check`` exits 4; an unmanaged database is refused)."""
+    missing: list[tuple[str, str]] = field(default_factory=list)
+    """(table, index) of head's indexes that are not there: ``upgrade`` creates them."""
+    additions: list[str] = field(default_factory=list)
+    """A user's columns and indexes Agno does not need: reported, kept, not drift."""
+
+    @property
+    def missing_lines(self) -> list[str]:
+        return [f"index {index} on {table} is missing" for table, index in self.missing]
 
 
 @dataclass
@@ -113,6 +135,9 @@ class AgnoTable:
     """Every point at which a table has this layout (no Agno migration changed it in between)."""
     interrupted: bool = False
     """Part-way from ``version``'s layout to head: an upgrade cut short, finished by the next."""
+    missing: list[str] = field(default_factory=list)
+    """MongoDB: indexes its layout has that the collection lacks (restored without them): the
+    upgrade creates head's (``check`` fails meanwhile, naming them and the command)."""
     elsewhere: bool = False
     """Agno has no table of this family on this backend (e.g. approvals on MongoDB): a table of it here
     holds another backend's layout (``agno-migrate copy`` keeps such rows so nothing is lost); Agno does
@@ -120,7 +145,7 @@ class AgnoTable:
 
     @property
     def behind(self) -> bool:
-        return self.version is not None and not self.at_head
+        return self.version is not None and not self.at_head and not self.missing
 
     @property
     def steps(self) -> list:
@@ -140,6 +165,7 @@ class AgnoTable:
             "drift": self.drift,
             "additions": self.additions,
             "interrupted": self.interrupted,
+            "missing_indexes": self.missing,
             "elsewhere": self.elsewhere,
         }
 
@@ -161,6 +187,8 @@ class TableUpgrade:
     steps: list[str] = field(default_factory=list)
     """The points of the steps applied (or to apply), oldest first."""
     stamped: bool = False
+    repaired: list[str] = field(default_factory=list)
+    """The indexes created because the table lacked them (``AgnoTable.missing``)."""
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -188,6 +216,11 @@ class Status:
     missing_tables: dict[str, str] = field(default_factory=dict)
     """Tables named explicitly (``Target.tables``: ``--table``, an Agno Db object) that do not exist,
     family → name. Not an error: Agno creates a table at head when it first needs it."""
+    additions: list[str] = field(default_factory=list)
+    """A user's columns and indexes on the session and runs tables that Agno does not need: kept."""
+    repairs: list[str] = field(default_factory=list)
+    """Head's indexes the session and runs tables lack (known at head, or when not managed yet):
+    ``upgrade`` creates them, ``check`` fails until then."""
 
     @property
     def head(self) -> str:
@@ -220,6 +253,8 @@ class Status:
             ],
             "agno_tables": [t.as_dict() for t in self.tables],
             "missing_agno_tables": dict(self.missing_tables),
+            "additions": self.additions,
+            "missing_indexes": self.repairs,
         }
 
 
@@ -253,6 +288,8 @@ class Plan:
     """Agno 1.x tables the upgrade would import (only when going to head)."""
     tables: list[TableUpgrade] = field(default_factory=list)
     """The other Agno tables the upgrade would bring to head, with their steps (only to head)."""
+    repairs: list[str] = field(default_factory=list)
+    """Head's indexes the session and runs tables lack, that the upgrade would create (to head)."""
 
     def as_dict(self) -> dict:
         return {
@@ -265,6 +302,7 @@ class Plan:
             "drift": self.drift,
             "steps": [s.__dict__ for s in self.steps],
             "agno_tables": [t.as_dict() for t in self.tables],
+            "missing_indexes": self.repairs,
         }
 
 
@@ -283,6 +321,10 @@ class Outcome:
     sql: str | None = None
     tables: list[TableUpgrade] = field(default_factory=list)
     """The other Agno tables this upgrade changed or stamped."""
+    repaired: list[str] = field(default_factory=list)
+    """``table.index`` of head's indexes the session and runs tables lacked, created at head."""
+    additions: list[str] = field(default_factory=list)
+    """A user's columns and indexes on the session and runs tables, kept (``Status.additions``)."""
 
     def as_dict(self) -> dict:
         report = {
@@ -299,4 +341,6 @@ class Outcome:
             "drift": self.drift,
             "report": report,
             "agno_tables": [t.as_dict() for t in self.tables],
+            "repaired_indexes": self.repaired,
+            "additions": self.additions,
         }

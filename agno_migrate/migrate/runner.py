@@ -16,6 +16,7 @@ from agno_migrate.migrate.backend import Backend, backend_for
 from agno_migrate.migrate.model import (
     AgnoTable,
     Detection,
+    HeadDiff,
     LegacyTable,
     Online,
     Outcome,
@@ -85,6 +86,7 @@ def _refuse_early(
         if state.recorded is None:
             _check_detection(target, state.found, opened.noun)
         _refuse_drifted(opened.other_tables())
+        opened.refuse_unrepairable()
         if legacy_tables or accept:
             _check_accept(accept, opened.legacy_state(legacy_tables).tables)
 
@@ -96,6 +98,17 @@ def _refuse_drifted(tables: list[AgnoTable]) -> None:
         raise SchemaDrift(
             "schema drift in " + "; ".join(f"{t.name} ({t.family}): {'; '.join(t.drift)}" for t in drifted)
         )
+
+
+REPAIRS = "agno-migrate upgrade creates them"
+"""What ``check`` says of indexes the tables lack: the upgrade repairs them."""
+
+
+def _refuse_missing(status: Status, repairs: list[str]) -> None:
+    """SchemaDrift naming head's indexes the session and runs tables lack, and the command that
+    creates them."""
+    if repairs:
+        raise SchemaDrift(f"{status.target.session_table} is at {status.version} but {'; '.join(repairs)}: {REPAIRS}")
 
 
 def _planned_tables(tables: list[AgnoTable]) -> list[TableUpgrade]:
@@ -170,6 +183,7 @@ def current(db: str | Target | AgnoDb | None) -> Status:
         missing = opened.missing_tables()
         if state.recorded is not None:
             stamp = opened.agno_stamp()
+            diff = opened.head_drift() if state.recorded == registry.HEAD.version else HeadDiff()
             return Status(
                 target,
                 state.recorded,
@@ -180,6 +194,8 @@ def current(db: str | Target | AgnoDb | None) -> Status:
                 legacy_unreadable=legacy.unreadable,
                 tables=tables,
                 missing_tables=missing,
+                additions=diff.additions,
+                repairs=diff.missing_lines,
             )
         found = state.found
         return Status(
@@ -194,6 +210,8 @@ def current(db: str | Target | AgnoDb | None) -> Status:
             legacy_unreadable=legacy.unreadable,
             tables=tables,
             missing_tables=missing,
+            additions=found.additions,
+            repairs=found.repairs,
         )
 
 
@@ -233,10 +251,12 @@ def check(db: str | Target | AgnoDb | None) -> Status:
             found=status.version,
         )
     with backend_for(target).reading(target) as opened:
-        diffs = opened.head_drift()
-    if diffs:
-        status.drift = diffs
-        raise SchemaDrift(f"schema drift in {target.session_table} at {status.version}: {'; '.join(diffs)}")
+        diff = opened.head_drift()
+    status.additions, status.repairs = diff.additions, diff.missing_lines
+    if diff.drift:
+        status.drift = diff.drift
+        raise SchemaDrift(f"schema drift in {target.session_table} at {status.version}: {'; '.join(diff.drift)}")
+    _refuse_missing(status, status.repairs)
     _check_other_tables(status)
     return status
 
@@ -246,6 +266,12 @@ def _check_other_tables(status: Status) -> None:
     SchemaBehind naming each one behind its family's head. Tables at head (and the table types no
     Agno migration changes, always at head) pass."""
     _refuse_drifted(status.tables)
+    lacking = [t for t in status.tables if t.missing]
+    if lacking:
+        raise SchemaDrift(
+            "; ".join(f"{t.name} ({t.family}) lacks the indexes {', '.join(t.missing)}" for t in lacking)
+            + f": {REPAIRS}"
+        )
     behind = [t for t in status.tables if t.behind]
     if behind:
         raise SchemaBehind(
@@ -265,11 +291,16 @@ def plan(db: str | Target | AgnoDb | None, to: str = "head", legacy_tables: list
         state = opened.read_state()
         pending = opened.legacy_state(legacy_tables).pending
         tables = opened.other_tables()
-    the_plan = _plan(target, goal, state, opened.noun)
-    if goal == registry.HEAD:
-        _refuse_drifted(tables)
-        the_plan.legacy = pending
-        the_plan.tables = _planned_tables(tables)
+        the_plan = _plan(target, goal, state, opened.noun)
+        if goal == registry.HEAD:
+            _refuse_drifted(tables)
+            opened.refuse_unrepairable()
+            the_plan.legacy = pending
+            the_plan.tables = _planned_tables(tables)
+            if state.recorded is None:
+                the_plan.repairs = state.found.repairs
+            elif state.recorded == registry.HEAD.version:
+                the_plan.repairs = opened.head_drift().missing_lines
     return the_plan
 
 
@@ -342,9 +373,14 @@ def upgrade(
         accept = _check_accept(accept_unreadable, opened.legacy_state(legacy_tables).tables)
         others = opened.other_tables()  # the session steps change none of them: read once, under the lock
         _refuse_drifted(others)  # before any change, as drift in the session table
+        opened.refuse_unrepairable()
         opened.rollback()
         outcome = _upgrade_locked(opened, target, goal, progress)
         if outcome.after == registry.HEAD.version:
+            diff = opened.head_drift()  # what no upgrade changes (a missing key) is said, not repaired
+            outcome.drift += [line for line in diff.drift if line not in outcome.drift]
+            outcome.additions = diff.additions
+            outcome.repaired = opened.repair_indexes(diff.missing)
             tables = [t for t in others if not t.drift and not t.elsewhere]
             outcome.tables = opened.upgrade_tables(tables, outcome.report)
             pending = opened.legacy_state(legacy_tables).pending

@@ -6,8 +6,10 @@
   release and what Agno's own ``MigrationManager`` leaves, :mod:`agno_migrate.tables.layouts`) and gives
   the point it is at, or the drift (one line per difference) from the closest layout. Columns and
   indexes a user added (nullable or defaulted columns, non-unique indexes, unknown document fields)
-  are reported as additions, never drift. Indexes and keys are matched by their columns, not their
-  names (a renamed table keeps its old index names; Agno's migration names some indexes ``ix_``).
+  are reported as additions, never drift (:func:`extra_column`, :func:`extra_index`: the one rule for
+  every Agno table, the session and runs tables included). Indexes and keys are matched by their
+  columns, not their names (a renamed table keeps its old index names; Agno's migration names some
+  indexes ``ix_``).
 * :func:`find_tables` says which Agno tables a database holds: explicit names first, then default
   names, then fingerprints (a table of any name with a family's fingerprint columns).
 """
@@ -73,6 +75,9 @@ class TableDetection:
     """The table is part-way from ``version``'s layout to head (every column, key and index as in one
     or the other): an upgrade cut short between two statements that commit on their own (MySQL's DDL,
     MongoDB's index builds). Not drift: the upgrade's steps, each idempotent, finish it."""
+    missing: list[str] = field(default_factory=list)
+    """MongoDB: the indexes of ``version``'s layout that the collection lacks (a collection restored
+    by ``mongoimport`` has none): not drift, the upgrade creates head's. Never at head meanwhile."""
 
     @property
     def ok(self) -> bool:
@@ -95,7 +100,7 @@ def reflect_sql(conn, table: str, schema: str | None = None, backend: str | None
     insp = sa.inspect(conn)
     phys = Physical(table, backend)
     for c in insp.get_columns(table, schema=schema):
-        phys.columns[c["name"]] = (dialect.type_family(c["type"]), bool(c["nullable"]), c.get("default") is not None)
+        phys.columns[c["name"]] = (dialect.type_family(c["type"]), bool(c["nullable"]), has_default(c))
     phys.primary_key = tuple(insp.get_pk_constraint(table, schema=schema).get("constrained_columns") or ())
     for u in insp.get_unique_constraints(table, schema=schema):
         phys.unique.setdefault((tuple(u["column_names"]), False), u.get("name"))
@@ -151,6 +156,43 @@ def reflect_mongo(db, collection: str, sample: int = MONGO_SAMPLE) -> Physical:
     return phys
 
 
+# --- a user's additions: the one rule ---------------------------------------------------------------------
+
+NOT_NULL_EXTRA = (
+    "is NOT NULL without a default and not in Agno's layout: Agno's inserts, which do not set it, would fail"
+)
+UNIQUE_EXTRA = "is not in Agno's layout: Agno's writes could fail on it"
+
+
+def has_default(column: dict) -> bool:
+    """Whether a reflected column (SQLAlchemy's ``get_columns`` entry) is filled when an insert omits it:
+    a server default, an identity or auto-increment, a computed value."""
+    return bool(
+        column.get("default") is not None
+        or column.get("identity")
+        or column.get("computed")
+        or column.get("autoincrement") is True
+    )
+
+
+def extra_column(name: str, fam: str, nullable: bool, defaulted: bool) -> tuple[str | None, str | None]:
+    """(drift, addition) for a column that no Agno layout has: an addition when Agno's inserts, which
+    never name it, still work (nullable, or NOT NULL with a default); drift otherwise (one of the two
+    is None)."""
+    if nullable or defaulted:
+        return None, f"column {name} added ({fam}, {'nullable' if nullable else 'NOT NULL with a default'})"
+    return f"column {name} {NOT_NULL_EXTRA}", None
+
+
+def extra_index(name: str | None, cols, unique: bool) -> tuple[str | None, str | None]:
+    """(drift, addition) for an index that no Agno layout has: a plain index is an addition (kept by
+    every upgrade); a unique one is drift, since rows Agno writes could violate it."""
+    label = f"{name} " if name else ""
+    if unique:
+        return f"unique key {label}{_cols(cols)} {UNIQUE_EXTRA}", None
+    return None, f"index {label}{_cols(cols)} added"
+
+
 # --- comparing -----------------------------------------------------------------------------------------
 
 
@@ -174,13 +216,9 @@ def compare_sql(layout: dict, phys: Physical) -> tuple[list[str], list[str]]:
             drift.append(f"column {name} is {found[0]}, expected {fam}")
         if found[1] != nullable:
             drift.append(f"column {name} is {_null(found[1])}, expected {_null(nullable)}")
-    for name, (fam, nullable, has_default) in phys.columns.items():
-        if name in layout["columns"]:
-            continue
-        if nullable or has_default:
-            additions.append(f"column {name} added ({fam}, {'nullable' if nullable else 'NOT NULL with a default'})")
-        else:
-            drift.append(f"column {name} is NOT NULL without a default and not in Agno's layout")
+    for name, (fam, nullable, defaulted) in phys.columns.items():
+        if name not in layout["columns"]:
+            file_under(extra_column(name, fam, nullable, defaulted), drift, additions)
     if set(phys.primary_key) != set(layout["primary_key"]):
         drift.append(f"primary key is {_cols(phys.primary_key)}, expected {_cols(layout['primary_key'])}")
     expected_unique = {(tuple(cols), partial): name for name, cols, partial in layout["unique"]}
@@ -190,31 +228,44 @@ def compare_sql(layout: dict, phys: Physical) -> tuple[list[str], list[str]]:
             drift.append(f"unique key {label} {_cols(cols)}{' (partial)' if partial else ''} missing")
     for (cols, partial), name in phys.unique.items():
         if (cols, partial) not in expected_unique and set(cols) != set(phys.primary_key):
-            label = f"{name} " if name else ""
-            drift.append(f"unique key {label}{_cols(cols)}{' (partial)' if partial else ''} is not in Agno's layout")
+            drift.append(extra_index(f"{name or ''}{' (partial)' if partial else ''}".strip(), cols, True)[0])
     expected_indexes = {tuple(cols): name for name, cols in layout["indexes"]}
     for cols, name in expected_indexes.items():
         if cols not in phys.indexes:
             drift.append(f"index {name.replace('{t}', phys.name)} {_cols(cols)} missing")
     for cols, name in phys.indexes.items():
         if cols not in expected_indexes:
-            additions.append(f"index {name} {_cols(cols)} added")
+            file_under(extra_index(name, cols, False), drift, additions)
     return drift, additions
 
 
-def compare_mongo(layout: dict, phys: Physical, known_fields: set[str]) -> tuple[list[str], list[str]]:
+def file_under(
+    judged: tuple[str | None, str | None], drift: list[str], additions: list[str], table: str | None = None
+) -> None:
+    """Append a (drift, addition) pair of :func:`extra_column` / :func:`extra_index` where it belongs
+    (``table``: named in front of the line)."""
+    for line, into in zip(judged, (drift, additions), strict=True):
+        if line:
+            into.append(f"{table}: {line}" if table else line)
+
+
+def compare_mongo(
+    layout: dict, phys: Physical, known_fields: set[str], missing: list[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(drift, additions) of a collection against one layout. ``missing``: where to put the names of
+    the layout's indexes the collection lacks instead of drift (an index is built on the documents
+    there, so the upgrade creates it: a collection restored without its indexes is repairable)."""
     drift, additions = [], []
     expected = {(tuple(tuple(k) for k in key), unique): name for name, key, unique in layout["indexes"]}
     for (key, unique), name in expected.items():
         if (key, unique) not in phys.mongo_indexes:
-            drift.append(f"{'unique ' if unique else ''}index {name} missing")
+            if missing is not None and not any(k == key for k, _ in phys.mongo_indexes):
+                missing.append(name)
+            else:
+                drift.append(f"{'unique ' if unique else ''}index {name} missing")
     for (key, unique), name in phys.mongo_indexes.items():
-        if (key, unique) in expected:
-            continue
-        if unique:
-            drift.append(f"unique index {name} is not in Agno's layout")
-        else:
-            additions.append(f"index {name} added")
+        if (key, unique) not in expected:
+            file_under(extra_index(name, [k for k, _ in key], unique), drift, additions)
     for name, types in sorted(phys.fields.items()):
         wanted = set(layout["fields"].get(name, ()))
         if "string(json)" in types and "string(json)" not in wanted and wanted & {"object", "array"}:
@@ -277,6 +328,16 @@ def detect_table(fam: Family | str, phys: Physical) -> TableDetection:
                     result.version, result.covers, result.origin = entry["point"], tuple(entry["covers"]), "interrupted"
                     result.interrupted, result.additions = True, additions
                     return result
+    if _documents(phys):  # the newest layout it matches but for indexes it lacks
+        for position in range(len(layouts) - 1, -1, -1):
+            for origin, layout in _accepted(layouts[position]):
+                missing: list[str] = []
+                drift, additions = compare_mongo(layout, phys, known_fields, missing)
+                if not drift:
+                    entry = layouts[position]
+                    result.version, result.covers, result.origin = entry["point"], tuple(entry["covers"]), origin
+                    result.missing, result.additions = missing, additions
+                    return result
     drift, additions, position, origin, entry, _ = min(tried, key=lambda t: (len(t[0]), -t[2]))
     result.drift, result.additions, result.closest = drift, additions, entry["point"]
     return result
@@ -333,13 +394,12 @@ def _between(older: dict, head: dict, phys: Physical, known_fields: set[str]) ->
     for element in old_i | new_i:
         if not _either(element, old_i, new_i, phys.indexes, kept=True):
             drift.append(f"index {_cols(element)} missing")
-    for name, (fam, nullable, has_default) in phys.columns.items():
+    for name, (fam, nullable, defaulted) in phys.columns.items():
         if name not in older["columns"] and name not in head["columns"]:
-            if nullable or has_default:
-                additions.append(f"column {name} added ({fam})")
-            else:
-                drift.append(f"column {name} is NOT NULL without a default and not in Agno's layout")
-    additions += [f"index {n} {_cols(c)} added" for c, n in phys.indexes.items() if c not in old_i | new_i]
+            file_under(extra_column(name, fam, nullable, defaulted), drift, additions)
+    for cols, name in phys.indexes.items():
+        if cols not in old_i | new_i:
+            file_under(extra_index(name, cols, False), drift, additions)
     return drift, additions
 
 

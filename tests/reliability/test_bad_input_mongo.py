@@ -188,7 +188,7 @@ def test_drifted_schema_at_head_fails_check(rdb, backend, kind, tmp_path):
         runs = mdb[target.runs_table]
         if kind == "index missing":
             runs.drop_index("session_id_1_run_index_1")
-            said = "agno_runs lacks index session_id_1_run_index_1"
+            said = "index session_id_1_run_index_1 on agno_runs is missing: agno-migrate upgrade creates them"
         elif kind == "index not unique":
             runs.drop_index("run_id_1")
             runs.create_index("run_id", name="run_id_1")

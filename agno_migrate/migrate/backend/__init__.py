@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from agno_migrate.backends import dialect_of
 from agno_migrate.migrate.model import (
     AgnoTable,
+    HeadDiff,
     LegacyState,
     LegacyTable,
     Online,
@@ -75,8 +76,16 @@ class Backend(Protocol):
         """The Agno 1.x tables found (or ``named``, each ``NAME[:MODE]``) and those not imported
         yet. Raises UsageError for a named table that is missing or not Agno 1.x."""
 
-    def head_drift(self) -> list[str]:
-        """How the physical schema differs from head; empty when it matches."""
+    def head_drift(self) -> HeadDiff:
+        """How the physical schema differs from head: drift, head's indexes missing, a user's additions."""
+
+    def refuse_unrepairable(self) -> None:
+        """Raise Refused (nothing changed) when an index :meth:`repair_indexes` would create cannot be
+        built on the rows there (a unique one over duplicates); reads only."""
+
+    def repair_indexes(self, missing: list[tuple[str, str]]) -> list[str]:
+        """At head: create head's indexes that the tables lack (``missing``: ``HeadDiff.missing``), and
+        commit. Returns ``table.index`` of each one created."""
 
     def other_tables(self) -> list[AgnoTable]:
         """The other Agno tables found (memories, evals, metrics, knowledge, ...; not the session,

@@ -21,6 +21,7 @@ from agno_migrate.migrate.legacy import mongo as mongo_legacy
 from agno_migrate.migrate.model import (
     AgnoTable,
     Detection,
+    HeadDiff,
     LegacyState,
     LegacyTable,
     Plan,
@@ -89,8 +90,36 @@ class MongoBackend:
         tables = mongo_legacy.resolve_collections(self.db, self.target, found, named)
         return LegacyState(tables, *mongo_legacy.pending(self.db, self.target, tables))
 
-    def head_drift(self) -> list[str]:
+    def head_drift(self) -> HeadDiff:
         return mongo_detect.compare_to_head(self.db, self.target)
+
+    def refuse_unrepairable(self) -> None:
+        for collection, name, fields in self._missing_specs(unique=True):
+            mongo_tables.refuse_duplicates(self.db[collection], name, fields, "the session store")
+
+    def repair_indexes(self, missing: list[tuple[str, str]]) -> list[str]:
+        from pymongo import IndexModel
+
+        missing = self._missing_specs(missing=missing)
+        for collection, name, fields, unique in missing:
+            self.db[collection].create_indexes([IndexModel([(f, 1) for f in fields], name=name, unique=unique)])
+        return [f"{collection}.{name}" for collection, name, _, _ in missing]
+
+    def _missing_specs(self, unique: bool = False, missing: list[tuple[str, str]] | None = None) -> list[tuple]:
+        """(collection, name, fields, unique) of head's indexes the collections there lack (``missing``,
+        else read); with ``unique`` only the unique ones, as (collection, name, fields)."""
+        from agno_migrate.schema import mongo_head_indexes, mongo_index_name
+
+        missing = set(self.head_drift().missing if missing is None else missing)
+        out = [
+            (collection, mongo_index_name(fields), fields, is_unique)
+            for collection, specs in mongo_head_indexes(self.target).items()
+            for fields, is_unique in specs
+            if (collection, mongo_index_name(fields)) in missing
+        ]
+        if unique:
+            return [(c, n, f) for c, n, f, u in out if u]
+        return out
 
     def other_tables(self) -> list[AgnoTable]:
         return other_tables(self.db, None, self.target, dialect_of(self.target).name)

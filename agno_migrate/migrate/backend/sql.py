@@ -25,6 +25,7 @@ from agno_migrate.migrate.legacy import sql_checkpoints
 from agno_migrate.migrate.model import (
     AgnoTable,
     Detection,
+    HeadDiff,
     LegacyState,
     LegacyTable,
     Online,
@@ -89,8 +90,11 @@ class SqlBackend:
         tables = legacy_mod.resolve_tables(self.conn, self.target, found, named)
         return LegacyState(tables, *sql_checkpoints.pending(self.conn, self.target, tables))
 
-    def head_drift(self) -> list[str]:
+    def head_drift(self) -> HeadDiff:
         return detect_mod.compare_to_head(self.conn, self.target)
+
+    def refuse_unrepairable(self) -> None:
+        """Nothing to refuse: head's indexes on SQL are plain ones (a missing key is drift instead)."""
 
     def other_tables(self) -> list[AgnoTable]:
         dialect = dialect_of(self.target)
@@ -108,6 +112,21 @@ class SqlBackend:
     def upgrade_tables(self, tables: list[AgnoTable], report: StepReport) -> list[TableUpgrade]:
         self.conn.commit()  # each table is committed on its own, with its stamp
         return tables_mod.upgrade_tables(self.conn, self.target, tables, report)
+
+    def repair_indexes(self, missing: list[tuple[str, str]]) -> list[str]:
+        from sqlalchemy.schema import CreateIndex
+
+        from agno_migrate.schema import head_tables
+
+        if not missing:
+            return []
+        head = head_tables(self.target)
+        indexes = {(i.table.name, i.name): i for t in (head.sessions, head.runs, head.agno_versions) for i in t.indexes}
+        ctx = _sql.migration_context(self.target, self.conn)
+        for key in missing:
+            _sql.execute(ctx, CreateIndex(indexes[key]))
+        self.conn.commit()
+        return [f"{table}.{index}" for table, index in missing]
 
     def create_head(self, resume: bool) -> None:
         _create_head_in(_sql.migration_context(self.target, self.conn), self.target, resume=resume)

@@ -9,15 +9,16 @@ MongoDB has no DDL to read, so the physical signs are the collections and the do
   them (2.0.0 without one, as Agno itself reads it).
 
 A stamp that contradicts the physical signs is drift; the physical version wins. A collection
-that lacks an index it has at the version found is damage, as a SQL table missing an index is:
-the upgrade refuses it (see :func:`missing_indexes`).
+that lacks an index it has at the version found (restored by ``mongoimport``, which writes
+documents only) is no damage: the upgrade creates the missing indexes once at head (after checking
+that the documents allow the unique ones), as on SQL (see :func:`missing_indexes`).
 """
 
 from __future__ import annotations
 
 from agno_migrate import registry
 from agno_migrate.migrate.detection import legacy_kind, not_agno, unknown_stamp
-from agno_migrate.migrate.model import Detection, LegacyTable
+from agno_migrate.migrate.model import Detection, HeadDiff, LegacyTable
 from agno_migrate.migrate.mongo import state as mongo_state
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.schema import JSON_COLUMNS_2X
@@ -99,16 +100,18 @@ def detect(db, target: Target) -> Detection:
                 f"Agno's {target.agno_versions_table} says {stamp} but the collections are at "
                 f"{result.version.version}: {why}"
             )
-    result.add_damage(missing_indexes(db, target, result.version))
+    diff = missing_indexes(db, target, result.version)
+    result.add_damage(diff.drift)
+    result.repairs, result.additions = diff.missing_lines, diff.additions
     return result
 
 
-def missing_indexes(db, target: Target, version: SchemaVersion) -> list[str]:
+def missing_indexes(db, target: Target, version: SchemaVersion) -> HeadDiff:
     """The head indexes that a database found at ``version`` lacks although its collections have
-    them from that version on; a missing one is damage (as a SQL table's missing index): the steps
-    after ``version`` would not create it. The session collection has its indexes from 2.0.0 on,
-    the runs collection from the version that creates it (3.0.0): before that, the step creating
-    it creates its indexes too, so a runs collection without them is no damage."""
+    them from that version on (``missing``: the upgrade creates them at head, as on SQL), and the
+    user's own indexes (``additions``, or drift for a unique one). The session collection has its
+    indexes from 2.0.0 on, the runs collection from the version that creates it (3.0.0): before
+    that, the step creating it creates its indexes too."""
     from agno_migrate.schema import mongo_head_indexes
 
     required = mongo_head_indexes(target)
@@ -117,36 +120,43 @@ def missing_indexes(db, target: Target, version: SchemaVersion) -> list[str]:
     return _index_diffs(db, required, adopting=True)
 
 
-def compare_to_head(db, target: Target) -> list[str]:
-    """How the collections differ from the head layout (missing collection or index, an index with
-    other keys or uniqueness); empty when they match. Extra indexes are the user's business."""
+def compare_to_head(db, target: Target) -> HeadDiff:
+    """How the collections differ from the head layout: a missing collection, an index with other
+    uniqueness, a unique index of the user's (drift); head's indexes that are missing (the upgrade
+    creates them); the user's plain indexes (additions)."""
     from agno_migrate.schema import mongo_head_indexes
 
     return _index_diffs(db, mongo_head_indexes(target))
 
 
-def _index_diffs(db, wanted: dict, adopting: bool = False) -> list[str]:
-    """How the collections of ``wanted`` (collection -> its (fields, unique) pairs) differ from it:
-    a collection or an index missing, an index unique where it should not be or the other way
-    round. ``adopting`` (as the SQL detection's): only the indexes missing from the collections
-    that are there."""
+def _index_diffs(db, wanted: dict, adopting: bool = False) -> HeadDiff:
+    """How the collections of ``wanted`` (collection -> its (fields, unique) pairs) differ from it.
+    ``adopting`` (as the SQL detection's): a collection that is not there, and an index whose
+    uniqueness differs, are left to the steps."""
     from agno_migrate.schema import mongo_index_name
+    from agno_migrate.tables.detect import extra_index, file_under
 
     names = set(db.list_collection_names())
-    diffs = []
+    diff = HeadDiff()
     for collection, specs in wanted.items():
         if collection not in names:
             if not adopting:
-                diffs.append(f"collection {collection} is missing")
+                diff.drift.append(f"collection {collection} is missing")
             continue
         have = {
             name: (tuple(k for k, _ in info["key"]), bool(info.get("unique")))
             for name, info in db[collection].index_information().items()
+            if name != "_id_"
         }
         by_keys = {keys: unique for keys, unique in have.values()}
         for fields, unique in specs:
             if fields not in by_keys:
-                diffs.append(f"{collection} lacks index {mongo_index_name(fields)}")
+                diff.missing.append((collection, mongo_index_name(fields)))
             elif by_keys[fields] != unique and not adopting:
-                diffs.append(f"{collection} index {mongo_index_name(fields)} is {'not ' if unique else ''}unique")
-    return diffs
+                diff.drift.append(f"{collection} index {mongo_index_name(fields)} is {'not ' if unique else ''}unique")
+        wanted_keys = {fields for fields, _ in specs}
+        for name, (fields, unique) in sorted(have.items()):
+            if fields not in wanted_keys:
+                judged = extra_index(name, fields, unique)
+                file_under(judged, diff.drift, diff.additions, collection)
+    return diff

@@ -61,14 +61,14 @@ def upgrade_tables(db, target: Target, tables: list[AgnoTable], report: StepRepo
     for w in work:
         if lock is not None:
             lock.check()
-        if not w.table.at_head:
-            converge(db[w.table.name], w.head, w.obsolete)
+        did = converge(db[w.table.name], w.head, w.obsolete) if not w.table.at_head else []
         if w.rekey:
             rekey_learnings(db[w.table.name], report)
         if w.stamp:
             mongo_state.write_agno_stamp(db, target, w.table.name, registry.AGNO_TABLE_STAMP)
         t = w.table
-        done.append(TableUpgrade(t.family, t.name, t.version, t.head, w.steps, w.stamp))
+        repaired = [line.removeprefix("created ") for line in did if line.startswith("created ")] if t.missing else []
+        done.append(TableUpgrade(t.family, t.name, t.version, t.head, w.steps, w.stamp, repaired))
     return done
 
 
@@ -117,26 +117,30 @@ def _refuse_duplicates(coll, w: _Work) -> None:
     """Refused when a unique index head needs and the collection lacks would not build."""
     have = {spec for spec, _ in _indexes(coll).values()}
     for name, (key, unique) in w.head:
-        if not unique or (key, unique) in have:
-            continue
-        fields = [k for k, _ in key]
-        pipeline = [
-            {"$group": {"_id": {f: {"$ifNull": [f"${f}", None]} for f in fields}, "n": {"$sum": 1}}},
-            {"$match": {"n": {"$gt": 1}}},
-            {"$sort": {"n": -1}},
-        ]
-        dups = list(coll.aggregate(pipeline))
-        if dups:
-            shown = ", ".join(
-                "(" + ", ".join(f"{f}={d['_id'].get(f)!r}" for f in fields) + f") x{d['n']}" for d in dups[:EXAMPLES]
-            )
-            more = f" and {len(dups) - EXAMPLES} more" if len(dups) > EXAMPLES else ""
-            raise Refused(
-                f"{coll.name} ({w.table.family}): Agno 3.x needs the unique index {name} on ({', '.join(fields)}), "
-                f"but {len(dups)} values repeat (a missing field counts as null): {shown}{more}; "
-                f"rename or remove the duplicates, then run agno-migrate upgrade again "
-                f"(no other Agno collection was changed)"
-            )
+        if unique and (key, unique) not in have:
+            refuse_duplicates(coll, name, [k for k, _ in key], w.table.family)
+
+
+def refuse_duplicates(coll, name: str, fields, what: str) -> None:
+    """Refused, naming the values that repeat, when the unique index ``name`` on ``fields`` would not
+    build on ``coll``'s documents (``what``: whose collection it is, for the message)."""
+    pipeline = [
+        {"$group": {"_id": {f: {"$ifNull": [f"${f}", None]} for f in fields}, "n": {"$sum": 1}}},
+        {"$match": {"n": {"$gt": 1}}},
+        {"$sort": {"n": -1}},
+    ]
+    dups = list(coll.aggregate(pipeline, allowDiskUse=True))
+    if dups:
+        shown = ", ".join(
+            "(" + ", ".join(f"{f}={d['_id'].get(f)!r}" for f in fields) + f") x{d['n']}" for d in dups[:EXAMPLES]
+        )
+        more = f" and {len(dups) - EXAMPLES} more" if len(dups) > EXAMPLES else ""
+        raise Refused(
+            f"{coll.name} ({what}): Agno 3.x needs the unique index {name} on ({', '.join(fields)}), "
+            f"but {len(dups)} values repeat (a missing field counts as null): {shown}{more}; "
+            f"rename or remove the duplicates, then run agno-migrate upgrade again "
+            f"(no other Agno collection was changed)"
+        )
 
 
 def converge(coll, head: list[tuple[str, Spec]], obsolete: set[Spec]) -> list[str]:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from agno_migrate import registry
 from agno_migrate.backends import dialect_of
 from agno_migrate.migrate.detection import legacy_kind, not_agno, unknown_stamp
-from agno_migrate.migrate.model import Detection, LegacyTable
+from agno_migrate.migrate.model import Detection, HeadDiff, LegacyTable
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.registry import SchemaVersion
 from agno_migrate.schema import JSON_COLUMNS_2X as JSON_COLUMNS
@@ -93,7 +93,9 @@ def detect(conn, target: Target) -> Detection:
     elif "runs" not in columns:
         result.drift.append(f"neither a runs column in {target.session_table} nor a runs table {target.runs_table}")
     result.candidates = candidates
-    result.add_damage(compare_to_head(conn, target, adopting=True))
+    diff = compare_to_head(conn, target, adopting=True)
+    result.add_damage(diff.drift)
+    result.repairs, result.additions = diff.missing_lines, diff.additions
     stamped = registry.from_agno_stamp(stamp)
     meant = [c for c in candidates if c in registry.meant_by_agno_stamp(stamp)]
     if stamp is not None and stamped is None:
@@ -245,47 +247,75 @@ def head_signature(target: Target) -> dict:
     return out
 
 
-def compare_to_head(conn, target: Target, adopting: bool = False) -> list[str]:
-    """Differences between the database and the head schema (the legacy runs column is allowed).
+def compare_to_head(conn, target: Target, adopting: bool = False) -> HeadDiff:
+    """How the database differs from the head schema (the legacy runs column is allowed): drift,
+    head's indexes that are missing (the upgrade creates them), and a user's additions
+    (``tables.extra_column``/``extra_index``, the one rule of every Agno table: a nullable or
+    defaulted column, a plain index).
 
     ``adopting``: only what no registry version changes may differ — the columns every version has
     and their types (JSON columns: json or jsonb), and the indexes; what the steps themselves add or
     change (missing tables, jsonb, the primary key, foreign keys, MySQL collations) is not compared.
+    A missing primary key or unique key is never repaired: rows already there could violate it.
     """
     actual = signature(conn, target)
     expected = head_signature(target)
-    diffs = []
+    diff = HeadDiff()
+    drift = diff.drift
     for name, want in expected.items():
         got = actual.get(name)
         if got is None:
             if not adopting:
-                diffs.append(f"table {name} is missing")
+                drift.append(f"table {name} is missing")
             continue
         got_columns = {k: v for k, v in got["columns"].items() if not (name == target.session_table and k == "runs")}
         for col, spec in want["columns"].items():
             if col not in got_columns:
-                diffs.append(f"{name}.{col} is missing")
+                drift.append(f"{name}.{col} is missing")
             elif got_columns[col][0] != spec[0] and not (
                 adopting and {got_columns[col][0], spec[0]} <= {"json", "jsonb"}
             ):
-                diffs.append(f"{name}.{col} is {got_columns[col][0]}, expected {spec[0]}")
-        for col in got_columns.keys() - want["columns"].keys():
-            diffs.append(f"{name}.{col} is not in the head schema")
+                drift.append(f"{name}.{col} is {got_columns[col][0]}, expected {spec[0]}")
+        _judge_additions(conn, target, name, got, want, diff)
+        diff.missing += _missing_indexes(name, got, want)
         if adopting:
-            diffs += _missing_indexes(name, got, want)
             continue
         for col, collation in want.get("collations", {}).items():
             got_collation = got.get("collations", {}).get(col)
             if col in got_columns and got_collation != collation:
-                diffs.append(f"{name}.{col} has collation {got_collation}, expected {collation}")
+                drift.append(f"{name}.{col} has collation {got_collation}, expected {collation}")
         if got["primary_key"] != want["primary_key"]:
-            diffs.append(f"{name} primary key is {got['primary_key']}, expected {want['primary_key']}")
+            drift.append(
+                f"{name} primary key is {got['primary_key']}, expected {want['primary_key']} (not added by "
+                f"upgrade: rows already there could violate it; remove duplicates and add it by hand)"
+            )
         if got["foreign_keys"] != want["foreign_keys"]:
-            diffs.append(f"{name} foreign keys differ from head")
-        diffs += _missing_indexes(name, got, want)
-    return diffs
+            drift.append(f"{name} foreign keys differ from head")
+    return diff
 
 
-def _missing_indexes(name: str, got: dict, want: dict) -> list[str]:
-    have = {i[0] for i in got["indexes"]}
-    return [f"index {idx[0]} on {name} is missing" for idx in want["indexes"] if idx[0] not in have]
+def _judge_additions(conn, target: Target, name: str, got: dict, want: dict, diff: HeadDiff) -> None:
+    """A user's columns and indexes on ``name`` beyond head's, sorted into drift or additions by the
+    rule every Agno table follows (``tables.detect.extra_column``, ``extra_index``)."""
+    from agno_migrate.tables.detect import extra_column, extra_index, file_under, has_default
+
+    legacy = {"runs"} if name == target.session_table else set()  # the legacy runs column, kept on purpose
+    extra = [c for c in got["columns"] if c not in want["columns"] and c not in legacy]
+    if extra:
+        schema = dialect_of(target).schema_of(target)
+        reflected = {c["name"]: c for c in sa.inspect(conn).get_columns(name, schema=schema)}
+        for col in extra:
+            family, nullable = got["columns"][col][:2]
+            judged = extra_column(col, family, nullable, has_default(reflected[col]))
+            file_under(judged, diff.drift, diff.additions, name)
+    wanted = {i[0] for i in want["indexes"]} | {i[1] for i in want["indexes"]}
+    for index, cols, unique in got["indexes"]:
+        if index not in wanted and cols not in wanted and list(cols) != want["primary_key"]:
+            judged = extra_index(index, cols, unique)
+            file_under(judged, diff.drift, diff.additions, name)
+
+
+def _missing_indexes(name: str, got: dict, want: dict) -> list[tuple[str, str]]:
+    """(table, index) of head's indexes on ``name`` that are not there, under their name or any other."""
+    have = {i[0] for i in got["indexes"]} | {i[1] for i in got["indexes"]}
+    return [(name, idx[0]) for idx in want["indexes"] if idx[0] not in have and idx[1] not in have]
