@@ -204,8 +204,9 @@ def _null(nullable: bool) -> str:
     return "nullable" if nullable else "NOT NULL"
 
 
-def compare_sql(layout: dict, phys: Physical) -> tuple[list[str], list[str]]:
-    """(drift, additions) of a physical table against one layout."""
+def compare_sql(layout: dict, phys: Physical, missing: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(drift, additions) of a physical table against one layout. ``missing``: where to put the names of
+    the plain (not unique) indexes it lacks, which an upgrade creates, instead of calling them drift."""
     drift, additions = [], []
     for name, (fam, nullable) in layout["columns"].items():
         found = phys.columns.get(name)
@@ -232,7 +233,11 @@ def compare_sql(layout: dict, phys: Physical) -> tuple[list[str], list[str]]:
     expected_indexes = {tuple(cols): name for name, cols in layout["indexes"]}
     for cols, name in expected_indexes.items():
         if cols not in phys.indexes:
-            drift.append(f"index {name.replace('{t}', phys.name)} {_cols(cols)} missing")
+            label = name.replace("{t}", phys.name)
+            if missing is not None:
+                missing.append(label)
+            else:
+                drift.append(f"index {label} {_cols(cols)} missing")
     for cols, name in phys.indexes.items():
         if cols not in expected_indexes:
             file_under(extra_index(name, cols, False), drift, additions)
@@ -328,16 +333,19 @@ def detect_table(fam: Family | str, phys: Physical) -> TableDetection:
                     result.version, result.covers, result.origin = entry["point"], tuple(entry["covers"]), "interrupted"
                     result.interrupted, result.additions = True, additions
                     return result
-    if _documents(phys):  # the newest layout it matches but for indexes it lacks
-        for position in range(len(layouts) - 1, -1, -1):
-            for origin, layout in _accepted(layouts[position]):
-                missing: list[str] = []
+    # the newest layout it matches but for (plain, on SQL) indexes it lacks: an upgrade creates them
+    for position in range(len(layouts) - 1, -1, -1):
+        for origin, layout in _accepted(layouts[position]):
+            missing: list[str] = []
+            if _documents(phys):
                 drift, additions = compare_mongo(layout, phys, known_fields, missing)
-                if not drift:
-                    entry = layouts[position]
-                    result.version, result.covers, result.origin = entry["point"], tuple(entry["covers"]), origin
-                    result.missing, result.additions = missing, additions
-                    return result
+            else:
+                drift, additions = compare_sql(layout, phys, missing)
+            if not drift:
+                entry = layouts[position]
+                result.version, result.covers, result.origin = entry["point"], tuple(entry["covers"]), origin
+                result.missing, result.additions = missing, additions
+                return result
     drift, additions, position, origin, entry, _ = min(tried, key=lambda t: (len(t[0]), -t[2]))
     result.drift, result.additions, result.closest = drift, additions, entry["point"]
     return result

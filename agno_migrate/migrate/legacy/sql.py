@@ -193,6 +193,13 @@ class _Import:
             batch = in_flight.popleft()
             results = [result for future in batch.futures for result in _result(future, self.target)]
             size = sum(result.size for result in results if isinstance(result, Converted))
+            if self.memories is None and any(isinstance(r, Converted) and r.memories for r in results):
+                # the memories table is created before the batch is written, with nothing pending: MySQL
+                # commits each DDL statement, which would commit the batch apart from its checkpoint
+                if txn.rows:
+                    self.done_rows += txn.commit(self.conn, self.cp, legacy)
+                self.memories = sql_memories.ensure_memories_table(self.conn, self.target)
+                self.conn.commit()
             written, failed = _import_batch(self.conn, self.target, self.head, legacy, results, self.report)
             self._blob_memories(legacy, results)
             txn.add(batch.last, batch.count, size, written, failed)

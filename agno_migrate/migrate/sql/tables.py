@@ -47,7 +47,7 @@ def upgrade_tables(conn, target: Target, tables: list[AgnoTable], report: StepRe
         stamped = revisions.agno_stamp(conn, target, table.name)
         steps = table.steps + [s for s in registry.table_steps(table.family, stamped) if s.data_only]
         stamp = table.family in registry.AGNO_WALKS
-        if steps or (stamp and stamped != registry.AGNO_TABLE_STAMP):
+        if steps or table.missing or (stamp and stamped != registry.AGNO_TABLE_STAMP):
             work.append((table, steps, stamp, TableOps(conn, target, table, report)))
     for table, steps, _, ops in work:
         for step in steps:
@@ -62,6 +62,7 @@ def upgrade_tables(conn, target: Target, tables: list[AgnoTable], report: StepRe
                 script = step_module(step.point).STEPS.get(table.family)
                 if script is not None:
                     script(ops)
+            repaired = ops.create_head_indexes() if table.missing else []
             if stamp:
                 revisions.write_table_stamps(conn, target, [table.name])
             conn.commit()
@@ -70,7 +71,9 @@ def upgrade_tables(conn, target: Target, tables: list[AgnoTable], report: StepRe
             raise
         head = family(table.family).head(dialect_of(target).name)
         done.append(
-            TableUpgrade(table.family, table.name, table.version, head["point"], [s.point for s in steps], stamp)
+            TableUpgrade(
+                table.family, table.name, table.version, head["point"], [s.point for s in steps], stamp, repaired
+            )
         )
     return done
 
@@ -166,6 +169,18 @@ class TableOps:
         if not nullable:
             self.op.alter_column(self.name, name, existing_type=type_, nullable=False, schema=self.schema)
             self._changed()
+
+    def create_head_indexes(self) -> list[str]:
+        """The head layout's plain indexes the table lacks (a run killed between a table and its indexes:
+        MySQL commits each DDL), created under their head names; returns those names."""
+        created = []
+        for name, cols in self.head["indexes"]:
+            if not self._has(list(cols), False, False):
+                index = self._named(name.replace("{t}", self.name))
+                self.op.create_index(index, self.name, list(cols), schema=self.schema)
+                self._changed()
+                created.append(index)
+        return created
 
     def create_index(
         self, columns: list[str], unique: bool = False, where: str | None = None, name: str | None = None
