@@ -68,4 +68,4 @@ def test_the_bash_script_completes_in_bash(tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "-F _agno_migrate_completion agno-migrate" in lines[0]
-    assert lines[1:] == ["reply: upgrade", "reply: check current"]
+    assert lines[1:] == ["reply: upgrade", "reply: check copy current"]
