@@ -8,7 +8,6 @@ to merge, checkpointed per batch, resumed after a kill). Optionally verified aft
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,11 +138,8 @@ def copy(
 
 
 def copy_other_tables(source: Target, target: Target, **options) -> Any:
-    """The other Agno tables (memories, evals, ...): ``agno_migrate.move.tables.copy_tables`` where that
-    module exists (built beside this one; the single call site to wire), else None."""
-    if importlib.util.find_spec("agno_migrate.move.tables") is None:
-        return None
-    from agno_migrate.move import tables  # noqa: PLC0415 - optional until it lands
+    """The other Agno tables (memories, evals, ...), copied by ``agno_migrate.move.tables.copy_tables``."""
+    from agno_migrate.move import tables
 
     return tables.copy_tables(source, target, **options)
 
