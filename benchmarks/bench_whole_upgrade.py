@@ -17,7 +17,8 @@ PostgreSQL template database.
 Each round, for each backend, each side gets a fresh copy of the input (a file copy, or CREATE DATABASE ...
 TEMPLATE; outside the measurement) and runs in its own process:
 
-- A: ``agno-migrate --db-url URL -q upgrade``, the CLI as a user runs it;
+- A: ``agno-migrate --db-url URL -q upgrade``, the CLI as a user runs it (its modules byte-compiled first, as
+  ``pip install`` leaves them);
 - B: Agno 3.1.10's ``asyncio.run(MigrationManager(db).up())`` (benchmarks/agno_whole_side.py) in the project's
   reference environment (tests/agno_side/env.py), with ``SqliteDb(db_file=...)`` / ``PostgresDb(db_url=...,
   db_schema="ai")``;
@@ -256,6 +257,21 @@ def _check_counts(scalar, prefix: str, wanted: dict) -> None:
 # --- one side on one fresh copy ---------------------------------------------------------------------------
 
 
+def compile_agno_migrate() -> None:
+    """Byte-compile the agno-migrate side A runs (its package and its revision scripts), as pip does when it
+    installs a package; not timed. B's reference environment was installed by pip (compiled); a source
+    checkout run with PYTHONDONTWRITEBYTECODE set has no ``__pycache__``, and A would compile some 60 modules
+    from source in every run."""
+    import compileall
+
+    import agno_migrate
+    from agno_migrate.migrate import versions_root
+
+    for folder in (Path(agno_migrate.__file__).parent, versions_root()):  # compile_dir skips symlinked folders
+        if not compileall.compile_dir(folder, quiet=1):
+            raise SystemExit(f"could not byte-compile {folder}")
+
+
 def fresh_copy(backend: str, source: str, tmp: Path) -> str:
     if backend == "mongodb":
         name = f"bench_whole_{uuid.uuid4().hex[:10]}"
@@ -390,6 +406,7 @@ def main() -> None:
     args = ap.parse_args()
     backends = args.backends.split(",")
     agno_env.agno_python()  # built before anything is timed
+    compile_agno_migrate()
     tmp = Path(tempfile.mkdtemp(prefix="agno-whole-"))
     inputs: dict[str, str] = {}
     try:
@@ -455,7 +472,8 @@ def write(args, results: dict, counts: dict, heads: dict) -> None:
         f"memories copied under fresh ids to {args.sessions:,} sessions (runs in the `runs` blob) and "
         f"{args.memories:,} memories; the pack's evals, knowledge and metrics as they are. {args.rounds} rounds, "
         "the sides alternating which goes first, each on a fresh copy of the input (copy time not measured). "
-        "A: `agno-migrate --db-url URL -q upgrade` (the CLI, its own process). B: Agno 3.1.10 "
+        "A: `agno-migrate --db-url URL -q upgrade` (the CLI, its own process; its modules byte-compiled before the "
+        "run, as `pip install` leaves them and as B's reference env is). B: Agno 3.1.10 "
         "`asyncio.run(MigrationManager(db).up())` in the reference env (its own process). Both timed as whole "
         "processes (wall clock, start-up and imports included); B's `up()` alone in brackets. `load`: 1-minute load "
         "average just before each side.",

@@ -106,3 +106,35 @@ def test_generated_edge_cases_give_the_same_runs_table(new_database, monkeypatch
     assert sql_report == py_report
     assert py_report["duplicate_run_ids"]  # the clashes were the Python rules' to resolve
     assert taken == (6, 8)  # p1..p5 and r3: their 8 runs by SQL; the rest (and p6, empty) by the Python rules
+
+
+def test_numbers_python_would_write_otherwise_leave_their_session_to_the_python_rules(new_database, monkeypatch):
+    """PostgreSQL: a session one of whose runs holds a number the Python round trip gives back as other text
+    (``1.50``, ``2.00``, 20 decimals), however deep, is left to the Python rules, its other run too; sessions
+    whose numbers come back as they are (``2.5``, ``2.0``) are copied by SQL."""
+    texts = {"n1": "1.50", "n2": "2.00", "n3": "0.10000000000000000555", "n4": "2.5", "n5": "2.0"}
+
+    def fill(db):
+        agno_migrate.upgrade(db.url, to="2.5.0")
+        insert_sessions(
+            db.url, [session(s, [run(f"{s}-0"), run(f"{s}-1", metrics={"x": [{"y": [0]}]})]) for s in texts]
+        )
+        target = Target.from_url(db.url)
+        engine = sa.create_engine(target.driver_url)
+        with engine.begin() as conn:
+            for sid, text in texts.items():
+                conn.exec_driver_sql(
+                    f"UPDATE {target.schema}.{target.session_table} SET runs = replace(runs::text, '[0]', "
+                    f"'[{text}]')::jsonb WHERE session_id = %(sid)s",
+                    {"sid": sid},
+                )
+            stored = dict(
+                conn.exec_driver_sql(f"SELECT session_id, runs::text FROM {target.schema}.{target.session_table}").all()
+            )
+        engine.dispose()
+        assert all(f"[{text}]" in stored[sid] for sid, text in texts.items())  # jsonb keeps the text as written
+
+    (sql_rows, sql_report), (py_rows, py_report), taken = both_paths(new_database, "postgresql", monkeypatch, fill)
+    assert sql_rows == py_rows
+    assert sql_report == py_report
+    assert taken == (2, 4)  # n4 and n5 by SQL; n1..n3 (both runs of each) by the Python rules

@@ -11,8 +11,8 @@ have the shape of a derived id (``run-<uuid>``: what the Python rules give runs 
 ``created_at``/``updated_at`` are integers (below 10**15) or null. On SQLite a run holding one of those keys
 twice, or a ``\\ud…``/``\\u0000`` escape anywhere in its session's blob, is not plain (SQLite's JSON
 functions read the first of two equal keys, Python the last; surrogates and NULs are left to the Python
-rules); on PostgreSQL a run holding a number that the Python round trip (float, ``json.dumps``, jsonb)
-would not give back as the same text (``1.50``, 17+ significant digits, …) is not plain.
+rules); on PostgreSQL a session whose runs hold a number that the Python round trip (float, ``json.dumps``,
+jsonb) would not give back as the same text (``1.50``, 17+ significant digits, …) is not plain.
 
 Every other session (and every session when the caller says so) goes through the Python rules afterwards,
 unchanged: its runs' ids never meet a plain run's id, so the result is the one the Python rules alone give.
@@ -174,7 +174,7 @@ def _pg_canonical(t: str) -> str:
 
 
 def _pg_plain(v: str) -> str:
-    numbers = f"jsonb_path_query({v}, 'strict $.** ? (@.type() == \"number\")') AS n(value)"
+    """Whether the element ``v`` is a plain run, but for its numbers (:func:`_pg_numbers_kept`)."""
     parts = [
         f"jsonb_typeof({v}) = 'object'",
         f"jsonb_typeof({v} -> 'run_id') = 'string'",
@@ -186,10 +186,19 @@ def _pg_plain(v: str) -> str:
             f"AND ({v} ->> '{k}') ~ '^-?[0-9]{{1,15}}$'))"
             for k in _EPOCHS
         ),
-        f"NOT EXISTS (SELECT 1 FROM {numbers} WHERE position('.' in n.value::text) > 0 "
-        f"AND NOT {_pg_canonical('n.value::text')})",
     ]
     return "(" + " AND ".join(parts) + ")"
+
+
+def _pg_numbers_kept(blob: str) -> str:
+    """Whether every number in the jsonb ``blob`` comes back as the same text from the Python round trip:
+    read once per session (the whole ``runs`` array: a number anywhere in it is in one of its elements),
+    half the cost of reading it element by element."""
+    numbers = f"jsonb_path_query({blob}, 'strict $.** ? (@.type() == \"number\")') AS n(value)"
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {numbers} WHERE position('.' in n.value::text) > 0 "
+        f"AND NOT {_pg_canonical('n.value::text')})"
+    )
 
 
 def pg_applies(bind, sessions: str, schema: str | None) -> bool:
@@ -208,11 +217,13 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None) -> tuple
     s_t, r_t = _qt(bind, sessions, schema), _qt(bind, runs, schema)
     array = "(CASE WHEN jsonb_typeof(s.runs) = 'array' THEN s.runs END)"
     bind.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{_IDS}")
+    # OFFSET 0 keeps the sessions' subquery apart: its number check runs once per session, not per element
     bind.exec_driver_sql(
         f"CREATE TEMP TABLE {_IDS} AS SELECT s.session_id AS session_id, "
         f"CASE WHEN jsonb_typeof(e.value) = 'object' AND jsonb_typeof(e.value -> 'run_id') = 'string' "
-        f"THEN e.value ->> 'run_id' END AS run_id, {_pg_plain('e.value')} AS plain "
-        f"FROM {s_t} s, jsonb_array_elements({array}) e WHERE s.runs IS NOT NULL"
+        f"THEN e.value ->> 'run_id' END AS run_id, s.numbers_kept AND {_pg_plain('e.value')} AS plain "
+        f"FROM (SELECT session_id, runs, {_pg_numbers_kept('runs')} AS numbers_kept FROM {s_t} "
+        f"WHERE runs IS NOT NULL OFFSET 0) s, jsonb_array_elements({array}) e"
     )
     return _copy_plain(
         bind,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import sys
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -36,9 +37,27 @@ def versions_dir() -> Path:
     return versions_root() / "sql"
 
 
+_PYGMENTS_PLUGIN = "mako.ext.pygmentplugin"
+
+
+def load_alembic() -> None:
+    """Import Alembic (once per process) without mako's pygments plugin: Alembic imports mako for its
+    script templates, and mako's error pages import pygments' lexers when pygments is installed, some 0.1 s
+    of every run's start-up for pages this tool never renders; mako does without it (plain error pages).
+    Call before the first ``from alembic ... import``."""
+    if "alembic" in sys.modules or _PYGMENTS_PLUGIN in sys.modules:
+        return
+    sys.modules[_PYGMENTS_PLUGIN] = None  # its import raises ImportError: mako installs its fallback
+    try:
+        import alembic  # noqa: F401
+    finally:
+        del sys.modules[_PYGMENTS_PLUGIN]  # importable again by whoever wants it
+
+
 @lru_cache(maxsize=1)
 def script_directory():
     """Alembic's view of the revision scripts (loaded once per process)."""
+    load_alembic()
     from alembic.script import ScriptDirectory
 
     directory = str(versions_dir())
@@ -55,6 +74,7 @@ def migration_context(target: Target, conn=None, *, output: io.StringIO | None =
 
     The target rides in the context's options, where revisions read their table names from.
     """
+    load_alembic()
     from alembic.runtime.migration import MigrationContext
 
     opts: dict[str, Any] = {"agno_target": target, **extra}

@@ -83,6 +83,7 @@ class TableOps:
     (idempotent), so a step re-run on a table it half changed finishes it."""
 
     def __init__(self, conn, target: Target, table: AgnoTable, report: StepReport):
+        revisions.load_alembic()
         from alembic.operations import Operations
         from alembic.runtime.migration import MigrationContext
 
