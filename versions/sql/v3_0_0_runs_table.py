@@ -63,7 +63,10 @@ def upgrade():
     # SQLite and PostgreSQL: the step is one transaction, the table new and empty: its secondary
     # indexes are built once after the copy instead of row by row (MySQL commits each DDL: first)
     later = not ctx.as_sql and ctx.dialect.name in ("sqlite", "postgresql")
-    created = _create_runs_table(ctx, t, indexes=not later)
+    # PostgreSQL: its foreign key too, checked once over the table when added instead of by a trigger call
+    # per row inserted (SQLite holds it inside CREATE TABLE)
+    key_later = later and ctx.dialect.name == "postgresql"
+    created = _create_runs_table(ctx, t, indexes=not later, foreign_key=not key_later)
     if not ctx.as_sql:
         leftovers = ctx.dialect.name == "postgresql" and _exists(CHANGED.format(t.session_table), t.schema)
         if leftovers:  # an online run was killed: the sessions it noted changed are copied again
@@ -74,12 +77,30 @@ def upgrade():
             for statement in _forget_changes(t):
                 op.execute(statement)
     if later and created:
+        if key_later:
+            op.create_foreign_key(**_foreign_key(ctx.dialect.name, t))
         _create_indexes(ctx.dialect.name, t.runs_table, t.schema if ctx.dialect.name != "sqlite" else None, set())
 
 
-def _create_runs_table(ctx, t, indexes=True, resume=True):
-    """Create the runs table (its indexes too unless not ``indexes``); False when it exists already
-    (then its missing indexes are created, unless not ``resume``)."""
+def _foreign_key(dialect, t):
+    """The runs table's foreign key to the sessions table (``op.create_foreign_key``'s arguments)."""
+    schema = t.schema if dialect != "sqlite" else None
+    return {
+        "constraint_name": f"{t.runs_table}_session_id_fkey" if dialect == "postgresql" else None,
+        "source_table": t.runs_table,
+        "referent_table": t.session_table,
+        "local_cols": ["session_id"],
+        "remote_cols": ["session_id"],
+        "ondelete": "CASCADE",
+        "source_schema": schema,
+        "referent_schema": schema,
+    }
+
+
+def _create_runs_table(ctx, t, indexes=True, resume=True, foreign_key=True):
+    """Create the runs table (its indexes too unless not ``indexes``, its foreign key unless not
+    ``foreign_key``); False when it exists already (then its missing indexes are created, unless not
+    ``resume``)."""
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
     r = t.runs_table
@@ -107,17 +128,18 @@ def _create_runs_table(ctx, t, indexes=True, resume=True):
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger()),
         sa.PrimaryKeyConstraint("run_id", name=f"{r}_pkey" if dialect == "postgresql" else None),
-        sa.ForeignKeyConstraint(
-            ["session_id"],
-            [f"{schema}.{t.session_table}.session_id" if schema else f"{t.session_table}.session_id"],
-            ondelete="CASCADE",
-            name=f"{r}_session_id_fkey" if dialect == "postgresql" else None,
-        ),
+        *([_foreign_key_constraint(dialect, t)] if foreign_key else []),
         schema=schema,
     )
     if indexes:
         _create_indexes(dialect, r, schema, set())
     return True
+
+
+def _foreign_key_constraint(dialect, t):
+    key = _foreign_key(dialect, t)
+    referent = ".".join(filter(None, (key["referent_schema"], t.session_table, "session_id")))
+    return sa.ForeignKeyConstraint(["session_id"], [referent], ondelete="CASCADE", name=key["constraint_name"])
 
 
 def _drop_invalid_indexes(r, schema):
@@ -177,7 +199,11 @@ def _copy_runs(ctx, t, online=False):
     progress = ctx.opts.get("agno_progress")
     commit_each_batch = online or dialect == "mysql"  # DDL is not transactional there: make progress durable
     sessions, runs = _tables(t, dialect)
-    total = bind.execute(sa.select(sa.func.count()).select_from(sessions).where(sessions.c.runs.isnot(None))).scalar()
+    total = 0  # counted for a progress bar only: a scan of the sessions table
+    if progress:
+        total = bind.execute(
+            sa.select(sa.func.count()).select_from(sessions).where(sessions.c.runs.isnot(None))
+        ).scalar()
     done = copied = 0
     pending = sessions.c.runs.isnot(None)
     set_based = None if online else _set_based(bind, dialect, t, schema)
