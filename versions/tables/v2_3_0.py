@@ -17,9 +17,9 @@ import sqlalchemy as sa
 def memories(t):
     now = int(time.time())
     t.add_column("created_at", sa.BigInteger(), nullable=False, fill=sa.func.coalesce(sa.column("updated_at"), now))
-    t.create_index(["created_at"])
     t.add_column("feedback", sa.String() if t.dialect == "sqlite" else sa.Text())
     t.to_head_types()
+    t.create_index(["created_at"])  # after the jsonb rewrite (PostgreSQL), which would build it again
 
 
 def evals(t):

@@ -194,10 +194,12 @@ def _pg_numbers_kept(blob: str) -> str:
     """Whether every number in the jsonb ``blob`` comes back as the same text from the Python round trip:
     read once per session (the whole ``runs`` array: a number anywhere in it is in one of its elements),
     half the cost of reading it element by element."""
-    numbers = f"jsonb_path_query({blob}, 'strict $.** ? (@.type() == \"number\")') AS n(value)"
+    path = "'strict $.** ? (@.type() == \"number\")'"
+    # first the text of the array of its numbers (one value per session): without a point, none to look at
     return (
-        f"NOT EXISTS (SELECT 1 FROM {numbers} WHERE position('.' in n.value::text) > 0 "
-        f"AND NOT {_pg_canonical('n.value::text')})"
+        f"(jsonb_path_query_array({blob}, {path})::text !~ '[.]' OR NOT EXISTS (SELECT 1 FROM "
+        f"jsonb_path_query({blob}, {path}) AS n(value) WHERE position('.' in n.value::text) > 0 "
+        f"AND NOT {_pg_canonical('n.value::text')}))"
     )
 
 

@@ -117,6 +117,21 @@ class TableOps:
     def _changed(self) -> None:
         self._seen = None
 
+    def _note_column(self, name: str, type_, nullable: bool, default: bool = False) -> None:
+        """Note a column this object added or changed as detection would read it, instead of reading the
+        table again (a round of catalog queries after every change)."""
+        if self._seen is not None:
+            family = self._seen.columns[name][0] if name in self._seen.columns else None
+            self._seen.columns[name] = (family or dialect_of(self.target).type_family(type_), nullable, default)
+
+    def _note_index(self, columns: list[str], name: str, unique: bool, partial: bool) -> None:
+        """Note an index this object created, keyed as detection keys it (see ``_note_column``)."""
+        if self._seen is not None:
+            if unique:
+                self._seen.unique.setdefault((tuple(columns), partial), name)
+            else:
+                self._seen.indexes.setdefault(tuple(columns), name)
+
     def _has(self, columns: list[str], unique: bool, partial: bool = False) -> bool:
         phys = self._physical()
         if unique:
@@ -157,10 +172,10 @@ class TableOps:
                 )
                 if fill is not None:
                     self.conn.execute(sa.table(self.name, sa.column(name)).update().values({name: fill}))
-                self._changed()
+                self._note_column(name, type_, nullable=False, default=True)
                 return
             self.op.add_column(self.name, sa.Column(name, type_, nullable=True), schema=self.schema)
-            self._changed()
+            self._note_column(name, type_, nullable=True)
         elif not have[name][1]:
             return
         if fill is not None:
@@ -169,7 +184,7 @@ class TableOps:
             self.conn.execute(table.update().where(column.is_(None)).values({name: fill}))
         if not nullable:
             self.op.alter_column(self.name, name, existing_type=type_, nullable=False, schema=self.schema)
-            self._changed()
+            self._note_column(name, type_, nullable=False, default=self.columns()[name][2])
 
     def create_head_indexes(self) -> list[str]:
         """The head layout's plain indexes the table lacks (a run killed between a table and its indexes:
@@ -179,7 +194,7 @@ class TableOps:
             if not self._has(list(cols), False, False):
                 index = self._named(name.replace("{t}", self.name))
                 self.op.create_index(index, self.name, list(cols), schema=self.schema)
-                self._changed()
+                self._note_index(list(cols), index, unique=False, partial=False)
                 created.append(index)
         return created
 
@@ -196,7 +211,7 @@ class TableOps:
         if where is not None:
             options = {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
         self.op.create_index(index, self.name, columns, unique=unique, schema=self.schema, **options)
-        self._changed()
+        self._note_index(columns, index, unique=unique, partial=where is not None)
 
     def replace_unique(self, old: list[str], new: list[str], name: str) -> None:
         """Make ``new`` the table's unique key instead of ``old`` (``<table>_<name>``). SQLite keeps
@@ -246,7 +261,9 @@ class TableOps:
         if not cast_as_is(self.conn, lambda: self.conn.execute(alter)):  # a row did not fit: fit, then cast
             self._remove_nul_escapes(columns)
             self.conn.execute(alter)
-        self._changed()
+        for name in columns:
+            _, nullable, default = have[name]
+            self._seen.columns[name] = ("jsonb", nullable, default)
 
     def _remove_nul_escapes(self, columns: list[str]) -> None:
         from sqlalchemy.dialects import postgresql
