@@ -35,8 +35,12 @@ def legacy_tables(conn, target: Target) -> list[LegacyTable]:
         target.version_table,
         f"{target.version_table}_legacy",
     }  # ours and Agno's current tables: never Agno 1.x ones
-    for name in sorted(set(insp.get_table_names(schema=schema)) - known):
-        mode = legacy_kind({c["name"] for c in insp.get_columns(name, schema=schema)})
+    names = sorted(set(insp.get_table_names(schema=schema)) - known)
+    # every table's columns by one catalogue query where the dialect has it (PostgreSQL), not one per table
+    multi = insp.get_multi_columns(schema=schema, filter_names=names) if names else {}
+    columns = {key[1]: cols for key, cols in multi.items()}
+    for name in names:
+        mode = legacy_kind({c["name"] for c in columns.get(name, ())})
         if mode:
             table = sa.table(name, schema=schema)
             rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
