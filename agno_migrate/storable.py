@@ -260,7 +260,20 @@ def check_value(value: Any, field: str) -> None:
     _check(value, field, 0)
 
 
-def _check(value: Any, path: str, depth: int) -> None:
+# A path inside the value being checked: the field's name, or (parent path, format, key), written out
+# (:func:`_path`) only for the error message: a call checks every value of a run, and almost always
+# finds nothing.
+_ITEM, _INDEX, _KEY = "{}[{!r}]", "{}[{}]", "{} key {!r}"
+
+
+def _path(path) -> str:
+    if isinstance(path, str):
+        return path
+    parent, form, key = path
+    return form.format(_path(parent), key)
+
+
+def _check(value: Any, path, depth: int) -> None:
     kind = value.__class__
     if kind is str:
         _check_text(value, path)
@@ -269,30 +282,30 @@ def _check(value: Any, path: str, depth: int) -> None:
     elif kind is int or (isinstance(value, int) and not isinstance(value, bool)):
         if not INT_MIN <= value <= INT_MAX:
             raise UsageError(
-                f"{path} is {value}: integers are stored up to 64 bits ({INT_MIN}..{INT_MAX}) on every "
+                f"{_path(path)} is {value}: integers are stored up to 64 bits ({INT_MIN}..{INT_MAX}) on every "
                 "backend; pass a larger number as a string"
             )
     elif kind is float:
         if not math.isfinite(value):
-            raise UsageError(f"{path} is {value!r}: JSON has no NaN or Infinity; pass None or a string instead")
+            raise UsageError(f"{_path(path)} is {value!r}: JSON has no NaN or Infinity; pass None or a string instead")
     elif kind is dict or isinstance(value, dict):
         if depth >= MAX_DEPTH:
-            raise _too_deep(path)
+            raise _too_deep(_path(path))
         for key, item in value.items():
             if key.__class__ is not str:
                 raise UsageError(
-                    f"{path} has the key {key!r} ({type(key).__name__}): JSON keys are text; pass str keys"
+                    f"{_path(path)} has the key {key!r} ({type(key).__name__}): JSON keys are text; pass str keys"
                 )
-            _check_text(key, f"{path} key {key!r}")
-            _check(item, f"{path}[{key!r}]", depth + 1)
+            _check_text(key, (path, _KEY, key))
+            _check(item, (path, _ITEM, key), depth + 1)
     elif kind is list or kind is tuple:
         if depth >= MAX_DEPTH:
-            raise _too_deep(path)
+            raise _too_deep(_path(path))
         for index, item in enumerate(value):
-            _check(item, f"{path}[{index}]", depth + 1)
+            _check(item, (path, _INDEX, index), depth + 1)
     else:
         raise UsageError(
-            f"{path} is a {type(value).__name__}, which is not JSON: {_WHAT_TO_PASS} "
+            f"{_path(path)} is a {type(value).__name__}, which is not JSON: {_WHAT_TO_PASS} "
             "(e.g. a datetime as .isoformat(), bytes decoded or base64-encoded)"
         )
 
@@ -304,14 +317,16 @@ def _too_deep(path: str) -> UsageError:
     )
 
 
-def _check_text(text: str, path: str) -> None:
+def _check_text(text: str, path) -> None:
     if "\x00" in text:
-        raise UsageError(f"{path} holds a NUL character, which PostgreSQL cannot store: remove it")
+        raise UsageError(f"{_path(path)} holds a NUL character, which PostgreSQL cannot store: remove it")
+    if text.isascii():  # no surrogate (the common case, without encoding the text)
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise UsageError(
-            f"{path} holds a lone surrogate (half of a UTF-16 pair), which is not text any backend "
+            f"{_path(path)} holds a lone surrogate (half of a UTF-16 pair), which is not text any backend "
             "stores: pass valid Unicode text"
         ) from None
 

@@ -64,3 +64,50 @@ def run(ops: dict, sessions: list[dict], page_size: int = 100) -> dict:
     results["sessions"] = len(sessions)
     results["runs"] = n_runs
     return results
+
+
+def concurrent(make_ops, sessions: list[dict], writers: int, mode: str) -> dict:
+    """``writers`` writers at once (``mode`` "threads": one store shared by threads; "processes":
+    forked processes, each with its own store), writer k taking every k-th session: for each, its
+    upsert_session then its runs in order. Writes per second over the wall time (sessions plus
+    runs). ``make_ops()`` returns the upsert_session / upsert_run callables of a new store."""
+    import multiprocessing
+    import threading
+
+    shares = [sessions[k::writers] for k in range(writers)]
+    errors: list = []
+
+    def write(share, ops=None):
+        try:
+            ops = ops or make_ops()
+            for s in share:
+                ops["upsert_session"](s)
+                for index, r in enumerate(s["runs"]):
+                    ops["upsert_run"](s, r, index)
+        except BaseException as exc:  # reported by the harness, never swallowed
+            errors.append(repr(exc))
+            raise
+
+    t = time.perf_counter()
+    if mode == "threads":
+        ops = make_ops()
+        workers = [threading.Thread(target=write, args=(share, ops)) for share in shares]
+    else:
+        workers = [multiprocessing.get_context("fork").Process(target=write, args=(share,)) for share in shares]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - t
+    failed = errors + [f"writer exited with {w.exitcode}" for w in workers if getattr(w, "exitcode", 0)]
+    if failed:
+        raise AssertionError(f"{len(failed)} writers failed: {failed[:3]}")
+    n_runs = sum(len(s["runs"]) for s in sessions)
+    return {
+        "mode": mode,
+        "writers": writers,
+        "writes_per_s": (len(sessions) + n_runs) / wall,
+        "wall_s": wall,
+        "sessions": len(sessions),
+        "runs": n_runs,
+    }

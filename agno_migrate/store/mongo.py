@@ -8,7 +8,8 @@ carry its legacy ``runs`` array: reads merge it as SQL does (``sessions.merge_ru
 it (Agno's ``cleanup_legacy_runs_field()`` drops it).
 
 Writes: on a replica set or a sharded cluster, each call is one multi-document transaction
-(``ClientSession.with_transaction``, retried on conflicts); an ``upsert_sessions`` call bigger
+(``ClientSession.with_transaction``, retried on conflicts) — but one that writes a single document
+(``upsert_session`` of a session without runs), atomic by itself, is that one write; an ``upsert_sessions`` call bigger
 than TRANSACTION_DOCUMENTS documents or TRANSACTION_BYTES is written in several, each holding
 whole sessions, as a transaction must fit in the server's cache and lifetime. Every write touches
 the session document first, so two writers to one session conflict and one of them retries: no run
@@ -29,6 +30,7 @@ value outside them raises UsageError and nothing is written (the SQL stores take
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -93,6 +95,7 @@ class MongoDb(SessionStore):
             raise UsageError(f"MongoDb needs a mongodb:// URL, not {target.masked_url}")
         super().__init__(target, auto_upgrade_schema)
         self._transactions: bool | None = None  # does the server have them? (asked once)
+        self._collections_of: tuple | None = None  # (database, sessions, runs)
         self._max_document = DEFAULT_MAX_DOCUMENT
 
     # --- plumbing -------------------------------------------------------------------------------
@@ -107,11 +110,20 @@ class MongoDb(SessionStore):
 
     @property
     def _sessions(self):
-        return self._db[self.target.session_table]
+        return self._collections()[0]
 
     @property
     def _runs(self):
-        return self._db[self.target.runs_table]
+        return self._collections()[1]
+
+    def _collections(self) -> tuple:
+        """(sessions, runs) of the current client, reading 64-bit integers as int (``_plain_ints``)."""
+        db = self._db
+        if self._collections_of is None or self._collections_of[0] is not db:
+            options = db.codec_options.with_options(type_registry=_plain_ints())
+            names = (self.target.session_table, self.target.runs_table)
+            self._collections_of = (db, *(db.get_collection(name, codec_options=options) for name in names))
+        return self._collections_of[1:]
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[None]:
@@ -119,11 +131,15 @@ class MongoDb(SessionStore):
         with mongo_errors(self.target):
             yield
 
-    def _write(self, work: Callable[[Any], Any]) -> Any:
+    def _write(self, work: Callable[[Any], Any], one_document: bool = False) -> Any:
         """Run ``work(session)`` as one transaction, retried on conflicts; ``session`` is None on a
-        standalone server, where ``work`` runs under the writer lease instead."""
+        standalone server, where ``work`` runs under the writer lease instead. ``one_document``:
+        ``work(None)`` writes a single document, atomic by itself: neither is needed (a
+        transaction holding that document makes the write wait for its commit)."""
         self._ensure_schema()
         with mongo_errors(self.target), _bson_limits(self.target):
+            if one_document:
+                return work(None)
             client = self._db.client
             if self._has_transactions(client):
                 pace = retry.pacer(CONFLICT_RETRIES)
@@ -189,8 +205,9 @@ class MongoDb(SessionStore):
         if len(parts) > 1:  # refuse a foreign run id before the first part is committed
             with self._read():
                 _refuse_foreign(run_rows, self._owners(None, run_rows))
+        one_document = len(rows) == 1 and not run_rows  # atomic alone: no transaction, no claim
         for part_rows, part_runs in parts:
-            self._write(lambda session, r=part_rows, rr=part_runs: self._write_sessions(session, r, rr))
+            self._write(lambda session, r=part_rows, rr=part_runs: self._write_sessions(session, r, rr), one_document)
         return sessions
 
     def _write_sessions(self, session, rows: list[dict], run_rows: list[dict]) -> None:
@@ -281,22 +298,38 @@ class MongoDb(SessionStore):
                 raise UnknownSession(f"no session {session_id!r}: upsert_session() it first, then add runs")
             if session is not None:
                 self._sessions.update_one({"session_id": {"$eq": session_id}}, {"$unset": {CLAIM: ""}}, session=session)
-            (row,), _ = convert.run_rows({**_plain(owner), "session_id": session_id}, [run])
-            stored = self._runs.find_one({"run_id": {"$eq": run.run_id}}, {"_id": 0, "session_id": 1}, session=session)
+            (row,), _ = convert.run_rows({**owner, "session_id": session_id}, [run])
+            stored, following = self._run_place(session, session_id, run.run_id)
             if stored is not None and stored.get("session_id") != session_id:
                 owner_id = stored.get("session_id")
                 raise RunIdTaken(f"run {run.run_id!r} belongs to session {owner_id!r}, not {session_id!r}")
             if stored is None:  # a new run goes last; an existing one keeps its position
-                numbered = {"session_id": {"$eq": session_id}, "run_index": {"$type": "number"}}
-                last = self._runs.find_one(
-                    numbered, {"_id": 0, "run_index": 1}, sort=[("run_index", -1)], session=session
-                )
-                row["run_index"] = int(last["run_index"]) + 1 if last else 0
+                row["run_index"] = following
             row.update(updated_at=now, run_data=dict(run))
             self._runs.update_one({"run_id": run.run_id}, _upsert(row, KEPT_RUN_FIELDS), upsert=True, session=session)
 
         self._write(work)
         return run
+
+    def _run_place(self, session, session_id: str, run_id: str) -> tuple[dict | None, int]:
+        """One query: (the stored run ``run_id`` as ``{"session_id": ...}``, or None; the position after
+        session ``session_id``'s last numbered run, 0 for none). Values are ``$literal``: never paths."""
+        numbered = {"session_id": {"$eq": session_id}, "run_index": {"$type": "number"}}
+        ours = {"$and": [{"$eq": ["$session_id", {"$literal": session_id}]}, {"$isNumber": "$run_index"}]}
+        that = {"$eq": ["$run_id", {"$literal": run_id}]}
+        pipeline = [
+            {"$match": {"$or": [{"run_id": {"$eq": run_id}}, numbered]}},
+            {
+                "$group": {  # $max skips the nulls: one stored run at most has this id
+                    "_id": None,
+                    "stored": {"$max": {"$cond": [that, {"session_id": "$session_id"}, None]}},
+                    "top": {"$max": {"$cond": [ours, "$run_index", None]}},
+                }
+            },
+        ]
+        found = next(iter(self._runs.aggregate(pipeline, session=session)), {})
+        top = found.get("top")
+        return found.get("stored"), 0 if top is None else int(top) + 1
 
     def rename_session(self, session_id: str, name: str) -> Session | None:
         """Set the session's name (``session_data.session_name``); None if there is no such session."""
@@ -416,10 +449,9 @@ class MongoDb(SessionStore):
             query = {"session_id": chunk[0]} if len(chunk) == 1 else {"session_id": {"$in": chunk}}
             cursor = self._runs.find(query, {"_id": 0, "session_id": 1, "run_data": 1})
             for run in cursor.sort([("session_id", 1), ("run_index", 1), ("created_at", 1)]):
-                by_session[run["session_id"]].append(_plain(jsoncodec.decode_json(run.get("run_data"))))
+                by_session[run["session_id"]].append(jsoncodec.decode_json(run.get("run_data")))
         out = []
         for doc in docs:
-            doc = _plain(doc)
             out.append(Session.from_row(doc, merge_runs(by_session[doc["session_id"]], doc.get("runs"))))
         return out
 
@@ -452,22 +484,20 @@ def _upsert(row: dict, kept: tuple[str, ...]) -> dict:
     return out
 
 
-def _plain(value: Any) -> Any:
-    """A decoded document as plain JSON values: BSON 64-bit integers (``bson.Int64``, an int
-    subclass) become ``int``. Changes dicts and lists in place; returns ``value``."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, (dict, list)):
-                _plain(item)
-            elif type(item) is not int and isinstance(item, int) and not isinstance(item, bool):
-                value[key] = int(item)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, (dict, list)):
-                _plain(item)
-            elif type(item) is not int and isinstance(item, int) and not isinstance(item, bool):
-                value[index] = int(item)
-    return value
+@functools.cache
+def _plain_ints():
+    """The type registry that reads BSON 64-bit integers as ``int`` (pymongo's default is
+    ``bson.Int64``, an int subclass): documents come back as plain JSON values, decoded in C."""
+    from bson.codec_options import TypeDecoder, TypeRegistry
+    from bson.int64 import Int64
+
+    class PlainInt(TypeDecoder):
+        bson_type = Int64
+
+        def transform_bson(self, value):
+            return int(value)
+
+    return TypeRegistry([PlainInt()])
 
 
 @contextlib.contextmanager
