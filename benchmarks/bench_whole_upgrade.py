@@ -490,10 +490,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--backends", default="sqlite,postgresql", help="of sqlite, postgresql, mysql (MariaDB), mongodb")
     ap.add_argument("--point", default="2.0", choices=sorted(POINTS), help="the input's Agno release (default 2.0)")
-    ap.add_argument("--out", default=None, help="default: results/whole-upgrade[-POINT]-<date>-<time>")
+    ap.add_argument("--out", default=None, help="default: results/whole-upgrade[-26]-<date>-<time>")
     ap.add_argument("--note", default="", help="a sentence for the results file (e.g. what else ran)")
     args = ap.parse_args()
-    args.out = args.out or dated("whole-upgrade" if args.point == "2.0" else f"whole-upgrade-{args.point}")
+    args.out = args.out or dated(
+        "whole-upgrade" if args.point == "2.0" else f"whole-upgrade-{args.point.replace('.', '')}"
+    )
     backends = args.backends.split(",")
     agno_env.agno_python()  # built before anything is timed
     tmp = Path(tempfile.mkdtemp(prefix="agno-whole-"))
