@@ -35,6 +35,10 @@ _seen = threading.local()
 dumps: Callable[[Any], str] = json.JSONEncoder(check_circular=False).encode
 """``json.dumps(value)``, minus the cycle check (decoded JSON holds no cycles): the same text, ~10% faster."""
 
+compact: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+"""``json.dumps(value, separators=(",", ":"))``: no spaces, non-ASCII escaped as ``json.dumps`` does; what
+SQLite's JSON functions give for an element of a blob ``json.dumps`` wrote (its tokens kept, the spaces gone)."""
+
 
 def nonstandard_count() -> int:
     """How many values this thread's conversions met that orjson could not give exactly (counted,

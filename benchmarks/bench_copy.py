@@ -49,20 +49,12 @@ REPO = HERE.parent
 CLI = Path(sys.executable).parent / "agno-migrate"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests"))
-from bench_store import dated, machine, mongo_db_url, pg_settings, versions  # noqa: E402
+from bench_store import MEASURE, dated, machine, mongo_db_url, pg_settings, versions  # noqa: E402
 from bench_whole_upgrade import _admin, build_input, pg_url  # noqa: E402
 
 SIDES = ("copy-pg", "pgloader", "copy-mongo")
 PGLOADER = ("pgloader", "--dynamic-space-size", "4096", "--with", "batch rows = 200")
 SESSIONS, RUNS = "agno_sessions", "agno_runs"
-
-# A wrapper that runs the command given and prints its exit code, and its peak RSS in KiB (ru_maxrss of the
-# children it waited for: the one process it started, and what that one started).
-MEASURE = (
-    "import json, resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-    "print(json.dumps({'rc': done.returncode, 'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
-    "'err': done.stderr[-2000:]}))"
-)
 
 
 def head_input(sessions: int, tmp: Path) -> Path:

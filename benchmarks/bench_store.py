@@ -163,6 +163,15 @@ def drop(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
+# A wrapper that runs the command given and prints its exit code, its peak RSS in KiB (ru_maxrss of the
+# children it waited for: the one process it started, and what that one started), and the ends of its output.
+MEASURE = (
+    "import json, resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "print(json.dumps({'rc': done.returncode, 'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+    "'err': done.stderr[-2000:], 'out': done.stdout[-2000:]}))"
+)
+
+
 def side(python: Path, script: list[str], url: str, extra: tuple = (), after=None) -> dict:
     """One run of one side on the fresh database ``url`` (dropped afterwards, once ``after(url)``,
     if given, has added its figures), with the 1-minute load average of the machine just before it."""

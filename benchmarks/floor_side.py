@@ -2,7 +2,11 @@
 agno-migrate's ``upgrade`` makes on an Agno 2.0 database (the table fixture pack's tables, default names), done
 by the raw driver (sqlite3 / psycopg) in one process and one transaction, with as little Python as possible.
 
-    python floor_side.py (sqlite:///FILE | postgresql+psycopg://.../DB)
+    python floor_side.py (sqlite:///FILE | postgresql+psycopg://.../DB | mysql+pymysql://.../DB) [POINT]
+
+POINT (default 2.0): the input's Agno release. ``2.6`` (bench_whole_upgrade.py --point 2.6): a sessions table at
+2.5.6 with its runs in the blob (tests/fixtures/2.6.0): the work is 3.0.0's runs table (created, filled by one
+``INSERT … SELECT``, its indexes built after) and, on MariaDB, 3.0.1's binary collation of the id columns.
 
 Not a migration tool: no checks, no resumability, no per-row rules (the runs are copied by ONE set-based
 statement; run_data is the blob's element as the database's JSON functions give it, not byte for byte what
@@ -72,6 +76,33 @@ INSERT = (
 )
 
 
+def sqlite_runs(ex) -> None:
+    """The runs copied by one statement over json_each (the 2.x blob is a JSON string holding the list), then
+    the runs table's indexes."""
+    e = lambda k: f"json_extract(e.value, '$.{k}')"  # noqa: E731
+    ex(
+        INSERT.format(p="")
+        + f"SELECT {e('run_id')}, s.session_id, e.key, e.value, {run_columns(e, e)} FROM agno_sessions s, "
+        "json_each(CASE json_type(s.runs) WHEN 'text' THEN json_extract(s.runs, '$') ELSE s.runs END) e "
+        "WHERE s.runs IS NOT NULL AND e.type = 'object'"  # a JSON null runs is one element, no run
+    )
+    for sql in runs_indexes(""):
+        ex(sql)
+
+
+def pg_runs(ex, p: str) -> None:
+    """The runs copied by one statement over jsonb_array_elements, then the runs table's indexes."""
+    e = lambda k: f"(e.value ->> '{k}')"  # noqa: E731
+    i = lambda k: f"(e.value ->> '{k}')::bigint"  # noqa: E731
+    ex(
+        INSERT.format(p=p) + f"SELECT e.value ->> 'run_id', s.session_id, e.ord - 1, e.value, {run_columns(e, i)} "
+        f"FROM {p}agno_sessions s, jsonb_array_elements(s.runs) WITH ORDINALITY e(value, ord) "
+        "WHERE jsonb_typeof(s.runs) = 'array'"
+    )
+    for sql in runs_indexes(p):
+        ex(sql)
+
+
 def sqlite(path: str) -> None:
     import sqlite3
 
@@ -82,15 +113,7 @@ def sqlite(path: str) -> None:
     # 2.3.0 / 2.5.0: nothing on the SQLite sessions table; the version table
     for sql in versions_table("", "") + runs_table("", "JSON", "", ""):
         ex(sql)
-    e = lambda k: f"json_extract(e.value, '$.{k}')"  # noqa: E731
-    ex(
-        INSERT.format(p="")
-        + f"SELECT {e('run_id')}, s.session_id, e.key, e.value, {run_columns(e, e)} FROM agno_sessions s, "
-        "json_each(CASE json_type(s.runs) WHEN 'text' THEN json_extract(s.runs, '$') ELSE s.runs END) e "
-        "WHERE s.runs IS NOT NULL"
-    )
-    for sql in runs_indexes(""):
-        ex(sql)
+    sqlite_runs(ex)
     # memories (2.3.0): created_at from updated_at, feedback
     ex("ALTER TABLE agno_memories ADD COLUMN created_at BIGINT DEFAULT 0 NOT NULL")
     ex("ALTER TABLE agno_memories ADD COLUMN feedback VARCHAR")
@@ -148,15 +171,7 @@ def postgresql(url: str) -> None:
     # 3.0.0: the runs table, filled by one statement, indexed after
     for sql in runs_table(p, "jsonb", "CONSTRAINT agno_runs_pkey ", "CONSTRAINT agno_runs_session_id_fkey "):
         ex(sql)
-    e = lambda k: f"(e.value ->> '{k}')"  # noqa: E731
-    i = lambda k: f"(e.value ->> '{k}')::bigint"  # noqa: E731
-    ex(
-        INSERT.format(p=p) + f"SELECT e.value ->> 'run_id', s.session_id, e.ord - 1, e.value, {run_columns(e, i)} "
-        f"FROM {p}agno_sessions s, jsonb_array_elements(s.runs) WITH ORDINALITY e(value, ord) "
-        "WHERE jsonb_typeof(s.runs) = 'array'"
-    )
-    for sql in runs_indexes(p):
-        ex(sql)
+    pg_runs(ex, p)
     # memories (2.3.0), evals/knowledge/metrics jsonb (2.3.0) and owners (3.0.0)
     now = int(datetime.datetime.now().timestamp())
     ex(f"ALTER TABLE {p}agno_memories ALTER COLUMN memory TYPE jsonb, ALTER COLUMN topics TYPE jsonb, "
@@ -179,9 +194,93 @@ def postgresql(url: str) -> None:
     conn.close()
 
 
+def split_sqlite(path: str) -> None:
+    """2.6 -> head on SQLite: the runs table, filled by one statement, indexed after; the stamps."""
+    import sqlite3
+
+    db = sqlite3.connect(path, isolation_level=None)
+    ex = db.execute
+    ex("BEGIN")
+    for sql in runs_table("", "JSON", "", ""):
+        ex(sql)
+    sqlite_runs(ex)
+    split_stamps(ex, "", "?")
+    ex("COMMIT")
+    db.close()
+
+
+def split_stamps(ex, p: str, mark: str) -> None:
+    now = datetime.datetime.now().isoformat()
+    ex(f"UPDATE {p}agno_schema_versions SET version = '3.0.0', updated_at = {mark} WHERE table_name = 'agno_sessions'",
+       (now,))  # fmt: skip
+    ex(f"INSERT INTO {p}agno_schema_versions (table_name, version, created_at, updated_at) "
+       f"VALUES ('agno_runs', '3.0.0', {mark}, {mark})", (now, now))  # fmt: skip
+
+
+def split_postgresql(url: str) -> None:
+    import psycopg
+
+    p = "ai."
+    conn = psycopg.connect(url.replace("+psycopg", ""))
+    ex = conn.execute
+    for sql in runs_table(p, "jsonb", "CONSTRAINT agno_runs_pkey ", "CONSTRAINT agno_runs_session_id_fkey "):
+        ex(sql)
+    pg_runs(ex, p)
+    split_stamps(ex, p, "%s")
+    conn.commit()
+    conn.close()
+
+
+ID = "VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+SESSION_IDS = ("session_id", "agent_id", "team_id", "workflow_id", "user_id")
+
+
+def split_mariadb(url: str) -> None:
+    """2.6 -> head on MariaDB: 3.0.1's binary collation on the sessions' id columns (one ALTER), the runs
+    table with it, filled by one ``INSERT … SELECT`` over ``JSON_TABLE``, its indexes built after (one ALTER)."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    conn = pymysql.connect(host=u.host, port=u.port or 3306, user=u.username, password=u.password or "",
+                           database=u.database, charset="utf8mb4")  # fmt: skip
+    cur = conn.cursor()
+    ex = cur.execute
+    ex("ALTER TABLE agno_sessions " + ", ".join(
+        f"MODIFY {c} {ID}{' NOT NULL' if c == 'session_id' else ''}" for c in SESSION_IDS))  # fmt: skip
+    ex(
+        f"CREATE TABLE agno_runs (run_id {ID} NOT NULL, session_id {ID} NOT NULL, run_type VARCHAR(20) NOT NULL, "
+        f"agent_id {ID}, team_id {ID}, workflow_id {ID}, user_id {ID}, parent_run_id {ID}, status VARCHAR(50), "
+        "run_index BIGINT, run_data JSON NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT, "
+        "PRIMARY KEY (run_id), "
+        "FOREIGN KEY (session_id) REFERENCES agno_sessions (session_id) ON DELETE CASCADE)"
+    )
+    columns = ", ".join(
+        [f"{k} VARCHAR(128) PATH '$.{k}'" for k in ("run_id", "agent_id", "team_id", "workflow_id", "parent_run_id")]
+        + ["status VARCHAR(50) PATH '$.status'", "created_at BIGINT PATH '$.created_at'",
+           "updated_at BIGINT PATH '$.updated_at'", "value JSON PATH '$'", "ord FOR ORDINALITY"]
+    )  # fmt: skip
+    e = lambda k: f"e.{k}"  # noqa: E731
+    ex(
+        INSERT.format(p="") + f"SELECT e.run_id, s.session_id, e.ord - 1, e.value, {run_columns(e, e)} "
+        f"FROM agno_sessions s, JSON_TABLE(s.runs, '$[*]' COLUMNS ({columns})) e WHERE json_type(s.runs) = 'ARRAY'"
+    )
+    conn.commit()
+    indexes = [f"ADD INDEX idx_agno_runs_{c} ({c})" for c in INDEXED]
+    ex("ALTER TABLE agno_runs " + ", ".join([*indexes, "ADD INDEX agno_runs_runs_session_id_run_index "
+                                             "(session_id, run_index)"]))  # fmt: skip
+    split_stamps(ex, "", "%s")
+    conn.commit()
+    conn.close()
+
+
 if __name__ == "__main__":
-    target = sys.argv[1]
-    if target.startswith("sqlite"):
+    target, point = sys.argv[1], (sys.argv[2:] or ["2.0"])[0]
+    if point == "2.6":
+        {"sqlite": split_sqlite, "postgresql": split_postgresql, "mysql": split_mariadb}[
+            target.split(":")[0].split("+")[0]
+        ](target.split("///", 1)[1] if target.startswith("sqlite") else target)
+    elif target.startswith("sqlite"):
         sqlite(target.split("///", 1)[1])
     else:
         postgresql(target)

@@ -43,7 +43,6 @@ def both_paths(new_database, backend, monkeypatch, fill):
         return result
 
     monkeypatch.setattr(module, "_set_based", counting)
-    monkeypatch.setattr(module, "SQLITE_SET_BASED", True)
     results = []
     for set_based in (True, False):
         monkeypatch.setattr(module, "SET_BASED", set_based)
@@ -66,7 +65,7 @@ def test_fixture_points_give_the_same_runs_table(new_database, monkeypatch, back
     assert taken is not None and taken[1] > 0  # the set-based copy did take runs
 
 
-def edge_sessions() -> list[dict]:
+def edge_sessions(backend: str) -> list[dict]:
     big = 123456789012345678901234567890
     nested = {"a": [1, 2.5, {"b": [None, True, "x"]}], "f": 0.30000000000000004, "e": 1e-07, "g": 1e22}
     unicode = "héllo wörld 日本語 😀 \u2028"
@@ -91,7 +90,10 @@ def edge_sessions() -> list[dict]:
         session("r1", [run("r1-0", agent_id=5)]),
         session("r2", {"not": "a list"}),
         session("r3", [run("r3-0", amount=1.10, other=0.1000000000000000055511151231257827)]),
+        session("r6", [run("r6-0", team_id="t\u00e9\U0001f600")]),  # plain: non-ASCII ids, as json.dumps escapes them
     ]
+    if backend == "sqlite":  # a NUL in an id (PostgreSQL's jsonb holds none): SQLite's text of it ends there
+        irregular.append(session("r4", [run("r4-0", agent_id="a\x00b")]))
     return plain + irregular
 
 
@@ -99,13 +101,13 @@ def edge_sessions() -> list[dict]:
 def test_generated_edge_cases_give_the_same_runs_table(new_database, monkeypatch, backend):
     def fill(db):
         agno_migrate.upgrade(db.url, to="2.5.0")
-        insert_sessions(db.url, edge_sessions())
+        insert_sessions(db.url, edge_sessions(backend))
 
     (sql_rows, sql_report), (py_rows, py_report), taken = both_paths(new_database, backend, monkeypatch, fill)
     assert sql_rows == py_rows
     assert sql_report == py_report
     assert py_report["duplicate_run_ids"]  # the clashes were the Python rules' to resolve
-    assert taken == (6, 8)  # p1..p5 and r3: their 8 runs by SQL; the rest (and p6, empty) by the Python rules
+    assert taken == (7, 9)  # p1..p5, r3 and r6: their 9 runs by SQL; the rest (and p6, empty) by the Python rules
 
 
 def test_numbers_python_would_write_otherwise_leave_their_session_to_the_python_rules(new_database, monkeypatch):

@@ -9,10 +9,12 @@ session (nor by a stored run). A plain run is an object with a non-empty string 
 have the shape of a derived id (``run-<uuid>``: what the Python rules give runs without an id), whose
 ``agent_id``, ``team_id``, ``workflow_id``, ``parent_run_id`` and ``status`` are strings or null, and whose
 ``created_at``/``updated_at`` are integers (below 10**15) or null. On SQLite a run holding one of those keys
-twice, or a ``\\ud…``/``\\u0000`` escape anywhere in its session's blob, is not plain (SQLite's JSON
-functions read the first of two equal keys, Python the last; surrogates and NULs are left to the Python
-rules); on PostgreSQL a session whose runs hold a number that the Python round trip (float, ``json.dumps``,
-jsonb) would not give back as the same text (``1.50``, 17+ significant digits, …) is not plain.
+twice or a surrogate in one of them, or a ``\\u0000`` escape anywhere in its session's blob, is not plain
+(SQLite's JSON functions read the first of two equal keys, Python the last; SQLite's text of a string ends
+at a NUL), and ``run_data`` is the element's text as SQLite gives it, compact, which the Python rules write
+on SQLite too (see :func:`copy_sqlite`); on PostgreSQL a session whose runs hold a number that the Python
+round trip (float, ``json.dumps``, jsonb) would not give back as the same text (``1.50``, 17+ significant
+digits, …) is not plain.
 
 Every other session (and every session when the caller says so) goes through the Python rules afterwards,
 unchanged: its runs' ids never meet a plain run's id, so the result is the one the Python rules alone give.
@@ -21,8 +23,6 @@ Python pass to skip; :func:`drop_copied` drops it.
 """
 
 from __future__ import annotations
-
-import json
 
 import sqlalchemy as sa
 
@@ -72,89 +72,97 @@ def _qt(bind, name: str, schema: str | None) -> str:
 
 
 def _sqlite_array(col: str) -> str:
-    """The runs array's JSON text of a sessions row, or NULL when it is not plainly one."""
+    """The runs array's JSON text of a sessions row, or NULL when it is not plainly one: text starting with
+    ``[``, or (as Agno 2.x wrote it) a JSON string holding such text; anything else is the Python rules'."""
+    inner = f"json_extract({col}, '$')"
     return (
-        f"(CASE WHEN typeof({col}) = 'text' AND json_valid({col}) THEN "
-        f"(CASE json_type({col}) WHEN 'array' THEN {col} WHEN 'text' THEN "
-        f"(CASE WHEN json_valid(json_extract({col}, '$')) AND json_type(json_extract({col}, '$')) = 'array' "
-        f"THEN json_extract({col}, '$') END) END) END)"
+        f"(CASE WHEN typeof({col}) <> 'text' THEN NULL "
+        f"WHEN substr({col}, 1, 1) = '[' THEN (CASE WHEN json_valid({col}) THEN {col} END) "
+        f"WHEN substr({col}, 1, 2) = '\"[' AND json_valid({col}) AND json_valid({inner}) THEN {inner} END)"
     )
 
 
-def _sqlite_plain(v: str) -> str:
-    """Whether the element (its JSON text ``v``, of type ``{v}_type``) is a plain run."""
+def _sqlite_known_array(col: str) -> str:
+    """:func:`_sqlite_array` of a row it gave an array for already (fewer parses)."""
+    return f"(CASE WHEN substr({col}, 1, 1) = '[' THEN {col} ELSE json_extract({col}, '$') END)"
+
+
+_ELEMENTS = "agno_migrate_run_elements"
+_CHECKED = ("run_id", *_KEYS, *_EPOCHS)
+
+
+def _sqlite_columns(v: str) -> str:
+    """The checked keys of the object element ``v`` as SQLite reads them, one parse for all: a JSON object
+    ``{key: [type, value]}``; NULL when a key is held twice (SQLite would read the first, Python the last)
+    or a string value holds a NUL or a surrogate (SQLite's text would differ from Python's)."""
+    keys = ", ".join(f"'{k}'" for k in _CHECKED)
+    odd = (
+        "(CASE WHEN k.type = 'text' THEN instr(CAST(k.value AS BLOB), X'00') + instr(CAST(k.value AS BLOB), X'ED') END)"
+    )
+    return (
+        f"(SELECT CASE WHEN count(*) = count(DISTINCT k.key) AND coalesce(max({odd}), 0) = 0 "
+        f"THEN json_group_object(k.key, json_array(k.type, k.value)) END FROM json_each({v}) k WHERE k.key IN ({keys}))"
+    )
+
+
+def _sqlite_plain(c: str) -> str:
+    """Whether the element whose checked keys are ``c`` (:func:`_sqlite_columns`) is a plain run."""
+    kind = lambda k: f"coalesce(json_extract({c}, '$.{k}[0]'), 'null')"  # noqa: E731
+    value = lambda k: f"json_extract({c}, '$.{k}[1]')"  # noqa: E731
     parts = [
-        "e.type = 'object'",
-        f"json_type({v}, '$.run_id') = 'text'",
-        f"json_extract({v}, '$.run_id') <> ''",
-        f"json_extract({v}, '$.run_id') NOT LIKE '{DERIVED_SHAPE}'",
-        *(f"coalesce(json_type({v}, '$.{k}'), 'null') IN ('text', 'null')" for k in _KEYS),
-        *(
-            f"(coalesce(json_type({v}, '$.{k}'), 'null') = 'null' OR (json_type({v}, '$.{k}') = 'integer' "
-            f"AND abs(json_extract({v}, '$.{k}')) < {EPOCH_LIMIT}))"
-            for k in _EPOCHS
-        ),
-        "typeof(s.created_at) IN ('integer', 'null')",
-        "typeof(s.updated_at) IN ('integer', 'null')",
+        f"{c} IS NOT NULL",
+        f"{kind('run_id')} = 'text'",
+        f"{value('run_id')} <> ''",
+        f"{value('run_id')} NOT LIKE '{DERIVED_SHAPE}'",
+        *(f"{kind(k)} IN ('text', 'null')" for k in _KEYS),
+        *(f"({kind(k)} = 'null' OR ({kind(k)} = 'integer' AND abs({value(k)}) < {EPOCH_LIMIT}))" for k in _EPOCHS),
+        "f.session_times",
     ]
-    return "(" + " AND ".join(parts) + ")"
+    return f"({' AND '.join(parts)})"
 
 
-def copy_sqlite(bind, sessions: str, runs: str) -> tuple[int, int] | None:
-    """The set-based copy on SQLite (see the module docstring); returns (sessions, runs) copied, or
-    None (nothing done) when a run's columns as SQLite's JSON functions read them differ from the
-    Python rules' (a key held twice by one run: SQLite reads the first, Python the last; a lone
-    surrogate): the caller then copies every session by the Python rules.
+def copy_sqlite(bind, sessions: str, runs: str) -> tuple[int, int]:
+    """The set-based copy on SQLite (see the module docstring); returns (sessions, runs) copied.
 
-    ``run_data`` is written by ``agno_run_json`` (a function of this connection: ``json.dumps`` of the
-    element, as the Python rules write it through SQLAlchemy's JSON type, after checking the other
-    columns against the element), the other columns by SQL."""
-    raw = bind.connection.dbapi_connection
-    raw.create_function("agno_run_json", 1 + len(_CHECKED), _run_json, deterministic=True)
+    Every element of every ``runs`` array goes to the temporary table ``_ELEMENTS`` with its checked
+    keys (:func:`_sqlite_columns`); the plain sessions' runs are inserted from their arrays and those
+    values. ``run_data`` is the element's text as ``json_each`` gives it (compact: each token as written,
+    the spaces gone): the bytes the Python rules write on SQLite (``jsoncodec.compact`` of the decoded
+    run) wherever the element is as ``json.dumps`` writes it (every blob Agno wrote), and otherwise the
+    same value read back by ``json.loads`` (a number or an escape written another way, ``1.50`` for
+    ``1.5``)."""
     s_t, r_t = _q(bind, sessions), _q(bind, runs)
-    array = _sqlite_array("s.runs")
-    run = "(CASE WHEN e.type = 'object' THEN e.value END)"  # JSON functions fail on a bare string element
-    ex = lambda k: f"json_extract({run}, '$.{k}')"  # noqa: E731
-    bind.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_IDS}")
+    for name in (_ELEMENTS, _IDS):
+        bind.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
     bind.exec_driver_sql(
-        f"CREATE TEMP TABLE {_IDS} AS SELECT s.session_id AS session_id, "
-        f"CASE WHEN json_type({run}, '$.run_id') = 'text' THEN {ex('run_id')} END AS run_id, "
-        f"{_sqlite_plain(run)} AS plain FROM {s_t} s, json_each({array}) e WHERE s.runs IS NOT NULL"
+        f"CREATE TEMP TABLE {_ELEMENTS} AS SELECT s.session_id AS session_id, e.key AS position, "
+        f"CASE WHEN e.type = 'object' THEN {_sqlite_columns('e.value')} END AS columns, "
+        "typeof(s.created_at) IN ('integer', 'null') AND typeof(s.updated_at) IN ('integer', 'null') "
+        # no NUL escape in the blob (conservatively: no text u0000): SQLite's text of a string holding one ends there
+        "AND instr(s.runs, 'u0000') = 0 AS session_times "
+        f"FROM {s_t} s, json_each({_sqlite_array('s.runs')}) e WHERE s.runs IS NOT NULL"
     )
-    checked = ", ".join(ex(k) for k in _CHECKED)
-    savepoint = bind.begin_nested()
-    try:
-        copied = _copy_plain(
-            bind,
-            s_t,
-            r_t,
-            "temp",
-            irregular=f"{array} IS NULL",
-            elements=f"json_each({array}) e",
-            position="e.key",
-            run_id=ex("run_id"),
-            text=ex,
-            integer=ex,
-            run_data=f"agno_run_json(e.value, {checked})",
-        )
-    except Exception as exc:  # noqa: BLE001 - only the check's own failure is expected here
-        if "user-defined function raised exception" not in str(exc):
-            raise
-        savepoint.rollback()
-        drop_temporary(bind, "temp")
-        return None
-    savepoint.commit()
-    return copied
-
-
-_CHECKED = ("run_id", *("agent_id", "team_id", "workflow_id", "parent_run_id", "status"), "created_at", "updated_at")
-
-
-def _run_json(text, *columns):
-    run = jsoncodec.loads(text)
-    if any(run.get(k) != v for k, v in zip(_CHECKED, columns, strict=True)):
-        raise ValueError("the run's columns read by SQLite differ from the Python rules'")
-    return json.dumps(run)
+    bind.exec_driver_sql(f"CREATE UNIQUE INDEX temp.{_ELEMENTS}_key ON {_ELEMENTS} (session_id, position)")
+    c = "f.columns"
+    bind.exec_driver_sql(
+        f"CREATE TEMP TABLE {_IDS} AS SELECT f.session_id AS session_id, CASE WHEN json_extract({c}, '$.run_id[0]') "
+        f"= 'text' THEN json_extract({c}, '$.run_id[1]') END AS run_id, {_sqlite_plain(c)} AS plain FROM {_ELEMENTS} f"
+    )
+    column = {k: f"json_extract({c}, '$.{k}[1]')" for k in _CHECKED}
+    return _copy_plain(
+        bind,
+        s_t,
+        r_t,
+        "temp",
+        irregular="0",  # a runs that is not an array has no element: never plain (and not parsed again)
+        elements=f"json_each({_sqlite_known_array('s.runs')}) e CROSS JOIN {_ELEMENTS} f "
+        "ON f.session_id = s.session_id AND f.position = e.key",
+        position="e.key",
+        run_id=column["run_id"],
+        text=column.get,
+        integer=column.get,
+        run_data="e.value",
+    )
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------------
@@ -306,5 +314,5 @@ def _copy_plain(bind, s_t, r_t, temp, irregular, elements, position, run_id, tex
 
 def drop_temporary(bind, schema: str) -> None:
     """Drop the temporary tables of the set-based copy (``schema``: the dialect's temporary schema)."""
-    for name in (COPIED, _IDS, _EXTRA, _CONTESTED):
+    for name in (COPIED, _IDS, _EXTRA, _CONTESTED, _ELEMENTS):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name}")
