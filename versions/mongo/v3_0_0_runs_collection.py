@@ -11,8 +11,10 @@ session, same position) are skipped, so an interrupted copy completes on the nex
 """
 
 from agno_migrate import convert, jsoncodec
+from agno_migrate.migrate.mongo import plain_runs
 
 version = "3.0.0"
+SERVER_SIDE = True  # tests set False to compare with the Python rules alone on the same data
 
 RUN_INDEXES = (
     (("run_id",), True),
@@ -43,16 +45,22 @@ SESSION_FIELDS = (
     "created_at",
     "updated_at",
 )
-WITH_RUNS = {"runs": {"$exists": True, "$ne": None}}
+WITH_RUNS = plain_runs.WITH_RUNS
 
 
 def upgrade(step):
-    step.ensure_collection(step.target.runs_table, RUN_INDEXES)
+    # the unique run_id index first (the copy looks ids up by it); the others once, after the copy
+    step.ensure_collection(step.target.runs_table, RUN_INDEXES[:1])
     sessions = step.sessions
     total = sessions.count_documents(WITH_RUNS)
     done = copied = 0
+    pending = WITH_RUNS
+    plain = plain_runs.plain_query(sessions, step.runs) if SERVER_SIDE else None
+    if plain is not None:  # the plain sessions' runs by $merge inside the server; the others below
+        done, copied = plain_runs.copy(sessions, step.runs, plain, lambda n: step.tick(n, total))
+        pending = {**WITH_RUNS, "$nor": [plain]}
     projection = {name: 1 for name in (*SESSION_FIELDS, "runs")}
-    for batch in step.batches(sessions, WITH_RUNS, "3.0.0", projection):
+    for batch in step.batches(sessions, pending, "3.0.0", projection):
         rows = []
         for session in batch:
             blob = session.get("runs")
@@ -78,6 +86,7 @@ def upgrade(step):
         done += len(batch)
         step.done_batch("3.0.0", batch)
         step.tick(done, total)
+    step.ensure_collection(step.target.runs_table, RUN_INDEXES)
     step.report.add_runs_copied(copied)
 
 
