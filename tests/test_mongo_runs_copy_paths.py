@@ -197,3 +197,31 @@ def test_a_run_killed_inside_the_server_side_copy_completes_the_same(new_databas
     monkeypatch.setattr(plain_runs, "copy", original)
     agno_migrate.upgrade(Target.from_url(killed.url, lock_lease=1))
     assert raw_runs(killed) == raw_runs(reference)
+
+
+def test_a_chunk_meeting_runs_written_meanwhile_is_done_again(new_database, monkeypatch):
+    """A killed runner's aggregation still writing in the server when the next runner copies the same
+    chunk: the inserts meet its runs (a duplicate key), and the chunk is done again leaving them out."""
+
+    def fill(db):
+        agno_migrate.upgrade(db.url, to="2.5.0")
+        insert(db, edge_sessions())
+
+    reference = new_database("mongodb")
+    fill(reference)
+    agno_migrate.upgrade(reference.url)
+    raced = new_database("mongodb")
+    fill(raced)
+    original = plain_runs._merge
+    calls = []
+
+    def racing(sessions, runs, ids, stored):
+        if not calls:  # the other runner's aggregation, done just before ours
+            original(sessions, runs, ids, stored)
+        calls.append(stored)
+        return original(sessions, runs, ids, stored)
+
+    monkeypatch.setattr(plain_runs, "_merge", racing)
+    agno_migrate.upgrade(raced.url)
+    assert calls == [False, True]  # the chunk met the stored runs, and was done again leaving them out
+    assert raw_runs(raced) == raw_runs(reference)

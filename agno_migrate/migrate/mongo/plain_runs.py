@@ -32,6 +32,7 @@ MAX_CONTESTED = 20_000
 make the plain sessions' query too large): every session then goes through the Python rules."""
 MAX_SESSION_BYTES = 8 * 1024 * 1024
 LOOKUP_CHUNK = 500
+DUPLICATE_KEY = 11000
 _INDEX = "agno_migrate_run_index"
 _KEYS = ("agent_id", "team_id", "workflow_id", "parent_run_id", "status")
 _EPOCHS = ("created_at", "updated_at")
@@ -219,39 +220,50 @@ def plain_query(sessions, runs) -> dict | None:
 
 
 def copy(sessions, runs, plain: dict, tick: Callable[[int], None]) -> tuple[int, int]:
-    """Copy the runs of the sessions matching ``plain`` into ``runs`` by ``$merge``, :data:`CHUNK`
-    sessions at a time (``tick(sessions done)`` before each); returns (sessions, runs) copied."""
+    """Copy the runs of the sessions matching ``plain`` into ``runs``, :data:`CHUNK` sessions at a time
+    (their ids read first, by keyset on ``session_id``; ``tick(sessions done)`` before each chunk);
+    returns (sessions, runs) copied.
+
+    Each chunk is one ``$merge`` that inserts (``whenMatched: "fail"``: plain inserts, several times
+    faster than the upserts of the other modes). When the runs collection held documents before (an
+    interrupted run's), the runs stored already are left out of the chunk first: the plain query
+    made sure they are these very runs, at their places. A chunk meeting a run written meanwhile (a
+    killed runner's aggregation still finishing in the server) is done again that way."""
     before = runs.count_documents({})
+    stored = before > 0
     done = 0
     last = None
     while True:
         tick(done)
         keyset = {"$gt": last} if last is not None else {"$type": "string"}
-        ahead = sessions.find({"session_id": keyset}, {"_id": 0, "session_id": 1})
-        bound = next(iter(ahead.sort("session_id", 1).skip(CHUNK - 1).limit(1)), None)
-        if bound is not None:
-            keyset = {**keyset, "$lte": bound["session_id"]}
-        where = {"$and": [plain, {"session_id": keyset}]}
-        count = sessions.count_documents(where)
-        if count:
-            sessions.aggregate(
-                [
-                    {"$match": where},
-                    {"$unwind": {"path": "$runs", "includeArrayIndex": _INDEX}},
-                    {"$replaceWith": RUN_DOCUMENT},
-                    {
-                        "$merge": {
-                            "into": runs.name,
-                            "on": "run_id",
-                            "whenMatched": "replace",
-                            "whenNotMatched": "insert",
-                        }
-                    },
-                ],
-                allowDiskUse=True,
-            )
-            done += count
-        if bound is None:
+        chunk = sessions.find({"$and": [plain, {"session_id": keyset}]}, {"_id": 0, "session_id": 1})
+        ids = [doc["session_id"] for doc in chunk.sort("session_id", 1).limit(CHUNK)]
+        if not ids:
             break
-        last = bound["session_id"]
+        stored = _merge(sessions, runs, ids, stored)
+        done += len(ids)
+        last = ids[-1]
     return done, runs.count_documents({}) - before
+
+
+def _merge(sessions, runs, ids: list[str], stored: bool) -> bool:
+    """Insert the runs of the (plain) sessions ``ids``, leaving out those stored already when
+    ``stored``; returns ``stored`` for the next chunk (True once a stored run was met)."""
+    from pymongo.errors import OperationFailure
+
+    pipeline = [{"$match": {"session_id": {"$in": ids}}}, {"$unwind": {"path": "$runs", "includeArrayIndex": _INDEX}}]
+    if stored:
+        held = {"from": runs.name, "localField": "runs.run_id", "foreignField": "run_id", "as": "agno_migrate_held",
+                "pipeline": [{"$project": {"_id": 1}}]}  # fmt: skip
+        pipeline += [{"$lookup": held}, {"$match": {"agno_migrate_held": []}}]
+    pipeline += [
+        {"$replaceWith": RUN_DOCUMENT},
+        {"$merge": {"into": runs.name, "on": "run_id", "whenMatched": "fail", "whenNotMatched": "insert"}},
+    ]
+    try:
+        sessions.aggregate(pipeline, allowDiskUse=True)
+    except OperationFailure as exc:
+        if exc.code != DUPLICATE_KEY or stored:
+            raise
+        return _merge(sessions, runs, ids, True)
+    return stored
