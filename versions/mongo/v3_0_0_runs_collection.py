@@ -1,9 +1,11 @@
 """3.0.0 — runs move out of the sessions' ``runs`` arrays into a runs collection, one document per run.
 
 The runs collection with Agno 3.1's indexes (``run_id`` unique, one on each id, status and time
-field, and ``(session_id, run_index)``), then every element of every session's ``runs`` array copied
-into it (``convert.run_rows``, ids by ``convert.rekey_runs``: the same rules as the SQL revision),
-batch by batch by keyset on ``session_id`` with a checkpoint per batch. Unlike Agno's own v3_0_0: a
+field, and ``(session_id, run_index)``: all but ``run_id``'s built once after the copy), and every
+element of every session's ``runs`` array copied into it (``convert.run_rows``, ids by
+``convert.rekey_runs``: the same rules as the SQL revision): the plain sessions' runs inside the server
+(``migrate.mongo.plain_runs``: ``$unwind`` + ``$merge``, the same documents), the other sessions' by the
+Python rules, batch by batch by keyset on ``session_id`` with a checkpoint per batch. Unlike Agno's own v3_0_0: a
 run without ``run_id`` gets a deterministic id instead of being dropped; a ``run_id`` that another
 session already holds is stored under a derived id and reported; runs already copied (same
 session, same position) are skipped, so an interrupted copy completes on the next run. The legacy

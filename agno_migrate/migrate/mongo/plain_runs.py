@@ -14,9 +14,13 @@ whose ``agent_id``, ``team_id``, ``workflow_id``, ``parent_run_id`` and ``status
 (or absent), and whose ``created_at``/``updated_at`` are integers or null (or absent).
 
 Every other session goes through the Python rules afterwards, unchanged: its runs' ids never meet a
-plain run's id, so the result is the one the Python rules alone give. Resumable: a plain run stored
-already (by an interrupted run: same id, same place, the same document) is replaced by itself
-(``whenMatched: "replace"`` keeps its ``_id``), and a re-run finds the same plain sessions.
+plain run's id, so the result is the one the Python rules alone give. Resumable: a re-run finds the
+same plain sessions, and leaves out of the copy the plain runs stored already (by an interrupted run:
+same id, same place, the same document; see :func:`copy`).
+
+Not checked (the Python round trip would change them, and no expression can look inside every nested
+value): BSON's deprecated types (undefined, symbol, DBPointer) and a nested ``{"$id", "$ref"}`` in
+that order (pymongo reads it as a DBRef and writes ``$ref`` first). Agno writes none of them.
 """
 
 from __future__ import annotations
