@@ -120,6 +120,7 @@ def edge_sessions() -> list[dict]:
         {"session_id": "p8", "session_type": "agent", "runs": [{"run_id": "p8-0"}]},  # hardly any field at all
         session("p9", [run("p9-0", status="RUNNING", created_at=2**40, deep={"x": {"y": {"z": [[], {}]}}})]),
         session("p10", [run("p10-0", types=bson_types())]),
+        session("p11", [run("p11-0", tools=[{"$schema": "x", "a.b": {"$ref": "#/c"}, "": 1}])]),  # keys MQL reads
     ]
     irregular = [
         session("q1", [run(None), run("q1-1")]),  # a run without id
@@ -158,10 +159,7 @@ def test_generated_edge_cases_give_the_same_runs_collection(new_database, monkey
     assert merged == python
     assert merged_report == python_report
     assert python_report["duplicate_run_ids"] and python_report["not_runs"], python_report  # the Python rules met them
-    assert taken == (
-        10,
-        11,
-    )  # p1..p10: their 11 runs server-side; the rest (and p6, empty: counted) by the Python rules
+    assert taken == (11, 12)  # p1..p11 (p6 empty) and their 12 runs server-side; the rest by the Python rules
 
 
 def test_a_run_killed_inside_the_server_side_copy_completes_the_same(new_database, monkeypatch):
