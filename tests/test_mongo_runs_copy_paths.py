@@ -27,6 +27,7 @@ from bson import (
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 from test_data_step import run, session
+from test_runs_copy_paths import recorded
 
 import agno_migrate
 from agno_migrate import convert
@@ -59,15 +60,7 @@ def both_paths(new_database, monkeypatch, fill):
     """Upgrade two copies of the same data, one with the server-side copy, one with the Python rules
     alone; returns (documents, report) of each and the (sessions, runs) the server-side copy took."""
     module = step_module()
-    taken = []
-    original = plain_runs.copy
-
-    def counting(*args):
-        result = original(*args)
-        taken.append(result)
-        return result
-
-    monkeypatch.setattr(plain_runs, "copy", counting)
+    taken = recorded(monkeypatch, plain_runs, "copy")
     results = []
     for server_side in (True, False):
         monkeypatch.setattr(module, "SERVER_SIDE", server_side)
