@@ -30,19 +30,24 @@ def raw_runs(url: str) -> list[tuple]:
         engine.dispose()
 
 
+def recorded(monkeypatch, owner, name: str) -> list:
+    """What ``owner.name`` returns, call after call (it still runs)."""
+    results = []
+    original = getattr(owner, name)
+
+    def recording(*args):
+        results.append(original(*args))
+        return results[-1]
+
+    monkeypatch.setattr(owner, name, recording)
+    return results
+
+
 def both_paths(new_database, backend, monkeypatch, fill):
     """Upgrade two copies of the same data, one with the set-based copy, one with the Python rules
     alone; returns (rows, report) of each and how many runs the set-based copy took."""
     module = sql.script_directory().get_revision("v3_0_0").module
-    taken = []
-    original = module._set_based
-
-    def counting(*args):
-        result = original(*args)
-        taken.append(result)
-        return result
-
-    monkeypatch.setattr(module, "_set_based", counting)
+    taken = recorded(monkeypatch, module, "_set_based")
     results = []
     for set_based in (True, False):
         monkeypatch.setattr(module, "SET_BASED", set_based)

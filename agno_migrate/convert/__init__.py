@@ -21,6 +21,7 @@ from agno_migrate.convert.runs import (
     RunKey,
     derived_run_id,
     rekey_runs,
+    run_ids_of,
     run_rows,
 )
 from agno_migrate.convert.v1 import (
@@ -65,6 +66,7 @@ __all__ = [
     "fill_created_at",
     "pop_v1_summary",
     "rekey_runs",
+    "run_ids_of",
     "run_rows",
     "strip_nul",
     "v1_memory_runs",

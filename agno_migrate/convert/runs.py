@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from agno_migrate import jsoncodec
+
 RUN_ID_NAMESPACE = uuid.UUID("6f1d3c2a-5b7e-4f0a-9c1d-2e3f4a5b6c7d")
 SESSION_TYPES = ("agent", "team", "workflow")
 
@@ -77,6 +79,19 @@ def run_rows(session: dict, runs: Iterable[Any]) -> tuple[list[dict], list[tuple
             }
         )
     return rows, skipped
+
+
+def run_ids_of(runs: Any) -> list[str]:
+    """The ids the Python rules key the runs of a session's ``runs`` value by (``str(run_id)`` of
+    each object element with a true ``run_id``; the value decoded as the 3.0.0 copy decodes it):
+    what a set-based copy must know of the sessions it leaves to the Python rules."""
+    try:
+        blob = jsoncodec.decode_json(runs)
+    except ValueError:
+        return []
+    if not isinstance(blob, list):
+        return []
+    return [str(run["run_id"]) for run in blob if isinstance(run, dict) and run.get("run_id")]
 
 
 def _run_type(run: dict) -> str:

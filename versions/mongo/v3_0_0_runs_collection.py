@@ -1,9 +1,11 @@
 """3.0.0 — runs move out of the sessions' ``runs`` arrays into a runs collection, one document per run.
 
 The runs collection with Agno 3.1's indexes (``run_id`` unique, one on each id, status and time
-field, and ``(session_id, run_index)``), then every element of every session's ``runs`` array copied
-into it (``convert.run_rows``, ids by ``convert.rekey_runs``: the same rules as the SQL revision),
-batch by batch by keyset on ``session_id`` with a checkpoint per batch. Unlike Agno's own v3_0_0: a
+field, and ``(session_id, run_index)``: all but ``run_id``'s built once after the copy), and every
+element of every session's ``runs`` array copied into it (``convert.run_rows``, ids by
+``convert.rekey_runs``: the same rules as the SQL revision): the plain sessions' runs inside the server
+(``migrate.mongo.plain_runs``: ``$unwind`` + ``$merge``, the same documents), the other sessions' by the
+Python rules, batch by batch by keyset on ``session_id`` with a checkpoint per batch. Unlike Agno's own v3_0_0: a
 run without ``run_id`` gets a deterministic id instead of being dropped; a ``run_id`` that another
 session already holds is stored under a derived id and reported; runs already copied (same
 session, same position) are skipped, so an interrupted copy completes on the next run. The legacy
@@ -11,8 +13,10 @@ session, same position) are skipped, so an interrupted copy completes on the nex
 """
 
 from agno_migrate import convert, jsoncodec
+from agno_migrate.migrate.mongo import plain_runs
 
 version = "3.0.0"
+SERVER_SIDE = True  # tests set False to compare with the Python rules alone on the same data
 
 RUN_INDEXES = (
     (("run_id",), True),
@@ -43,16 +47,22 @@ SESSION_FIELDS = (
     "created_at",
     "updated_at",
 )
-WITH_RUNS = {"runs": {"$exists": True, "$ne": None}}
+WITH_RUNS = plain_runs.WITH_RUNS
 
 
 def upgrade(step):
-    step.ensure_collection(step.target.runs_table, RUN_INDEXES)
+    # the unique run_id index first (the copy looks ids up by it); the others once, after the copy
+    step.ensure_collection(step.target.runs_table, RUN_INDEXES[:1])
     sessions = step.sessions
     total = sessions.count_documents(WITH_RUNS)
     done = copied = 0
+    pending = WITH_RUNS
+    plain = plain_runs.plain_query(sessions, step.runs) if SERVER_SIDE else None
+    if plain is not None:  # the plain sessions' runs by $merge inside the server; the others below
+        done, copied = plain_runs.copy(sessions, step.runs, plain, lambda n: step.tick(n, total))
+        pending = {**WITH_RUNS, "$nor": [plain]}
     projection = {name: 1 for name in (*SESSION_FIELDS, "runs")}
-    for batch in step.batches(sessions, WITH_RUNS, "3.0.0", projection):
+    for batch in step.batches(sessions, pending, "3.0.0", projection):
         rows = []
         for session in batch:
             blob = session.get("runs")
@@ -78,6 +88,7 @@ def upgrade(step):
         done += len(batch)
         step.done_batch("3.0.0", batch)
         step.tick(done, total)
+    step.ensure_collection(step.target.runs_table, RUN_INDEXES)
     step.report.add_runs_copied(copied)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from agno_migrate import jsoncodec
+from agno_migrate import convert
 
 COPIED = "agno_migrate_plain_sessions"
 """The temporary table of the sessions whose runs the set-based copy took."""
@@ -38,25 +38,6 @@ _EPOCHS = ("created_at", "updated_at")
 DERIVED_SHAPE = "run-________-____-____-____-____________"
 """The LIKE pattern of a derived run id (``convert.derived_run_id``)."""
 EPOCH_LIMIT = 10**15
-
-
-def _python_id(run) -> str | None:
-    """The id the Python rules key a run by (``str(run_id)``), or None when it has none."""
-    if not isinstance(run, dict):
-        return None
-    run_id = run.get("run_id")
-    return str(run_id) if run_id else None
-
-
-def _python_ids(runs) -> list[str]:
-    """The ids the Python rules key a decoded ``runs`` value's runs by."""
-    try:
-        blob = jsoncodec.decode_json(runs)
-    except ValueError:
-        return []
-    if not isinstance(blob, list):
-        return []
-    return [i for i in map(_python_id, blob) if i is not None]
 
 
 def _q(bind, name: str) -> str:
@@ -278,7 +259,7 @@ def _copy_plain(bind, s_t, r_t, temp, irregular, elements, position, run_id, tex
         if not batch:
             break
         last = batch[-1][0]
-        ids = [i for _sid, blob in batch for i in _python_ids(blob)]
+        ids = [i for _sid, blob in batch for i in convert.run_ids_of(blob)]
         if ids:
             bind.execute(sa.text(f"INSERT INTO {_EXTRA} (run_id) VALUES (:i)"), [{"i": i} for i in ids])
     bind.exec_driver_sql(
