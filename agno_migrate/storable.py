@@ -331,6 +331,20 @@ def _check_text(text: str, path) -> None:
         ) from None
 
 
+def text_as_is(text: str, nul: bool = True) -> bool:
+    """Whether ``text`` is stored as it is by :func:`fit_value` (no lone surrogate; no NUL unless ``nul``):
+    the check of most values, without the walk."""
+    if not nul and "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def fit_value(
     value: Any, *, nul: bool = True, bson: bool = False, finite: bool = False, max_depth: int | None = None
 ) -> tuple[Any, list[str]]:

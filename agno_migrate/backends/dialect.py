@@ -59,6 +59,9 @@ class Dialect:
     """A large read streams through a server-side cursor (PostgreSQL), rows fetched as they are used."""
     copy_from_stdin: bool = False
     """Bulk inserts go through ``COPY ... FROM STDIN`` (PostgreSQL), rows streamed as they are formatted."""
+    parses_json_text: bool = False
+    """A JSON column takes JSON text and parses it itself (PostgreSQL's jsonb): a copy passes stored
+    text through unparsed where that gives the same value (``move.json_text``)."""
 
     def utf8_text_bytes(self, conn) -> bool:
         """Whether the import may hand text to ``conn`` as its UTF-8 bytes, stored as that text:

@@ -48,6 +48,8 @@ class PostgreSQL(SqlDialect):
     json_cast_to_text = True
     server_side_cursor = True
     copy_from_stdin = True
+    parses_json_text = True
+    unflushed_commit = "SET LOCAL synchronous_commit TO off"
     read_only_session = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
     json_lone_surrogates = False  # jsonb (and UTF-8 text) cannot hold them
     json_finite_only = True

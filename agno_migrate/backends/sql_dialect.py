@@ -31,6 +31,12 @@ class SqlDialect(Dialect):
     """The statement that makes a connection's transactions read-only (``agno-migrate copy`` reads
     its source so); None where the connection is read-only by its URL (SQLite ``mode=ro``)."""
 
+    unflushed_commit: str | None = None
+    """The statement that lets the current transaction commit without waiting for its log to reach the disk
+    (PostgreSQL: ``SET LOCAL synchronous_commit TO off``): ``copy``'s batches, each with its checkpoint.
+    Its last commit waits, and with it every earlier one (the log is written in order); a server crash may
+    lose the last batches, each with its checkpoint, and the copy resumes before them."""
+
     def create_engine(self, target: Target):
         """A new SQLAlchemy engine for ``target`` (connects lazily; loads the driver)."""
         from sqlalchemy import create_engine

@@ -9,11 +9,13 @@ to merge, checkpointed per batch, resumed after a kill). Optionally verified aft
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 from agno_migrate.backends import dialect_of
 from agno_migrate.errors import EXIT_BEHIND, EXIT_INCOMPLETE, EXIT_OK, Refused
+from agno_migrate.move.ahead import read_ahead
 from agno_migrate.move.fit import Fitted
 from agno_migrate.move.sink import open_sink
 from agno_migrate.move.source import Problem, open_source
@@ -111,15 +113,18 @@ def copy(
     try:
         after = sink.prepare()
         outcome.resumed = sink.resumed
+        if sink.takes_text:
+            source.keep_text()
         total = source.count_sessions() if progress else 0
         done = 0
-        for units in source.session_batches(after, batch):
-            sessions, runs = sink.write(units)
-            outcome.sessions += sessions
-            outcome.runs += runs
-            done += len(units)
-            if progress:
-                progress(done, total)
+        with closing(read_ahead(source.session_batches(after, batch))) as batches:  # (its thread ends with it)
+            for units in batches:
+                sessions, runs = sink.write(units)
+                outcome.sessions += sessions
+                outcome.runs += runs
+                done += len(units)
+                if progress:
+                    progress(done, total)
         sink.finish()
     finally:
         sink.close()

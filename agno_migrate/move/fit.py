@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agno_migrate import convert, jsoncodec
+from agno_migrate.move.json_text import JsonText, holds_text
+from agno_migrate.move.rows import settle_unit
 from agno_migrate.schema import JSON_COLUMNS
-from agno_migrate.storable import INT_MAX, INT_MIN, replace_lone_surrogates, text_beyond_depth
+from agno_migrate.storable import INT_MAX, INT_MIN, replace_lone_surrogates, text_as_is, text_beyond_depth
 
 
 @dataclass
@@ -60,8 +62,16 @@ class Rules:
         )
 
 
-def fit_unit(session: dict, runs: list[dict], rules: Rules, seen: Fitted | None = None) -> tuple[dict, list[dict]]:
-    """``session`` and ``runs`` (head rows) as the target holds them; what changed goes to ``seen``."""
+def fit_unit(
+    session: dict, runs: list[dict], rules: Rules, seen: Fitted | None = None, problems: list | None = None
+) -> tuple[dict, list[dict]]:
+    """``session`` and ``runs`` (head rows) as the target holds them; what changed goes to ``seen``.
+    Stored JSON text (``json_text.JsonText``, which no rule applies to) stays as it is unless a rule
+    applies to the unit's other values: then it is decoded first (what that names goes to ``problems``)."""
+    if holds_text(session) or any(holds_text(run) for run in runs):
+        if not (rules.max_depth or rules.int64_fields) and _untouched((session, *runs), rules):
+            return session, runs
+        session, runs = settle_unit(session, runs, [] if problems is None else problems)
     sid = str(session.get("session_id"))
     nul, surrogates, digits = _hints((session, runs), rules)
     if rules.strip_nul and nul:
@@ -96,6 +106,22 @@ def fit_unit(session: dict, runs: list[dict], rules: Rules, seen: Fitted | None 
 
 
 _LONG_NUMBER = re.compile(r"[0-9]{19}")
+
+
+def _untouched(rows: tuple[dict, ...], rules: Rules) -> bool:
+    """Whether no NUL or surrogate rule applies to the values of ``rows`` beside their stored JSON text
+    (which holds neither): text by ``storable.text_as_is``, other JSON values by :func:`_hints`."""
+    for row in rows:
+        for value in row.values():
+            kind = value.__class__
+            if value is None or kind is JsonText or kind is int or kind is float or kind is bool:
+                continue
+            if kind is str:
+                if not text_as_is(value, nul=not rules.strip_nul):
+                    return False
+            elif any(_hints(value, rules)):
+                return False
+    return True
 
 
 def _hints(value: Any, rules: Rules) -> tuple[bool, bool, bool]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agno_migrate import convert, jsoncodec
+from agno_migrate.move.json_text import JsonText, holds_text, plain_text
 from agno_migrate.schema import JSON_COLUMNS, SESSION_COLUMNS
 
 RUN_COLUMNS = (
@@ -53,6 +54,23 @@ def decoded(value: Any, table: str, session_id: str, column: str, problems: list
         return value if isinstance(value, str) else bytes(value).decode("utf-8", "replace")
 
 
+def settle(value: Any, session_id: str, problems: list) -> Any:
+    """``value`` decoded where it is :class:`JsonText` (``rows.decoded`` of the stored value: what the
+    copy gives without this module), as it is otherwise."""
+    if not isinstance(value, JsonText):
+        return value
+    return decoded(value.original, value.table, session_id, value.column, problems)
+
+
+def settle_unit(session: dict, runs: list[dict], problems: list) -> tuple[dict, list[dict]]:
+    """A unit's session and runs with every :class:`JsonText` decoded (:func:`settle`)."""
+    sid = str(session.get("session_id"))
+    if holds_text(session):
+        session = {k: settle(v, sid, problems) for k, v in session.items()}
+    runs = [{k: settle(v, sid, problems) for k, v in run.items()} if holds_text(run) else run for run in runs]
+    return session, runs
+
+
 def epoch(value: Any) -> Any:
     """A time column as an integer where it is a number (as stored otherwise)."""
     if isinstance(value, float) and value.is_integer():
@@ -60,25 +78,37 @@ def epoch(value: Any) -> Any:
     return value
 
 
-def head_session(row: dict, table: str, problems: list[Problem], decode: bool = True) -> dict:
-    """The head sessions row of a stored row (2.x or 3.x): its head columns, JSON decoded."""
+def json_value(value: Any, table: str, session_id: str, column: str, problems: list[Problem], keep_text: bool) -> Any:
+    """A JSON column's value :func:`decoded`, or with ``keep_text`` its stored text where the target may
+    parse it itself (``json_text.plain_text``)."""
+    if keep_text:
+        text = plain_text(value, table, column)
+        if text is not None:
+            return text
+    return decoded(value, table, session_id, column, problems)
+
+
+def head_session(row: dict, table: str, problems: list[Problem], decode: bool = True, keep_text: bool = False) -> dict:
+    """The head sessions row of a stored row (2.x or 3.x): its head columns, JSON decoded (``keep_text``:
+    see :func:`json_value`)."""
     sid = row["session_id"]
     out = {}
     for name in SESSION_COLUMNS:
         value = row.get(name)
         if name in JSON_COLUMNS and decode:
-            value = decoded(value, table, sid, name, problems)
+            value = json_value(value, table, sid, name, problems, keep_text)
         elif name in _TIMES:
             value = epoch(value)
         out[name] = value
     return out
 
 
-def head_run(row: dict, table: str, problems: list[Problem], decode: bool = True) -> dict:
-    """A stored runs-table row (3.x) as a head run row."""
+def head_run(row: dict, table: str, problems: list[Problem], decode: bool = True, keep_text: bool = False) -> dict:
+    """A stored runs-table row (3.x) as a head run row (``keep_text``: see :func:`json_value`)."""
     out = {name: row.get(name) for name in RUN_COLUMNS}
     if decode:
-        out["run_data"] = decoded(out["run_data"], table, str(row.get("session_id")), "run_data", problems)
+        sid = str(row.get("session_id"))
+        out["run_data"] = json_value(out["run_data"], table, sid, "run_data", problems, keep_text)
     for name in _TIMES:
         out[name] = epoch(out[name])
     return out

@@ -18,6 +18,8 @@ Values the target cannot hold follow :mod:`agno_migrate.move.fit`.
 
 from __future__ import annotations
 
+import functools
+import operator
 import os
 import signal
 import time
@@ -29,6 +31,8 @@ from agno_migrate.backends import dialect_of
 from agno_migrate.errors import Refused, UsageError
 from agno_migrate.migrate.legacy.rules import canonical_session
 from agno_migrate.move.fit import Fitted, Rules, beyond_int64, fit_unit
+from agno_migrate.move.json_text import JsonText, holds_text
+from agno_migrate.move.rows import settle_unit
 from agno_migrate.move.source import RUN_COLUMNS, Problem, SessionUnit
 from agno_migrate.schema import JSON_COLUMNS, SESSION_COLUMNS
 from agno_migrate.target import Target
@@ -75,9 +79,15 @@ class Sink:
     """The source's run ids are unique (a head runs table): in a target that was empty, none is held by
     another session, so no run is looked up to be re-keyed."""
 
-    @property
+    @functools.cached_property
     def rules(self) -> Rules:
         return Rules.of(dialect_of(self.target))
+
+    @property
+    def takes_text(self) -> bool:
+        """Stored JSON text may be written unparsed (``move.json_text``): the target parses it itself and
+        every row is new (nothing is compared with stored rows or re-keyed); known after :meth:`prepare`."""
+        return dialect_of(self.target).parses_json_text and self.fresh and self.unique_sessions and self.unique_runs
 
     def prepare(self) -> str | None:
         """Refuse or accept the target (before any change), bring it to head, record the checkpoint;
@@ -106,7 +116,7 @@ class Sink:
         self.batches += 1
         fitted = []
         for unit in units:
-            session, runs = fit_unit(unit.session, unit.runs, self.rules, self.fitted)
+            session, runs = fit_unit(unit.session, unit.runs, self.rules, self.fitted, self.problems)
             fitted.append(SessionUnit(session, runs, unit.cursor, unit.part))
         return self.write_batch(fitted, units[-1].cursor)
 
@@ -235,6 +245,18 @@ class SqlSink(Sink):
             self.conn.commit()
 
     def write_batch(self, units: list[SessionUnit], cursor: str) -> tuple[int, int]:
+        try:
+            return self._write_batch(units, cursor)
+        except _TextRefused:  # stored JSON text the server does not take: the batch again, every value decoded
+            self.conn.rollback()
+            settled = []
+            for unit in units:
+                session, runs = settle_unit(unit.session, unit.runs, self.problems)
+                session, runs = fit_unit(session, runs, self.rules, self.fitted, self.problems)
+                settled.append(SessionUnit(session, runs, unit.cursor, unit.part))
+            return self._write_batch(settled, cursor)
+
+    def _write_batch(self, units: list[SessionUnit], cursor: str) -> tuple[int, int]:
         from agno_migrate.migrate.legacy import sql as legacy_sql
 
         conn, head = self.conn, self.head
@@ -242,6 +264,8 @@ class SqlSink(Sink):
         encode = _encoder(dialect)
         ids = [unit.session["session_id"] for unit in units]
         with self._errors():
+            if dialect.unflushed_commit:  # (finish() commits flushed: with it every batch)
+                conn.exec_driver_sql(dialect.unflushed_commit)
             if self.if_exists == "replace":
                 self._delete(ids)
             stored = {} if self.fresh and self.unique_sessions else self._stored(ids)
@@ -249,20 +273,30 @@ class SqlSink(Sink):
             for unit in units:
                 write_session, write_runs = self.keep(unit, stored.get(unit.session["session_id"]))
                 if write_session:
-                    sessions.append(tuple(encode(unit.session[c]) if c in JSON_COLUMNS else unit.session[c]
-                                          for c in SESSION_COLUMNS))  # fmt: skip
+                    values = list(_SESSION_VALUES(unit.session))
+                    for at in _SESSION_JSON:
+                        values[at] = encode(values[at])
+                    sessions.append(tuple(values))
                 if write_runs:
-                    run_values += [
-                        tuple(encode(run[c]) if c == "run_data" else run[c] for c in RUN_COLUMNS) for run in unit.runs
-                    ]
+                    for run in unit.runs:
+                        values = list(_RUN_VALUES(run))
+                        values[_RUN_DATA] = encode(values[_RUN_DATA])
+                        run_values.append(tuple(values))
             if not (self.fresh and self.unique_runs):
                 report = _Report()
                 run_values = legacy_sql._rekey_taken_runs(conn, head, run_values, report)
                 self.rekeyed += report.duplicate_run_ids
-            if sessions:
-                legacy_sql._insert(conn, dialect, head.sessions, sessions)
-            if run_values:
-                legacy_sql._insert(conn, dialect, head.runs, run_values)
+            try:
+                if sessions:
+                    legacy_sql._insert(conn, dialect, head.sessions, sessions)
+                if run_values:
+                    legacy_sql._insert(conn, dialect, head.runs, run_values)
+            except Exception as exc:
+                if str(getattr(exc, "sqlstate", "")).startswith("22") and any(
+                    holds_text(u.session) or any(holds_text(r) for r in u.runs) for u in units
+                ):
+                    raise _TextRefused from exc
+                raise
             _test_kill(self.batches, "mid")
             cp = self.checkpoints
             conn.execute(
@@ -321,8 +355,19 @@ class SqlSink(Sink):
         dispose(self.target)
 
 
+_SESSION_VALUES = operator.itemgetter(*SESSION_COLUMNS)
+_SESSION_JSON = [SESSION_COLUMNS.index(c) for c in JSON_COLUMNS]
+_RUN_VALUES = operator.itemgetter(*RUN_COLUMNS)
+_RUN_DATA = RUN_COLUMNS.index("run_data")
+
+
+class _TextRefused(Exception):
+    """The server refused a batch holding stored JSON text (a data error: text that is not JSON)."""
+
+
 def _encoder(dialect):
-    """JSON text as the target's writer stores it (MariaDB: UTF-8 unescaped; elsewhere ``json.dumps``)."""
+    """JSON text as the target's writer stores it (MariaDB: UTF-8 unescaped; elsewhere ``json.dumps``;
+    stored text kept by ``move.json_text`` as it is)."""
     from agno_migrate import jsoncodec
 
     if dialect.json_unescaped:
@@ -331,7 +376,7 @@ def _encoder(dialect):
         exact = json_text
     else:
         exact = jsoncodec.dumps
-    return lambda value: None if value is None else exact(value)
+    return lambda value: None if value is None else value if value.__class__ is JsonText else exact(value)
 
 
 # --- MongoDB -----------------------------------------------------------------------------------------

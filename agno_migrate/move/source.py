@@ -93,6 +93,13 @@ class Source:
                 if len(rows) < size:
                     break
 
+    def keep_text(self) -> None:
+        """Give JSON columns' stored text where it may pass unparsed (``move.json_text``): for a target
+        that parses JSON text itself, written only by new rows (``Sink.takes_text``)."""
+        for part in self.parts:
+            if hasattr(part, "keep_text"):
+                part.keep_text = True
+
     def close(self) -> None:
         from agno_migrate.backends import dispose
 

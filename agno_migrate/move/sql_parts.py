@@ -83,6 +83,9 @@ class _Part:
 class HeadPart(_Part):
     """3.x: the sessions table and its runs table, merged by session."""
 
+    keep_text = False
+    """JSON columns' stored text kept where the target may parse it itself (``json_text``); set by the copy."""
+
     def __init__(self, target: Target):
         super().__init__(target, target.session_table, tuple(SESSION_COLUMNS))
 
@@ -102,8 +105,9 @@ class HeadPart(_Part):
             row["__runs"] = by_session.get(row["session_id"], [])
 
     def unit(self, row: dict, problems: list) -> conv.SessionUnit:
-        session = conv.head_session(row, self.name, problems)
-        runs = [conv.head_run(run, self.target.runs_table, problems) for run in row["__runs"]]
+        keep, runs_table = self.keep_text, self.target.runs_table
+        session = conv.head_session(row, self.name, problems, keep_text=keep)
+        runs = [conv.head_run(run, runs_table, problems, keep_text=keep) for run in row["__runs"]]
         return conv.SessionUnit(session, runs)
 
 

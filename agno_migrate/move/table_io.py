@@ -163,6 +163,8 @@ class SqlSide:
         table = self._tables[name]
         cp = self.checkpoint_table()
         with sqlconn.connect(self.target) as conn:
+            if self.dialect.unflushed_commit:  # (finish() commits flushed: with it every batch)
+                conn.exec_driver_sql(self.dialect.unflushed_commit)
             rows = self._without_held(conn, table, key, rows, replace)
             if rows and self.dialect.copy_from_stdin:  # PostgreSQL: COPY, JSON sent as its text
                 from agno_migrate.jsoncodec import dumps
@@ -183,11 +185,14 @@ class SqlSide:
             return rows
         cols = [table.c[k] for k in key]
         keys = [tuple(r[k] for k in key) for r in rows]
-        match = sa.tuple_(*cols).in_(keys) if len(cols) > 1 else cols[0].in_([k[0] for k in keys])
+        if len(cols) > 1:
+            match, given = sa.tuple_(*cols).in_(keys), {}
+        else:  # (one parameter expanded: the statement compiled once, not once per key)
+            match, given = cols[0].in_(sa.bindparam("keys", expanding=True)), {"keys": [k[0] for k in keys]}
         if replace:
-            conn.execute(table.delete().where(match))
+            conn.execute(table.delete().where(match), given)
             return rows
-        held = {tuple(r) for r in conn.execute(sa.select(*cols).where(match))}
+        held = {tuple(r) for r in conn.execute(sa.select(*cols).where(match), given)}
         return [r for r, k in zip(rows, keys, strict=True) if k not in held] if held else rows
 
     def _save(self, conn, cp: sa.Table, name: str, last, count: int, done: bool) -> None:

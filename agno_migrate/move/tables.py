@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
 from agno_migrate import registry
@@ -33,8 +34,9 @@ from agno_migrate.backends import dialect_of
 from agno_migrate.convert import tables as conv
 from agno_migrate.errors import Refused
 from agno_migrate.move import table_ddl
+from agno_migrate.move.ahead import read_ahead
 from agno_migrate.move.table_io import side
-from agno_migrate.storable import fit_value
+from agno_migrate.storable import fit_value, text_as_is
 from agno_migrate.tables import FAMILIES, family
 from agno_migrate.target import Target
 
@@ -261,8 +263,14 @@ class HeadRows:
         """``row`` as the target holds it (``storable.fit_value``); what changed, counted and named."""
         d = self.dst
         for column, value in row.items():
-            if value is None or value.__class__ is bool:
-                continue
+            cls = value.__class__
+            if (
+                value is None
+                or cls is bool
+                or (cls is int and d.sql)
+                or (cls is str and text_as_is(value, d.stores_nul))
+            ):
+                continue  # (what no rule of fit_value can change)
             kind = self.plan.columns[column]
             json_column = kind == "json"
             notes = []
@@ -399,21 +407,23 @@ def _copy_one(src, dst, writer, p: Plan, if_exists, batch, progress, now) -> Tab
             if resume.get("table") != source.table:
                 continue
             after, resume = resume.get("key"), None
-        for rows, last in reader.batches(source, batch, after, report):
-            wanted = len(rows)
-            written = writer.write(
-                p.target,
-                p.key,
-                [_stored(p, r) for r in rows],
-                {"table": source.table, "key": last},
-                report.rows,
-                if_exists == "replace",
-            )
-            report.rows += written
-            if written < wanted:
-                report.skipped += wanted - written
-            if progress is not None:
-                progress(p.target, report.rows)
+        held = 0  # (added to report.skipped after the reading, which counts into it from its thread)
+        with closing(read_ahead(reader.batches(source, batch, after, report))) as batches:  # (its thread ends with it)
+            for rows, last in batches:
+                wanted = len(rows)
+                written = writer.write(
+                    p.target,
+                    p.key,
+                    [_stored(p, r) for r in rows],
+                    {"table": source.table, "key": last},
+                    report.rows,
+                    if_exists == "replace",
+                )
+                report.rows += written
+                held += wanted - written
+                if progress is not None:
+                    progress(p.target, report.rows)
+        report.skipped += held
     stamp = p.family in registry.AGNO_WALKS and p.agno_layout
     writer.finish(p.family, p.target, p.layout, stamp, report.rows)
     return report
