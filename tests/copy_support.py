@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import shared_tools
 from agno_side import env as agno_env
 from conftest import FIXTURES, POINTS, expected_file, expected_sessions
 
@@ -23,7 +24,8 @@ def has_fixture(backend: str, point: str) -> bool:
 
 def agno_reads(db, point: str, source_backend: str, tmp_path: Path) -> None:
     """The real Agno 3.1.10 reads every session and run of ``db`` (a conftest Database) as the expected
-    file of the source's fixture says (tests/agno_side/agno_verify.py, as test_lineage does)."""
+    file of the source's fixture says (tests/agno_side/agno_verify.py, as test_lineage does); where
+    ../shared/tools sits beside this checkout, its verify_with_agno.sh agrees."""
     expected = expected_file(point, source_backend, tmp_path)
     if db.backend == "sqlite":
         where, schema = str(db.path), None
@@ -34,6 +36,8 @@ def agno_reads(db, point: str, source_backend: str, tmp_path: Path) -> None:
     result = agno_env.verify(where, expected, schema=schema, ignore=ignore)
     n = len(expected_sessions(point, source_backend))
     assert result.ok and result.summary == f"verified {n}/{n} sessions, 0 mismatches", result.output
+    options = (["--db-schema", schema] if schema else []) + (["--skip", ",".join(ignore)] if ignore else [])
+    shared_tools.cross_check(where, expected, *options)
 
 
 def content_digest(db) -> str:

@@ -40,7 +40,8 @@ def _default(case: tuple[str, str, str]) -> bool:
     return d in (BACKENDS[(shift + 1) % 4], BACKENDS[(shift + 2) % 4])
 
 
-# the real Agno reads a copy of every point: by default from two pairs each (every source and target
+# the real Agno (the project's verifier, then ../shared/tools/verify_with_agno.sh where it sits beside
+# the clone) reads a copy of every point: by default from two pairs each (every source and target
 # backend met), from every pair with --stress
 AGNO_DEFAULT = {
     ("sqlite", "v1", "postgresql"), ("mongodb", "v1", "mysql"),
@@ -50,19 +51,6 @@ AGNO_DEFAULT = {
     ("sqlite", "2.6.0", "mongodb"), ("mysql", "2.6.0", "postgresql"),
     ("postgresql", "3.1.10", "mysql"), ("mongodb", "3.1.10", "sqlite"),
 }  # fmt: skip
-
-
-def _default(case: tuple[str, str, str]) -> bool:
-    """The pairs of the default suite: each source into two targets, rotating with the point, so that
-    every point reaches every target backend (every pair: ``--stress``)."""
-    s, p, d = case
-    shift = BACKENDS.index(s) + POINTS.index(p)
-    return d in (BACKENDS[(shift + 1) % 4], BACKENDS[(shift + 2) % 4])
-
-
-# the real Agno reads a copy of every point; by default from these pairs only (each target backend and
-# each source backend met at every point), every pair with --stress
-AGNO_PAIRS = {("sqlite", "postgresql"), ("postgresql", "mongodb"), ("mongodb", "mysql"), ("mysql", "sqlite")}
 
 
 def pytest_generate_tests(metafunc):
