@@ -17,7 +17,11 @@ resident memory (``ru_maxrss`` of the process, read by a wrapper that only waits
   (pgloader 3.6 from Debian; with its defaults it dies with "Heap exhausted" on the 10k file, the settings it
   needs to finish are given);
 - ``copy-mongo``: ``agno-migrate --db-url sqlite:///in.db -q copy --to mongodb://.../db`` (a throw-away mongod,
-  tests/mongo_server.py).
+  tests/mongo_server.py);
+- ``floor-pg``: the physical floor (``copy_floor_side.py``): the same rows into the same layout by the raw drivers,
+  one ``COPY`` per table, then the indexes and foreign keys. Its target is prepared untimed from a copy made once
+  by ``agno-migrate copy`` (a template database: every table of Agno's layout, emptied, its secondary indexes and
+  foreign keys dropped): what the floor times is only moving the data and building the indexes.
 
 After each side the target's sessions and runs rows are counted (every side must copy them all, or the run
 stops) and ``agno-migrate check`` is run on the target: 0 means Agno's layout at head; pgloader's result has
@@ -52,7 +56,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from bench_store import MEASURE, dated, machine, mongo_db_url, pg_settings, versions  # noqa: E402
 from bench_whole_upgrade import _admin, build_input, pg_url  # noqa: E402
 
-SIDES = ("copy-pg", "pgloader", "copy-mongo")
+SIDES = ("copy-pg", "pgloader", "floor-pg", "copy-mongo")
+FLOOR = HERE / "copy_floor_side.py"
 PGLOADER = ("pgloader", "--dynamic-space-size", "4096", "--with", "batch rows = 200")
 SESSIONS, RUNS = "agno_sessions", "agno_runs"
 
@@ -82,10 +87,66 @@ def drop_pg(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-def run_side(side: str, source: Path, target: str) -> dict:
+def floor_template(source: Path, tmp: Path) -> tuple[str, Path]:
+    """A PostgreSQL database holding ``agno-migrate copy``'s layout of ``source`` with no rows, no secondary
+    index and no foreign key, and the floor's plan (tables, columns, JSON columns, what to build after)."""
+    template = new_pg()
+    done = subprocess.run([str(CLI), "--db-url", f"sqlite:///{source}", "-q", "copy", "--to", template])
+    if done.returncode != 0:
+        raise SystemExit(f"copy into the floor's template failed (exit {done.returncode})")
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    in_source = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    src.close()
+    import psycopg
+
+    with psycopg.connect(template.replace("+psycopg", ""), autocommit=True) as conn:
+        cols = conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'ai' "
+            "ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        tables: dict = {}
+        for table, column, kind in cols:
+            if table in in_source and not table.startswith(("agno_migrate", "agno_schema_versions")):
+                tables.setdefault(table, ([], []))[0].append(column)
+                if kind in ("json", "jsonb"):
+                    tables[table][1].append(column)
+        keys = conn.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'f' AND connamespace = 'ai'::regnamespace"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'ai'::regnamespace "
+            "AND NOT i.indisprimary AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
+        ).fetchall()
+        conn.execute("TRUNCATE " + ", ".join(f'ai."{t}"' for t in tables) + " CASCADE")
+        for table, name, _ in keys:
+            conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _ in indexes:
+            conn.execute(f"DROP INDEX {name}")
+    plan = {
+        "schema": "ai",
+        "tables": [[t, c, j] for t, (c, j) in tables.items()],
+        "after": [d for _, d in indexes] + [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, d in keys],
+    }
+    plan_file = tmp / "floor-plan.json"
+    plan_file.write_text(json.dumps(plan))
+    return template, plan_file
+
+
+def from_template(template: str) -> str:
+    name = f"bench_copy_{uuid.uuid4().hex[:10]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.rsplit("/", 1)[1]}"')
+    return pg_url(name)
+
+
+def run_side(side: str, source: Path, target: str, plan: Path | None = None) -> dict:
     if side == "pgloader":
         pgl_target = target.replace("postgresql+psycopg://", "pgsql://")
         cmd = [*PGLOADER, f"sqlite://{source}", pgl_target]
+    elif side == "floor-pg":
+        cmd = [sys.executable, str(FLOOR), str(source), target, str(plan)]
     else:
         cmd = [str(CLI), "--db-url", f"sqlite:///{source}", "-q", "copy", "--to", target]
     load = os.getloadavg()[0]
@@ -152,14 +213,15 @@ def main() -> None:
             print(f"input {size}: {expected[0]} sessions, {expected[1]} runs, {mb:.0f} MB, "
                   f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
             per = results[size] = {"input": {"sessions": expected[0], "runs": expected[1], "mb": mb}}
+            template, plan = floor_template(source, tmp) if "floor-pg" in sides else (None, None)
             for k in range(args.rounds):
                 for side in sides if k % 2 == 0 else sides[::-1]:
                     if side == "copy-mongo":
                         target = mongo_db_url(mongo.url, f"bench_copy_{uuid.uuid4().hex[:8]}")
                     else:
-                        target = new_pg()
+                        target = from_template(template) if side == "floor-pg" else new_pg()
                     try:
-                        figures = run_side(side, source, target)
+                        figures = run_side(side, source, target, plan)
                         got = counts(side, target, mongo.url if mongo else None)
                         if got != expected:
                             raise SystemExit(f"{side}: copied {got} (sessions, runs), the input has {expected}")
@@ -170,6 +232,8 @@ def main() -> None:
                     per.setdefault(side, []).append(figures)
                     print(f"{size} round {k + 1} {side}: {figures['seconds']:.2f} s, {figures['rss_mib']:.0f} MiB",
                           flush=True)  # fmt: skip
+            if template:
+                drop_pg(template)
             source.unlink()
         write(args, sides, results)
     finally:
@@ -211,6 +275,12 @@ def write(args, sides: tuple, results: dict) -> None:
             theirs = statistics.median(f["seconds"] for f in per["pgloader"])
             ratio = theirs / ours
             lines.append(f"{size:,} sessions, SQLite → PostgreSQL: pgloader ÷ agno-migrate copy = {ratio:.2f}×.")
+            if "floor-pg" in per:
+                floor = statistics.median(f["seconds"] for f in per["floor-pg"])
+                lines.append(
+                    f"{size:,} sessions, the floor (raw COPY into Agno's layout, then its indexes): {floor:.2f} s; "
+                    f"pgloader ÷ floor = {theirs / floor:.2f}×, agno-migrate copy ÷ floor = {ours / floor:.2f}×."
+                )
     Path(args.out + ".md").write_text("\n".join(lines) + "\n")
     Path(args.out + ".json").write_text(json.dumps(results, indent=1) + "\n")
     print("\n".join(lines))
