@@ -48,6 +48,7 @@ def both_paths(new_database, backend, monkeypatch, fill):
     alone; returns (rows, report) of each and how many runs the set-based copy took."""
     module = sql.script_directory().get_revision("v3_0_0").module
     taken = recorded(monkeypatch, module, "_set_based")
+    monkeypatch.setattr(module, "SQLITE_SET_BASED", True)
     results = []
     for set_based in (True, False):
         monkeypatch.setattr(module, "SET_BASED", set_based)
