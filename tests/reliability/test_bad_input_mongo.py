@@ -13,6 +13,8 @@ import json
 
 import pytest
 
+import agno_migrate
+
 from .mongo_support import dump, opened
 from .support import (
     HEAD,
@@ -249,6 +251,38 @@ def test_corrupt_json_strings_in_a_2_0_0_session(rdb, backend, tmp_path):
     assert {k: kept.get(k) for k in corrupt} == corrupt
     runs = stored_runs(db)
     assert runs == stored_runs(reference) and runs and "corrupt-r1" not in runs
+
+
+@pytest.mark.parametrize("via", ["cli", "library"])
+def test_an_integer_beyond_64_bits_in_a_2_0_0_session(rdb, backend, via, tmp_path):
+    """BSON holds no integer beyond 64 bits: a 2.0.0 document whose JSON strings hold one does not block
+    the upgrade. Its strings are kept as they were (nothing lost), the session named, exit 9; its other
+    run, and every other session, converted as without it; `check` then passes (the documented rule:
+    README, "Values a backend cannot hold")."""
+    note_case("an integer beyond 64 bits in a MongoDB JSON string")
+    db = rdb(backend)
+    db.load("2.0.0")
+    runs = [run("huge-r0", content="x", tokens=123456789012345678901234567890), run("huge-r1", content="y")]
+    huge = {**session("huge-1", None), "runs": json.dumps(runs), "session_data": json.dumps({"n": 2**70})}
+    with opened(db.url) as (mdb, target):
+        mdb[target.session_table].insert_one(dict(huge))
+    if via == "cli":
+        result = cli("upgrade", url=db.url, cwd=tmp_path)
+        line = one_line(result, 9)
+        assert "1 session(s) had runs that could not be converted" in line, line
+        named = [out for out in result.out.splitlines() if out.startswith("session huge-1:")]
+        assert len(named) == 2 and all("integer beyond 64 bits" in out for out in named), result.out
+    else:
+        report = agno_migrate.upgrade(db.url).report
+        assert sorted(u.session_id for u in report.unparseable) == ["huge-1", "huge-1"]
+        assert all("integer beyond 64 bits" in u.reason for u in report.unparseable)
+    with opened(db.url) as (mdb, target):
+        kept = mdb[target.session_table].find_one({"session_id": "huge-1"}, {"_id": 0})
+    assert kept["runs"] == huge["runs"] and kept["session_data"] == huge["session_data"]
+    stored = stored_runs(db)
+    assert "huge-r0" not in stored and stored["huge-r1"]["content"] == "y"
+    assert len(stored) > 100  # the fixture's own sessions' runs
+    succeeded(cli("check", url=db.url, cwd=tmp_path))
 
 
 def test_corrupt_json_strings_counted_once_per_session(rdb, backend, tmp_path):
