@@ -23,7 +23,7 @@ import re
 import sys
 from typing import Any
 
-from agno_migrate import jsoncodec
+from agno_migrate import jsoncodec, storable
 
 _FIRST = re.compile(r"[ \t\n\r]*(.?)", re.S)
 _CLASSES = bytes(
@@ -36,8 +36,6 @@ _MARKERS = (b"0.0", b"0e0", b"0e-", b"0e+")
 _IN_NUMBER = frozenset(b"0.e-+")
 _SPACE, _VALUE_BEFORE = ord(" "), ord(":")
 _NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
-_SURROGATE = re.compile(rb"\\u[dD](?:[89abAB][0-9a-fA-F]{2}(\\u[dD][c-fC-F][0-9a-fA-F]{2})?|[c-fC-F])")
-"""An escaped surrogate: a high one with its low one (group 1), alone, or a low one alone."""
 _LONG_DIGITS = b"0" * (sys.get_int_max_str_digits() or 4300)
 
 
@@ -75,7 +73,7 @@ def plain_text(value: Any, table: str, column: str) -> JsonText | None:
         return None
     if b"\x00" in raw or b"\\u0000" in raw:
         return None
-    if (b"\\ud" in raw or b"\\uD" in raw) and _lone_surrogate_escape(raw):
+    if storable.may_hold_lone_surrogate(text):
         return None
     if not _numbers_as_written(raw):
         return None
@@ -119,13 +117,6 @@ def _numbers_as_written(raw: bytes) -> bool:
                     return False
             at = classes.find(marker, at + 2)
     return True
-
-
-def _lone_surrogate_escape(raw: bytes) -> bool:
-    """Whether JSON text ``raw`` may hold an escaped lone surrogate: a ``\\uD800``-``\\uDBFF`` not followed
-    by a ``\\uDC00``-``\\uDFFF``, or one of those not after the first (an escaped backslash before
-    ``ud8..`` counts as an escape: more often "may" than needed, never less)."""
-    return any(m.group(1) is None for m in _SURROGATE.finditer(raw))
 
 
 def holds_text(row: dict) -> bool:
