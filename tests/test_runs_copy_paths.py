@@ -146,3 +146,34 @@ def test_numbers_python_would_write_otherwise_leave_their_session_to_the_python_
     assert sql_rows == py_rows
     assert sql_report == py_report
     assert taken == (2, 4)  # n4 and n5 by SQL; n1..n3 (both runs of each) by the Python rules
+
+
+def test_a_runs_table_there_already_gives_the_same_runs_table(new_database, monkeypatch):
+    """PostgreSQL, the runs table there before the step (as a killed online run leaves it), holding a run
+    under an id a plain session's run has too: the set-based copy goes through its temporary table of rows
+    (not straight into the runs table) and leaves that session to the Python rules, which rekey its run."""
+
+    def fill(db):
+        agno_migrate.upgrade(db.url, to="2.5.0")
+        insert_sessions(db.url, edge_sessions("postgresql"))
+        target = Target.from_url(db.url)
+        s_t, r_t = f"{target.schema}.{target.session_table}", f"{target.schema}.{target.runs_table}"
+        engine = sa.create_engine(target.driver_url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TABLE {r_t} (run_id VARCHAR PRIMARY KEY, session_id VARCHAR NOT NULL REFERENCES {s_t} "
+                "(session_id) ON DELETE CASCADE, run_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, "
+                "workflow_id VARCHAR, user_id VARCHAR, parent_run_id VARCHAR, status VARCHAR, run_index BIGINT, "
+                "run_data JSONB NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT)"
+            )
+            conn.exec_driver_sql(
+                f"INSERT INTO {r_t} (run_id, session_id, run_type, run_index, run_data, created_at) "
+                "VALUES ('p1-0', 'p5', 'agent', 7, '{}', 1)"
+            )
+        engine.dispose()
+
+    (sql_rows, sql_report), (py_rows, py_report), taken = both_paths(new_database, "postgresql", monkeypatch, fill)
+    assert sql_rows == py_rows
+    assert sql_report == py_report
+    assert ("p1-0", "p5") in {row[:2] for row in sql_rows}  # the stored run is kept
+    assert taken == (6, 7)  # p1 (its id is stored already) left to the Python rules with its other run

@@ -138,7 +138,6 @@ def copy_sqlite(bind, sessions: str, runs: str) -> tuple[int, int]:
         s_t,
         r_t,
         "temp",
-        irregular="0",  # a runs that is not an array has no element: never plain (and not parsed again)
         elements=f"json_each({_sqlite_known_array('s.runs')}) e CROSS JOIN {_ELEMENTS} f "
         "ON f.session_id = s.session_id AND f.position = e.key",
         position="e.key",
@@ -251,7 +250,7 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, fresh: b
         "HAVING min(run_index) >= 0"
     )
     bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
-    _python_ids(bind, s_t, "jsonb_typeof(s.runs) <> 'array'")
+    _python_ids(bind, s_t)
     _drop_contested(bind, rows, "" if fresh else r_t)
     keep = f"session_id IN (SELECT session_id FROM {COPIED})"
     if fresh:
@@ -290,13 +289,15 @@ def _run_columns(run_id, position, run_data, text, integer) -> str:
     )
 
 
-def _python_ids(bind, s_t, irregular) -> None:
+def _python_ids(bind, s_t) -> None:
     """The temporary table ``_EXTRA`` (run_id): the ids the Python rules give the runs of every session
-    not in :data:`COPIED` (read and decoded here, as the Python pass will)."""
+    not in :data:`COPIED` (read and decoded here, as the Python pass will; a runs that is not an array
+    has no element, so is never in it, and no other blob is read: no function of ``runs`` here, which
+    would read every blob of the table)."""
     bind.exec_driver_sql(f"CREATE TEMPORARY TABLE {_EXTRA} (run_id TEXT)")
     others = (
-        f"SELECT s.session_id, s.runs FROM {s_t} s WHERE s.runs IS NOT NULL AND (({irregular}) "
-        f"OR (s.session_id NOT IN (SELECT session_id FROM {COPIED})))"
+        f"SELECT s.session_id, s.runs FROM {s_t} s WHERE s.runs IS NOT NULL "
+        f"AND s.session_id NOT IN (SELECT session_id FROM {COPIED})"
     )
     last = None
     while True:  # keyset batches: memory stays flat however many sessions are not plain
@@ -326,7 +327,7 @@ def _drop_contested(bind, rows, stored) -> None:
     )
 
 
-def _copy_plain(bind, s_t, r_t, temp, irregular, elements, position, run_id, text, integer, run_data):
+def _copy_plain(bind, s_t, r_t, temp, elements, position, run_id, text, integer, run_data):
     """From the element facts (temporary table ``_IDS``: session_id, run_id, plain): the candidate
     sessions (every element plain), the ids the Python rules give the runs of every other session
     (:func:`_python_ids`), the contested ids (:func:`_drop_contested`), the plain sessions
@@ -339,7 +340,7 @@ def _copy_plain(bind, s_t, r_t, temp, irregular, elements, position, run_id, tex
         f"HAVING min(CASE WHEN plain THEN 1 ELSE 0 END) = 1"
     )
     bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
-    _python_ids(bind, s_t, irregular)
+    _python_ids(bind, s_t)
     _drop_contested(bind, _IDS, r_t)
     result = bind.exec_driver_sql(
         f"INSERT INTO {r_t} ({', '.join(RUN_COLUMNS)}) SELECT "
