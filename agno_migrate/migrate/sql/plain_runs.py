@@ -14,12 +14,14 @@ twice or a surrogate in one of them, or a ``\\u0000`` escape anywhere in its ses
 at a NUL), and ``run_data`` is the element's text as SQLite gives it, compact, which the Python rules write
 on SQLite too (see :func:`copy_sqlite`); on PostgreSQL a session whose runs hold a number that the Python
 round trip (float, ``json.dumps``, jsonb) would not give back as the same text (``1.50``, 17+ significant
-digits, …) is not plain.
+digits, …) is not plain. On PostgreSQL the blobs are read once (:func:`copy_postgresql`: every element
+written with its plain flag, the plain sessions decided on those rows' small columns); on SQLite the
+elements' facts are gathered first, then the plain sessions' runs inserted.
 
 Every other session (and every session when the caller says so) goes through the Python rules afterwards,
 unchanged: its runs' ids never meet a plain run's id, so the result is the one the Python rules alone give.
 Sessions copied here are listed in the temporary table :data:`COPIED` (``session_id``) for the caller's
-Python pass to skip; :func:`drop_copied` drops it.
+Python pass to skip; :func:`drop_temporary` drops it.
 """
 
 from __future__ import annotations
@@ -224,7 +226,10 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, fresh: b
     for name in (COPIED, _ROWS, _EXTRA, _CONTESTED):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{name}")
     if not fresh:
-        bind.exec_driver_sql(f"CREATE TEMPORARY TABLE {_ROWS} (LIKE {r_t})")
+        # its own column types, not the runs table's (a length there would stop at a row that is not a run)
+        kinds = {"run_index": "BIGINT", "run_data": "JSONB", "created_at": "BIGINT", "updated_at": "BIGINT"}
+        columns = ", ".join(f"{c} {kinds.get(c, 'TEXT')}" for c in RUN_COLUMNS)
+        bind.exec_driver_sql(f"CREATE TEMPORARY TABLE {_ROWS} ({columns})")
     text = lambda k: f"(s.value ->> '{k}')"  # noqa: E731
     integer = lambda k: f"(CASE WHEN s.plain THEN (s.value ->> '{k}')::bigint END)"  # noqa: E731
     # the elements and their facts, each computed once (OFFSET 0: not substituted into every column reading them)
