@@ -118,9 +118,12 @@ def test_generated_edge_cases_give_the_same_runs_table(new_database, monkeypatch
 
 def test_numbers_python_would_write_otherwise_leave_their_session_to_the_python_rules(new_database, monkeypatch):
     """PostgreSQL: a session one of whose runs holds a number the Python round trip gives back as other text
-    (``1.50``, ``2.00``, 20 decimals), however deep, is left to the Python rules, its other run too; sessions
-    whose numbers come back as they are (``2.5``, ``2.0``) are copied by SQL."""
+    (``1.50``, ``2.00``, 20 decimals, ``-1.250``, an integral float of 17 digits), however deep, is left to the
+    Python rules, its other run too; sessions whose numbers come back as they are (``2.5``, ``2.0``, 17
+    significant digits where Python writes them) are copied by SQL."""
     texts = {"n1": "1.50", "n2": "2.00", "n3": "0.10000000000000000555", "n4": "2.5", "n5": "2.0"}
+    # read as floats only when doubtful (16+ digits, a fraction ending in 0): kept, and not
+    texts |= {"n6": "0.30000000000000004", "n7": "12345678901234567.0", "n8": "-1.250", "n9": "-123456789.12345"}
 
     def fill(db):
         agno_migrate.upgrade(db.url, to="2.5.0")
@@ -145,4 +148,35 @@ def test_numbers_python_would_write_otherwise_leave_their_session_to_the_python_
     (sql_rows, sql_report), (py_rows, py_report), taken = both_paths(new_database, "postgresql", monkeypatch, fill)
     assert sql_rows == py_rows
     assert sql_report == py_report
-    assert taken == (2, 4)  # n4 and n5 by SQL; n1..n3 (both runs of each) by the Python rules
+    assert taken == (4, 8)  # n4, n5, n6 and n9 by SQL; n1..n3, n7 and n8 (both runs of each) by the Python rules
+
+
+def test_a_runs_table_there_already_gives_the_same_runs_table(new_database, monkeypatch):
+    """PostgreSQL, the runs table there before the step (as a killed online run leaves it), holding a run
+    under an id a plain session's run has too: the set-based copy goes through its temporary table of rows
+    (not straight into the runs table) and leaves that session to the Python rules, which rekey its run."""
+
+    def fill(db):
+        agno_migrate.upgrade(db.url, to="2.5.0")
+        insert_sessions(db.url, edge_sessions("postgresql"))
+        target = Target.from_url(db.url)
+        s_t, r_t = f"{target.schema}.{target.session_table}", f"{target.schema}.{target.runs_table}"
+        engine = sa.create_engine(target.driver_url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TABLE {r_t} (run_id VARCHAR PRIMARY KEY, session_id VARCHAR NOT NULL REFERENCES {s_t} "
+                "(session_id) ON DELETE CASCADE, run_type VARCHAR NOT NULL, agent_id VARCHAR, team_id VARCHAR, "
+                "workflow_id VARCHAR, user_id VARCHAR, parent_run_id VARCHAR, status VARCHAR, run_index BIGINT, "
+                "run_data JSONB NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT)"
+            )
+            conn.exec_driver_sql(
+                f"INSERT INTO {r_t} (run_id, session_id, run_type, run_index, run_data, created_at) "
+                "VALUES ('p1-0', 'p5', 'agent', 7, '{}', 1)"
+            )
+        engine.dispose()
+
+    (sql_rows, sql_report), (py_rows, py_report), taken = both_paths(new_database, "postgresql", monkeypatch, fill)
+    assert sql_rows == py_rows
+    assert sql_report == py_report
+    assert ("p1-0", "p5") in {row[:2] for row in sql_rows}  # the stored run is kept
+    assert taken == (6, 7)  # p1 (its id is stored already) left to the Python rules with its other run

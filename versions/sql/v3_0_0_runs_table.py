@@ -68,13 +68,15 @@ def upgrade():
     # PostgreSQL: its foreign key too, checked once over the table when added instead of by a trigger call
     # per row inserted (SQLite holds it inside CREATE TABLE)
     key_later = later and ctx.dialect.name == "postgresql"
-    created = _create_runs_table(ctx, t, indexes=not later, foreign_key=not key_later)
+    # and its primary key: the set-based copy writes every element into the new table, then drops the rows of
+    # the sessions it leaves to the Python rules (ids may repeat until then); the key comes before that pass
+    created = _create_runs_table(ctx, t, indexes=not later, foreign_key=not key_later, primary_key=not key_later)
     if not ctx.as_sql:
         leftovers = ctx.dialect.name == "postgresql" and _exists(CHANGED.format(t.session_table), t.schema)
         if leftovers:  # an online run was killed: the sessions it noted changed are copied again
             op.execute(f"DELETE FROM {_qt(t.runs_table, t.schema)} WHERE session_id IN (SELECT session_id FROM "
                        f"{_qt(CHANGED.format(t.session_table), t.schema)})")  # fmt: skip
-        ctx.opts["agno_report"].add_runs_copied(_copy_runs(ctx, t))
+        ctx.opts["agno_report"].add_runs_copied(_copy_runs(ctx, t, keyless=key_later and created))
         if leftovers:
             for statement in _forget_changes(t):
                 op.execute(statement)
@@ -99,10 +101,10 @@ def _foreign_key(dialect, t):
     }
 
 
-def _create_runs_table(ctx, t, indexes=True, resume=True, foreign_key=True):
+def _create_runs_table(ctx, t, indexes=True, resume=True, foreign_key=True, primary_key=True):
     """Create the runs table (its indexes too unless not ``indexes``, its foreign key unless not
-    ``foreign_key``); False when it exists already (then its missing indexes are created, unless not
-    ``resume``)."""
+    ``foreign_key``, its primary key unless not ``primary_key``: :func:`_add_primary_key`); False when it
+    exists already (then its missing indexes are created, unless not ``resume``)."""
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
     r = t.runs_table
@@ -129,13 +131,22 @@ def _create_runs_table(ctx, t, indexes=True, resume=True, foreign_key=True):
         sa.Column("run_data", _json(dialect), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger()),
-        sa.PrimaryKeyConstraint("run_id", name=f"{r}_pkey" if dialect == "postgresql" else None),
+        *([sa.PrimaryKeyConstraint("run_id", name=_primary_key_name(dialect, r))] if primary_key else []),
         *([_foreign_key_constraint(dialect, t)] if foreign_key else []),
         schema=schema,
     )
     if indexes:
         _create_indexes(dialect, r, schema, set())
     return True
+
+
+def _primary_key_name(dialect, r):
+    return f"{r}_pkey" if dialect == "postgresql" else None
+
+
+def _add_primary_key(dialect, t):
+    """The primary key of a runs table created without it (PostgreSQL)."""
+    op.create_primary_key(_primary_key_name(dialect, t.runs_table), t.runs_table, ["run_id"], schema=t.schema)
 
 
 def _foreign_key_constraint(dialect, t):
@@ -202,10 +213,11 @@ def _tables(t, dialect):
     return sessions, runs
 
 
-def _copy_runs(ctx, t, online=False):
+def _copy_runs(ctx, t, online=False, keyless=False):
     """Copy every legacy run into the runs table, batch by batch (see the module docstring); returns
     how many runs it wrote. ``online``: every batch committed, no set-based part (one statement over
-    the whole table would be one long transaction)."""
+    the whole table would be one long transaction). ``keyless``: the table is new, empty and without
+    its primary key (PostgreSQL), added here after the set-based part, before the Python rules."""
     bind = op.get_bind()
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
@@ -220,7 +232,9 @@ def _copy_runs(ctx, t, online=False):
         ).scalar()
     done = copied = 0
     pending = sessions.c.runs.isnot(None)
-    set_based = None if online else _set_based(bind, dialect, t, schema)
+    set_based = None if online else _set_based(bind, dialect, t, schema, keyless)
+    if keyless:
+        _add_primary_key(dialect, t)
     if set_based is not None:  # the plain sessions' runs by one INSERT ... SELECT; the others below
         done, copied = set_based
         pending = sa.and_(
@@ -270,7 +284,7 @@ def _copy_sessions(bind, batch, runs, report):
     return _insert_new(bind, runs, rows, report)
 
 
-def _set_based(bind, dialect, t, schema):
+def _set_based(bind, dialect, t, schema, keyless=False):
     """The set-based copy of the plain sessions (``migrate.sql.plain_runs``): (sessions, runs) copied,
     or None where it does not apply (MySQL/MariaDB, PostgreSQL before 12 or without jsonb runs)."""
     if not SET_BASED:
@@ -278,7 +292,7 @@ def _set_based(bind, dialect, t, schema):
     if dialect == "sqlite" and SQLITE_SET_BASED:
         return plain_runs.copy_sqlite(bind, t.session_table, t.runs_table)
     if dialect == "postgresql" and plain_runs.pg_applies(bind, t.session_table, schema):
-        return plain_runs.copy_postgresql(bind, t.session_table, t.runs_table, schema)
+        return plain_runs.copy_postgresql(bind, t.session_table, t.runs_table, schema, fresh=keyless)
     return None
 
 

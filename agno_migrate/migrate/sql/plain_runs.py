@@ -14,12 +14,14 @@ twice or a surrogate in one of them, or a ``\\u0000`` escape anywhere in its ses
 at a NUL), and ``run_data`` is the element's text as SQLite gives it, compact, which the Python rules write
 on SQLite too (see :func:`copy_sqlite`); on PostgreSQL a session whose runs hold a number that the Python
 round trip (float, ``json.dumps``, jsonb) would not give back as the same text (``1.50``, 17+ significant
-digits, …) is not plain.
+digits, …) is not plain. On PostgreSQL the blobs are read once (:func:`copy_postgresql`: every element
+written with its plain flag, the plain sessions decided on those rows' small columns); on SQLite the
+elements' facts are gathered first, then the plain sessions' runs inserted.
 
 Every other session (and every session when the caller says so) goes through the Python rules afterwards,
 unchanged: its runs' ids never meet a plain run's id, so the result is the one the Python rules alone give.
 Sessions copied here are listed in the temporary table :data:`COPIED` (``session_id``) for the caller's
-Python pass to skip; :func:`drop_copied` drops it.
+Python pass to skip; :func:`drop_temporary` drops it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from agno_migrate import convert
 COPIED = "agno_migrate_plain_sessions"
 """The temporary table of the sessions whose runs the set-based copy took."""
 _IDS = "agno_migrate_run_ids"
+_ROWS = "agno_migrate_run_rows"
 _EXTRA = "agno_migrate_extra_ids"
 _CONTESTED = "agno_migrate_contested_ids"
 _KEYS = ("agent_id", "team_id", "workflow_id", "parent_run_id", "status")
@@ -70,6 +73,8 @@ def _sqlite_known_array(col: str) -> str:
 
 _ELEMENTS = "agno_migrate_run_elements"
 _CHECKED = ("run_id", *_KEYS, *_EPOCHS)
+_SESSION_COLUMNS = ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "created_at")
+_SESSION_COLUMNS += ("updated_at",)
 
 
 def _sqlite_columns(v: str) -> str:
@@ -135,7 +140,6 @@ def copy_sqlite(bind, sessions: str, runs: str) -> tuple[int, int]:
         s_t,
         r_t,
         "temp",
-        irregular="0",  # a runs that is not an array has no element: never plain (and not parsed again)
         elements=f"json_each({_sqlite_known_array('s.runs')}) e CROSS JOIN {_ELEMENTS} f "
         "ON f.session_id = s.session_id AND f.position = e.key",
         position="e.key",
@@ -179,16 +183,20 @@ def _pg_plain(v: str) -> str:
     return "(" + " AND ".join(parts) + ")"
 
 
-def _pg_numbers_kept(blob: str) -> str:
-    """Whether every number in the jsonb ``blob`` comes back as the same text from the Python round trip:
-    read once per session (the whole ``runs`` array: a number anywhere in it is in one of its elements),
-    half the cost of reading it element by element."""
-    path = "'strict $.** ? (@.type() == \"number\")'"
-    # first the text of the array of its numbers (one value per session): without a point, none to look at
+_NUMBERS = "'strict $.** ? (@.type() == \"number\")'"
+# a number text of the numbers' array that may not come back as itself: a fraction ending in a 0 other than
+# ``N.0``, or 17+ characters (16+ digits); shorter ones (15 significant digits at most, DBL_DIG) always do
+_DOUBTFUL = r"'[.][0-9]+0[],]|[0-9.]{17,}'"
+
+
+def _pg_numbers_kept(numbers: str) -> str:
+    """Whether every number of an element comes back as the same text from the Python round trip, from
+    ``numbers``, the text of the array of its numbers (jsonb's text: no exponents): only the texts with a
+    point can differ, and only the doubtful ones (:data:`_DOUBTFUL`) are read as floats."""
+    doubtful = "(length(ltrim(m.t[1], '-')) > 16 OR (right(m.t[1], 1) = '0' AND right(m.t[1], 2) <> '.0'))"
     return (
-        f"(jsonb_path_query_array({blob}, {path})::text !~ '[.]' OR NOT EXISTS (SELECT 1 FROM "
-        f"jsonb_path_query({blob}, {path}) AS n(value) WHERE position('.' in n.value::text) > 0 "
-        f"AND NOT {_pg_canonical('n.value::text')}))"
+        f"({numbers} !~ {_DOUBTFUL} OR NOT EXISTS (SELECT 1 FROM regexp_matches({numbers}, "
+        f"'-?[0-9]+[.][0-9]+', 'g') AS m(t) WHERE {doubtful} AND NOT {_pg_canonical('m.t[1]')}))"
     )
 
 
@@ -201,56 +209,100 @@ def pg_applies(bind, sessions: str, schema: str | None) -> bool:
     return type(columns.get("runs")).__name__.upper() == "JSONB"
 
 
-def copy_postgresql(bind, sessions: str, runs: str, schema: str | None) -> tuple[int, int]:
+def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, fresh: bool) -> tuple[int, int]:
     """The set-based copy on PostgreSQL (see the module docstring); returns (sessions, runs) copied.
-    The caller checked :func:`pg_applies`."""
+    The caller checked :func:`pg_applies`.
+
+    One pass over the blobs (each is detoasted and walked once, as the floor does): every element of
+    every array goes in as a row, whose ``run_index`` is -1 where the element is not a plain run (its
+    other columns then are only what cannot fail to compute); the plain sessions are then found on
+    those rows' small columns, and the rows of every other session are dropped. ``fresh``: the runs
+    table is the step's own, empty and without its primary key yet (the caller adds it afterwards):
+    the rows go straight into it; otherwise into a temporary table of its shape, and the plain
+    sessions' rows from there into it."""
     bind.exec_driver_sql("SET LOCAL extra_float_digits = 1")  # floats' shortest text (the default)
     s_t, r_t = _qt(bind, sessions, schema), _qt(bind, runs, schema)
-    array = "(CASE WHEN jsonb_typeof(s.runs) = 'array' THEN s.runs END)"
-    bind.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{_IDS}")
-    # OFFSET 0 keeps the sessions' subquery apart: its number check runs once per session, not per element
+    rows = r_t if fresh else f"pg_temp.{_ROWS}"
+    for name in (COPIED, _ROWS, _EXTRA, _CONTESTED):
+        bind.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{name}")
+    if not fresh:
+        # its own column types, not the runs table's (a length there would stop at a row that is not a run)
+        kinds = {"run_index": "BIGINT", "run_data": "JSONB", "created_at": "BIGINT", "updated_at": "BIGINT"}
+        columns = ", ".join(f"{c} {kinds.get(c, 'TEXT')}" for c in RUN_COLUMNS)
+        bind.exec_driver_sql(f"CREATE TEMPORARY TABLE {_ROWS} ({columns})")
+    text = lambda k: f"(s.value ->> '{k}')"  # noqa: E731
+    integer = lambda k: f"(CASE WHEN s.plain THEN (s.value ->> '{k}')::bigint END)"  # noqa: E731
+    # the elements and their facts, each computed once (OFFSET 0: not substituted into every column reading them)
+    elements = (
+        f"SELECT {', '.join(f's.{c}' for c in _SESSION_COLUMNS)}, e.value, e.ord, {_pg_plain('e.value')} "
+        f"AND {_pg_numbers_kept('n.numbers::text')} AS plain FROM {s_t} s CROSS JOIN LATERAL "
+        f"jsonb_array_elements(s.runs) WITH ORDINALITY e(value, ord) CROSS JOIN LATERAL "
+        f"jsonb_path_query_array(e.value, {_NUMBERS}) n(numbers) WHERE jsonb_typeof(s.runs) = 'array' OFFSET 0"
+    )
+    inserted = bind.exec_driver_sql(
+        f"INSERT INTO {rows} ({', '.join(RUN_COLUMNS)}) SELECT "
+        + _run_columns(
+            run_id="coalesce(s.value ->> 'run_id', '')",
+            position="CASE WHEN s.plain THEN s.ord - 1 ELSE -1 END",
+            run_data="s.value",
+            text=text,
+            integer=integer,
+        )
+        + f" FROM ({elements}) s"
+    ).rowcount
     bind.exec_driver_sql(
-        f"CREATE TEMP TABLE {_IDS} AS SELECT s.session_id AS session_id, "
-        f"CASE WHEN jsonb_typeof(e.value) = 'object' AND jsonb_typeof(e.value -> 'run_id') = 'string' "
-        f"THEN e.value ->> 'run_id' END AS run_id, s.numbers_kept AND {_pg_plain('e.value')} AS plain "
-        f"FROM (SELECT session_id, runs, {_pg_numbers_kept('runs')} AS numbers_kept FROM {s_t} "
-        f"WHERE runs IS NOT NULL OFFSET 0) s, jsonb_array_elements({array}) e"
+        f"CREATE TEMPORARY TABLE {COPIED} AS SELECT session_id FROM {rows} GROUP BY session_id "
+        "HAVING min(run_index) >= 0"
     )
-    return _copy_plain(
-        bind,
-        s_t,
-        r_t,
-        "pg_temp",
-        irregular="jsonb_typeof(s.runs) <> 'array'",
-        elements=f"jsonb_array_elements({array}) WITH ORDINALITY e(value, ord)",
-        position="(e.ord - 1)",
-        run_id="e.value ->> 'run_id'",
-        text=lambda k: f"(e.value ->> '{k}')",
-        integer=lambda k: f"(e.value ->> '{k}')::bigint",
-        run_data="e.value",
-    )
+    bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
+    _python_ids(bind, s_t)
+    _drop_contested(bind, rows, "" if fresh else r_t)
+    keep = f"session_id IN (SELECT session_id FROM {COPIED})"
+    if fresh:
+        copied_runs = inserted - bind.exec_driver_sql(f"DELETE FROM {r_t} WHERE NOT ({keep})").rowcount
+    else:
+        columns = ", ".join(RUN_COLUMNS)
+        copied_runs = bind.exec_driver_sql(
+            f"INSERT INTO {r_t} ({columns}) SELECT {columns} FROM {rows} WHERE {keep}"
+        ).rowcount
+    return bind.exec_driver_sql(f"SELECT count(*) FROM {COPIED}").scalar(), copied_runs
 
 
 # --- both --------------------------------------------------------------------------------------------
 
 
-def _copy_plain(bind, s_t, r_t, temp, irregular, elements, position, run_id, text, integer, run_data):
-    """From the element facts (temporary table ``_IDS``: session_id, run_id, plain): the candidate
-    sessions (every element plain), the ids the Python rules give the runs of every other session
-    (read and decoded here, as the Python pass will), the contested ids (held twice, or stored
-    already), the plain sessions (:data:`COPIED`: candidates holding no contested id), and their runs
-    inserted by one statement. ``temp``: the dialect's schema of temporary tables."""
-    for name in (COPIED, _EXTRA, _CONTESTED):
-        bind.exec_driver_sql(f"DROP TABLE IF EXISTS {temp}.{name}")
-    bind.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {COPIED} AS SELECT session_id FROM {_IDS} GROUP BY session_id "
-        f"HAVING min(CASE WHEN plain THEN 1 ELSE 0 END) = 1"
+RUN_COLUMNS = ("run_id", "session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id")
+RUN_COLUMNS += ("parent_run_id", "status", "run_index", "run_data", "created_at", "updated_at")
+
+
+def _run_columns(run_id, position, run_data, text, integer) -> str:
+    """The select list of the runs table's :data:`RUN_COLUMNS` for the element of the session row ``s``:
+    ``text(key)`` and ``integer(key)`` read its keys."""
+    created = f"coalesce(nullif({integer('created_at')}, 0), nullif(s.created_at, 0), 0)"
+    updated = f"coalesce(nullif({integer('updated_at')}, 0), nullif(s.updated_at, 0), {created})"
+
+    def entity(kind):
+        return f"coalesce(nullif({text(kind + '_id')}, ''), CASE WHEN s.session_type = '{kind}' THEN s.{kind}_id END)"
+
+    run_type = (
+        "CASE WHEN s.session_type IN ('agent', 'team', 'workflow') THEN s.session_type "
+        f"WHEN {text('agent_id')} <> '' THEN 'agent' WHEN {text('team_id')} <> '' THEN 'team' ELSE 'workflow' END"
     )
-    bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
+    return (
+        f"{run_id}, s.session_id, {run_type}, {entity('agent')}, {entity('team')}, {entity('workflow')}, "
+        f"s.user_id, {text('parent_run_id')}, {text('status')}, {position}, {run_data}, {created}, {updated}"
+    )
+
+
+def _python_ids(bind, s_t) -> None:
+    """The temporary table ``_EXTRA`` (run_id): the ids the Python rules give the runs of every session
+    not in :data:`COPIED` (read and decoded here, as the Python pass will; a runs that is not an array
+    has no element, so is never in it, and no other blob is read: no function of ``runs`` here, which
+    would read every blob of the table)."""
     bind.exec_driver_sql(f"CREATE TEMPORARY TABLE {_EXTRA} (run_id TEXT)")
     others = (
-        f"SELECT s.session_id, s.runs FROM {s_t} s WHERE s.runs IS NOT NULL AND (({irregular}) "
-        f"OR (s.session_id NOT IN (SELECT session_id FROM {COPIED})))"
+        f"SELECT s.session_id, s.runs FROM {s_t} s WHERE s.runs IS NOT NULL "
+        f"AND s.session_id NOT IN (SELECT session_id FROM {COPIED})"
     )
     last = None
     while True:  # keyset batches: memory stays flat however many sessions are not plain
@@ -262,31 +314,43 @@ def _copy_plain(bind, s_t, r_t, temp, irregular, elements, position, run_id, tex
         ids = [i for _sid, blob in batch for i in convert.run_ids_of(blob)]
         if ids:
             bind.execute(sa.text(f"INSERT INTO {_EXTRA} (run_id) VALUES (:i)"), [{"i": i} for i in ids])
+
+
+def _drop_contested(bind, rows, stored) -> None:
+    """Take out of :data:`COPIED` every session holding a contested id (table ``_CONTESTED``): one held
+    twice among the runs of the sessions in it (``rows``: session_id, run_id) and the ids of ``_EXTRA``,
+    or held by a stored run (the runs table ``stored``, unless empty)."""
+    held = f" UNION SELECT run_id FROM {stored}" if stored else ""
     bind.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {_CONTESTED} AS SELECT run_id FROM (SELECT i.run_id FROM {_IDS} i "
+        f"CREATE TEMPORARY TABLE {_CONTESTED} AS SELECT run_id FROM (SELECT i.run_id FROM {rows} i "
         f"JOIN {COPIED} c ON c.session_id = i.session_id UNION ALL SELECT run_id FROM {_EXTRA}) a "
-        f"GROUP BY run_id HAVING count(*) > 1 UNION SELECT run_id FROM {r_t}"
+        f"GROUP BY run_id HAVING count(*) > 1{held}"
     )
     bind.exec_driver_sql(
-        f"DELETE FROM {COPIED} WHERE session_id IN (SELECT i.session_id FROM {_IDS} i "
+        f"DELETE FROM {COPIED} WHERE session_id IN (SELECT i.session_id FROM {rows} i "
         f"JOIN {_CONTESTED} c ON c.run_id = i.run_id)"
     )
-    created = f"coalesce(nullif({integer('created_at')}, 0), nullif(s.created_at, 0), 0)"
-    updated = f"coalesce(nullif({integer('updated_at')}, 0), nullif(s.updated_at, 0), {created})"
 
-    def entity(kind):
-        return f"coalesce(nullif({text(kind + '_id')}, ''), CASE WHEN s.session_type = '{kind}' THEN s.{kind}_id END)"
 
-    run_type = (
-        "CASE WHEN s.session_type IN ('agent', 'team', 'workflow') THEN s.session_type "
-        f"WHEN {text('agent_id')} <> '' THEN 'agent' WHEN {text('team_id')} <> '' THEN 'team' ELSE 'workflow' END"
+def _copy_plain(bind, s_t, r_t, temp, elements, position, run_id, text, integer, run_data):
+    """From the element facts (temporary table ``_IDS``: session_id, run_id, plain): the candidate
+    sessions (every element plain), the ids the Python rules give the runs of every other session
+    (:func:`_python_ids`), the contested ids (:func:`_drop_contested`), the plain sessions
+    (:data:`COPIED`: candidates holding no contested id), and their runs inserted by one statement.
+    ``temp``: the dialect's schema of temporary tables."""
+    for name in (COPIED, _EXTRA, _CONTESTED):
+        bind.exec_driver_sql(f"DROP TABLE IF EXISTS {temp}.{name}")
+    bind.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {COPIED} AS SELECT session_id FROM {_IDS} GROUP BY session_id "
+        f"HAVING min(CASE WHEN plain THEN 1 ELSE 0 END) = 1"
     )
+    bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
+    _python_ids(bind, s_t)
+    _drop_contested(bind, _IDS, r_t)
     result = bind.exec_driver_sql(
-        f"INSERT INTO {r_t} (run_id, session_id, run_type, agent_id, team_id, workflow_id, user_id, "
-        f"parent_run_id, status, run_index, run_data, created_at, updated_at) "
-        f"SELECT {run_id}, s.session_id, {run_type}, {entity('agent')}, {entity('team')}, {entity('workflow')}, "
-        f"s.user_id, {text('parent_run_id')}, {text('status')}, {position}, {run_data}, {created}, {updated} "
-        f"FROM {s_t} s JOIN {COPIED} p ON p.session_id = s.session_id, {elements}"
+        f"INSERT INTO {r_t} ({', '.join(RUN_COLUMNS)}) SELECT "
+        + _run_columns(run_id, position, run_data, text, integer)
+        + f" FROM {s_t} s JOIN {COPIED} p ON p.session_id = s.session_id, {elements}"
     )
     copied_runs = result.rowcount
     copied_sessions = bind.exec_driver_sql(f"SELECT count(*) FROM {COPIED}").scalar()
@@ -295,5 +359,5 @@ def _copy_plain(bind, s_t, r_t, temp, irregular, elements, position, run_id, tex
 
 def drop_temporary(bind, schema: str) -> None:
     """Drop the temporary tables of the set-based copy (``schema``: the dialect's temporary schema)."""
-    for name in (COPIED, _IDS, _EXTRA, _CONTESTED, _ELEMENTS):
+    for name in (COPIED, _IDS, _EXTRA, _CONTESTED, _ELEMENTS, _ROWS):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name}")
