@@ -35,10 +35,9 @@ depends_on = None
 SESSION_BATCH = 200
 LOOKUP_CHUNK = 500
 SET_BASED = True  # tests set False to compare with the Python rules alone on the same data
-SQLITE_SET_BASED = False  # off: SQLite keeps any bytes in a TEXT column, and a session row holding bytes that
-# are not UTF-8 would be copied by SQL as it is, where the Python rules stop with one line (exit 10) and change
-# nothing (reliability/test_bad_input.py): on once the set-based part leaves such rows to the Python rules.
-# The tests turn it on to compare both paths.
+SQLITE_SET_BASED = True  # SQLite keeps any bytes in a TEXT column: the set-based part leaves a session holding
+# bytes that are not UTF-8 to the Python rules, which stop with one line (exit 10) and change nothing
+# (reliability/test_bad_input.py). Tests set False to compare with the Python rules alone.
 RUN_COLUMNS = ("run_id", "session_id", "run_type", "agent_id", "team_id", "workflow_id", "user_id", "parent_run_id",
                "status", "run_index", "run_data", "created_at", "updated_at")  # fmt: skip
 INDEXED = ("run_type", "agent_id", "team_id", "workflow_id", "user_id", "status", "created_at", "session_id")

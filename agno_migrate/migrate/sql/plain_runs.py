@@ -102,6 +102,36 @@ def _sqlite_plain(c: str) -> str:
     return f"({' AND '.join(parts)})"
 
 
+_NOT_UTF8 = "agno_migrate_not_utf8"
+_TEXT = ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "runs")
+"""The sessions' text columns the SQLite copy reads (SQLite keeps any bytes as TEXT)."""
+
+
+def _note_not_utf8(bind, s_t: str) -> None:
+    """The temporary table ``_NOT_UTF8``: the ``session_id`` (as bytes) of every session with runs whose text
+    columns hold bytes that are not UTF-8. SQL would copy such bytes as they are; left to the Python rules,
+    whose read of the row stops the step with one line (exit 10) and changes nothing. Read as bytes, in one
+    pass (ASCII, the usual case, needs no decoding)."""
+    bind.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_NOT_UTF8}")
+    bind.exec_driver_sql(f"CREATE TEMP TABLE {_NOT_UTF8} (session_id BLOB)")
+    columns = ", ".join(f"CAST({_q(bind, c)} AS BLOB)" for c in _TEXT)
+    bad = [
+        (row[0],)
+        for row in bind.exec_driver_sql(f"SELECT {columns} FROM {s_t} WHERE runs IS NOT NULL")
+        if not all(value is None or value.isascii() or _utf8(value) for value in row)
+    ]
+    if bad:
+        bind.exec_driver_sql(f"INSERT INTO {_NOT_UTF8} (session_id) VALUES (?)", bad)
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def copy_sqlite(bind, sessions: str, runs: str) -> tuple[int, int]:
     """The set-based copy on SQLite (see the module docstring); returns (sessions, runs) copied.
 
@@ -115,13 +145,20 @@ def copy_sqlite(bind, sessions: str, runs: str) -> tuple[int, int]:
     s_t, r_t = _q(bind, sessions), _q(bind, runs)
     for name in (_ELEMENTS, _IDS):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+    # the session's own checks once per session, in json_each's argument (a session failing them has no element
+    # here: never plain); per element they would read its runs (and the columns after it) again each time:
+    # dates that are integers or null, no NUL escape in the blob (conservatively: no text u0000; SQLite's text of a
+    # string holding one ends there)
+    session_ok = (
+        "typeof(s.created_at) IN ('integer', 'null') AND typeof(s.updated_at) IN ('integer', 'null') "
+        f"AND instr(s.runs, 'u0000') = 0 AND CAST(s.session_id AS BLOB) NOT IN (SELECT session_id FROM {_NOT_UTF8})"
+    )
+    _note_not_utf8(bind, s_t)
     bind.exec_driver_sql(
         f"CREATE TEMP TABLE {_ELEMENTS} AS SELECT s.session_id AS session_id, e.key AS position, "
-        f"CASE WHEN e.type = 'object' THEN {_sqlite_columns('e.value')} END AS columns, "
-        "typeof(s.created_at) IN ('integer', 'null') AND typeof(s.updated_at) IN ('integer', 'null') "
-        # no NUL escape in the blob (conservatively: no text u0000): SQLite's text of a string holding one ends there
-        "AND instr(s.runs, 'u0000') = 0 AS session_times "
-        f"FROM {s_t} s, json_each({_sqlite_array('s.runs')}) e WHERE s.runs IS NOT NULL"
+        f"CASE WHEN e.type = 'object' THEN {_sqlite_columns('e.value')} END AS columns, 1 AS session_times "
+        f"FROM {s_t} s, json_each(CASE WHEN {session_ok} THEN {_sqlite_array('s.runs')} END) e "
+        "WHERE s.runs IS NOT NULL"
     )
     bind.exec_driver_sql(f"CREATE UNIQUE INDEX temp.{_ELEMENTS}_key ON {_ELEMENTS} (session_id, position)")
     c = "f.columns"
@@ -295,5 +332,5 @@ def _copy_plain(bind, s_t, r_t, temp, irregular, elements, position, run_id, tex
 
 def drop_temporary(bind, schema: str) -> None:
     """Drop the temporary tables of the set-based copy (``schema``: the dialect's temporary schema)."""
-    for name in (COPIED, _IDS, _EXTRA, _CONTESTED, _ELEMENTS):
+    for name in (COPIED, _IDS, _EXTRA, _CONTESTED, _ELEMENTS, _NOT_UTF8):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name}")
