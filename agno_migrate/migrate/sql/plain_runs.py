@@ -4,17 +4,18 @@ PostgreSQL), giving exactly the rows the Python rules (``convert.run_rows`` and 
 give them.
 
 A session is plain when its ``runs`` is a JSON array (SQLite: also a JSON string holding one, as Agno 2.x
-wrote it) whose every element is a plain run, and no run id of it is held by any other element of any
-session (nor by a stored run). A plain run is an object with a non-empty string ``run_id`` that does not
-have the shape of a derived id (``run-<uuid>``: what the Python rules give runs without an id), whose
-``agent_id``, ``team_id``, ``workflow_id``, ``parent_run_id`` and ``status`` are strings or null, and whose
+wrote it) whose every element is a plain run, and no run id of it is held by any other element of any session
+(nor by a stored run). A plain run is an object with a non-empty string ``run_id`` that does not have the
+shape of a derived id (``run-<uuid>``: what the Python rules give runs without an id), whose ``agent_id``,
+``team_id``, ``workflow_id``, ``parent_run_id`` and ``status`` are strings or null, and whose
 ``created_at``/``updated_at`` are integers (below 10**15) or null. On SQLite a run holding one of those keys
 twice or a surrogate in one of them, or a ``\\u0000`` escape anywhere in its session's blob, is not plain
-(SQLite's JSON functions read the first of two equal keys, Python the last; SQLite's text of a string ends
-at a NUL), and ``run_data`` is the element's text as SQLite gives it, compact, which the Python rules write
-on SQLite too (see :func:`copy_sqlite`); on PostgreSQL a session whose runs hold a number that the Python
-round trip (float, ``json.dumps``, jsonb) would not give back as the same text (``1.50``, 17+ significant
-digits, …) is not plain.
+(SQLite's JSON functions read the first of two equal keys, Python the last; SQLite's text of a string ends at
+a NUL), nor a session whose text holds bytes that are not UTF-8 (SQL would copy them as they are), and
+``run_data`` is the element's text as SQLite gives it, compact, which the Python rules write on SQLite too
+(see :func:`copy_sqlite`); on PostgreSQL a session whose runs hold a number that the Python round trip (float,
+``json.dumps``, jsonb) would not give back as the same text (``1.50``, 17+ significant digits, …) is not
+plain.
 
 Every other session (and every session when the caller says so) goes through the Python rules afterwards,
 unchanged: its runs' ids never meet a plain run's id, so the result is the one the Python rules alone give.
