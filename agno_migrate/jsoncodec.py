@@ -64,7 +64,14 @@ def loads(text: str | bytes) -> Any:
     text orjson rejects (NaN, Infinity, lone surrogates, …) and text holding a run of 19 digits or
     more, where an integer may exceed 64 bits (orjson would turn it into a float).
     """
-    if orjson is not None:
+    if orjson is None:
+        pass
+    elif isinstance(text, str) and text[:1] == '"':  # one JSON string (Agno 2.x's outer layer): no number in
+        try:  # it, so orjson's value is json.loads's (no copy to bytes, no digit scan)
+            return orjson.loads(text)
+        except ValueError:  # lone surrogates, a bad escape, text after it: json.loads decides
+            pass
+    else:
         try:
             raw = text if isinstance(text, bytes) else text.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates in the text itself

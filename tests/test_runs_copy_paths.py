@@ -5,6 +5,8 @@ must leave to the Python rules."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 import sqlalchemy as sa
 from test_data_step import insert_sessions, run, session
@@ -180,3 +182,35 @@ def test_a_runs_table_there_already_gives_the_same_runs_table(new_database, monk
     assert sql_report == py_report
     assert ("p1-0", "p5") in {row[:2] for row in sql_rows}  # the stored run is kept
     assert taken == (6, 7)  # p1 (its id is stored already) left to the Python rules with its other run
+
+
+@pytest.mark.parametrize("column", ["user_id", "runs"])
+def test_a_session_holding_bytes_not_utf8_is_left_to_the_python_rules_sqlite(new_database, monkeypatch, column):
+    """SQLite keeps any bytes as TEXT: with the set-based copy on, a plain session whose copied text holds bytes
+    that are not UTF-8 is not copied by SQL (which would copy the bytes as they are) but left to the Python
+    rules, whose read of it stops the step (one line and exit 10 on the command line): nothing changed."""
+    module = sql.script_directory().get_revision("v3_0_0").module
+    monkeypatch.setattr(module, "SQLITE_SET_BASED", True)
+    db = new_database("sqlite")
+    agno_migrate.upgrade(db.url, to="2.5.0")
+    insert_sessions(db.url, [session(f"s{i}", [run(f"s{i}-0")]) for i in range(3)])
+    bad = "CAST(X'75ff31' AS TEXT)" if column == "user_id" else "replace(runs, 'c-s1-0', CAST(X'63ff' AS TEXT))"
+    conn = sqlite3.connect(db.path)
+    conn.execute(f"UPDATE agno_sessions SET {column} = {bad} WHERE session_id = 's1'")
+    conn.commit()
+    conn.close()
+    before = _dump(db.path)
+    with pytest.raises(Exception, match="UTF-8"):
+        agno_migrate.upgrade(db.url)
+    assert _dump(db.path) == before
+
+
+def _dump(path) -> list:
+    """Every row of every table of a SQLite database, as the bytes stored."""
+    conn = sqlite3.connect(path)
+    conn.text_factory = bytes
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return [(name, conn.execute(f'SELECT * FROM "{name.decode()}" ORDER BY rowid').fetchall()) for name in names]
+    finally:
+        conn.close()

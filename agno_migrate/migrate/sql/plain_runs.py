@@ -4,19 +4,20 @@ PostgreSQL), giving exactly the rows the Python rules (``convert.run_rows`` and 
 give them.
 
 A session is plain when its ``runs`` is a JSON array (SQLite: also a JSON string holding one, as Agno 2.x
-wrote it) whose every element is a plain run, and no run id of it is held by any other element of any
-session (nor by a stored run). A plain run is an object with a non-empty string ``run_id`` that does not
-have the shape of a derived id (``run-<uuid>``: what the Python rules give runs without an id), whose
-``agent_id``, ``team_id``, ``workflow_id``, ``parent_run_id`` and ``status`` are strings or null, and whose
+wrote it) whose every element is a plain run, and no run id of it is held by any other element of any session
+(nor by a stored run). A plain run is an object with a non-empty string ``run_id`` that does not have the
+shape of a derived id (``run-<uuid>``: what the Python rules give runs without an id), whose ``agent_id``,
+``team_id``, ``workflow_id``, ``parent_run_id`` and ``status`` are strings or null, and whose
 ``created_at``/``updated_at`` are integers (below 10**15) or null. On SQLite a run holding one of those keys
 twice or a surrogate in one of them, or a ``\\u0000`` escape anywhere in its session's blob, is not plain
-(SQLite's JSON functions read the first of two equal keys, Python the last; SQLite's text of a string ends
-at a NUL), and ``run_data`` is the element's text as SQLite gives it, compact, which the Python rules write
-on SQLite too (see :func:`copy_sqlite`); on PostgreSQL a session whose runs hold a number that the Python
-round trip (float, ``json.dumps``, jsonb) would not give back as the same text (``1.50``, 17+ significant
-digits, …) is not plain. On PostgreSQL the blobs are read once (:func:`copy_postgresql`: every element
-written with its plain flag, the plain sessions decided on those rows' small columns); on SQLite the
-elements' facts are gathered first, then the plain sessions' runs inserted.
+(SQLite's JSON functions read the first of two equal keys, Python the last; SQLite's text of a string ends at
+a NUL), nor a session whose text holds bytes that are not UTF-8 (SQL would copy them as they are), and
+``run_data`` is the element's text as SQLite gives it, compact, which the Python rules write on SQLite too
+(see :func:`copy_sqlite`); on PostgreSQL a session whose runs hold a number that the Python round trip (float,
+``json.dumps``, jsonb) would not give back as the same text (``1.50``, 17+ significant digits, …) is not
+plain. On PostgreSQL the blobs are read once (:func:`copy_postgresql`: every element written with its plain
+flag, the plain sessions decided on those rows' small columns); on SQLite the elements' facts are gathered
+first, then the plain sessions' runs inserted.
 
 Every other session (and every session when the caller says so) goes through the Python rules afterwards,
 unchanged: its runs' ids never meet a plain run's id, so the result is the one the Python rules alone give.
@@ -107,6 +108,36 @@ def _sqlite_plain(c: str) -> str:
     return f"({' AND '.join(parts)})"
 
 
+_NOT_UTF8 = "agno_migrate_not_utf8"
+_TEXT = ("session_id", "session_type", "agent_id", "team_id", "workflow_id", "user_id", "runs")
+"""The sessions' text columns the SQLite copy reads (SQLite keeps any bytes as TEXT)."""
+
+
+def _note_not_utf8(bind, s_t: str) -> None:
+    """The temporary table ``_NOT_UTF8``: the ``session_id`` (as bytes) of every session with runs whose text
+    columns hold bytes that are not UTF-8. SQL would copy such bytes as they are; left to the Python rules,
+    whose read of the row stops the step with one line (exit 10) and changes nothing. Read as bytes, in one
+    pass (ASCII, the usual case, needs no decoding)."""
+    bind.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_NOT_UTF8}")
+    bind.exec_driver_sql(f"CREATE TEMP TABLE {_NOT_UTF8} (session_id BLOB)")
+    columns = ", ".join(f"CAST({_q(bind, c)} AS BLOB)" for c in _TEXT)
+    bad = [
+        (row[0],)
+        for row in bind.exec_driver_sql(f"SELECT {columns} FROM {s_t} WHERE runs IS NOT NULL")
+        if not all(value is None or value.isascii() or _utf8(value) for value in row)
+    ]
+    if bad:
+        bind.exec_driver_sql(f"INSERT INTO {_NOT_UTF8} (session_id) VALUES (?)", bad)
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def copy_sqlite(bind, sessions: str, runs: str) -> tuple[int, int]:
     """The set-based copy on SQLite (see the module docstring); returns (sessions, runs) copied.
 
@@ -120,13 +151,20 @@ def copy_sqlite(bind, sessions: str, runs: str) -> tuple[int, int]:
     s_t, r_t = _q(bind, sessions), _q(bind, runs)
     for name in (_ELEMENTS, _IDS):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+    # the session's own checks once per session, in json_each's argument (a session failing them has no element
+    # here: never plain); per element they would read its runs (and the columns after it) again each time:
+    # dates that are integers or null, no NUL escape in the blob (conservatively: no text u0000; SQLite's text of a
+    # string holding one ends there)
+    session_ok = (
+        "typeof(s.created_at) IN ('integer', 'null') AND typeof(s.updated_at) IN ('integer', 'null') "
+        f"AND instr(s.runs, 'u0000') = 0 AND CAST(s.session_id AS BLOB) NOT IN (SELECT session_id FROM {_NOT_UTF8})"
+    )
+    _note_not_utf8(bind, s_t)
     bind.exec_driver_sql(
         f"CREATE TEMP TABLE {_ELEMENTS} AS SELECT s.session_id AS session_id, e.key AS position, "
-        f"CASE WHEN e.type = 'object' THEN {_sqlite_columns('e.value')} END AS columns, "
-        "typeof(s.created_at) IN ('integer', 'null') AND typeof(s.updated_at) IN ('integer', 'null') "
-        # no NUL escape in the blob (conservatively: no text u0000): SQLite's text of a string holding one ends there
-        "AND instr(s.runs, 'u0000') = 0 AS session_times "
-        f"FROM {s_t} s, json_each({_sqlite_array('s.runs')}) e WHERE s.runs IS NOT NULL"
+        f"CASE WHEN e.type = 'object' THEN {_sqlite_columns('e.value')} END AS columns, 1 AS session_times "
+        f"FROM {s_t} s, json_each(CASE WHEN {session_ok} THEN {_sqlite_array('s.runs')} END) e "
+        "WHERE s.runs IS NOT NULL"
     )
     bind.exec_driver_sql(f"CREATE UNIQUE INDEX temp.{_ELEMENTS}_key ON {_ELEMENTS} (session_id, position)")
     c = "f.columns"
@@ -359,5 +397,5 @@ def _copy_plain(bind, s_t, r_t, temp, elements, position, run_id, text, integer,
 
 def drop_temporary(bind, schema: str) -> None:
     """Drop the temporary tables of the set-based copy (``schema``: the dialect's temporary schema)."""
-    for name in (COPIED, _IDS, _EXTRA, _CONTESTED, _ELEMENTS, _ROWS):
+    for name in (COPIED, _IDS, _EXTRA, _CONTESTED, _ELEMENTS, _ROWS, _NOT_UTF8):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name}")
