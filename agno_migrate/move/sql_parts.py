@@ -66,7 +66,7 @@ class _Part:
         if after is not None:
             query = query.where(t.c.session_id > after)
         with sql_backend.database_errors(self.target):
-            rows = [dict(row) for row in self.conn.execute(query).mappings()]
+            rows = _dicts(self.conn.execute(query))
             self.attach(rows)
             self.conn.rollback()
         return rows
@@ -78,6 +78,12 @@ class _Part:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _dicts(result) -> list[dict]:
+    """A result's rows as dicts (column -> value), built from plain tuples (a mapping per row costs more)."""
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
 
 
 class HeadPart(_Part):
@@ -99,8 +105,8 @@ class HeadPart(_Part):
             .order_by(runs.c.session_id, runs.c.run_index, runs.c.created_at, runs.c.run_id)
         )
         by_session: dict = {}
-        for run in self.conn.execute(query, {"ids": [row["session_id"] for row in rows]}).mappings():
-            by_session.setdefault(run["session_id"], []).append(dict(run))
+        for run in _dicts(self.conn.execute(query, {"ids": [row["session_id"] for row in rows]})):
+            by_session.setdefault(run["session_id"], []).append(run)
         for row in rows:
             row["__runs"] = by_session.get(row["session_id"], [])
 
