@@ -258,18 +258,19 @@ _WHAT_TO_PASS = "pass JSON values only: dict (text keys), list, str, int, float,
 def check_value(value: Any, field: str) -> None:
     """Raise UsageError naming ``field`` (and the path inside it) when ``value`` is not a JSON value
     every backend holds as given (see the module docstring)."""
-    if not _plain(value):  # the walk that names what is wrong (and decides what _plain left to it)
+    if not plain(value):  # the walk that names what is wrong (and decides what plain() left to it)
         _check(value, field, 0)
 
 
-def _plain(value: Any) -> bool:
-    """True only for a value :func:`_check` passes: exact dicts with text keys, lists and tuples at
-    most :data:`MAX_DEPTH` deep, text, None, bools, 64-bit ints and finite floats. False for
-    anything else, which :func:`_check` then decides. The store checks every value of every call:
-    this walk keeps no path, looks at the common leaves in place, and checks all the text at once
-    (Python joins no surrogates into a pair: a lone one still fails to encode)."""
+def plain(*values: Any) -> bool:
+    """True only when :func:`check_value` passes each of ``values``: exact dicts with text keys,
+    lists and tuples at most :data:`MAX_DEPTH` deep, text, None, bools, 64-bit ints and finite
+    floats. False for anything else, which :func:`check_value`'s naming walk then decides. The
+    store checks every value of every call: this walk keeps no path, looks at the common leaves in
+    place, and checks all the text at once (Python joins no surrogates into a pair: a lone one
+    still fails to encode); a caller checking several values asks once."""
     texts: list[str] = []
-    if not _plain_into(value, 0, texts):
+    if not _plain_into(values, -1, texts):  # each value at depth 0
         return False
     text = "".join(texts)
     if "\x00" in text:
@@ -284,7 +285,8 @@ def _plain(value: Any) -> bool:
 
 
 def _plain_into(value: Any, depth: int, texts: list[str]) -> bool:
-    """:func:`_plain`'s walk: appends the value's text (keys included) to ``texts``."""
+    """:func:`plain`'s walk of a dict, list or tuple ``value`` at ``depth``: appends its text (keys
+    included) to ``texts``."""
     kind = value.__class__
     if kind is dict:
         if depth >= MAX_DEPTH:
@@ -299,7 +301,7 @@ def _plain_into(value: Any, depth: int, texts: list[str]) -> bool:
             return False
         items = value
     else:
-        return _plain_into([value], -1, texts)
+        return False
     depth += 1
     for item in items:
         kind = item.__class__

@@ -1,4 +1,4 @@
-"""check_value's quick walk (storable._plain) passes only what the naming walk (storable._check)
+"""check_value's quick walk (storable.plain) passes only what the naming walk (storable._check)
 passes: for every value below, check_value refuses exactly when _check does, with its message.
 No database."""
 
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from agno_migrate import UsageError
-from agno_migrate.storable import INT_MAX, INT_MIN, MAX_DEPTH, _check, _plain, check_value
+from agno_migrate.storable import INT_MAX, INT_MIN, MAX_DEPTH, _check, plain, check_value
 
 
 class Colour(str, enum.Enum):
@@ -70,10 +70,17 @@ def test_check_value_refuses_exactly_what_the_naming_walk_refuses(value):
     expected = verdict(lambda v: _check(v, "field", 0), value)
     assert verdict(lambda v: check_value(v, "field"), value) == expected
     if expected is not None:
-        assert not _plain(value)  # the quick walk never passes what the naming walk refuses
+        assert not plain(value)  # the quick walk never passes what the naming walk refuses
 
 
-def test_the_quick_walk_passes_the_plain_values_it_is_for():
-    assert _plain({"run_id": "r", "messages": [{"role": "user", "content": "héllo 😀", "n": 1.5}], "ok": None})
-    assert _plain(nested(MAX_DEPTH))  # MAX_DEPTH levels of objects
-    assert not _plain(nested(MAX_DEPTH + 1))
+def test_the_quick_walk_passes_theplain_values_it_is_for():
+    assert plain({"run_id": "r", "messages": [{"role": "user", "content": "héllo 😀", "n": 1.5}], "ok": None})
+    assert plain(nested(MAX_DEPTH))  # MAX_DEPTH levels of objects
+    assert not plain(nested(MAX_DEPTH + 1))
+
+
+def test_several_values_are_plain_only_when_each_is():
+    assert plain("a", None, {"k": [1]}, [2.5])
+    assert not plain("a", {"k": float("nan")})
+    assert not plain(nested(MAX_DEPTH), nested(MAX_DEPTH + 1))
+    assert not plain("ok", "\x00")
