@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from agno_migrate import UsageError
-from agno_migrate.storable import INT_MAX, INT_MIN, MAX_DEPTH, _check, plain, check_value
+from agno_migrate.storable import INT_MAX, INT_MIN, MAX_DEPTH, _check, check_value, plain
 
 
 class Colour(str, enum.Enum):
