@@ -272,16 +272,7 @@ def plain(*values: Any) -> bool:
     texts: list[str] = []
     if not _plain_into(values, -1, texts):  # each value at depth 0
         return False
-    text = "".join(texts)
-    if "\x00" in text:
-        return False
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return text_as_is("".join(texts), nul=False)
 
 
 def _plain_into(value: Any, depth: int, texts: list[str]) -> bool:
