@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agno_migrate.errors import UsageError
+from agno_migrate.jsoncodec import FLOAT_MAX
 
 MAX_DEPTH = 31
 """The deepest nesting of objects and arrays a stored JSON value may have (a flat object is 1):
@@ -283,7 +284,60 @@ _WHAT_TO_PASS = "pass JSON values only: dict (text keys), list, str, int, float,
 def check_value(value: Any, field: str) -> None:
     """Raise UsageError naming ``field`` (and the path inside it) when ``value`` is not a JSON value
     every backend holds as given (see the module docstring)."""
-    _check(value, field, 0)
+    if not plain(value):  # the walk that names what is wrong (and decides what plain() left to it)
+        _check(value, field, 0)
+
+
+def plain(*values: Any) -> bool:
+    """True only when :func:`check_value` passes each of ``values``: exact dicts with text keys,
+    lists and tuples at most :data:`MAX_DEPTH` deep, text, None, bools, 64-bit ints and finite
+    floats. False for anything else, which :func:`check_value`'s naming walk then decides. The
+    store checks every value of every call: this walk keeps no path, looks at the common leaves in
+    place, and checks all the text at once (Python joins no surrogates into a pair: a lone one
+    still fails to encode); a caller checking several values asks once."""
+    texts: list[str] = []
+    if not _plain_into(values, -1, texts):  # each value at depth 0
+        return False
+    return text_as_is("".join(texts), nul=False)
+
+
+def _plain_into(value: Any, depth: int, texts: list[str]) -> bool:
+    """:func:`plain`'s walk of a dict, list or tuple ``value`` at ``depth``: appends its text (keys
+    included) to ``texts``."""
+    kind = value.__class__
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            return False
+        items = value.values()
+        for key in value:
+            if key.__class__ is not str:
+                return False
+            texts.append(key)
+    elif kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            return False
+        items = value
+    else:
+        return False
+    depth += 1
+    for item in items:
+        kind = item.__class__
+        if kind is str:
+            texts.append(item)
+        elif item is None or kind is bool:
+            continue
+        elif kind is int:
+            if not INT_MIN <= item <= INT_MAX:
+                return False
+        elif kind is float:
+            if not -FLOAT_MAX <= item <= FLOAT_MAX:  # False for NaN too
+                return False
+        elif kind is dict or kind is list or kind is tuple:
+            if not _plain_into(item, depth, texts):
+                return False
+        else:
+            return False
+    return True
 
 
 # A path inside the value being checked: the field's name, or (parent path, format, key), written out

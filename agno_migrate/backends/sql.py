@@ -93,29 +93,42 @@ def raise_read_only(target: Target) -> None:
 def raw_connection(target: Target):
     """A pooled DBAPI connection of ``target``'s engine (``close()`` returns it to the pool), for
     the store's driver-level statements; connection failures raise ConnectFailed."""
-    with _connect_errors(target):
+    try:  # (no context manager: every store call takes one)
         return engine(target).raw_connection()
+    except Exception as exc:
+        failure = _connect_failure(target, exc)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 @contextlib.contextmanager
 def _connect_errors(target: Target) -> Iterator[None]:
-    from sqlalchemy.exc import ArgumentError, DBAPIError
-
     try:
         yield
-    except ModuleNotFoundError as exc:
-        raise ConnectFailed(
+    except Exception as exc:
+        failure = _connect_failure(target, exc)
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def _connect_failure(target: Target, exc: Exception) -> Exception | None:
+    """The one-line error for ``exc`` raised while connecting, None if it is not a connection failure."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    if isinstance(exc, ModuleNotFoundError):
+        return ConnectFailed(
             f"the driver for {target.backend} is not installed ({exc.name}): "
             f"pip install 'agno-migrate[{dialect_of(target).extra}]'"
-        ) from None
-    except ArgumentError as exc:  # e.g. ?port=x: SQLAlchemy refuses the URL's arguments
-        raise UsageError(f"invalid database URL {target.masked_url}: {describe_db_error(exc)}") from None
-    except (DBAPIError, *_driver_errors(target)) as exc:  # a raw checkout raises the driver's own
+        )
+    if isinstance(exc, ArgumentError):  # e.g. ?port=x: SQLAlchemy refuses the URL's arguments
+        return UsageError(f"invalid database URL {target.masked_url}: {describe_db_error(exc)}")
+    if isinstance(exc, (DBAPIError, *_driver_errors(target))):  # a raw checkout raises the driver's own
         message = describe_db_error(exc)
         better = dialect_of(target).explain_failure(target, exc, message)
-        if better is not None:
-            raise better from None
-        raise ConnectFailed(f"cannot connect to {target.masked_url}: {message}") from None
+        return better if better is not None else ConnectFailed(f"cannot connect to {target.masked_url}: {message}")
+    return None
 
 
 def _driver_errors(target: Target, kind: str = "Error") -> tuple[type, ...]:
@@ -126,31 +139,54 @@ def _driver_errors(target: Target, kind: str = "Error") -> tuple[type, ...]:
     return (getattr(dbapi, kind),) if dbapi is not None else ()
 
 
-@contextlib.contextmanager
-def database_errors(target: Target) -> Iterator[None]:
+def database_errors(target: Target) -> _DatabaseErrors:
     """Turn an unexpected driver error inside the block (SQLAlchemy's wrapper or the driver's own
     exception) into one DatabaseFailure line."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    return _DatabaseErrors(target)
 
-    try:
-        yield
-    except (DBAPIError, *_driver_errors(target)) as exc:
-        message = describe_db_error(exc)
-        better = dialect_of(target).explain_failure(target, exc, message)
-        if better is not None:
-            raise better from None
-        dialect = dialect_of(target)
-        if dialect.privilege_denied(exc):
-            raise DatabaseFailure(_privilege_message(target, message)) from None
-        if dialect.unrepresentable_text(exc):
-            raise UsageError(
-                f"{target.masked_url}: the database's character set cannot hold a character of this value "
-                f"({message}); nothing was written: use a UTF-8 (utf8mb4) database, or keep to its characters"
-            ) from None
-        operational = isinstance(exc, (OperationalError, *_driver_errors(target, "OperationalError")))
-        if operational and "readonly" in message.replace("-", "").lower():
-            raise DatabaseFailure(f"{target.masked_url} is read-only: {message}") from None
-        raise DatabaseFailure(f"database error on {target.masked_url}: {message}") from None
+
+class _DatabaseErrors:
+    """:func:`database_errors`' context manager: a class, not a generator, as every store call
+    enters one (nothing is looked up unless an exception leaves the block)."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: Target):
+        self.target = target
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if kind is None:
+            return False
+        from sqlalchemy.exc import DBAPIError
+
+        if isinstance(exc, (DBAPIError, *_driver_errors(self.target))):
+            _raise_database_failure(self.target, exc)
+        return False
+
+
+def _raise_database_failure(target: Target, exc: BaseException) -> None:
+    """Raise the one-line error for the driver error ``exc`` (see :func:`database_errors`)."""
+    from sqlalchemy.exc import OperationalError
+
+    message = describe_db_error(exc)
+    better = dialect_of(target).explain_failure(target, exc, message)
+    if better is not None:
+        raise better from None
+    dialect = dialect_of(target)
+    if dialect.privilege_denied(exc):
+        raise DatabaseFailure(_privilege_message(target, message)) from None
+    if dialect.unrepresentable_text(exc):
+        raise UsageError(
+            f"{target.masked_url}: the database's character set cannot hold a character of this value "
+            f"({message}); nothing was written: use a UTF-8 (utf8mb4) database, or keep to its characters"
+        ) from None
+    operational = isinstance(exc, (OperationalError, *_driver_errors(target, "OperationalError")))
+    if operational and "readonly" in message.replace("-", "").lower():
+        raise DatabaseFailure(f"{target.masked_url} is read-only: {message}") from None
+    raise DatabaseFailure(f"database error on {target.masked_url}: {message}") from None
 
 
 def _privilege_message(target: Target, message: str) -> str:

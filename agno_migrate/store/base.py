@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from agno_migrate import backends, convert, registry
 from agno_migrate.errors import SchemaBehind, UsageError
 from agno_migrate.sessions import JSON_FIELDS, SESSION_TYPES, Run, Session, chat_messages
-from agno_migrate.storable import check_value
+from agno_migrate.storable import check_value, plain
 from agno_migrate.target import Target
 
 SORTABLE = ("created_at", "updated_at", "session_id", "user_id", "session_type")
@@ -56,25 +56,35 @@ def check_session(session) -> None:
         )
     if not isinstance(session.session_id, str) or not session.session_id:
         raise UsageError(f"session_id must be a non-empty str, not {session.session_id!r}")
+    # one quick walk of every value (and run) first: when it passes, no check_value below can fail
+    runs = session.runs if isinstance(session.runs, list) else ()
+    ids = [getattr(session, name) for name in _ID_FIELDS]
+    values = (session.session_id, *ids, *(getattr(session, name) for name in JSON_FIELDS))
+    check = _passes if plain(*values, *runs) else check_value
     where = f"session {session.session_id!r}"
-    check_value(session.session_id, f"{where} session_id")
+    check(session.session_id, f"{where} session_id")
     if session.session_type not in SESSION_TYPES:
         raise UsageError(f"{where}: session_type must be one of {', '.join(SESSION_TYPES)}")
-    for name in _ID_FIELDS:
-        value = getattr(session, name)
+    for name, value in zip(_ID_FIELDS, ids, strict=True):
         if value is not None and not isinstance(value, str):
             raise UsageError(f"{where}: {name} must be a str or None, not {type(value).__name__}")
-        check_value(value, f"{where} {name}")
+        check(value, f"{where} {name}")
     for name in ("created_at", "updated_at"):
         value = getattr(session, name)
         if value is not None and not _is_int(value):
             raise UsageError(f"{where}: {name} must be an int (seconds since the epoch) or None, not {value!r}")
     for name in JSON_FIELDS:
-        check_value(getattr(session, name), f"{where} {name}")
+        check(getattr(session, name), f"{where} {name}")
     if not isinstance(session.runs, list):
         raise UsageError(f"{where}: runs must be a list of dicts, not {type(session.runs).__name__}")
     for index, run in enumerate(session.runs):
-        check_run(run, f"{where} runs[{index}]")
+        at = f"{where} runs[{index}]"
+        _check_run_shape(run, at)
+        check(run, at)
+
+
+def _passes(value, field: str) -> None:
+    """check_value for values plain() has passed: nothing left to check."""
 
 
 def check_name(name) -> None:
@@ -86,12 +96,17 @@ def check_name(name) -> None:
 
 def check_run(run, where: str = "run") -> None:
     """Raise UsageError when ``run`` is not a dict every backend stores as given."""
+    _check_run_shape(run, where)
+    check_value(run, where)
+
+
+def _check_run_shape(run, where: str) -> None:
+    """Raise UsageError unless ``run`` is a dict whose ``run_id``, if any, is text."""
     if not isinstance(run, dict):
         raise UsageError(f"{where} must be a dict (a run as Agno stores it), not a {type(run).__name__}")
     run_id = run.get("run_id")
     if run_id is not None and not isinstance(run_id, str):
         raise UsageError(f"{where}: run_id must be a str, not {type(run_id).__name__}")
-    check_value(run, where)
 
 
 def with_run_id(run: dict) -> Run:

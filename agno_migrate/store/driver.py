@@ -110,10 +110,13 @@ class Call:
                 raise
         results = []
         for statement, rows in steps:
+            if not rows:
+                results.append([])
+                continue
             cursor = self.conn.cursor()
             if len(rows) == 1:
                 cursor.execute(statement.sql, statement.params(rows[0]))
-            elif rows:
+            else:
                 cursor.executemany(statement.sql, [statement.params(row) for row in rows])
             results.append(_rows(cursor))
         if commit:
