@@ -86,7 +86,10 @@ class Session:
     def row(self, now: int | None = None) -> dict:
         """The sessions-table row of this session (without runs); timestamps default to now."""
         now = int(time.time()) if now is None else now
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "runs"}
+        names = _ROW_FIELDS.get(self.__class__)
+        if names is None:  # (dataclasses.fields() is slow enough to show in a small upsert)
+            names = _ROW_FIELDS[self.__class__] = tuple(f.name for f in fields(self) if f.name != "runs")
+        out = {name: getattr(self, name) for name in names}
         out["created_at"] = self.created_at if self.created_at is not None else now
         out["updated_at"] = self.updated_at if self.updated_at is not None else now
         return out
@@ -100,6 +103,8 @@ class Session:
         kind = SESSION_CLASSES.get(values["session_type"], cls)
         return kind(**values, runs=runs or [])
 
+
+_ROW_FIELDS: dict[type, tuple[str, ...]] = {}  # a session class -> its fields but runs, in order
 
 JSON_FIELDS = tuple(f.name for f in fields(Session) if f.type == "dict | None")
 """A session's JSON fields (its dict-typed ones), in order: the head session table's JSON columns

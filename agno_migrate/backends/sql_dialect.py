@@ -255,6 +255,11 @@ class SqlDialect(Dialect):
         where a server connection outlives the client's and is shared between clients)."""
         return True
 
+    def keeps_connections(self, target: Target) -> bool:
+        """Whether the store keeps a connection per thread between its calls on ``target``
+        (``backends.kept``) instead of taking one from the pool for each call."""
+        return False
+
     def begin_call(self, pooled, conn, writing: bool) -> None:
         """Start a store call on the driver connection ``conn`` of pool entry ``pooled``; nothing
         by default (the driver begins a transaction with the first statement)."""

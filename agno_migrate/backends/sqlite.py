@@ -165,6 +165,11 @@ class SQLite(SqlDialect):
         """A UTF-8 database: the import's ``CAST(? AS TEXT)`` reads a BLOB in the database's encoding."""
         return str(conn.exec_driver_sql("PRAGMA encoding").scalar()).upper() == "UTF-8"
 
+    def keeps_connections(self, target: Target) -> bool:
+        """A database file: yes (a pool checkout and check-in would cost about as much as a small
+        write's statements). Not an in-memory database: its pool's connection is the database."""
+        return _file_of(target) is not None
+
     def begin_call(self, pooled, conn, writing: bool) -> None:
         """``BEGIN IMMEDIATE`` for a write, a plain ``BEGIN`` (a consistent snapshot) for a read."""
         if writing:

@@ -1,15 +1,20 @@
 """Driver-level execution of the store's statements.
 
 The statements are built with SQLAlchemy Core (so quoting, schemas and dialect syntax stay
-SQLAlchemy's) and compiled once per store; each call then runs the compiled SQL on a pooled DBAPI
-connection, without SQLAlchemy's per-execution machinery. Parameters go through the same bind
-processors SQLAlchemy would apply (JSON is encoded exactly as before). On PostgreSQL the
+SQLAlchemy's) and compiled once per store; each call then runs the compiled SQL on a DBAPI
+connection (the thread's kept one, or a pooled one: ``Call``), without SQLAlchemy's per-execution
+machinery. Parameters go through the same bind processors SQLAlchemy would apply (JSON is encoded
+exactly as before). On PostgreSQL the
 statements of one step travel in one pipeline (``pgpipe.py``): one network round trip per step.
 """
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from agno_migrate.backends import dialect_of
+from agno_migrate.backends.kept import connection as kept_connection
+from agno_migrate.backends.kept import drop as drop_kept
 from agno_migrate.backends.sql import database_errors, engine, raise_read_only, raw_connection
 from agno_migrate.target import Target
 
@@ -20,7 +25,7 @@ class Statement:
     ``dialect`` is the engine's SQLAlchemy dialect (its bind processors encode the values);
     ``compiler`` the one to write the SQL with, if another (``SqlDialect.statement_compiler``)."""
 
-    __slots__ = ("sql", "columns", "_names", "_used", "_defaults", "_processors")
+    __slots__ = ("sql", "columns", "_positional", "_used", "_defaults", "_processors")
 
     def __init__(self, clause, dialect, compiler=None):
         compiled = clause.compile(dialect=compiler or dialect)
@@ -28,7 +33,7 @@ class Statement:
         self.columns = tuple(clause.exported_columns.keys())  # the names of a result row's values
         # the parameters in the SQL's order, or (named style) the names the SQL uses: a driver may
         # look at every value it is given (pymysql escapes them all)
-        self._names = list(compiled.positiontup) if compiled.positional else None
+        names = list(compiled.positiontup) if compiled.positional else None
         self._used = None if compiled.positional else tuple(compiled.bind_names.values())
         # literal values SQLAlchemy turned into parameters (``max(...) + 1``), filled in on every call
         self._defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
@@ -37,48 +42,68 @@ class Statement:
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 self._processors[name] = processor
+        self._positional = None if names is None else _tuple_of(names)
 
     def params(self, values: dict):
         """The driver parameters for ``values`` (a dict keyed by bind name)."""
-        values = {**self._defaults, **values}  # a copy: the processors below change it
-        if self._processors:
-            for name, process in self._processors.items():
-                if name in values:
-                    values[name] = process(values[name])
-        if self._names is not None:
-            return tuple(values[name] for name in self._names)
+        if self._defaults:
+            values = {**self._defaults, **values}
+        if self._processors:  # each value processed once, however often the SQL uses it
+            processed = {name: process(values[name]) for name, process in self._processors.items() if name in values}
+            values = {**values, **processed}
+        if self._positional is not None:
+            return self._positional(values)
         return {name: values[name] for name in self._used if name in values}
 
 
+def _tuple_of(names: list[str]):
+    """A function from a dict to the tuple of its values at ``names`` (in C: ``itemgetter``)."""
+    if len(names) == 1:
+        (name,) = names
+        return lambda values: (values[name],)
+    if not names:
+        return lambda values: ()
+    return itemgetter(*names)
+
+
 class Call:
-    """One store call on a pooled DBAPI connection: a transaction for writes (begun as the dialect
+    """One store call on a DBAPI connection: a transaction for writes (begun as the dialect
     begins it, ``SqlDialect.begin_call``: ``BEGIN IMMEDIATE`` on SQLite; committed by :meth:`write`,
     rolled back on any error), a consistent snapshot for reads where the dialect takes one
-    (``snapshot_reads``), autocommit reads elsewhere. Driver errors become DatabaseFailure lines; a
-    connection the server dropped is discarded from the pool.
+    (``snapshot_reads``), autocommit reads elsewhere. Driver errors become DatabaseFailure lines.
+
+    The connection is the thread's kept one where the dialect keeps them (``backends.kept``: SQLite
+    files), else a pooled one, returned after the call. A connection the server dropped, or one
+    the call could not roll back, is discarded (closed, or invalidated in the pool).
 
     Where the dialect is ``pipelined`` (PostgreSQL) the connection is in autocommit mode and a write
     spells its transaction out (BEGIN with the first statements, COMMIT with the last), so that each
     :meth:`fetch` and each :meth:`write` is one pipeline (:class:`pgpipe.Exchange`): one network
     round trip."""
 
+    __slots__ = ("target", "writing", "dialect", "pipelined", "pooled", "kept", "conn", "_begun", "_broken")
+
     def __init__(self, target: Target, write: bool):
         self.target = target
         self.writing = write
         self.dialect = dialect_of(target)
         self.pipelined = self.dialect.pipelined
+        self.pooled = self.kept = None
         self._begun = False
         self._broken = False
 
     def __enter__(self) -> Call:
         if self.writing and self.target.read_only:
             raise_read_only(self.target)  # before a connection is even taken
-        self._errors = database_errors(self.target)
-        self._errors.__enter__()
-        self.pooled = raw_connection(self.target)
-        self.conn = self.pooled.driver_connection
         try:
-            self.dialect.begin_call(self.pooled, self.conn, self.writing)
+            kept = self.kept = kept_connection(self.target)
+            if kept is not None:
+                self.conn = kept.conn
+                self.dialect.begin_call(kept, self.conn, self.writing)
+            else:
+                self.pooled = raw_connection(self.target)
+                self.conn = self.pooled.driver_connection
+                self.dialect.begin_call(self.pooled, self.conn, self.writing)
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -135,19 +160,19 @@ class Call:
         return exchange
 
     def __exit__(self, kind, exc, tb):
-        pooled = getattr(self, "pooled", None)
         try:
-            if pooled is not None:
+            if self.kept is not None or self.pooled is not None:
                 self._finish(kind, exc)
         finally:
-            if pooled is not None:
-                pooled.close()
-            self._errors.__exit__(kind, exc, tb)
+            if self.pooled is not None:
+                self.pooled.close()
+            if kind is not None:
+                database_errors(self.target).__exit__(kind, exc, tb)  # raises the one-line error
         return False
 
     def _finish(self, kind, exc) -> None:
         if kind is not None and (self._broken or self._dropped(exc)):
-            self.pooled.invalidate(exc)
+            self._discard(exc)
             return
         try:
             if (self.dialect.snapshot_reads and self.conn.in_transaction) or self.writing:
@@ -155,9 +180,16 @@ class Call:
             if self.pipelined and self.conn.autocommit:
                 self.conn.autocommit = False  # as the pool expects its connections
         except Exception as failure:  # the connection is unusable: drop it, report the first error
-            self.pooled.invalidate(failure)
+            self._discard(failure)
             if kind is None:
                 raise
+
+    def _discard(self, exc) -> None:
+        """Close the kept connection, or take the pooled one out of its pool."""
+        if self.kept is not None:
+            drop_kept(self.target, self.kept)
+        else:
+            self.pooled.invalidate(exc)
 
     def _dropped(self, exc) -> bool:
         dialect = engine(self.target).dialect
