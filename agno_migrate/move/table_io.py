@@ -114,6 +114,12 @@ class SqlSide:
         with self.read() as conn:
             return has_table(conn, self.target, table)
 
+    def rows_up_to(self, table: str, limit: int) -> int:
+        """The rows ``table`` holds, counted up to ``limit`` (a cheap "at least" for a large table)."""
+        some = sa.select(sa.literal(1)).select_from(sa.table(table, schema=self.schema)).limit(limit).subquery()
+        with self.read() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(some)).scalar_one()
+
     # --- writing -------------------------------------------------------------------------------------
 
     def checkpoint_table(self) -> sa.Table:
@@ -284,6 +290,10 @@ class MongoSide:
     def exists(self, table: str) -> bool:
         with self.errors():
             return table in self.db.list_collection_names()
+
+    def rows_up_to(self, table: str, limit: int) -> int:
+        with self.errors():
+            return self.db[table].count_documents({}, limit=limit)
 
     def checkpoint(self, table: str) -> dict | None:
         from agno_migrate.migrate.mongo import state
