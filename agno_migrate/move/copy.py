@@ -2,7 +2,9 @@
 
 The source is read through :mod:`agno_migrate.move.source` (never written), the target written through
 :mod:`agno_migrate.move.sink` (created at head, refused when it holds rows unless ``if_exists`` says how
-to merge, checkpointed per batch, resumed after a kill). Optionally verified afterwards
+to merge, checkpointed per batch, resumed after a kill). The other Agno tables (memories, evals, ...)
+are copied by :mod:`agno_migrate.move.tables`: in a second process beside the sessions and runs when
+that pays (:mod:`agno_migrate.move.tables_aside`), else after them. Optionally verified afterwards
 (:mod:`agno_migrate.move.verify`).
 """
 
