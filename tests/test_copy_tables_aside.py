@@ -20,6 +20,7 @@ from test_tables_detect import load
 
 import agno_migrate
 from agno_migrate import cli
+from agno_migrate.errors import DatabaseFailure
 from agno_migrate.move import tables_aside
 from agno_migrate.move.sink import CHECKPOINT_TABLE, TEST_KILL
 from agno_migrate.target import Target
@@ -42,7 +43,7 @@ def _beside(monkeypatch, beside: bool) -> list:
     return started
 
 
-@pytest.mark.parametrize("dst", ["postgresql", "mongodb"])
+@pytest.mark.parametrize("dst", ["postgresql", "mysql", "mongodb"])
 def test_beside_copies_the_same_rows_as_after(new_database, source, dst, monkeypatch):
     after_db, beside_db = new_database(dst), new_database(dst)
     started = _beside(monkeypatch, False)
@@ -98,6 +99,7 @@ KILLED = """
 import sys
 from pathlib import Path
 from agno_migrate import cli
+from agno_migrate.errors import DatabaseFailure
 from agno_migrate.move import tables_aside
 
 tables_aside.WORTH_ROWS = 1
@@ -138,3 +140,12 @@ def test_a_killed_copy_leaves_no_second_process_and_resumes(new_database, source
     assert _gone(int(noted.read_text()), within=5), "the second process outlived its parent"
     done = agno_migrate.copy(source.url, target.url, verify=True)
     assert done.resumed and done.exit_code == 0 and done.verify.equal, done.as_dict()
+
+
+def test_a_second_process_that_dies_is_one_error(new_database, source):
+    aside = tables_aside.Aside(
+        Target.from_url(source.url), Target.from_url(new_database("postgresql").url), {"if_exists": None, "batch": 1}
+    )
+    aside._process.kill()  # (before it has imported anything: it cannot have answered)
+    with pytest.raises(DatabaseFailure, match="exit code -9.*run the copy again"):
+        aside.result()

@@ -43,7 +43,9 @@ def start(source: Any, target: Target, if_exists: str | None, batch: int) -> Asi
     """The other tables' copy started in a second process (``source``: a ``move.source.Source``), or
     None when it does not pay or cannot run beside the sessions' copy (then ``move.copy`` copies them
     after the sessions)."""
-    if dialect_of(target).embedded or not source.at_head or not _worth(source.target, target):
+    if os.name != "posix" or dialect_of(target).embedded or not source.at_head:  # (posix: pass_fds)
+        return None
+    if not _worth(source.target, target):
         return None
     return Aside(source.target, target, {"if_exists": if_exists, "batch": batch})
 
@@ -89,7 +91,7 @@ class Aside:
         """Wait for it: its report (``TablesCopied``), or the error it raised, raised here."""
         try:
             kind, value = pickle.load(self._answer)
-        except EOFError:
+        except (EOFError, pickle.UnpicklingError):  # (it died before it answered, or while it did)
             raise DatabaseFailure(
                 f"the copy of the other tables stopped (exit code {self._process.wait()}): "
                 "run the copy again to resume it"
