@@ -33,8 +33,6 @@ from agno_migrate.target import Target
 
 WORTH_ROWS = 5000
 """Rows the other tables must hold at least for a second process to pay (measured: benchmarks/bench_copy.py)."""
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-"""Where ``agno_migrate`` is imported from: the child imports the same code."""
 WATCH_SECONDS = 0.2
 """How often the child looks whether its parent is still there."""
 
@@ -67,20 +65,14 @@ def _worth(src: Target, dst: Target) -> bool:
 
 class Aside:
     """``move.tables.copy_tables(src, dst, **options)`` running in a second process
-    (``python -m agno_migrate.move.tables_aside``: unlike ``multiprocessing``'s spawn, it never imports
-    the caller's ``__main__`` again)."""
+    (a new interpreter on the parent's ``sys.path``: unlike ``multiprocessing``'s spawn, it never
+    imports the caller's ``__main__`` again)."""
 
     def __init__(self, src: Target, dst: Target, options: dict):
         read_end, write_end = os.pipe()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+        boot = f"import sys; sys.path[:] = {sys.path!r}; from {__name__} import _child; _child({write_end})"
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(write_end)],
-                stdin=subprocess.PIPE,
-                pass_fds=(write_end,),
-                env=env,
-            )
+            self._process = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE, pass_fds=(write_end,))
         finally:
             os.close(write_end)
         self._answer = os.fdopen(read_end, "rb")
@@ -145,7 +137,3 @@ def _portable(exc: BaseException) -> BaseException:
         from agno_migrate.credentials import redact
 
         return RuntimeError(redact(f"{exc.__class__.__name__}: {exc}"))
-
-
-if __name__ == "__main__":
-    _child(int(sys.argv[1]))
