@@ -2,7 +2,9 @@
 
 The source is read through :mod:`agno_migrate.move.source` (never written), the target written through
 :mod:`agno_migrate.move.sink` (created at head, refused when it holds rows unless ``if_exists`` says how
-to merge, checkpointed per batch, resumed after a kill). Optionally verified afterwards
+to merge, checkpointed per batch, resumed after a kill). The other Agno tables (memories, evals, ...)
+are copied by :mod:`agno_migrate.move.tables`: in a second process beside the sessions and runs when
+that pays (:mod:`agno_migrate.move.tables_aside`), else after them. Optionally verified afterwards
 (:mod:`agno_migrate.move.verify`).
 """
 
@@ -15,6 +17,7 @@ from typing import Any
 
 from agno_migrate.backends import dialect_of
 from agno_migrate.errors import EXIT_BEHIND, EXIT_INCOMPLETE, EXIT_OK, Refused
+from agno_migrate.move import tables_aside
 from agno_migrate.move.ahead import read_ahead
 from agno_migrate.move.fit import Fitted
 from agno_migrate.move.sink import open_sink
@@ -110,9 +113,11 @@ def copy(
     sink = open_sink(target, if_exists, source.identity)
     sink.unique_sessions, sink.unique_runs = source.unique_sessions, source.unique_runs
     outcome = CopyOutcome(source.shown, target.masked_url, source.version)
+    aside = None
     try:
         after = sink.prepare()
         outcome.resumed = sink.resumed
+        aside = tables_aside.start(source, target, sink.if_exists, batch)  # (None: copied after the sessions)
         if sink.takes_text:
             source.keep_text()
         total = source.count_sessions() if progress else 0
@@ -126,6 +131,10 @@ def copy(
                 if progress:
                     progress(done, total)
         sink.finish()
+    except BaseException:
+        if aside is not None:
+            aside.stop()
+        raise
     finally:
         sink.close()
         source.close()
@@ -134,7 +143,10 @@ def copy(
     outcome.rekeyed = sink.rekeyed
     outcome.skipped_sessions = sink.skipped_sessions
     # (copy_tables reports progress per table, not (done, total): no bar for the other tables)
-    outcome.tables = copy_other_tables(source.target, target, if_exists=sink.if_exists, batch=batch)
+    if aside is not None:
+        outcome.tables = aside.result()
+    else:
+        outcome.tables = copy_other_tables(source.target, target, if_exists=sink.if_exists, batch=batch)
     if verify:
         from agno_migrate.move.verify import verify as run_verify
 

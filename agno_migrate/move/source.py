@@ -56,10 +56,15 @@ class Source:
         return len(self.parts) == 1
 
     @property
+    def at_head(self) -> bool:
+        """One part at head: sessions and runs tables as Agno's head writes them."""
+        return len(self.parts) == 1 and self.version in _HEAD_VERSIONS
+
+    @property
     def unique_runs(self) -> bool:
         """Each run id is given once: one part, a head runs table (its primary key); a 2.x blob's ids may
         repeat across sessions (re-keyed)."""
-        return len(self.parts) == 1 and self.version in _HEAD_VERSIONS
+        return self.at_head
 
     def count_sessions(self) -> int:
         """The sessions the source holds (every part: a 1.x session held twice counts twice)."""

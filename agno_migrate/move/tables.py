@@ -397,6 +397,8 @@ def _copy_one(src, dst, writer, p: Plan, if_exists, batch, progress, now) -> Tab
     report.rows = cp.get("rows") or 0
     if cp.get("done"):
         return report
+    # a table begun by this copy, empty, from one source: no key of a batch can be held (SqlSide.write)
+    fresh = not cp and len(p.sources) == 1 and not writer.nonempty(p.target)
     writer.prepare(p.family, p.target, p.layout)
     reader = HeadRows(src, dst, p, now)
     resume = cp.get("last")
@@ -418,6 +420,7 @@ def _copy_one(src, dst, writer, p: Plan, if_exists, batch, progress, now) -> Tab
                     {"table": source.table, "key": last},
                     report.rows,
                     if_exists == "replace",
+                    fresh=fresh,
                 )
                 report.rows += written
                 held += wanted - written
