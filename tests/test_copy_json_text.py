@@ -107,3 +107,54 @@ def test_the_same_rows_and_reports_as_decoding_every_value(new_database, monkeyp
         agno_migrate.verify(source.url, passed.url).as_dict()["tables"]
         == (agno_migrate.verify(source.url, decoded.url).as_dict()["tables"])
     )
+
+
+def _random_text(rng, digits_in_strings: bool) -> str:
+    """A JSON object whose numbers are written in many ways (as repr writes them or not) and whose strings hold,
+    when ``digits_in_strings``, text that looks like numbers."""
+    forms = [
+        lambda: str(rng.randint(-(10**6), 10**6)),
+        lambda: repr(rng.uniform(-1e6, 1e6)),
+        lambda: repr(rng.random() / 10 ** rng.randint(0, 9)),
+        lambda: f"{rng.uniform(-100, 100):.{rng.randint(1, 6)}f}",  # trailing zeros now and then
+        lambda: f"{rng.randint(1, 9)}{rng.choice('eE')}{rng.choice(['', '-', '+'])}{rng.randint(0, 30)}",
+        lambda: f"{rng.uniform(0, 10):.3f}e{rng.randint(-20, 20)}",
+        lambda: rng.choice(["-0.0", "0.0", "1.0", "100.0", "1e-05", "1e+16", "1e16", "0.0001"]),
+    ]
+    letters = "ab :,[x.-e" + ("0123456789" if digits_in_strings else "")
+
+    def value(depth):
+        kind = rng.randint(0, 5 if depth < 3 else 2)
+        if kind <= 1:
+            return rng.choice(forms)()
+        if kind == 2:
+            return '"' + "".join(rng.choice(letters) for _ in range(rng.randint(0, 12))) + '"'
+        if kind == 3:
+            return "[" + rng.choice([", ", ",", " ,\n"]).join(value(depth + 1) for _ in range(rng.randint(0, 4))) + "]"
+        return "{" + ", ".join(f'"k{i}":{rng.choice(["", " ", chr(9)])}{value(depth + 1)}' for i in range(3)) + "}"
+
+    return "{" + ", ".join(f'"k{i}": {value(0)}' for i in range(rng.randint(1, 5))) + "}"
+
+
+def test_the_number_rule_is_its_definition():
+    """``json_text._numbers_as_written`` says True only where every number with a fraction or an exponent, as
+    json.loads reads the text, is written as ``repr(float(number))`` (what the copy's decoding path writes), and
+    says so wherever that holds and no string looks like such a number."""
+    import json
+    import random
+
+    from agno_migrate.move.json_text import _numbers_as_written
+
+    rng = random.Random(20261203)
+    agreed = 0
+    for k in range(20000):
+        text = _random_text(rng, digits_in_strings=k % 2 == 1)
+        floats: list[str] = []
+        json.loads(text, parse_float=floats.append)
+        exact = all(repr(float(t)) == t for t in floats)
+        said = _numbers_as_written(text.encode())
+        assert exact or not said, text  # never passes a number the decoding path would write otherwise
+        if k % 2 == 0:
+            assert said == exact, text  # no look-alike in a string: it says exactly that
+            agreed += 1
+    assert agreed == 10000
