@@ -38,6 +38,7 @@ lets the regex engine jump from colon to colon; its quantifiers are possessive (
 is followed by never matches a space or a digit: giving one back cannot make a match), so an attempt that
 fails (most colons) fails at once, without trying the shorter runs."""
 _LONG_DIGITS = b"0" * (sys.get_int_max_str_digits() or 4300)
+_SPACE = frozenset(" \t\n\r")
 
 
 class JsonText(bytes):
@@ -56,7 +57,9 @@ def plain_text(value: Any, table: str, column: str) -> JsonText | None:
         return None
     text, layers = value, 0
     while True:
-        first = _FIRST.match(text).group(1)
+        first = text[:1]
+        if first in _SPACE:  # (most texts start with their value: no regex)
+            first = _FIRST.match(text).group(1)
         if first in ("{", "["):
             break
         if first != '"' or layers == 3:  # (decode_json peels at most 4 layers, the last one the object's)
@@ -68,11 +71,11 @@ def plain_text(value: Any, table: str, column: str) -> JsonText | None:
         if not isinstance(text, str):
             return None
         layers += 1
+    if "\x00" in text or "\\u0000" in text:  # (searched in the text: faster than in its UTF-8)
+        return None
     try:
         raw = text.encode("utf-8")
     except UnicodeEncodeError:
-        return None
-    if b"\x00" in raw or b"\\u0000" in raw:
         return None
     if storable.may_hold_lone_surrogate(text):
         return None
