@@ -158,3 +158,24 @@ def test_the_number_rule_is_its_definition():
             assert said == exact, text  # no look-alike in a string: it says exactly that
             agreed += 1
     assert agreed == 10000
+
+
+def test_the_float_search_finds_what_the_plain_regex_finds():
+    """``json_text._FLOATS`` (possessive quantifiers) finds the same numbers as the same regex with greedy ones, on
+    random texts of the byte classes it reads (runs of spaces, digits, signs, dots and e's after colons)."""
+    import random
+    import re
+
+    from agno_migrate.move.json_text import _FLOATS
+
+    greedy = re.compile(rb":[ ]*(-?0+(?:\.0+(?:e[-+]?0+)?|e[-+]?0+))")
+    assert _FLOATS.pattern.replace(b"++", b"+").replace(b"*+", b"*") == greedy.pattern
+    rng = random.Random(20261204)
+    alphabet = b"::  0000.e-+x"  # (weighted: many numbers)
+    found = 0
+    for _ in range(20000):
+        text = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        spans = [m.span(1) for m in greedy.finditer(text)]
+        assert [m.span(1) for m in _FLOATS.finditer(text)] == spans, text
+        found += len(spans)
+    assert found > 1000, found

@@ -3,6 +3,7 @@ one function per kind of part, shared by the SQL and MongoDB readers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,22 +93,28 @@ def head_session(row: dict, table: str, problems: list[Problem], decode: bool = 
     """The head sessions row of a stored row (2.x or 3.x): its head columns, JSON decoded (``keep_text``:
     see :func:`json_value`)."""
     sid = row["session_id"]
-    out = {}
-    for name in SESSION_COLUMNS:
-        value = row.get(name)
-        if name in JSON_COLUMNS and decode:
-            value = json_value(value, table, sid, name, problems, keep_text)
-        elif name in _TIMES:
-            value = epoch(value)
-        out[name] = value
+    out = {name: row.get(name) for name in SESSION_COLUMNS}
+    if decode:
+        for name in JSON_COLUMNS:
+            value = out[name]
+            if value is not None:  # (None decodes to None)
+                out[name] = json_value(value, table, sid, name, problems, keep_text)
+    for name in _TIMES:
+        out[name] = epoch(out[name])
     return out
 
 
-def head_run(row: dict, table: str, problems: list[Problem], decode: bool = True, keep_text: bool = False) -> dict:
-    """A stored runs-table row (3.x) as a head run row (``keep_text``: see :func:`json_value`)."""
-    out = {name: row.get(name) for name in RUN_COLUMNS}
+def head_run(
+    row: dict | Sequence, table: str, problems: list[Problem], decode: bool = True, keep_text: bool = False
+) -> dict:
+    """A stored runs-table row (3.x: a dict, or its values in the order of :data:`RUN_COLUMNS`) as a head
+    run row (``keep_text``: see :func:`json_value`)."""
+    if isinstance(row, dict):
+        out = {name: row.get(name) for name in RUN_COLUMNS}
+    else:
+        out = dict(zip(RUN_COLUMNS, row, strict=True))
     if decode:
-        sid = str(row.get("session_id"))
+        sid = str(out["session_id"])
         out["run_data"] = json_value(out["run_data"], table, sid, "run_data", problems, keep_text)
     for name in _TIMES:
         out[name] = epoch(out[name])

@@ -105,8 +105,9 @@ class HeadPart(_Part):
             .order_by(runs.c.session_id, runs.c.run_index, runs.c.created_at, runs.c.run_id)
         )
         by_session: dict = {}
-        for run in _dicts(self.conn.execute(query, {"ids": [row["session_id"] for row in rows]})):
-            by_session.setdefault(run["session_id"], []).append(run)
+        at = conv.RUN_COLUMNS.index("session_id")
+        for run in self.conn.execute(query, {"ids": [row["session_id"] for row in rows]}).fetchall():
+            by_session.setdefault(run[at], []).append(run)  # (its values, made a head row by conv.head_run)
         for row in rows:
             row["__runs"] = by_session.get(row["session_id"], [])
 
