@@ -351,3 +351,55 @@ def test_if_exists_skip_keeps_the_targets_rows_and_replace_overwrites_them(new_d
     assert after[some] != "changed by the application" and after["theirs"] == "only here"
     assert len(after) == count + 1
     dispose(src), dispose(dst)
+
+
+# stored JSON text as a memories table may hold it: (topics, what the copy must give)
+STORED_TOPICS = [
+    ('  {"k": [1, {"z": null}], "r": "\\u00e9"}', "passed as it is"),
+    ('["a", 1.50]', "a number not as json.dumps writes it: decoded"),
+    ('"[\\"x\\", 2]"', "one string layer holding an array (SQLite's double encoding)"),
+    ('"\\"[1]\\""', "two string layers: the JSON string '[1]' (decode_json_column peels no second)"),
+    ('"  {\\"k\\": 1e400}"', "an infinity: decoded, fitted to text"),
+    ("[NaN]", "refused by the server: the batch decoded again, NaN fitted to text"),
+    ("{bad", "not JSON: kept as the text"),
+]
+
+
+def test_stored_json_text_gives_the_rows_and_reports_of_decoding_every_value(new_database, monkeypatch):
+    """PostgreSQL parses the stored JSON text a copy passes unparsed (``HeadRows._json_value``): the same
+    stored rows and the same report as the copy that decodes every value, a refused batch included."""
+    from agno_migrate.backends.postgresql import PostgreSQL
+    from agno_migrate.move import tables as tables_module
+
+    src_db = loaded(new_database, "3.1", "sqlite")
+    for at, (topics, _) in enumerate(STORED_TOPICS):
+        src_db.execute(
+            "INSERT INTO agno_memories (memory_id, memory, topics, user_id, created_at, updated_at) "
+            f"VALUES ('stored-{at}', '\"m\"', '{topics.replace(chr(39), chr(39) * 2)}', 'u', 1, 1)"
+        )
+    kept = []
+    real = tables_module.plain_text
+    monkeypatch.setattr(tables_module, "plain_text", lambda *args: kept.append(real(*args)) or kept[-1])
+
+    def copied(keep: bool) -> tuple[dict, dict]:
+        monkeypatch.setattr(PostgreSQL, "parses_json_text", keep)
+        dst_db = new_database("postgresql")
+        done = {t.family: t for t in copy_tables(target(src_db), target(dst_db), if_exists=None, batch=3).tables}
+        with dst_db.engine().connect() as conn:
+            stored = {
+                k: (m, t)
+                for k, m, t in conn.execute(
+                    sa.text(f"SELECT memory_id, memory::text, topics::text FROM {_qualified(dst_db, 'agno_memories')}")
+                )
+            }
+        dispose(target(dst_db))
+        return stored, {f: (t.rows, t.transformed, sorted(t.named), t.skipped) for f, t in done.items()}
+
+    with_text = copied(True)
+    assert sum(k is not None for k in kept) >= 3, kept  # (the first, the double-encoded one, the refused one)
+    kept.clear()
+    assert copied(False) == with_text and not kept
+    stored = with_text[0]
+    assert stored["stored-3"][1] == '"\\"[1]\\""' and stored["stored-6"][1] == '"{bad"'
+    assert stored["stored-4"][1] == '{"k": "Infinity"}' and stored["stored-5"][1] == '["NaN"]'
+    dispose(target(src_db))

@@ -76,7 +76,7 @@ class SqlSide:
             if after is not None:
                 query = query.where(_after(order, after))
             with self.read() as conn:
-                rows = [dict(r) for r in conn.execute(query).mappings()]
+                rows = _dicts(conn.execute(query))
             if not rows:
                 return
             after = [rows[-1][k] for k in key]
@@ -91,7 +91,7 @@ class SqlSide:
         if column is not None:
             query = query.where(t.c[column].in_(list(values)))
         with self.read() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            return _dicts(conn.execute(query))
 
     def stamp(self, table: str) -> str | None:
         from agno_migrate.migrate.sql import revisions
@@ -148,12 +148,14 @@ class SqlSide:
             "done": row["done"],
         }
 
-    def prepare(self, fam: str, name: str, layout: dict) -> None:
-        """The table (no secondary index), the checkpoint table, Agno's version table: each created when missing."""
+    def prepare(self, fam: str, name: str, layout: dict) -> bool:
+        """The table (no secondary index), the checkpoint table, Agno's version table: each created when
+        missing. Returns whether the table was created here (at ``layout``)."""
         from agno_migrate.move.table_ddl import create_sql_table
         from agno_migrate.tables import family
 
         with sqlconn.connect(self.target) as conn:
+            created = not sa.inspect(conn).has_table(name, schema=self.schema)
             self._tables[name] = create_sql_table(conn, self.target, fam, name, layout)
             cp = self.checkpoint_table()
             cp.create(conn, checkfirst=True)
@@ -161,6 +163,7 @@ class SqlSide:
             if versions is not None:
                 create_sql_table(conn, self.target, "versions", self.target.agno_versions_table, versions)
             conn.commit()
+        return created
 
     def write(
         self, name: str, key: tuple[str, ...], rows: list[dict], last, before: int, replace: bool, fresh: bool = False
@@ -169,7 +172,9 @@ class SqlSide:
         record ``last`` and the rows written so far (``before`` and these) as the table's checkpoint,
         in one transaction. Returns rows written. ``fresh``: the table was empty when this copy began
         it and ``rows`` come from one source in key order, so it holds none of their keys (nothing
-        is looked up: a query of a batch's keys costs about a quarter of a table's copy)."""
+        is looked up: a query of a batch's keys costs about a quarter of a table's copy). Stored JSON
+        text (``json_text.JsonText``) is sent as it is (COPY); :class:`TextRefused` when the server
+        refuses a batch holding some (nothing of it written)."""
         table = self._tables[name]
         cp = self.checkpoint_table()
         with sqlconn.connect(self.target) as conn:
@@ -178,18 +183,34 @@ class SqlSide:
             if not fresh:
                 rows = self._without_held(conn, table, key, rows, replace)
             if rows and self.dialect.copy_from_stdin:  # PostgreSQL: COPY, JSON sent as its text
-                from agno_migrate.jsoncodec import dumps
-                from agno_migrate.migrate.legacy.sql import copy_rows
-
-                names = list(rows[0])  # None in a JSON column: JSON null, as SQLAlchemy's JSON (and Agno) writes it
-                encoded = [isinstance(table.c[n].type, sa.JSON) for n in names]
-                values = [tuple(dumps(r[n]) if e else r[n] for n, e in zip(names, encoded, strict=True)) for r in rows]
-                copy_rows(conn, table, names, values)
+                self._copy(conn, table, rows)
             elif rows:
                 conn.execute(table.insert(), rows)
             self._save(conn, cp, name, last, before + len(rows), False)
             conn.commit()
         return len(rows)
+
+    def _copy(self, conn, table: sa.Table, rows: list[dict]) -> None:
+        from agno_migrate.jsoncodec import dumps
+        from agno_migrate.migrate.legacy.sql import copy_rows
+        from agno_migrate.move.json_text import JsonText, holds_text
+
+        names = list(rows[0])  # None in a JSON column: JSON null, as SQLAlchemy's JSON (and Agno) writes it
+        encoded = [at for at, n in enumerate(names) if isinstance(table.c[n].type, sa.JSON)]
+        values = []
+        for r in rows:
+            row = [r[n] for n in names]
+            for at in encoded:
+                if row[at].__class__ is not JsonText:
+                    row[at] = dumps(row[at])
+            values.append(row)
+        try:
+            copy_rows(conn, table, names, values)
+        except Exception as exc:
+            state = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+            if str(state).startswith("22") and any(holds_text(r) for r in rows):  # (data error: text that is not JSON)
+                raise TextRefused from exc
+            raise
 
     def _without_held(self, conn, table: sa.Table, key, rows: list[dict], replace: bool) -> list[dict]:
         if not rows:
@@ -227,6 +248,16 @@ class SqlSide:
                 revisions.write_table_stamps(conn, self.target, [name])
             self._save(conn, self.checkpoint_table(), name, None, count, True)
             conn.commit()
+
+
+class TextRefused(Exception):
+    """The server refused a batch holding stored JSON text (a data error: text that is not JSON)."""
+
+
+def _dicts(result) -> list[dict]:
+    """A result's rows as dicts: plain tuples zipped with the column names (no row mapping built per row)."""
+    names = list(result.keys())
+    return [dict(zip(names, row)) for row in result.fetchall()]  # noqa: B905 - each row has every name
 
 
 def _after(order: list, last: list):

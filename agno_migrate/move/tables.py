@@ -33,15 +33,18 @@ from agno_migrate import registry
 from agno_migrate.backends import dialect_of
 from agno_migrate.convert import tables as conv
 from agno_migrate.errors import Refused
+from agno_migrate.jsoncodec import loads
 from agno_migrate.move import table_ddl
 from agno_migrate.move.ahead import read_ahead
-from agno_migrate.move.table_io import side
+from agno_migrate.move.json_text import JsonText, plain_text
+from agno_migrate.move.table_io import TextRefused, side
 from agno_migrate.storable import fit_value, text_as_is
 from agno_migrate.tables import FAMILIES, family
 from agno_migrate.target import Target
 
 MEMORIES = "memories"
 EXAMPLES = 20  # transformed values and skipped rows named per table (the rest counted)
+_JSON_SPACE = " \t\n\r"
 
 
 @dataclass
@@ -111,6 +114,12 @@ class Plan:
     key: tuple[str, ...]
     target_kinds: dict[str, str]
     """The target table's columns → type family on the target's backend (SQL; empty on MongoDB)."""
+
+    def __post_init__(self):
+        self.same_columns = set(self.target_kinds) == set(self.columns)
+        """A head row holds exactly the target table's columns."""
+        self.dated = [(c, kind) for c, kind in self.target_kinds.items() if kind in ("date", "timestamp")]
+        """The target table's columns that a driver takes as dates (``conv.stored``)."""
 
 
 def plan(src: Target, dst: Target) -> list[Plan]:
@@ -184,6 +193,11 @@ class HeadRows:
         self.plan = p
         self.now = now
         self.dst = dialect_of(dst) if dst is not None else None
+        self.keep_text = False
+        """Give a JSON column's stored text unparsed where exact (:meth:`_json_value`); set by the copy
+        (``_copy_one``) for a target that parses JSON text itself, into a table it created, new rows only."""
+        self._json = frozenset(c for c, kind in p.columns.items() if kind in conv.JSON_KINDS)
+        self._bool = frozenset(c for c, kind in p.columns.items() if kind in conv.BOOL_KINDS)
 
     def batches(
         self, source: Source, size: int, after=None, report: TableCopied | None = None, claimed: set | None = None
@@ -200,10 +214,12 @@ class HeadRows:
             extra = [f"{source.table}.{c}" for c in sorted(set(kinds) - set(p.columns))]
             report.not_copied_columns += [c for c in extra if c not in report.not_copied_columns]
         rekey = self._rekey(source, kinds)
+        # stored JSON text kept only where no rule but fitting applies (1.x memories, the learnings re-key: decoded)
+        text_of = source.table if self.keep_text and self.encoded and not source.legacy and rekey is None else None
         for raw, last in self.reader.batches(source.table, kinds, key, size, after):
             rows = []
             for row in raw:
-                head = self._head(source, row, rekey, report, claimed)
+                head = self._head(source, row, rekey, report, claimed, text_of)
                 if head is not None:
                     rows.append(head)
             yield rows, last
@@ -232,7 +248,9 @@ class HeadRows:
             rows = [conv.head_row(self.plan.family, row, self.plan.columns, self.now) for row in found[at : at + size]]
             yield [self._fit(row, report) for row in rows] if self.dst is not None else rows, at + len(rows)
 
-    def _head(self, source: Source, raw: dict, rekey, report: TableCopied | None, claimed=None) -> dict | None:
+    def _head(
+        self, source: Source, raw: dict, rekey, report: TableCopied | None, claimed=None, text_of: str | None = None
+    ) -> dict | None:
         p = self.plan
         if source.legacy:
             from agno_migrate.convert.memories import MemoryConversionError, convert_v1_memory_row
@@ -247,7 +265,7 @@ class HeadRows:
                     report.name(f"{source.table} {raw.get('id')}: not imported: {exc}")
                 return None
         else:
-            row = self._canonical(raw)
+            row = self._canonical(raw, text_of)
         if rekey is not None:
             row = rekey(row, report)
             if row is None:
@@ -255,9 +273,54 @@ class HeadRows:
         head = conv.head_row(p.family, row, p.columns, self.now)
         return self._fit(head, report) if self.dst is not None else head
 
-    def _canonical(self, raw: dict) -> dict:
-        kinds = self.plan.columns
-        return {c: conv.canonical(kinds.get(c, ""), v, encoded=self.encoded) for c, v in raw.items() if c != "_id"}
+    def _canonical(self, raw: dict, text_of: str | None = None) -> dict:
+        """``raw`` in canonical form (``conv.canonical``); ``text_of`` (the source table): JSON columns
+        by :meth:`_json_value`."""
+        kinds, json_columns, bool_columns, encoded = self.plan.columns, self._json, self._bool, self.encoded
+        out = {}
+        for c, v in raw.items():
+            cls = v.__class__
+            if v is None or (cls is str and c not in json_columns) or (cls in (int, float) and c not in bool_columns):
+                out[c] = v  # (canonical already: conv.canonical gives it back)
+            elif text_of is not None and c in json_columns:
+                out[c] = self._json_value(v, text_of, c)
+            else:
+                out[c] = conv.canonical(kinds.get(c, ""), v, encoded=encoded)
+        out.pop("_id", None)
+        return out
+
+    def _json_value(self, value, table: str, column: str):
+        """A JSON column's stored value as :class:`~agno_migrate.move.json_text.JsonText` where the
+        server's parse of that text gives what ``conv.decode_json_column`` gives (``json_text.plain_text``):
+        the text of an object or array, or one string layer holding one (the double encoding of SQLite;
+        ``decode_json_column`` peels a further layer only when it holds an object or array, so text of
+        more layers is decoded). Decoded otherwise, as ``conv.canonical`` decodes it."""
+        if value.__class__ is str:
+            first = value.lstrip(_JSON_SPACE)[:1]
+            if first == "{" or first == "[":
+                text = plain_text(value, table, column)
+                if text is not None:
+                    return text
+            elif first == '"':
+                try:
+                    inner = loads(value)
+                except ValueError:
+                    return value  # (not JSON: kept as the text, as decode_json_column keeps it)
+                if inner.__class__ is str and inner.lstrip(_JSON_SPACE)[:1] in ("{", "["):
+                    text = plain_text(inner, table, column)
+                    if text is not None:
+                        text.original = value  # (settled from the stored value: see settle)
+                        return text
+                return conv.decode_json_column(inner, encoded=False)  # (the layers after the first)
+        return conv.canonical(self.plan.columns[column], value, encoded=self.encoded)
+
+    def settle(self, row: dict, report: TableCopied | None) -> dict:
+        """``row`` with each :class:`~agno_migrate.move.json_text.JsonText` decoded from its stored value
+        and fitted: the values the copy writes without stored text (a batch the server refused)."""
+        for column, value in row.items():
+            if value.__class__ is JsonText:
+                self._fit_value(row, column, conv.decode_json_column(value.original, encoded=True), report)
+        return row
 
     def _fit(self, row: dict, report: TableCopied | None) -> dict:
         """``row`` as the target holds it (``storable.fit_value``); what changed, counted and named."""
@@ -267,29 +330,33 @@ class HeadRows:
             if (
                 value is None
                 or cls is bool
+                or cls is JsonText  # (json_text.plain_text keeps none that a rule applies to)
                 or (cls is int and d.sql)
                 or (cls is str and text_as_is(value, d.stores_nul))
             ):
                 continue  # (what no rule of fit_value can change)
-            kind = self.plan.columns[column]
-            json_column = kind == "json"
-            notes = []
-            if not json_column and isinstance(value, (dict, list)) and d.sql:
-                value, notes = json.dumps(value, sort_keys=True, default=str), ["a JSON value stored as its text"]
-            value, more = fit_value(
-                value,
-                nul=d.stores_nul,
-                bson=not d.sql,
-                finite=json_column and d.json_finite_only,
-                max_depth=d.json_max_depth if json_column else None,
-            )
-            notes += more
-            if notes:
-                row[column] = value
-                if report is not None:
-                    report.transformed += 1
-                    report.name(f"{self.plan.target} {_key_text(row, self.plan.key)}: {column}: {'; '.join(notes)}")
+            self._fit_value(row, column, value, report)
         return row
+
+    def _fit_value(self, row: dict, column: str, value, report: TableCopied | None) -> None:
+        """``row[column] = value`` as the target holds it; what changed, counted and named."""
+        d = self.dst
+        json_column = self.plan.columns[column] == "json"
+        notes = []
+        if not json_column and isinstance(value, (dict, list)) and d.sql:
+            value, notes = json.dumps(value, sort_keys=True, default=str), ["a JSON value stored as its text"]
+        value, more = fit_value(
+            value,
+            nul=d.stores_nul,
+            bson=not d.sql,
+            finite=json_column and d.json_finite_only,
+            max_depth=d.json_max_depth if json_column else None,
+        )
+        notes += more
+        row[column] = value
+        if notes and report is not None:
+            report.transformed += 1
+            report.name(f"{self.plan.target} {_key_text(row, self.plan.key)}: {column}: {'; '.join(notes)}")
 
     def _rekey(self, source: Source, kinds: dict) -> Callable | None:
         """Agno 3.0.0's learnings re-key, for a learnings table stamped before 3.0.0: the plan made
@@ -399,8 +466,11 @@ def _copy_one(src, dst, writer, p: Plan, if_exists, batch, progress, now) -> Tab
         return report
     # a table begun by this copy, empty, from one source: no key of a batch can be held (SqlSide.write)
     fresh = not cp and len(p.sources) == 1 and not writer.nonempty(p.target)
-    writer.prepare(p.family, p.target, p.layout)
+    created = writer.prepare(p.family, p.target, p.layout)
     reader = HeadRows(src, dst, p, now)
+    # stored JSON text to a server that parses it, into a table of the head layout this copy created, new rows only
+    target = dialect_of(dst)
+    reader.keep_text = bool(fresh and created and target.parses_json_text and not target.json_max_depth)
     resume = cp.get("last")
     for source in p.sources:
         # a resumed copy starts at the source table its checkpoint names ({table: key}); earlier ones are done
@@ -413,15 +483,13 @@ def _copy_one(src, dst, writer, p: Plan, if_exists, batch, progress, now) -> Tab
         with closing(read_ahead(reader.batches(source, batch, after, report))) as batches:  # (its thread ends with it)
             for rows, last in batches:
                 wanted = len(rows)
-                written = writer.write(
-                    p.target,
-                    p.key,
-                    [_stored(p, r) for r in rows],
-                    {"table": source.table, "key": last},
-                    report.rows,
-                    if_exists == "replace",
-                    fresh=fresh,
-                )
+                stored = [_stored(p, r) for r in rows]
+                mark, replace = {"table": source.table, "key": last}, if_exists == "replace"
+                try:
+                    written = writer.write(p.target, p.key, stored, mark, report.rows, replace, fresh)
+                except TextRefused:  # stored JSON text the server does not take: the batch again, every value decoded
+                    stored = [reader.settle(r, report) for r in stored]
+                    written = writer.write(p.target, p.key, stored, mark, report.rows, replace, fresh)
                 report.rows += written
                 held += wanted - written
                 if progress is not None:
@@ -433,10 +501,14 @@ def _copy_one(src, dst, writer, p: Plan, if_exists, batch, progress, now) -> Tab
 
 
 def _stored(p: Plan, row: dict) -> dict:
-    """A head row as the target's driver takes it: only the target table's columns (SQL), dates as dates."""
+    """A head row as the target's driver takes it: only the target table's columns (SQL), dates as dates
+    (``row`` itself, changed, when it holds exactly the target table's columns)."""
     if not p.target_kinds:
         return row
-    return {c: conv.stored(kind, row.get(c)) for c, kind in p.target_kinds.items()}
+    out = row if p.same_columns else {c: row.get(c) for c in p.target_kinds}
+    for c, kind in p.dated:
+        out[c] = conv.stored(kind, out[c])
+    return out
 
 
 # --- verifying -----------------------------------------------------------------------------------------
