@@ -12,18 +12,9 @@ import pytest
 
 from agno_migrate import jsoncodec
 
-
-class Colour(str, enum.Enum):
-    RED = "red"
-
-
-class Level(enum.IntEnum):
-    LOW = 1
-
-
-class Real(float):
-    pass
-
+Colour = enum.Enum("Colour", {"RED": "red"}, type=str)  # subclasses of str, int and float, as json.dumps takes them
+Level = enum.IntEnum("Level", {"LOW": 1})
+Real = type("Real", (float,), {})
 
 VALUES = [
     None, True, False, 0, -1, 2**63, -(2**70), 0.1, -0.0, 1e308, float("nan"), float("inf"), float("-inf"),
