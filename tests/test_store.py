@@ -895,6 +895,23 @@ def test_sqlite_wal_stays_bounded_under_upsert_run(new_database):
     assert len(store.get_session("wal").runs) == 300
 
 
+def test_sqlite_json_text_is_json_dumps(new_database):
+    """On SQLite the store writes each JSON column as the text ``json.dumps`` gives (what Agno's
+    SQLAlchemy JSON columns write): escaped non-ASCII, ", " and ": " separators."""
+    db = new_database("sqlite")
+    store = store_of(db)
+    data = {"session_state": {"uni": "São Paulo 🔑 你好", "n": [1, 2.5, None, True], "big": 2**62}, "x": 1e-7}
+    run = agent_run("json-r1", content="héllo 😀")
+    store.upsert_session(AgentSession(session_id="json", agent_id="a", session_data=data, metadata={"k": {}}))
+    stored_run = store.upsert_run("json", run)
+    with contextlib.closing(sqlite3.connect(db.path)) as conn:
+        session_data, metadata = conn.execute("SELECT session_data, metadata FROM agno_sessions").fetchone()
+        (run_data,) = conn.execute("SELECT run_data FROM agno_runs").fetchone()
+    assert session_data == json.dumps(data)
+    assert metadata == json.dumps({"k": {}})
+    assert run_data == json.dumps(dict(stored_run))
+
+
 def test_ten_megabyte_message_round_trips(database):
     store = store_of(database)
     line = "The quick brown fox jumps over the lazy dog, 0123456789 times.\n"

@@ -56,8 +56,9 @@ def test_a_value_no_backend_could_hold_is_refused_naming_the_field(store, value,
     with pytest.raises(UsageError, match=said) as refused:
         store.upsert_run("kept", {"run_id": "r1", "metrics": {"x": value}})
     assert "run['metrics']['x']" in str(refused.value)
-    with pytest.raises(UsageError, match=said):
+    with pytest.raises(UsageError, match=said) as refused:
         store.upsert_sessions([AgentSession("ok"), AgentSession("bad", runs=[{"run_id": "r2", "v": value}])])
+    assert "session 'bad' runs[0]['v']" in str(refused.value)
     assert store.get_session("new") is None and store.get_session("ok") is None
     assert [r.run_id for r in store.get_session("kept").runs] == ["r0"]
     assert store.get_all_session_ids() == ["kept"]
@@ -97,3 +98,29 @@ def test_poor_inputs_are_one_usage_error_each(store):
     with pytest.raises(UsageError, match="start_timestamp must be an int"):
         store.get_sessions(start_timestamp="yesterday")
     assert store.get_sessions(limit=5)[1] == 1 and store.get_all_session_ids() == ["kept"]
+
+
+def test_a_session_of_the_wrong_shape_is_refused_naming_the_field():
+    """The messages of check_session (no database: every store checks before it writes)."""
+    from agno_migrate.store.base import check_session
+
+    def refusal(**fields):
+        session = AgentSession("s1")
+        for name, value in fields.items():
+            object.__setattr__(session, name, value)  # (past __post_init__)
+        with pytest.raises(UsageError) as refused:
+            check_session(session)
+        return str(refused.value)
+
+    assert refusal(session_type="chat") == "session 's1': session_type must be one of agent, team, workflow"
+    assert refusal(team_id=7) == "session 's1': team_id must be a str or None, not int"
+    assert (
+        refusal(user_id="u\x00")
+        == "session 's1' user_id holds a NUL character, which PostgreSQL cannot store: remove it"
+    )
+    assert refusal(updated_at=1.5).startswith("session 's1': updated_at must be an int")
+    assert refusal(metadata={"k": {2}}).startswith("session 's1' metadata['k'] is a set, which is not JSON")
+    assert refusal(runs="r") == "session 's1': runs must be a list of dicts, not str"
+    assert refusal(runs=[{"run_id": "a"}, 3]).startswith("session 's1' runs[1] must be a dict")
+    assert refusal(runs=[{"run_id": 3}]) == "session 's1' runs[0]: run_id must be a str, not int"
+    assert refusal(runs=[{"run_id": "a", "x": [float("nan")]}]).startswith("session 's1' runs[0]['x'][0] is nan")

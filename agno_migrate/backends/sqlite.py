@@ -50,8 +50,11 @@ class SQLite(SqlDialect):
     )
 
     def engine_options(self, target: Target) -> dict:
-        """Wait up to the target's lock timeout for another writer (SQLite's busy timeout)."""
-        return {"connect_args": {"timeout": max(target.lock_timeout, 0.001)}}
+        """Wait up to the target's lock timeout for another writer (SQLite's busy timeout). JSON is
+        written as ``json.dumps`` writes it, by ``jsoncodec.dumps`` (one encoder for every value)."""
+        from agno_migrate.jsoncodec import dumps
+
+        return {"connect_args": {"timeout": max(target.lock_timeout, 0.001)}, "json_serializer": dumps}
 
     def prepare_engine(self, engine) -> None:
         """Connections start no transaction implicitly: each begins with ``BEGIN IMMEDIATE`` (so DDL

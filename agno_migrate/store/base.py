@@ -56,35 +56,49 @@ def check_session(session) -> None:
         )
     if not isinstance(session.session_id, str) or not session.session_id:
         raise UsageError(f"session_id must be a non-empty str, not {session.session_id!r}")
-    # one quick walk of every value (and run) first: when it passes, no check_value below can fail
+    # one quick walk of every value (and run) first: when it passes, no check_value below can fail;
+    # a field's name is written out only for an error (most calls raise none)
     runs = session.runs if isinstance(session.runs, list) else ()
     ids = [getattr(session, name) for name in _ID_FIELDS]
-    values = (session.session_id, *ids, *(getattr(session, name) for name in JSON_FIELDS))
-    check = _passes if plain(*values, *runs) else check_value
-    where = f"session {session.session_id!r}"
-    check(session.session_id, f"{where} session_id")
+    data = [getattr(session, name) for name in JSON_FIELDS]
+    check = _passes if plain(session.session_id, *ids, *data, *runs) else _check_field
+    check(session.session_id, session, "session_id")
     if session.session_type not in SESSION_TYPES:
-        raise UsageError(f"{where}: session_type must be one of {', '.join(SESSION_TYPES)}")
+        raise UsageError(f"{_field(session)}: session_type must be one of {', '.join(SESSION_TYPES)}")
     for name, value in zip(_ID_FIELDS, ids, strict=True):
         if value is not None and not isinstance(value, str):
-            raise UsageError(f"{where}: {name} must be a str or None, not {type(value).__name__}")
-        check(value, f"{where} {name}")
+            raise UsageError(f"{_field(session)}: {name} must be a str or None, not {type(value).__name__}")
+        check(value, session, name)
     for name in ("created_at", "updated_at"):
         value = getattr(session, name)
         if value is not None and not _is_int(value):
-            raise UsageError(f"{where}: {name} must be an int (seconds since the epoch) or None, not {value!r}")
-    for name in JSON_FIELDS:
-        check(getattr(session, name), f"{where} {name}")
+            raise UsageError(
+                f"{_field(session)}: {name} must be an int (seconds since the epoch) or None, not {value!r}"
+            )
+    for name, value in zip(JSON_FIELDS, data, strict=True):
+        check(value, session, name)
     if not isinstance(session.runs, list):
-        raise UsageError(f"{where}: runs must be a list of dicts, not {type(session.runs).__name__}")
+        raise UsageError(f"{_field(session)}: runs must be a list of dicts, not {type(session.runs).__name__}")
     for index, run in enumerate(session.runs):
-        at = f"{where} runs[{index}]"
-        _check_run_shape(run, at)
-        check(run, at)
+        _check_run_shape(run, (session, index))
+        check(run, session, index)
 
 
-def _passes(value, field: str) -> None:
-    """check_value for values plain() has passed: nothing left to check."""
+def _field(session: Session, name: str | int | None = None) -> str:
+    """How an error names ``session`` (``name`` None), one of its fields, or (an int) one of its runs."""
+    where = f"session {session.session_id!r}"
+    if name is None:
+        return where
+    return f"{where} runs[{name}]" if isinstance(name, int) else f"{where} {name}"
+
+
+def _check_field(value, session: Session, name: str | int) -> None:
+    """check_value for a field (or run: ``name`` an int) of ``session``."""
+    check_value(value, _field(session, name))
+
+
+def _passes(value, session: Session, name: str | int) -> None:
+    """_check_field for values plain() has passed: nothing left to check."""
 
 
 def check_name(name) -> None:
@@ -100,12 +114,15 @@ def check_run(run, where: str = "run") -> None:
     check_value(run, where)
 
 
-def _check_run_shape(run, where: str) -> None:
-    """Raise UsageError unless ``run`` is a dict whose ``run_id``, if any, is text."""
+def _check_run_shape(run, where: str | tuple) -> None:
+    """Raise UsageError unless ``run`` is a dict whose ``run_id``, if any, is text; ``where`` names it
+    (or is a session and the run's index: :func:`_field`)."""
     if not isinstance(run, dict):
+        where = where if isinstance(where, str) else _field(*where)
         raise UsageError(f"{where} must be a dict (a run as Agno stores it), not a {type(run).__name__}")
     run_id = run.get("run_id")
     if run_id is not None and not isinstance(run_id, str):
+        where = where if isinstance(where, str) else _field(*where)
         raise UsageError(f"{where}: run_id must be a str, not {type(run_id).__name__}")
 
 
