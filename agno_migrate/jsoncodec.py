@@ -14,7 +14,9 @@ encoder). What it could not take exactly is counted per thread (:func:`nonstanda
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -58,6 +60,56 @@ dumps: Callable[[Any], str] = _encoder()
 compact: Callable[[Any], str] = _encoder(separators=(",", ":"))
 """``json.dumps(value, separators=(",", ":"))``: no spaces, non-ASCII escaped as ``json.dumps`` does; what
 SQLite's JSON functions give for an element of a blob ``json.dumps`` wrote (its tokens kept, the spaces gone)."""
+
+
+_EXPONENT = re.compile(rb"e-[0-9](?![0-9])")
+_NUMBER_END = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?\Z")
+
+
+def _float_form_may_differ(raw: bytes) -> bool:
+    """Whether orjson's text ``raw`` may hold a float that :data:`compact` writes otherwise: one below 1e-4,
+    which orjson writes without an exponent (``0.00001``) or with a one-digit one (``1e-7``; ``json``:
+    ``1e-05``, ``1e-07``); a number token there starts the text or follows ``:``, ``,`` or ``[``. Text that
+    looks so only falls back (the same result, slower)."""
+    if b"0.0000" in raw:
+        return True
+    for match in _EXPONENT.finditer(raw):
+        head = raw[max(0, match.start() - 32) : match.start()]  # a float's text is shorter
+        number = _NUMBER_END.search(head)
+        if number is not None:
+            start = match.start() - len(head) + number.start()
+            if start == 0 or raw[start - 1] in b":,[":
+                return True
+    return False
+
+
+def _escape_beyond_ascii(error: UnicodeEncodeError) -> tuple[str, int]:
+    """The codec error handler ``agno_json_ascii``: what ``json`` writes for the characters that are not ASCII."""
+    return json.encoder.encode_basestring_ascii(error.object[error.start : error.end])[1:-1], error.end
+
+
+codecs.register_error("agno_json_ascii", _escape_beyond_ascii)
+
+
+def compact_fast(value: Any) -> str:
+    """:data:`compact`'s exact text of ``value``, by orjson where it gives it: its text with every character
+    that is not ASCII escaped as ``json`` escapes them (``\\u00e9``, surrogate pairs); :data:`compact`'s where
+    a float's form may differ (:func:`_float_form_may_differ`) or the text holds DEL (``json`` escapes it).
+
+    Only for values that hold no non-finite float (orjson writes those as null): the caller decides, from
+    :func:`nonstandard_count` around the decoding of the value. Integers beyond 64 bits, lone surrogates
+    and keys that are not text make orjson fail: :data:`compact` then."""
+    if orjson is None:
+        return compact(value)
+    try:
+        raw = orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return compact(value)
+    if b"\x7f" in raw or _float_form_may_differ(raw):
+        return compact(value)
+    if raw.isascii():
+        return raw.decode("ascii")
+    return raw.decode("utf-8").encode("ascii", "agno_json_ascii").decode("ascii")
 
 
 def nonstandard_count() -> int:

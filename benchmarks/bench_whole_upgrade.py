@@ -3,6 +3,7 @@
 
     python benchmarks/bench_whole_upgrade.py [--sessions 10000] [--memories 10000] [--rounds 3]
                                              [--backends sqlite,postgresql] [--point 2.0] [--out OUT]
+                                             [--sides agno-migrate,agno,floor]
 
 Input: the table fixture pack's Agno 2.0 point (tests/fixtures-tables/2.0: the database the real Agno 2.0.11
 wrote, every table it has: sessions with their runs in the ``runs`` blob, memories, evals, knowledge, metrics),
@@ -34,7 +35,8 @@ TEMPLATE; outside the measurement) and runs in its own process:
   rules: the floor, not a replacement; it must end with the same row counts and stamps as A).
 
 All are timed as whole processes (wall clock; start-up and imports included on every side); B's ``up()``
-alone is reported beside it. The sides alternate their order (A B C, then C B A), round after round. After each side the
+alone is reported beside it; ``--sides agno-migrate,floor`` leaves B out (slow at 100k). The sides alternate
+their order (A B C, then C B A), round after round. After each side the
 rows of every table of the result are counted: the sides must end with the same tables and the same
 counts (the same work), or the run stops. Medians per side and backend, the ratio B/A (how many times
 faster agno-migrate is), B/C (what Agno leaves on the table) and C/A (agno-migrate's speed as a share of the
@@ -523,10 +525,10 @@ def check_at_head(url: str) -> int:
 SIDES = ("agno-migrate", "agno", "floor")
 
 
-def sides_of(backend: str) -> tuple[str, ...]:
-    """The sides run on ``backend``: MongoDB has no floor side (floor_side.py is SQL), MariaDB no Agno side
-    (Agno 3.1.10's MigrationManager does not work there)."""
-    return {"mongodb": SIDES[:2], "mysql": SIDES[::2]}.get(backend, SIDES)
+def sides_of(backend: str, wanted: tuple[str, ...] = SIDES) -> tuple[str, ...]:
+    """The sides of ``wanted`` run on ``backend``: MongoDB has no floor side (floor_side.py is SQL), MariaDB no
+    Agno side (Agno 3.1.10's MigrationManager does not work there)."""
+    return tuple(s for s in {"mongodb": SIDES[:2], "mysql": SIDES[::2]}.get(backend, SIDES) if s in wanted)
 
 
 def main() -> None:
@@ -538,12 +540,17 @@ def main() -> None:
     ap.add_argument("--point", default="2.0", choices=sorted(POINTS), help="the input's Agno release (default 2.0)")
     ap.add_argument("--out", default=None, help="default: results/whole-upgrade[-26]-<date>-<time>")
     ap.add_argument("--note", default="", help="a sentence for the results file (e.g. what else ran)")
+    ap.add_argument("--sides", default=",".join(SIDES), help="of agno-migrate (A, always), agno (B), floor (C)")
     args = ap.parse_args()
+    wanted = tuple(args.sides.split(","))
+    if "agno-migrate" not in wanted or not set(wanted) <= set(SIDES):
+        ap.error(f"--sides: agno-migrate and any of {', '.join(SIDES[1:])}")
     args.out = args.out or dated(
         "whole-upgrade" if args.point == "2.0" else f"whole-upgrade-{args.point.replace('.', '')}"
     )
     backends = args.backends.split(",")
-    agno_env.agno_python()  # built before anything is timed
+    if "agno" in wanted:
+        agno_env.agno_python()  # built before anything is timed
     compile_agno_migrate()
     tmp = Path(tempfile.mkdtemp(prefix="agno-whole-"))
     inputs: dict[str, str] = {}
@@ -552,13 +559,13 @@ def main() -> None:
             start = time.perf_counter()
             inputs[b] = build_input(b, args.sessions, args.memories, tmp, args.point)
             print(f"input {b}: {time.perf_counter() - start:.1f} s", flush=True)
-        results: dict = {b: {s: [] for s in sides_of(b)} for b in backends}
+        results: dict = {b: {s: [] for s in sides_of(b, wanted)} for b in backends}
         counts: dict = {b: {} for b in backends}
         heads: dict = {b: {} for b in backends}
         imports: dict = {b: [] for b in backends}
         for k in range(args.rounds):
             for b in backends:
-                for side in sides_of(b) if k % 2 == 0 else sides_of(b)[::-1]:
+                for side in sides_of(b, wanted) if k % 2 == 0 else sides_of(b, wanted)[::-1]:
                     url = fresh_copy(b, inputs[b], tmp)
                     try:
                         if k == 0:
@@ -576,9 +583,9 @@ def main() -> None:
                         f"round {k + 1} {b} {side}: {figures['seconds']:.2f} s, {figures['rss_mib']:.0f} MiB",
                         flush=True,
                     )
-                if "floor" in sides_of(b):
+                if "floor" in sides_of(b, wanted):
                     imports[b].append(import_cost(b))
-                for other in sides_of(b)[1:]:
+                for other in sides_of(b, wanted)[1:]:
                     differ = same_work(counts[b]["input"], counts[b]["agno-migrate"], counts[b][other])
                     if differ:
                         raise SystemExit(f"{b}: agno-migrate and {other} did different work: {'; '.join(differ)}")

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from agno_migrate import jsoncodec
 from agno_migrate.convert import derived_run_id, run_rows
-from agno_migrate.jsoncodec import decode_json
+from agno_migrate.jsoncodec import compact, compact_fast, decode_json
 
 # --- decode_json ---------------------------------------------------------------------------------
 
@@ -71,6 +72,53 @@ def test_layers_are_bounded():
         text = json.dumps(text)
     assert isinstance(decode_json(text), str)
     assert decode_json(text, max_layers=10) == RUNS
+
+
+# --- compact_fast ------------------------------------------------------------------------------
+
+
+def _floats():
+    """Floats of every decimal exponent, both signs, several mantissas (orjson and json write the small ones
+    otherwise), and the edges."""
+    for exponent in range(-323, 308):
+        for mantissa in (1.0, 1.5, 2.2250738585072014, 9.999999999999998, 1.2345678901234567, 7.0):
+            yield from (mantissa * 10.0**exponent, -mantissa * 10.0**exponent)
+    yield from (0.0, -0.0, 5e-324, 1.7976931348623157e308, 0.30000000000000004, 1e16, 1e22)
+
+
+def test_compact_fast_gives_compacts_text_of_every_float():
+    for x in _floats():
+        for value in (x, [x], {"k": x, "s": "1e-7"}, [1, x, "a", {"n": [x, x]}]):
+            assert compact_fast(value) == compact(value), value
+
+
+TEXTS = [
+    "",
+    "S\u00e3o Paulo \U0001f468\u200d\U0001f469 na\u00efve",
+    "\x7f",
+    'a\x00\x1f\\"/',
+    "\\xe9 \\u00e9",
+    "e-5, ,1e-5 :1e-7 [2.5e-8",
+    "0.00001",
+    "\ufffd\uffff\U00010000\U0010ffff",
+    "\u2028\u2029",
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_compact_fast_escapes_as_json_does(text):
+    for value in (text, {text: text}, [text, 1.5, {"a": [text, None, True, False, 12]}]):
+        assert compact_fast(value) == compact(value)
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1, 2**64 - 1, -(2**63), "\ud800", {"a": "\udc00"}, {1: 2}])
+def test_compact_fast_falls_back_where_orjson_cannot(value):
+    assert compact_fast(value) == compact(value)
+
+
+def test_compact_fast_without_orjson(monkeypatch):
+    monkeypatch.setattr(jsoncodec, "orjson", None)
+    assert compact_fast(VALUE) == compact(VALUE)
 
 
 # --- run_rows ------------------------------------------------------------------------------------

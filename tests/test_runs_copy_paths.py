@@ -214,3 +214,24 @@ def _dump(path) -> list:
         return [(name, conn.execute(f'SELECT * FROM "{name.decode()}" ORDER BY rowid').fetchall()) for name in names]
     finally:
         conn.close()
+
+
+def test_the_python_rules_write_the_same_run_data_with_orjson_as_without_sqlite(new_database, monkeypatch):
+    """SQLite, the Python rules: ``run_data`` encoded by orjson where it gives ``jsoncodec.compact``'s bytes
+    (``compact_fast``), never where a run holds a non-finite float (orjson would write null): the same runs
+    table, byte for byte, as the exact encoder alone gives."""
+    from agno_migrate import jsoncodec
+
+    odd = [session("n1", [run("n1-0", x=float("nan"), y=[float("inf"), -float("inf")]), run("n1-1", small=1e-7)])]
+    odd.append(session("n2", [run("n2-0", deleted="\x7f", tiny=[2.5e-5, 1e-300], text="S\u00e3o \U0001f511")]))
+    results = []
+    for fast in (True, False):
+        if not fast:
+            monkeypatch.setattr(jsoncodec, "orjson", None)
+        db = new_database("sqlite")
+        agno_migrate.upgrade(db.url, to="2.5.0")
+        insert_sessions(db.url, edge_sessions("sqlite") + odd)
+        agno_migrate.upgrade(db.url)
+        results.append(raw_runs(db.url))
+    assert results[0] == results[1]
+    assert any("NaN" in row[10] and "-Infinity" in row[10] for row in results[0])
