@@ -10,9 +10,10 @@ runs, memories, evals, knowledge and metrics.
 
 agno-migrate's modules are byte-compiled once before the rounds (``bench_whole_upgrade.compile_agno_migrate``), as
 ``pip install`` leaves them: a source checkout run with PYTHONDONTWRITEBYTECODE set would otherwise compile some 60
-modules from source in each of a copy's two processes, every round. Each round, each side starts from an empty target (a new PostgreSQL database / MongoDB database; creating it
-is not timed) and runs in its own process, timed as a whole (wall clock, start-up included), with its peak
-resident memory (``ru_maxrss`` of the process, read by a wrapper that only waits for it):
+modules from source in each of a copy's two processes, every round. Each round, each side starts from an empty
+target (a new PostgreSQL database / MongoDB database; creating it is not timed) and runs in its own process, timed
+as a whole (wall clock, start-up included), with its peak resident memory (``ru_maxrss`` of the process, read by a
+wrapper that only waits for it):
 
 - ``copy-pg``: ``agno-migrate --db-url sqlite:///in.db -q copy --to postgresql://.../db``;
 - ``pgloader``: ``pgloader --dynamic-space-size 4096 --with "batch rows = 200" sqlite:///in.db pgsql://.../db``
