@@ -7,6 +7,7 @@ pack's few rows take the second process."""
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -149,3 +150,25 @@ def test_a_second_process_that_dies_is_one_error(new_database, source):
     aside._process.kill()  # (before it has imported anything: it cannot have answered)
     with pytest.raises(DatabaseFailure, match="exit code -9.*run the copy again"):
         aside.result()
+
+
+def test_the_second_process_yields_to_the_sessions_copy():
+    """It lowers its own priority (``NICE``) before it does anything: read from the process while it waits for its
+    task (its stdin held open), then it ends with one error once the task never comes."""
+    read_end, write_end = os.pipe()
+    boot = f"import sys; sys.path[:] = {sys.path!r}; from {tables_aside.__name__} import _child; _child({write_end})"
+    child = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE, pass_fds=(write_end,))
+    os.close(write_end)
+    try:
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        deadline = time.monotonic() + 30
+        while os.getpriority(os.PRIO_PROCESS, child.pid) == mine and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(mine + tables_aside.NICE, 19)
+        assert child.poll() is None  # (still waiting for its task: the priority came first)
+    finally:
+        child.stdin.close()  # no task: it answers with an error and ends
+        with os.fdopen(read_end, "rb") as answer:
+            kind, _ = pickle.load(answer)
+        child.wait(timeout=30)
+    assert kind == "error"

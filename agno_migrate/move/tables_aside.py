@@ -12,6 +12,10 @@ file), a second process copies them meanwhile, on the second core.
 * **Its outcome** comes back through a pipe: the ``TablesCopied`` report, or the error it raised,
   raised again in the parent as the same class (message and exit code kept; an error that cannot
   cross as it is becomes one line naming its class). Secrets are masked in the child as in the parent.
+* **It yields to the sessions' copy**: it runs at a lower scheduling priority (:data:`NICE`). The sessions' copy
+  (one process, busy on one core) and the server parsing its rows are the copy's critical path; the other tables
+  have slack, so on a machine with no idle core the second process takes what they leave instead of slowing them
+  (measured: benchmarks/results/copy-2026-12-04-*.md).
 * **It ends with the parent**: it watches its parent's pid and exits once the parent is gone (a killed
   copy leaves no orphan writing); the parent ends it when its own part fails. What it wrote is
   checkpointed per batch: the next run resumes it (``move.tables``' resume rules).
@@ -33,6 +37,8 @@ from agno_migrate.target import Target
 
 WORTH_ROWS = 5000
 """Rows the other tables must hold at least for a second process to pay (measured: benchmarks/bench_copy.py)."""
+NICE = 10
+"""How much the second process lowers its priority (``os.nice``): see the module docstring."""
 WATCH_SECONDS = 0.2
 """How often the child looks whether its parent is still there."""
 
@@ -105,6 +111,7 @@ class Aside:
 
 def _child(answer_fd: int) -> None:
     """The second process: the copy asked on stdin, its outcome written to ``answer_fd``."""
+    os.nice(NICE)
     with os.fdopen(answer_fd, "wb") as answer:
         try:
             from agno_migrate.credentials import remember
