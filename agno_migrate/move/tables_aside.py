@@ -15,7 +15,7 @@ file), a second process copies them meanwhile, on the second core.
 * **It yields to the sessions' copy**: it runs at a lower scheduling priority (:data:`NICE`). The sessions' copy
   (one process, busy on one core) and the server parsing its rows are the copy's critical path; the other tables
   have slack, so on a machine with no idle core the second process takes what they leave instead of slowing them
-  (measured: benchmarks/results/copy-2026-12-04-*.md).
+  (measured: benchmarks/results/copy-aside-nice-2026-12-04.md).
 * **It ends with the parent**: it watches its parent's pid and exits once the parent is gone (a killed
   copy leaves no orphan writing); the parent ends it when its own part fails. What it wrote is
   checkpointed per batch: the next run resumes it (``move.tables``' resume rules).
