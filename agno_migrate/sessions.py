@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 from agno_migrate.jsoncodec import decode_json
@@ -86,10 +87,12 @@ class Session:
     def row(self, now: int | None = None) -> dict:
         """The sessions-table row of this session (without runs); timestamps default to now."""
         now = int(time.time()) if now is None else now
-        names = _ROW_FIELDS.get(self.__class__)
-        if names is None:  # (dataclasses.fields() is slow enough to show in a small upsert)
-            names = _ROW_FIELDS[self.__class__] = tuple(f.name for f in fields(self) if f.name != "runs")
-        out = {name: getattr(self, name) for name in names}
+        found = _ROW_FIELDS.get(self.__class__)
+        if found is None:  # (dataclasses.fields() is slow enough to show in a small upsert)
+            names = tuple(f.name for f in fields(self) if f.name != "runs")
+            found = _ROW_FIELDS[self.__class__] = (names, attrgetter(*names))
+        names, values_of = found
+        out = dict(zip(names, values_of(self), strict=True))
         out["created_at"] = self.created_at if self.created_at is not None else now
         out["updated_at"] = self.updated_at if self.updated_at is not None else now
         return out
@@ -104,7 +107,7 @@ class Session:
         return kind(**values, runs=runs or [])
 
 
-_ROW_FIELDS: dict[type, tuple[str, ...]] = {}  # a session class -> its fields but runs, in order
+_ROW_FIELDS: dict[type, tuple] = {}  # a session class -> (its fields but runs, in order; their getter)
 
 JSON_FIELDS = tuple(f.name for f in fields(Session) if f.type == "dict | None")
 """A session's JSON fields (its dict-typed ones), in order: the head session table's JSON columns

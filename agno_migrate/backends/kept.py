@@ -25,6 +25,8 @@ from agno_migrate.backends.sql import raw_connection
 from agno_migrate.target import Target
 
 _forked_away: list = []  # connections a forked child inherited: kept unclosed (they are the parent's)
+_process = [os.getpid()]  # this process's id, renewed in a forked child (os.getpid() is a system call)
+os.register_at_fork(after_in_child=lambda: _process.__setitem__(0, os.getpid()))
 
 
 class Kept:
@@ -38,7 +40,7 @@ class Kept:
         pooled.detach()
         self.pooled = pooled
         self.info = pooled.info
-        self.pid = os.getpid()
+        self.pid = _process[0]
 
 
 class _Shelf:
@@ -73,7 +75,7 @@ def connection(target: Target) -> Kept | None:
     if not shelf.keeps:
         return None
     kept = getattr(shelf.local, "kept", None)
-    if kept is not None and kept.pid == os.getpid():
+    if kept is not None and kept.pid == _process[0]:
         return kept
     if kept is not None:  # inherited through os.fork: the parent's to use and close
         _forked_away.append(kept)
@@ -94,7 +96,7 @@ def drop(target: Target, kept: Kept) -> None:
 
 
 def _close(kept: Kept) -> None:
-    if kept.pid != os.getpid():
+    if kept.pid != _process[0]:
         _forked_away.append(kept)
         return
     with contextlib.suppress(Exception):

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from operator import attrgetter
 
 from agno_migrate import backends, convert, registry
 from agno_migrate.errors import SchemaBehind, UsageError
@@ -46,6 +47,7 @@ def check_listing(sort_by: str, sort_order: str, limit: int | None, page: int | 
 
 
 _ID_FIELDS = ("agent_id", "team_id", "workflow_id", "user_id")
+_ids_of, _data_of = attrgetter(*_ID_FIELDS), attrgetter(*JSON_FIELDS)  # a session's values, as tuples
 
 
 def check_session(session) -> None:
@@ -56,32 +58,36 @@ def check_session(session) -> None:
         )
     if not isinstance(session.session_id, str) or not session.session_id:
         raise UsageError(f"session_id must be a non-empty str, not {session.session_id!r}")
-    # one quick walk of every value (and run) first: when it passes, no check_value below can fail;
-    # a field's name is written out only for an error (most calls raise none)
+    # one quick walk of every value (and run) first: when it passes, no check_value below can fail,
+    # and none is made; a field's name is written out only for an error (most calls raise none)
     runs = session.runs if isinstance(session.runs, list) else ()
-    ids = [getattr(session, name) for name in _ID_FIELDS]
-    data = [getattr(session, name) for name in JSON_FIELDS]
-    check = _passes if plain(session.session_id, *ids, *data, *runs) else _check_field
-    check(session.session_id, session, "session_id")
+    ids = _ids_of(session)
+    data = _data_of(session)
+    checked = plain(session.session_id, *ids, *data, *runs)
+    if not checked:
+        _check_field(session.session_id, session, "session_id")
     if session.session_type not in SESSION_TYPES:
         raise UsageError(f"{_field(session)}: session_type must be one of {', '.join(SESSION_TYPES)}")
     for name, value in zip(_ID_FIELDS, ids, strict=True):
         if value is not None and not isinstance(value, str):
             raise UsageError(f"{_field(session)}: {name} must be a str or None, not {type(value).__name__}")
-        check(value, session, name)
+        if not checked:
+            _check_field(value, session, name)
     for name in ("created_at", "updated_at"):
         value = getattr(session, name)
         if value is not None and not _is_int(value):
             raise UsageError(
                 f"{_field(session)}: {name} must be an int (seconds since the epoch) or None, not {value!r}"
             )
-    for name, value in zip(JSON_FIELDS, data, strict=True):
-        check(value, session, name)
+    if not checked:
+        for name, value in zip(JSON_FIELDS, data, strict=True):
+            _check_field(value, session, name)
     if not isinstance(session.runs, list):
         raise UsageError(f"{_field(session)}: runs must be a list of dicts, not {type(session.runs).__name__}")
     for index, run in enumerate(session.runs):
         _check_run_shape(run, (session, index))
-        check(run, session, index)
+        if not checked:
+            _check_field(run, session, index)
 
 
 def _field(session: Session, name: str | int | None = None) -> str:
@@ -95,10 +101,6 @@ def _field(session: Session, name: str | int | None = None) -> str:
 def _check_field(value, session: Session, name: str | int) -> None:
     """check_value for a field (or run: ``name`` an int) of ``session``."""
     check_value(value, _field(session, name))
-
-
-def _passes(value, session: Session, name: str | int) -> None:
-    """_check_field for values plain() has passed: nothing left to check."""
 
 
 def check_name(name) -> None:
@@ -245,6 +247,8 @@ class SessionStore:
             if session.created_at is None:
                 session.created_at = now
             rows.append(session.row(now))
+            if not session.runs:
+                continue
             for run in session.runs:
                 with_run_id(run)
             built, _ = convert.run_rows(rows[-1], session.runs)

@@ -118,15 +118,22 @@ class SqlStore(SessionStore):
         sessions = list(sessions)
         _, rows, run_rows = self._session_rows(sessions, preserve_updated_at)
         with self._call(write=True) as call:
+            upsert_sessions, upsert_runs = self._session_upserts  # (compiled once the schema is known)
             if run_rows:
                 self._place_runs(call, run_rows)
-            call.write(
-                [
-                    (self._upsert_statement(self._sessions, ("created_at",)), rows),
-                    (self._upsert_statement(self._runs, RUN_KEEP), run_rows),
-                ]
-            )
+            call.write([(upsert_sessions, rows), (upsert_runs, run_rows)])
         return sessions
+
+    @property
+    def _session_upserts(self) -> tuple[Statement, Statement]:
+        """upsert_sessions' statements: the sessions' upsert, the runs' upsert."""
+        found = self._statements.get("session_upserts")
+        if found is None:
+            found = self._statements["session_upserts"] = (
+                self._upsert_statement(self._sessions, ("created_at",)),
+                self._upsert_statement(self._runs, RUN_KEEP),
+            )
+        return found
 
     def _place_runs(self, call: Call, run_rows: list[dict]) -> None:
         """Give new runs the positions after their session's stored runs; refuse foreign run ids."""
