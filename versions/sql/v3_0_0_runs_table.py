@@ -272,7 +272,9 @@ def _copy_sessions(bind, batch, runs, report):
     """Copy the runs of the sessions rows ``batch`` (by the Python rules); returns how many were written."""
     with _collector_paused():  # the rows freed before it resumes: nothing left for it to walk
         rows, exact = _run_rows(batch, report)
-        return _insert_new(bind, runs, rows, report, exact)
+        written = _insert_new(bind, runs, rows, report, exact)
+        del rows  # (a ``return`` here would resume it first, the batch's decoded runs still alive for it to walk)
+    return written
 
 
 @contextlib.contextmanager
