@@ -156,8 +156,7 @@ def test_the_second_process_yields_to_the_sessions_copy():
     """It lowers its own priority (``NICE``) before it does anything: read from the process while it waits for its
     task (its stdin held open), then it ends with one error once the task never comes."""
     read_end, write_end = os.pipe()
-    boot = f"import sys; sys.path[:] = {sys.path!r}; from {tables_aside.__name__} import _child; _child({write_end})"
-    child = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE, pass_fds=(write_end,))
+    child = subprocess.Popen(tables_aside.child_command(write_end), stdin=subprocess.PIPE, pass_fds=(write_end,))
     os.close(write_end)
     try:
         mine = os.getpriority(os.PRIO_PROCESS, 0)

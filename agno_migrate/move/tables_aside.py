@@ -76,9 +76,8 @@ class Aside:
 
     def __init__(self, src: Target, dst: Target, options: dict):
         read_end, write_end = os.pipe()
-        boot = f"import sys; sys.path[:] = {sys.path!r}; from {__name__} import _child; _child({write_end})"
         try:
-            self._process = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE, pass_fds=(write_end,))
+            self._process = subprocess.Popen(child_command(write_end), stdin=subprocess.PIPE, pass_fds=(write_end,))
         finally:
             os.close(write_end)
         self._answer = os.fdopen(read_end, "rb")
@@ -107,6 +106,12 @@ class Aside:
             self._process.terminate()
         self._process.wait()
         self._answer.close()
+
+
+def child_command(answer_fd: int) -> list[str]:
+    """The second process's command line: :func:`_child` in a new interpreter on this one's ``sys.path``."""
+    boot = f"import sys; sys.path[:] = {sys.path!r}; from {__name__} import _child; _child({answer_fd})"
+    return [sys.executable, "-c", boot]
 
 
 def _child(answer_fd: int) -> None:

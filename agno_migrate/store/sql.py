@@ -127,13 +127,13 @@ class SqlStore(SessionStore):
     @property
     def _session_upserts(self) -> tuple[Statement, Statement]:
         """upsert_sessions' statements: the sessions' upsert, the runs' upsert."""
-        found = self._statements.get("session_upserts")
-        if found is None:
-            found = self._statements["session_upserts"] = (
+        return self._cached(
+            "session_upserts",
+            lambda: (
                 self._upsert_statement(self._sessions, ("created_at",)),
                 self._upsert_statement(self._runs, RUN_KEEP),
-            )
-        return found
+            ),
+        )
 
     def _place_runs(self, call: Call, run_rows: list[dict]) -> None:
         """Give new runs the positions after their session's stored runs; refuse foreign run ids."""
