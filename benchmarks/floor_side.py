@@ -194,12 +194,16 @@ def postgresql(url: str) -> None:
     conn.close()
 
 
-def split_sqlite(path: str) -> None:
-    """2.6 -> head on SQLite: the runs table, filled by one statement, indexed after; the stamps."""
+def split_sqlite(path: str, wal: bool = False) -> None:
+    """2.6 -> head on SQLite: the runs table, filled by one statement, indexed after; the stamps. ``wal``: the
+    file put in WAL mode first, as agno-migrate and Agno run it (floor_journal.py); otherwise the input's mode
+    (the 2.6 fixture's: the rollback journal)."""
     import sqlite3
 
     db = sqlite3.connect(path, isolation_level=None)
     ex = db.execute
+    if wal:
+        ex("PRAGMA journal_mode = WAL")
     ex("BEGIN")
     for sql in runs_table("", "JSON", "", ""):
         ex(sql)
@@ -276,7 +280,9 @@ def split_mariadb(url: str) -> None:
 
 if __name__ == "__main__":
     target, point = sys.argv[1], (sys.argv[2:] or ["2.0"])[0]
-    if point == "2.6":
+    if point == "2.6-wal":
+        split_sqlite(target.split("///", 1)[1], wal=True)
+    elif point == "2.6":
         {"sqlite": split_sqlite, "postgresql": split_postgresql, "mysql": split_mariadb}[
             target.split(":")[0].split("+")[0]
         ](target.split("///", 1)[1] if target.startswith("sqlite") else target)

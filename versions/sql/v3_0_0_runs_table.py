@@ -74,8 +74,7 @@ def upgrade():
     # PostgreSQL: its foreign key too, checked once over the table when added instead of by a trigger call
     # per row inserted (SQLite holds it inside CREATE TABLE)
     key_later = later and ctx.dialect.name == "postgresql"
-    # and its primary key: the set-based copy writes every element into the new table, then drops the rows of
-    # the sessions it leaves to the Python rules (ids may repeat until then); the key comes before that pass
+    # and its primary key: built once over the set-based copy's rows, before the Python rules' pass
     created = _create_runs_table(ctx, t, indexes=not later, foreign_key=not key_later, primary_key=not key_later)
     if not ctx.as_sql:
         leftovers = ctx.dialect.name == "postgresql" and _exists(CHANGED.format(t.session_table), t.schema)
@@ -237,10 +236,10 @@ def _copy_runs(ctx, t, online=False, keyless=False):
         ).scalar()
     done = copied = 0
     pending = sessions.c.runs.isnot(None)
-    set_based = None if online else _set_based(bind, dialect, t, schema, keyless)
+    set_based = None if online else _set_based(bind, dialect, t, schema)
     if keyless:
         _add_primary_key(dialect, t)
-    if set_based is not None:  # the plain sessions' runs by one INSERT ... SELECT; the others below
+    if set_based is not None:  # the plain sessions' runs by set-based SQL; the others below
         done, copied = set_based
         pending = sa.and_(
             pending,
@@ -317,7 +316,7 @@ def _run_rows(batch, report):
     return rows, exact
 
 
-def _set_based(bind, dialect, t, schema, keyless=False):
+def _set_based(bind, dialect, t, schema):
     """The set-based copy of the plain sessions (``migrate.sql.plain_runs``): (sessions, runs) copied,
     or None where it does not apply (MySQL/MariaDB, PostgreSQL before 12 or without jsonb runs)."""
     if not SET_BASED:
@@ -325,7 +324,7 @@ def _set_based(bind, dialect, t, schema, keyless=False):
     if dialect == "sqlite" and SQLITE_SET_BASED:
         return plain_runs.copy_sqlite(bind, t.session_table, t.runs_table)
     if dialect == "postgresql" and plain_runs.pg_applies(bind, t.session_table, schema):
-        return plain_runs.copy_postgresql(bind, t.session_table, t.runs_table, schema, fresh=keyless)
+        return plain_runs.copy_postgresql(bind, t.session_table, t.runs_table, schema)
     return None
 
 

@@ -212,11 +212,7 @@ def _pg_plain(v: str) -> str:
         f"{v} ->> 'run_id' <> ''",
         f"{v} ->> 'run_id' NOT LIKE '{DERIVED_SHAPE}'",
         *(f"coalesce(jsonb_typeof({v} -> '{k}'), 'null') IN ('string', 'null')" for k in _KEYS),
-        *(
-            f"(coalesce(jsonb_typeof({v} -> '{k}'), 'null') = 'null' OR (jsonb_typeof({v} -> '{k}') = 'number' "
-            f"AND ({v} ->> '{k}') ~ '^-?[0-9]{{1,15}}$'))"
-            for k in _EPOCHS
-        ),
+        *(f"(coalesce(jsonb_typeof({v} -> '{k}'), 'null') = 'null' OR {_pg_epoch(v, k)})" for k in _EPOCHS),
     ]
     return "(" + " AND ".join(parts) + ")"
 
@@ -228,14 +224,26 @@ _DOUBTFUL = r"'[.][0-9]+0[],]|[0-9.]{17,}'"
 
 
 def _pg_numbers_kept(numbers: str) -> str:
-    """Whether every number of an element comes back as the same text from the Python round trip, from
-    ``numbers``, the text of the array of its numbers (jsonb's text: no exponents): only the texts with a
-    point can differ, and only the doubtful ones (:data:`_DOUBTFUL`) are read as floats."""
+    """A lateral subquery (``k``, column ``kept``) telling whether every number of an element comes back as
+    the same text from the Python round trip, from ``numbers``, the text of the array of its numbers (jsonb's
+    text: no exponents): only the texts with a point can differ, and only the doubtful ones (:data:`_DOUBTFUL`)
+    are read as floats. A join, not a correlated subquery in the select list: a parallel worker can run it."""
     doubtful = "(length(ltrim(m.t[1], '-')) > 16 OR (right(m.t[1], 1) = '0' AND right(m.t[1], 2) <> '.0'))"
     return (
-        f"({numbers} !~ {_DOUBTFUL} OR NOT EXISTS (SELECT 1 FROM regexp_matches({numbers}, "
-        f"'-?[0-9]+[.][0-9]+', 'g') AS m(t) WHERE {doubtful} AND NOT {_pg_canonical('m.t[1]')}))"
+        f"CROSS JOIN LATERAL (SELECT coalesce(bool_and(NOT {doubtful} OR {_pg_canonical('m.t[1]')}), true) AS kept "
+        f"FROM regexp_matches(CASE WHEN {numbers} ~ {_DOUBTFUL} THEN {numbers} END, '-?[0-9]+[.][0-9]+', 'g') "
+        "AS m(t)) k"
     )
+
+
+def _pg_epoch(v: str, k: str) -> str:
+    """Whether the key ``k`` of the element ``v`` is an integer a plain run may hold (below 10**15)."""
+    return f"(jsonb_typeof({v} -> '{k}') = 'number' AND ({v} ->> '{k}') ~ '^-?[0-9]{{1,15}}$')"
+
+
+_PARALLEL = ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size")
+"""The planner's settings lowered (to 0) for the statement that walks the elements: the sessions table's own
+heap is small (the blobs are TOASTed), so the planner would not give the walk to parallel workers."""
 
 
 def pg_applies(bind, sessions: str, schema: str | None) -> bool:
@@ -247,62 +255,59 @@ def pg_applies(bind, sessions: str, schema: str | None) -> bool:
     return type(columns.get("runs")).__name__.upper() == "JSONB"
 
 
-def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, fresh: bool) -> tuple[int, int]:
+def copy_postgresql(bind, sessions: str, runs: str, schema: str | None) -> tuple[int, int]:
     """The set-based copy on PostgreSQL (see the module docstring); returns (sessions, runs) copied.
     The caller checked :func:`pg_applies`.
 
     One pass over the blobs (each is detoasted and walked once, as the floor does): every element of
-    every array goes in as a row, whose ``run_index`` is -1 where the element is not a plain run (its
-    other columns then are only what cannot fail to compute); the plain sessions are then found on
-    those rows' small columns, and the rows of every other session are dropped. ``fresh``: the runs
-    table is the step's own, empty and without its primary key yet (the caller adds it afterwards):
-    the rows go straight into it; otherwise into a temporary table of its shape, and the plain
-    sessions' rows from there into it."""
+    every array goes as a row into a temporary table of the runs table's columns, whose ``run_index`` is -1
+    where the element is not a plain run (its other columns then are only what cannot fail to compute); the
+    plain sessions are then found on those rows' small columns, and their rows inserted into the runs table.
+    The pass is a ``CREATE TABLE … AS``, which PostgreSQL may run with parallel workers (an ``INSERT … SELECT``
+    never is): the walk of the elements and their checks, most of the step's time, is shared among the
+    server's cores (``max_parallel_workers_per_gather``, as the server is configured). The temporary table
+    holds a copy of every element until the step ends: disk for the runs a second time, no WAL."""
     bind.exec_driver_sql("SET LOCAL extra_float_digits = 1")  # floats' shortest text (the default)
     s_t, r_t = _qt(bind, sessions, schema), _qt(bind, runs, schema)
-    rows = r_t if fresh else f"pg_temp.{_ROWS}"
+    rows = f"pg_temp.{_ROWS}"
     for name in (COPIED, _ROWS, _EXTRA, _CONTESTED):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{name}")
-    if not fresh:
-        # its own column types, not the runs table's (a length there would stop at a row that is not a run)
-        kinds = {"run_index": "BIGINT", "run_data": "JSONB", "created_at": "BIGINT", "updated_at": "BIGINT"}
-        columns = ", ".join(f"{c} {kinds.get(c, 'TEXT')}" for c in RUN_COLUMNS)
-        bind.exec_driver_sql(f"CREATE TEMPORARY TABLE {_ROWS} ({columns})")
     text = lambda k: f"(s.value ->> '{k}')"  # noqa: E731
-    integer = lambda k: f"(CASE WHEN s.plain THEN (s.value ->> '{k}')::bigint END)"  # noqa: E731
-    # the elements and their facts, each computed once (OFFSET 0: not substituted into every column reading them)
+    # (read only where it is an integer of a plain run: the other elements' rows are never copied)
+    integer = lambda k: f"(CASE WHEN {_pg_epoch('s.value', k)} THEN (s.value ->> '{k}')::bigint END)"  # noqa: E731
     elements = (
         f"SELECT {', '.join(f's.{c}' for c in _SESSION_COLUMNS)}, e.value, e.ord, {_pg_plain('e.value')} "
-        f"AND {_pg_numbers_kept('n.numbers::text')} AS plain FROM {s_t} s CROSS JOIN LATERAL "
-        f"jsonb_array_elements(s.runs) WITH ORDINALITY e(value, ord) CROSS JOIN LATERAL "
-        f"jsonb_path_query_array(e.value, {_NUMBERS}) n(numbers) WHERE jsonb_typeof(s.runs) = 'array' OFFSET 0"
+        f"AND k.kept AS plain FROM {s_t} s CROSS JOIN LATERAL jsonb_array_elements(s.runs) WITH ORDINALITY "
+        f"e(value, ord) CROSS JOIN LATERAL jsonb_path_query_array(e.value, {_NUMBERS}) n(numbers) "
+        f"{_pg_numbers_kept('n.numbers::text')} WHERE jsonb_typeof(s.runs) = 'array'"
     )
-    inserted = bind.exec_driver_sql(
-        f"INSERT INTO {rows} ({', '.join(RUN_COLUMNS)}) SELECT "
-        + _run_columns(
-            run_id="coalesce(s.value ->> 'run_id', '')",
-            position="CASE WHEN s.plain THEN s.ord - 1 ELSE -1 END",
-            run_data="s.value",
-            text=text,
-            integer=integer,
-        )
-        + f" FROM ({elements}) s"
-    ).rowcount
+    select = _run_columns(
+        run_id="coalesce(s.value ->> 'run_id', '')",
+        position="CASE WHEN s.plain THEN s.ord - 1 ELSE -1 END",  # the one use of ``plain``: computed once
+        run_data="s.value",
+        text=text,
+        integer=integer,
+    )
+    for name in _PARALLEL:
+        bind.exec_driver_sql(f"SET LOCAL {name} = 0")
+    bind.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {_ROWS} AS SELECT * FROM (SELECT {select} FROM ({elements}) s) "
+        f"r({', '.join(RUN_COLUMNS)})"
+    )
+    for name in _PARALLEL:  # the step's other statements planned as the server is configured
+        bind.exec_driver_sql(f"SET LOCAL {name} TO DEFAULT")
     bind.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {COPIED} AS SELECT session_id FROM {rows} GROUP BY session_id "
         "HAVING min(run_index) >= 0"
     )
     bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
     _python_ids(bind, s_t)
-    _drop_contested(bind, rows, "" if fresh else r_t)
-    keep = f"session_id IN (SELECT session_id FROM {COPIED})"
-    if fresh:
-        copied_runs = inserted - bind.exec_driver_sql(f"DELETE FROM {r_t} WHERE NOT ({keep})").rowcount
-    else:
-        columns = ", ".join(RUN_COLUMNS)
-        copied_runs = bind.exec_driver_sql(
-            f"INSERT INTO {r_t} ({columns}) SELECT {columns} FROM {rows} WHERE {keep}"
-        ).rowcount
+    _drop_contested(bind, rows, r_t)
+    columns = ", ".join(RUN_COLUMNS)
+    copied_runs = bind.exec_driver_sql(
+        f"INSERT INTO {r_t} ({columns}) SELECT {columns} FROM {rows} WHERE session_id IN (SELECT session_id FROM "
+        f"{COPIED})"
+    ).rowcount
     return bind.exec_driver_sql(f"SELECT count(*) FROM {COPIED}").scalar(), copied_runs
 
 
