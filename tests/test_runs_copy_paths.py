@@ -13,6 +13,7 @@ from test_data_step import insert_sessions, run, session
 
 import agno_migrate
 from agno_migrate import convert
+from agno_migrate.migrate.sql import plain_runs
 from agno_migrate.migrate.sql import revisions as sql
 from agno_migrate.target import Target
 
@@ -151,6 +152,32 @@ def test_numbers_python_would_write_otherwise_leave_their_session_to_the_python_
     assert sql_rows == py_rows
     assert sql_report == py_report
     assert taken == (4, 8)  # n4, n5, n6 and n9 by SQL; n1..n3, n7 and n8 (both runs of each) by the Python rules
+
+
+def test_postgresql_walks_the_elements_with_parallel_workers(new_database):
+    """PostgreSQL: the set-based pass (a ``CREATE TABLE … AS``, which the server may run in parallel, unlike an
+    ``INSERT … SELECT``) is planned with parallel workers on a server that has them (this one: the defaults),
+    the walk of every session's elements under the Gather: what takes most of the step's time is shared among
+    the server's cores. A correlated subquery or a parallel-unsafe function added to it would lose that."""
+    db = new_database("postgresql")
+    db.load("2.6.0")
+    plans = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith(f"CREATE TEMPORARY TABLE {plain_runs._ROWS} AS"):
+            cursor.execute("EXPLAIN " + statement)  # in the step's transaction, its settings in force
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", explain)
+    try:
+        agno_migrate.upgrade(db.url)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", explain)
+    (plan,) = plans
+    assert "Workers Planned" in plan, plan
+    gather = plan.index("Gather")
+    assert gather < plan.index("Function Scan on jsonb_array_elements"), plan
+    assert gather < plan.index("Function Scan on jsonb_path_query_array"), plan
 
 
 def test_a_runs_table_there_already_gives_the_same_runs_table(new_database, monkeypatch):
