@@ -22,7 +22,8 @@ first, then the plain sessions' runs inserted.
 Every other session (and every session when the caller says so) goes through the Python rules afterwards,
 unchanged: its runs' ids never meet a plain run's id, so the result is the one the Python rules alone give.
 Sessions copied here are listed in the temporary table :data:`COPIED` (``session_id``) for the caller's
-Python pass to skip; :func:`drop_temporary` drops it.
+Python pass to skip (on PostgreSQL also the sessions without a run: ``runs`` JSON null or ``[]``, for which the
+Python rules write and report nothing); :func:`drop_temporary` drops it.
 """
 
 from __future__ import annotations
@@ -296,9 +297,12 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None) -> tuple
     )
     for name in _PARALLEL:  # the step's other statements planned as the server is configured
         bind.exec_driver_sql(f"SET LOCAL {name} TO DEFAULT")
+    # and the sessions whose runs is JSON null or an empty array: no run to copy, nothing the Python rules would
+    # write or report for them (read by their size first: such a value is a few bytes, a blob is never fetched)
+    no_runs = "CASE WHEN pg_column_size(s.runs) < 64 THEN jsonb_typeof(s.runs) = 'null' OR s.runs = '[]' ELSE false END"
     bind.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {COPIED} AS SELECT session_id FROM {rows} GROUP BY session_id "
-        "HAVING min(run_index) >= 0"
+        f"HAVING min(run_index) >= 0 UNION ALL SELECT s.session_id FROM {s_t} s WHERE {no_runs}"
     )
     bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
     _python_ids(bind, s_t)
