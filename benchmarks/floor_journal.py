@@ -28,7 +28,12 @@ from pathlib import Path
 
 import bench_whole_upgrade as bench
 
-SIDES = {"floor (rollback journal)": "2.6", "floor (WAL)": "2.6-wal", "agno-migrate": None, "agno": "agno"}
+SIDES = {  # each side: bench_whole_upgrade.run_side's side and point
+    "floor (rollback journal)": ("floor", "2.6"),
+    "floor (WAL)": ("floor", "2.6-wal"),
+    "agno-migrate": ("agno-migrate", "2.6"),
+    "agno": ("agno", "2.6"),
+}
 
 
 def main() -> None:
@@ -48,11 +53,8 @@ def main() -> None:
             order = list(SIDES) if round_ % 2 == 0 else list(SIDES)[::-1]
             for side in order:
                 url = bench.fresh_copy("sqlite", source, tmp)
-                point = SIDES[side]
-                if point is None or point == "agno":
-                    got = bench.run_side(point or "agno-migrate", url)
-                else:
-                    got = bench.run_side("floor", url, point)
+                kind, point = SIDES[side]
+                got = bench.run_side(kind, url, point)
                 figures[side].append(got)
                 print(f"round {round_ + 1} {side}: {got['seconds']:.2f} s (load {got['load_before']:.1f})", flush=True)
                 Path(url.split("///", 1)[1]).unlink()

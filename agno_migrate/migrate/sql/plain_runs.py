@@ -366,12 +366,11 @@ def _python_ids(bind, s_t) -> None:
 def _drop_contested(bind, rows, stored) -> None:
     """Take out of :data:`COPIED` every session holding a contested id (table ``_CONTESTED``): one held
     twice among the runs of the sessions in it (``rows``: session_id, run_id) and the ids of ``_EXTRA``,
-    or held by a stored run (the runs table ``stored``, unless empty)."""
-    held = f" UNION SELECT run_id FROM {stored}" if stored else ""
+    or held by a stored run (the runs table ``stored``)."""
     bind.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {_CONTESTED} AS SELECT run_id FROM (SELECT i.run_id FROM {rows} i "
         f"JOIN {COPIED} c ON c.session_id = i.session_id UNION ALL SELECT run_id FROM {_EXTRA}) a "
-        f"GROUP BY run_id HAVING count(*) > 1{held}"
+        f"GROUP BY run_id HAVING count(*) > 1 UNION SELECT run_id FROM {stored}"
     )
     bind.exec_driver_sql(
         f"DELETE FROM {COPIED} WHERE session_id IN (SELECT i.session_id FROM {rows} i "
