@@ -155,12 +155,22 @@ def stamps(ex, p: str, mark: str) -> None:
         ex(sql, (table, now, now))
 
 
+def fast_compression(ex) -> None:
+    """The large values compressed by lz4 in this transaction, as agno-migrate's steps do (the same rule: the
+    server has it and ``default_toast_compression`` is the built-in default; ``PostgreSQL.fast_compression``):
+    the same physical work, compression included."""
+    row = ex("SELECT setting, source, enumvals FROM pg_settings WHERE name = 'default_toast_compression'").fetchone()
+    if row is not None and row[1] == "default" and row[0] != "lz4" and "lz4" in (row[2] or ()):
+        ex("SET LOCAL default_toast_compression = lz4")
+
+
 def postgresql(url: str) -> None:
     import psycopg
 
     p = "ai."
     conn = psycopg.connect(url.replace("+psycopg", ""))
     ex = conn.execute
+    fast_compression(ex)
     sessions_json = ("session_data", "agent_data", "team_data", "workflow_data", "metadata", "runs", "summary")
     # 2.3.0: jsonb (one rewrite per table), the version table; 2.5.0: the primary key
     ex(f"ALTER TABLE {p}agno_sessions " + ", ".join(f"ALTER COLUMN {c} TYPE jsonb" for c in sessions_json))
@@ -227,6 +237,7 @@ def split_postgresql(url: str) -> None:
     p = "ai."
     conn = psycopg.connect(url.replace("+psycopg", ""))
     ex = conn.execute
+    fast_compression(ex)
     for sql in runs_table(p, "jsonb", "CONSTRAINT agno_runs_pkey ", "CONSTRAINT agno_runs_session_id_fkey "):
         ex(sql)
     pg_runs(ex, p)

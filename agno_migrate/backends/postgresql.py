@@ -65,6 +65,20 @@ class PostgreSQL(SqlDialect):
         options["connect_args"]["client_encoding"] = "utf8"
         return options
 
+    def fast_compression(self, conn) -> str | None:
+        """lz4 for the values PostgreSQL compresses as it stores them (TOAST: every JSON value over ~2 kB), where
+        the server was built with it (PostgreSQL 14+) and ``default_toast_compression`` is the built-in pglz
+        nobody chose (its source ``default``). Storing a runs table's JSON is mostly pglz's time: at 100,000
+        sessions (377,000 runs of 4 kB) its walk into a table takes 19.2 s with pglz, 4.5 s with lz4, for
+        1 % more disk (801 vs 793 MB). For this transaction only (``SET LOCAL``): the application's later
+        writes compress as configured; values stay readable whatever the method, each keeping its own."""
+        row = conn.exec_driver_sql(
+            "SELECT setting, source, enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).first()
+        if row is None or row.source != "default" or row.setting == "lz4" or "lz4" not in (row.enumvals or ()):
+            return None
+        return "SET LOCAL default_toast_compression = lz4"
+
     def privilege_denied(self, exc: BaseException) -> bool:
         return getattr(getattr(exc, "orig", exc), "sqlstate", None) == "42501"  # insufficient_privilege
 

@@ -37,6 +37,12 @@ class SqlDialect(Dialect):
     Its last commit waits, and with it every earlier one (the log is written in order); a server crash may
     lose the last batches, each with its checkpoint, and the copy resumes before them."""
 
+    def fast_compression(self, conn) -> str | None:
+        """The statement that makes the current transaction compress the large values it writes with the
+        fastest method the server has, where the server's own choice is only its built-in default; None
+        where there is nothing faster (or the operator chose). Sent at the start of a migration step."""
+        return None
+
     def create_engine(self, target: Target):
         """A new SQLAlchemy engine for ``target`` (connects lazily; loads the driver)."""
         from sqlalchemy import create_engine
