@@ -8,10 +8,10 @@ The target already holds every table of the layout, empty, without its secondary
 (bench_copy.py prepares it, untimed, from a copy ``agno-migrate copy`` made once: ``CREATE DATABASE … TEMPLATE``,
 ``TRUNCATE``, the indexes and keys dropped and listed in PLAN.json). Timed here: every row of every table of
 PLAN.json read by sqlite3 and written by one ``COPY`` per table (the stored JSON text as it is, a JSON string
-holding JSON peeled once, as Agno's SQLite layers it), in one transaction, then the indexes and foreign keys
-built. What ``copy`` does on top (reading through the upgrade's conversions, the rules for values PostgreSQL
-cannot hold, checkpoints, stamps, verification) is not done: the floor says how fast the same data can reach
-Agno's layout on this machine, not a way to do it.
+holding JSON peeled once, as Agno's SQLite layers it), in one transaction (its large values compressed by lz4 where
+agno-migrate's copy compresses them so), then the indexes and foreign keys built. What ``copy`` does on top (reading
+through the upgrade's conversions, the rules for values PostgreSQL cannot hold, checkpoints, stamps, verification)
+is not done: the floor says how fast the same data can reach Agno's layout on this machine, not a way to do it.
 """
 
 import json
@@ -19,6 +19,7 @@ import sqlite3
 import sys
 
 import psycopg
+from floor_side import fast_compression
 
 
 def peeled(value):
@@ -34,6 +35,7 @@ def main(source: str, target: str, plan_file: str) -> None:
     plan = json.loads(open(plan_file).read())
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     with psycopg.connect(target.replace("+psycopg", "")) as conn, conn.cursor() as cur:
+        fast_compression(cur.execute)  # the large values compressed as agno-migrate's copy does: the same work
         for table, columns, json_columns in plan["tables"]:
             peel = [i for i, c in enumerate(columns) if c in json_columns]
             names = ", ".join(f'"{c}"' for c in columns)

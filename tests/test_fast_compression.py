@@ -1,4 +1,4 @@
-"""PostgreSQL: a migration step stores the large values it writes (TOAST) compressed by lz4 where the server
+"""PostgreSQL: a migration step (and ``copy``'s every batch) stores the large values it writes (TOAST) compressed by lz4 where the server
 has it and nobody chose ``default_toast_compression`` (``PostgreSQL.fast_compression``): storing the runs
 table's JSON is mostly compression time, pglz's four times lz4's. An operator's own choice is kept, and the
 setting ends with the step's transaction."""
@@ -47,3 +47,28 @@ def test_the_step_compresses_large_runs_with_lz4_unless_the_operator_chose(new_d
     assert methods == [("s1", expected), ("s2", expected)]
     # the setting was the step's transaction's only: a new session compresses as the server is configured
     assert _query(db.url, "SHOW default_toast_compression") == [(chosen or "pglz",)]
+
+
+def test_copy_into_postgresql_compresses_large_values_with_lz4(new_database):
+    """``copy`` SQLite -> PostgreSQL: the runs' JSON and the other tables' large values stored by lz4 (the same rule,
+    per batch transaction: ``SqlDialect.begin_batch``)."""
+    source = new_database("sqlite")
+    store = agno_migrate.connect(source.url)
+    try:
+        store.upsert_session(agno_migrate.AgentSession("s1", agent_id="a", summary={"summary": BIG["content"]}))
+        store.upsert_run("s1", {"run_id": "r1", **BIG})
+    finally:
+        store.close()
+    target = new_database("postgresql")
+    agno_migrate.copy(source.url, target.url)
+    ((has_lz4,),) = _query(
+        target.url, "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+    )
+    t = Target.from_url(target.url)
+    methods = _query(
+        target.url,
+        f"SELECT pg_column_compression(r.run_data), pg_column_compression(s.summary) FROM {t.schema}.{t.runs_table} r "
+        f"JOIN {t.schema}.{t.session_table} s USING (session_id)",
+    )
+    expected = "lz4" if has_lz4 else "pglz"
+    assert methods == [(expected, expected)]

@@ -37,6 +37,13 @@ class SqlDialect(Dialect):
     Its last commit waits, and with it every earlier one (the log is written in order); a server crash may
     lose the last batches, each with its checkpoint, and the copy resumes before them."""
 
+    def begin_batch(self, conn) -> None:
+        """Begin a copy batch's transaction on ``conn``: its commit unflushed (:attr:`unflushed_commit`), its
+        large values compressed the fastest way (:meth:`fast_compression`)."""
+        for statement in (self.unflushed_commit, self.fast_compression(conn)):
+            if statement:
+                conn.exec_driver_sql(statement)
+
     def fast_compression(self, conn) -> str | None:
         """The statement that makes the current transaction compress the large values it writes with the
         fastest method the server has, where the server's own choice is only its built-in default; None

@@ -264,8 +264,7 @@ class SqlSink(Sink):
         encode = _encoder(dialect)
         ids = [unit.session["session_id"] for unit in units]
         with self._errors():
-            if dialect.unflushed_commit:  # (finish() commits flushed: with it every batch)
-                conn.exec_driver_sql(dialect.unflushed_commit)
+            dialect.begin_batch(conn)  # (finish() commits flushed: with it every batch)
             if self.if_exists == "replace":
                 self._delete(ids)
             stored = {} if self.fresh and self.unique_sessions else self._stored(ids)

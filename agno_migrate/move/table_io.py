@@ -178,8 +178,7 @@ class SqlSide:
         table = self._tables[name]
         cp = self.checkpoint_table()
         with sqlconn.connect(self.target) as conn:
-            if self.dialect.unflushed_commit:  # (finish() commits flushed: with it every batch)
-                conn.exec_driver_sql(self.dialect.unflushed_commit)
+            self.dialect.begin_batch(conn)  # (finish() commits flushed: with it every batch)
             if not fresh:
                 rows = self._without_held(conn, table, key, rows, replace)
             if rows and self.dialect.copy_from_stdin:  # PostgreSQL: COPY, JSON sent as its text
