@@ -5,9 +5,12 @@ setting ends with the step's transaction."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 from test_data_step import insert_sessions, run, session
+from test_tables_detect import load
 
 import agno_migrate
 from agno_migrate.target import Target
@@ -72,3 +75,18 @@ def test_copy_into_postgresql_compresses_large_values_with_lz4(new_database):
     )
     expected = "lz4" if has_lz4 else "pglz"
     assert methods == [(expected, expected)]
+
+
+def test_a_table_upgrade_compresses_the_json_it_rewrites_with_lz4(new_database):
+    """The other Agno tables' upgrade (each table in its own transaction): 2.0 -> head turns the memories' JSON into
+    jsonb, a rewrite that stores it by lz4."""
+    db = new_database("postgresql")
+    load(db, "2.0")
+    memory = {"memory": BIG["content"]}
+    _query(db.url, f"UPDATE ai.agno_memories SET memory = '{json.dumps(memory)}'::json")
+    ((has_lz4,),) = _query(
+        db.url, "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+    )
+    agno_migrate.upgrade(db.url)
+    methods = {m for (m,) in _query(db.url, "SELECT pg_column_compression(memory) FROM ai.agno_memories")}
+    assert methods == {"lz4" if has_lz4 else "pglz"}

@@ -39,15 +39,22 @@ class SqlDialect(Dialect):
 
     def begin_batch(self, conn) -> None:
         """Begin a copy batch's transaction on ``conn``: its commit unflushed (:attr:`unflushed_commit`), its
-        large values compressed the fastest way (:meth:`fast_compression`)."""
-        for statement in (self.unflushed_commit, self.fast_compression(conn)):
-            if statement:
-                conn.exec_driver_sql(statement)
+        large values compressed the fastest way (:meth:`compress_fast`)."""
+        if self.unflushed_commit:
+            conn.exec_driver_sql(self.unflushed_commit)
+        self.compress_fast(conn)
+
+    def compress_fast(self, conn) -> None:
+        """Make the current transaction on ``conn`` compress the large values it stores the fastest way
+        (:meth:`fast_compression`): a migration step's, a table's upgrade, a copy batch."""
+        statement = self.fast_compression(conn)
+        if statement:
+            conn.exec_driver_sql(statement)
 
     def fast_compression(self, conn) -> str | None:
         """The statement that makes the current transaction compress the large values it writes with the
         fastest method the server has, where the server's own choice is only its built-in default; None
-        where there is nothing faster (or the operator chose). Sent at the start of a migration step."""
+        where there is nothing faster (or the operator chose): :meth:`compress_fast` sends it."""
         return None
 
     def create_engine(self, target: Target):

@@ -146,9 +146,7 @@ class SqlBackend:
         if self.online is not None and direction == "upgrade":
             extra["agno_online"] = OnlineDDL(self.conn, self.target, self.online, report)
         else:  # one transaction for the step: the large values it stores compressed the fastest way
-            fast = dialect_of(self.target).fast_compression(self.conn)
-            if fast:
-                self.conn.exec_driver_sql(fast)
+            dialect_of(self.target).compress_fast(self.conn)
         ctx = _sql.migration_context(self.target, self.conn, agno_report=report, agno_progress=progress, **extra)
         _sql.run_script(ctx, version, direction)
         return ctx

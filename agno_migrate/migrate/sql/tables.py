@@ -58,6 +58,7 @@ def upgrade_tables(conn, target: Target, tables: list[AgnoTable], report: StepRe
     done = []
     for table, steps, stamp, ops in work:
         try:
+            dialect_of(target).compress_fast(conn)  # (the table's transaction: its JSON columns rewritten)
             for step in steps:
                 script = step_module(step.point).STEPS.get(table.family)
                 if script is not None:
