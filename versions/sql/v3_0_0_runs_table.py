@@ -19,6 +19,7 @@ Revises: v2_5_0
 
 import contextlib
 import gc
+import json
 
 import sqlalchemy as sa
 from alembic import op
@@ -74,14 +75,19 @@ def upgrade():
     # PostgreSQL: its foreign key too, checked once over the table when added instead of by a trigger call
     # per row inserted (SQLite holds it inside CREATE TABLE)
     key_later = later and ctx.dialect.name == "postgresql"
-    # and its primary key: built once over the set-based copy's rows, before the Python rules' pass
-    created = _create_runs_table(ctx, t, indexes=not later, foreign_key=not key_later, primary_key=not key_later)
+    # and its primary key: built once over the set-based copy's rows, before the Python rules' pass; and where the
+    # set-based copy applies, the table itself is created by it (``plain_runs.copy_postgresql``: create)
+    by_copy = key_later and _set_based_creates(ctx, t)
+    created = by_copy or _create_runs_table(
+        ctx, t, indexes=not later, foreign_key=not key_later, primary_key=not key_later
+    )
     if not ctx.as_sql:
         leftovers = ctx.dialect.name == "postgresql" and _exists(CHANGED.format(t.session_table), t.schema)
         if leftovers:  # an online run was killed: the sessions it noted changed are copied again
             op.execute(f"DELETE FROM {_qt(t.runs_table, t.schema)} WHERE session_id IN (SELECT session_id FROM "
                        f"{_qt(CHANGED.format(t.session_table), t.schema)})")  # fmt: skip
-        ctx.opts["agno_report"].add_runs_copied(_copy_runs(ctx, t, keyless=key_later and created))
+        copied = _copy_runs(ctx, t, keyless=key_later and created, create=by_copy)
+        ctx.opts["agno_report"].add_runs_copied(copied)
         if leftovers:
             for statement in _forget_changes(t):
                 op.execute(statement)
@@ -89,6 +95,14 @@ def upgrade():
         if key_later:
             op.create_foreign_key(**_foreign_key(ctx.dialect.name, t))
         _create_indexes(ctx.dialect.name, t.runs_table, t.schema if ctx.dialect.name != "sqlite" else None, set())
+
+
+def _set_based_creates(ctx, t) -> bool:
+    """Whether the set-based copy creates the runs table (PostgreSQL, offline, the table not there yet, the
+    copy applying: ``plain_runs.copy_postgresql``'s create)."""
+    if ctx.as_sql or not SET_BASED or _exists(t.runs_table, t.schema):
+        return False
+    return plain_runs.pg_applies(op.get_bind(), t.session_table, t.schema)
 
 
 def _foreign_key(dialect, t):
@@ -217,11 +231,12 @@ def _tables(t, dialect):
     return sessions, runs
 
 
-def _copy_runs(ctx, t, online=False, keyless=False):
+def _copy_runs(ctx, t, online=False, keyless=False, create=False):
     """Copy every legacy run into the runs table, batch by batch (see the module docstring); returns
     how many runs it wrote. ``online``: every batch committed, no set-based part (one statement over
     the whole table would be one long transaction). ``keyless``: the table is new, empty and without
-    its primary key (PostgreSQL), added here after the set-based part, before the Python rules."""
+    its primary key (PostgreSQL), added here after the set-based part, before the Python rules. ``create``: not
+    there yet, created by the set-based part (:func:`_set_based_creates`)."""
     bind = op.get_bind()
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
@@ -236,7 +251,8 @@ def _copy_runs(ctx, t, online=False, keyless=False):
         ).scalar()
     done = copied = 0
     pending = sessions.c.runs.isnot(None)
-    set_based = None if online else _set_based(bind, dialect, t, schema)
+    elements = _stored_elements(bind, dialect, t, schema, sessions)
+    set_based = None if online else _set_based(bind, dialect, t, schema, create)
     if keyless:
         _add_primary_key(dialect, t)
     if set_based is not None:  # the plain sessions' runs by set-based SQL; the others below
@@ -256,7 +272,7 @@ def _copy_runs(ctx, t, online=False, keyless=False):
         if not batch:
             break
         last = batch[-1]["session_id"]
-        copied += _copy_sessions(bind, batch, runs, report)
+        copied += _copy_sessions(bind, batch, runs, report, elements)
         done += len(batch)
         if commit_each_batch:
             bind.commit()
@@ -267,11 +283,12 @@ def _copy_runs(ctx, t, online=False, keyless=False):
     return copied
 
 
-def _copy_sessions(bind, batch, runs, report):
-    """Copy the runs of the sessions rows ``batch`` (by the Python rules); returns how many were written."""
+def _copy_sessions(bind, batch, runs, report, elements=None):
+    """Copy the runs of the sessions rows ``batch`` (by the Python rules); returns how many were written.
+    ``elements``: the sessions table where each run's ``run_data`` is taken from (:func:`_stored_elements`)."""
     with _collector_paused():  # the rows freed before it resumes: nothing left for it to walk
         rows, exact = _run_rows(batch, report)
-        written = _insert_new(bind, runs, rows, report, exact)
+        written = _insert_new(bind, runs, rows, report, exact, elements)
         del rows  # (a ``return`` here would resume it first, the batch's decoded runs still alive for it to walk)
     return written
 
@@ -316,7 +333,16 @@ def _run_rows(batch, report):
     return rows, exact
 
 
-def _set_based(bind, dialect, t, schema):
+def _stored_elements(bind, dialect, t, schema, sessions):
+    """The sessions table (``sessions``) where the Python rules take each run's ``run_data`` from, as the
+    set-based copy does: PostgreSQL with jsonb runs (jsonb to jsonb, every number as written: a float's round
+    trip through Python would write ``1.50`` as ``1.5``); None elsewhere (the decoded run is written)."""
+    if dialect == "postgresql" and plain_runs.pg_applies(bind, t.session_table, schema):
+        return sessions
+    return None
+
+
+def _set_based(bind, dialect, t, schema, create=False):
     """The set-based copy of the plain sessions (``migrate.sql.plain_runs``): (sessions, runs) copied,
     or None where it does not apply (MySQL/MariaDB, PostgreSQL before 12 or without jsonb runs)."""
     if not SET_BASED:
@@ -324,11 +350,11 @@ def _set_based(bind, dialect, t, schema):
     if dialect == "sqlite" and SQLITE_SET_BASED:
         return plain_runs.copy_sqlite(bind, t.session_table, t.runs_table)
     if dialect == "postgresql" and plain_runs.pg_applies(bind, t.session_table, schema):
-        return plain_runs.copy_postgresql(bind, t.session_table, t.runs_table, schema)
+        return plain_runs.copy_postgresql(bind, t.session_table, t.runs_table, schema, create)
     return None
 
 
-def _insert_new(bind, runs, rows, report, exact=frozenset()):
+def _insert_new(bind, runs, rows, report, exact=frozenset(), elements=None):
     """Insert the rows whose run is not in the table yet, under the ids ``convert.rekey_runs``
     gives: a row already present with the same session and position was copied by an earlier,
     interrupted run of this step and is skipped; an id held by another session (or by another
@@ -342,6 +368,8 @@ def _insert_new(bind, runs, rows, report, exact=frozenset()):
         return 0
     if bind.dialect.name == "sqlite":
         _insert_sqlite(bind, runs, fresh, exact)
+    elif elements is not None:
+        _insert_from_elements(bind, runs, elements, fresh)
     else:
         bind.execute(sa.insert(runs), [row if run_id == row["run_id"] else {**row, "run_id": run_id}
                                        for row, run_id in fresh])  # fmt: skip
@@ -369,6 +397,40 @@ def _insert_sqlite(bind, runs, fresh, exact):
             for r, run_id in fresh
         ],
     )  # fmt: skip
+
+
+def _insert_from_elements(bind, runs, sessions, fresh):
+    """Insert ``fresh`` ((row, run_id) pairs) with each run's ``run_data`` taken from its element in the stored
+    array (``sessions``: jsonb runs), jsonb to jsonb as the set-based copy takes it, every number as written; a
+    run that had no id gets its derived one written into it (as ``convert.run_rows`` writes it into the decoded
+    run). Where that element is not there (its session's ``runs`` is a JSON string holding the array, or was
+    rewritten since it was read: an online upgrade copies such sessions again at its end), the decoded run."""
+    columns = [c for c in RUN_COLUMNS if c != "run_data"]
+    names = ", ".join(RUN_COLUMNS)
+    sessions_name = _qt(sessions.name, sessions.schema)
+    element = (
+        f"(SELECT s.runs -> CAST(:run_index AS int) AS v FROM {sessions_name} s "
+        "WHERE s.session_id = CAST(:session_id AS varchar) AND jsonb_typeof(s.runs) = 'array')"
+    )
+    derived = "CAST(:derived AS varchar)"
+    run_data = (
+        f"coalesce((SELECT CASE WHEN {derived} IS NULL THEN e.v ELSE e.v || jsonb_build_object('run_id', {derived}) "
+        f"END FROM {element} e WHERE e.v IS NOT NULL), CAST(:run_data AS jsonb))"
+    )
+    integers = ("run_index", "created_at", "updated_at")
+    values = ", ".join(
+        run_data if c == "run_data" else f"CAST(:{c} AS {'bigint' if c in integers else 'varchar'})"
+        for c in RUN_COLUMNS
+    )
+    params = []
+    for row, run_id in fresh:
+        data = row["run_data"]
+        derived = convert.derived_run_id(row["session_id"], row["run_index"])
+        params.append(
+            {**{c: row[c] for c in columns}, "run_id": run_id, "run_data": json.dumps(data),
+             "derived": derived if data.get("run_id") == derived else None}
+        )  # fmt: skip
+    bind.execute(sa.text(f"INSERT INTO {_qt(runs.name, runs.schema)} ({names}) SELECT {values}"), params)
 
 
 def _owners(bind, runs, ids):
@@ -435,6 +497,7 @@ def _online_upgrade(ctx, t, online):
     for name, columns in _indexes(ctx.dialect.name, r):
         online.build_index(name, r, columns)
     sessions, runs = _tables(t, ctx.dialect.name)
+    elements = _stored_elements(bind, ctx.dialect.name, t, t.schema, sessions)
     take = sa.text(
         f"DELETE FROM {changed} WHERE session_id IN (SELECT session_id FROM {changed} ORDER BY session_id "
         f"LIMIT {CATCHUP_BATCH}) RETURNING session_id"
@@ -449,7 +512,7 @@ def _online_upgrade(ctx, t, online):
         batch = bind.execute(
             sa.select(sessions).where(sessions.c.session_id.in_(ids), sessions.c.runs.isnot(None))
         ).mappings()
-        return len(ids), _copy_sessions(bind, batch.all(), runs, report) - deleted
+        return len(ids), _copy_sessions(bind, batch.all(), runs, report, elements) - deleted
 
     # outside the lock, until few are left: the sessions written during the copy, then during this
     # loop (bounded: writers faster than the catch-up leave the rest to the final transaction)

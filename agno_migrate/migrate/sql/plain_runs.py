@@ -13,9 +13,9 @@ twice or a surrogate in one of them, or a ``\\u0000`` escape anywhere in its ses
 (SQLite's JSON functions read the first of two equal keys, Python the last; SQLite's text of a string ends at
 a NUL), nor a session whose text holds bytes that are not UTF-8 (SQL would copy them as they are), and
 ``run_data`` is the element's text as SQLite gives it, compact, which the Python rules write on SQLite too
-(see :func:`copy_sqlite`); on PostgreSQL a session whose runs hold a number that the Python round trip (float,
-``json.dumps``, jsonb) would not give back as the same text (``1.50``, 17+ significant digits, …) is not
-plain. On PostgreSQL the blobs are read once (:func:`copy_postgresql`: every element written with its plain
+(see :func:`copy_sqlite`); on PostgreSQL ``run_data`` is the element as stored (jsonb to jsonb: every number
+as written, ``1.50`` too), which the Python rules take there as well (``v3_0_0._insert_from_elements``). On
+PostgreSQL the blobs are read once (:func:`copy_postgresql`: every element written with its plain
 flag, the plain sessions decided on those rows' small columns); on SQLite the elements' facts are gathered
 first, then the plain sessions' runs inserted.
 
@@ -191,22 +191,10 @@ def copy_sqlite(bind, sessions: str, runs: str) -> tuple[int, int]:
 
 # --- PostgreSQL --------------------------------------------------------------------------------------
 
-_PG_FLOAT_TEXT = r"'^-?[0-9]{1,16}\.[0-9]{1,20}$'"
-
-
-def _pg_canonical(t: str) -> str:
-    """Whether the decimal number text ``t`` (jsonb's, with a point) comes back as the same text
-    from the Python round trip (float, ``repr``, jsonb): the shortest text of the float read as
-    numeric, with the ``.0`` Python's repr gives integral floats below 10**16."""
-    x = f"(({t})::float8::text)::numeric::text"
-    return (
-        f"(CASE WHEN {t} ~ {_PG_FLOAT_TEXT} THEN (CASE WHEN position('.' in {x}) > 0 "
-        f"OR abs(({t})::float8) >= 1e16 THEN {x} ELSE {x} || '.0' END) = {t} ELSE false END)"
-    )
-
 
 def _pg_plain(v: str) -> str:
-    """Whether the element ``v`` is a plain run, but for its numbers (:func:`_pg_numbers_kept`)."""
+    """Whether the element ``v`` is a plain run (its numbers are copied as stored, jsonb to jsonb, on both paths:
+    the Python rules take a run's ``run_data`` from its stored element too, ``v3_0_0._insert_from_elements``)."""
     parts = [
         f"jsonb_typeof({v}) = 'object'",
         f"jsonb_typeof({v} -> 'run_id') = 'string'",
@@ -216,25 +204,6 @@ def _pg_plain(v: str) -> str:
         *(f"(coalesce(jsonb_typeof({v} -> '{k}'), 'null') = 'null' OR {_pg_epoch(v, k)})" for k in _EPOCHS),
     ]
     return "(" + " AND ".join(parts) + ")"
-
-
-_NUMBERS = "'strict $.** ? (@.type() == \"number\")'"
-# a number text of the numbers' array that may not come back as itself: a fraction ending in a 0 other than
-# ``N.0``, or 17+ characters (16+ digits); shorter ones (15 significant digits at most, DBL_DIG) always do
-_DOUBTFUL = r"'[.][0-9]+0[],]|[0-9.]{17,}'"
-
-
-def _pg_numbers_kept(numbers: str) -> str:
-    """A lateral subquery (``k``, column ``kept``) telling whether every number of an element comes back as
-    the same text from the Python round trip, from ``numbers``, the text of the array of its numbers (jsonb's
-    text: no exponents): only the texts with a point can differ, and only the doubtful ones (:data:`_DOUBTFUL`)
-    are read as floats. A join, not a correlated subquery in the select list: a parallel worker can run it."""
-    doubtful = "(length(ltrim(m.t[1], '-')) > 16 OR (right(m.t[1], 1) = '0' AND right(m.t[1], 2) <> '.0'))"
-    return (
-        f"CROSS JOIN LATERAL (SELECT coalesce(bool_and(NOT {doubtful} OR {_pg_canonical('m.t[1]')}), true) AS kept "
-        f"FROM regexp_matches(CASE WHEN {numbers} ~ {_DOUBTFUL} THEN {numbers} END, '-?[0-9]+[.][0-9]+', 'g') "
-        "AS m(t)) k"
-    )
 
 
 def _pg_epoch(v: str, k: str) -> str:
@@ -248,29 +217,30 @@ heap is small (the blobs are TOASTed), so the planner would not give the walk to
 
 
 def pg_applies(bind, sessions: str, schema: str | None) -> bool:
-    """Whether the set-based copy applies: the server gives floats' shortest text (PostgreSQL 12+)
-    and the ``runs`` column is jsonb (as the 2.3.0 step leaves it)."""
-    if bind.dialect.server_version_info < (12,):
-        return False
+    """Whether the set-based copy applies, and the Python rules take each run's ``run_data`` from its stored
+    element: the ``runs`` column is jsonb (as the 2.3.0 step leaves it)."""
     columns = {c["name"]: c["type"] for c in sa.inspect(bind).get_columns(sessions, schema=schema)}
     return type(columns.get("runs")).__name__.upper() == "JSONB"
 
 
-def copy_postgresql(bind, sessions: str, runs: str, schema: str | None) -> tuple[int, int]:
+def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: bool = False) -> tuple[int, int]:
     """The set-based copy on PostgreSQL (see the module docstring); returns (sessions, runs) copied.
     The caller checked :func:`pg_applies`.
 
-    One pass over the blobs (each is detoasted and walked once, as the floor does): every element of
-    every array goes as a row into a temporary table of the runs table's columns, whose ``run_index`` is -1
-    where the element is not a plain run (its other columns then are only what cannot fail to compute); the
-    plain sessions are then found on those rows' small columns, and their rows inserted into the runs table.
-    The pass is a ``CREATE TABLE … AS``, which PostgreSQL may run with parallel workers (an ``INSERT … SELECT``
-    never is): the walk of the elements and their checks, most of the step's time, is shared among the
-    server's cores (``max_parallel_workers_per_gather``, as the server is configured). The temporary table
-    holds a copy of every element until the step ends: disk for the runs a second time, no WAL."""
-    bind.exec_driver_sql("SET LOCAL extra_float_digits = 1")  # floats' shortest text (the default)
+    One pass over the blobs (each is detoasted and walked once, as the floor does): every element of every array
+    goes as a row into a table of the runs table's columns, whose ``run_index`` is -1 where the element is not a
+    plain run (its other columns then are only what cannot fail to compute); the plain sessions are then found on
+    those rows' small columns. The pass is a ``CREATE TABLE … AS``, which PostgreSQL may run with parallel
+    workers (an ``INSERT … SELECT`` never is): the walk of the elements and their checks is shared among the
+    server's cores (``max_parallel_workers_per_gather``, as the server is configured).
+
+    ``create`` (the runs table does not exist yet; the caller adds its primary key, foreign key and indexes
+    after): that table is the runs table itself, created by the pass (its columns typed as
+    ``v3_0_0._create_runs_table`` types them, its NOT NULL constraints set after), and the rows of the other
+    sessions deleted from it: every row written once. Otherwise (a runs table there already) a temporary table,
+    whose plain sessions' rows are then inserted into the runs table: disk for the runs a second time, no WAL."""
     s_t, r_t = _qt(bind, sessions, schema), _qt(bind, runs, schema)
-    rows = f"pg_temp.{_ROWS}"
+    rows = r_t if create else f"pg_temp.{_ROWS}"
     for name in (COPIED, _ROWS, _EXTRA, _CONTESTED):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{name}")
     text = lambda k: f"(s.value ->> '{k}')"  # noqa: E731
@@ -278,9 +248,8 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None) -> tuple
     integer = lambda k: f"(CASE WHEN {_pg_epoch('s.value', k)} THEN (s.value ->> '{k}')::bigint END)"  # noqa: E731
     elements = (
         f"SELECT {', '.join(f's.{c}' for c in _SESSION_COLUMNS)}, e.value, e.ord, {_pg_plain('e.value')} "
-        f"AND k.kept AS plain FROM {s_t} s CROSS JOIN LATERAL jsonb_array_elements(s.runs) WITH ORDINALITY "
-        f"e(value, ord) CROSS JOIN LATERAL jsonb_path_query_array(e.value, {_NUMBERS}) n(numbers) "
-        f"{_pg_numbers_kept('n.numbers::text')} WHERE jsonb_typeof(s.runs) = 'array'"
+        f"AS plain FROM {s_t} s CROSS JOIN LATERAL jsonb_array_elements(s.runs) WITH ORDINALITY "
+        "e(value, ord) WHERE jsonb_typeof(s.runs) = 'array'"
     )
     select = _run_columns(
         run_id="coalesce(s.value ->> 'run_id', '')",
@@ -289,12 +258,13 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None) -> tuple
         text=text,
         integer=integer,
     )
+    typed = ", ".join(f"CAST({c} AS {_PG_TYPES.get(c, 'varchar')}) AS {c}" for c in RUN_COLUMNS)
     for name in _PARALLEL:
         bind.exec_driver_sql(f"SET LOCAL {name} = 0")
-    bind.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {_ROWS} AS SELECT * FROM (SELECT {select} FROM ({elements}) s) "
-        f"r({', '.join(RUN_COLUMNS)})"
-    )
+    written = bind.exec_driver_sql(
+        f"CREATE {'TABLE ' + r_t if create else 'TEMPORARY TABLE ' + _ROWS} AS SELECT {typed} FROM "
+        f"(SELECT {select} FROM ({elements}) s) r({', '.join(RUN_COLUMNS)})"
+    ).rowcount
     for name in _PARALLEL:  # the step's other statements planned as the server is configured
         bind.exec_driver_sql(f"SET LOCAL {name} TO DEFAULT")
     # and the sessions whose runs is JSON null or an empty array: no run to copy, nothing the Python rules would
@@ -306,13 +276,25 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None) -> tuple
     )
     bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
     _python_ids(bind, s_t)
-    _drop_contested(bind, rows, r_t)
-    columns = ", ".join(RUN_COLUMNS)
-    copied_runs = bind.exec_driver_sql(
-        f"INSERT INTO {r_t} ({columns}) SELECT {columns} FROM {rows} WHERE session_id IN (SELECT session_id FROM "
-        f"{COPIED})"
-    ).rowcount
+    _drop_contested(bind, rows, None if create else r_t)
+    if create:
+        others = f"DELETE FROM {r_t} WHERE session_id NOT IN (SELECT session_id FROM {COPIED})"
+        copied_runs = written - bind.exec_driver_sql(others).rowcount
+        required = ", ".join(f"ALTER COLUMN {c} SET NOT NULL" for c in _REQUIRED)
+        bind.exec_driver_sql(f"ALTER TABLE {r_t} {required}")  # (one scan of the table for all)
+    else:
+        columns = ", ".join(RUN_COLUMNS)
+        copied_runs = bind.exec_driver_sql(
+            f"INSERT INTO {r_t} ({columns}) SELECT {columns} FROM {rows} WHERE session_id IN (SELECT session_id "
+            f"FROM {COPIED})"
+        ).rowcount
     return bind.exec_driver_sql(f"SELECT count(*) FROM {COPIED}").scalar(), copied_runs
+
+
+_PG_TYPES = {"run_index": "bigint", "run_data": "jsonb", "created_at": "bigint", "updated_at": "bigint"}
+"""The runs table's column types on PostgreSQL but for ``varchar`` (``v3_0_0._create_runs_table``)."""
+_REQUIRED = ("run_id", "session_id", "run_type", "run_data", "created_at")
+"""The runs table's NOT NULL columns (``v3_0_0._create_runs_table``)."""
 
 
 # --- both --------------------------------------------------------------------------------------------
@@ -366,11 +348,12 @@ def _python_ids(bind, s_t) -> None:
 def _drop_contested(bind, rows, stored) -> None:
     """Take out of :data:`COPIED` every session holding a contested id (table ``_CONTESTED``): one held
     twice among the runs of the sessions in it (``rows``: session_id, run_id) and the ids of ``_EXTRA``,
-    or held by a stored run (the runs table ``stored``)."""
+    or held by a stored run (the runs table ``stored``; None: ``rows`` is the new runs table itself)."""
+    held = f" UNION SELECT run_id FROM {stored}" if stored else ""
     bind.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {_CONTESTED} AS SELECT run_id FROM (SELECT i.run_id FROM {rows} i "
         f"JOIN {COPIED} c ON c.session_id = i.session_id UNION ALL SELECT run_id FROM {_EXTRA}) a "
-        f"GROUP BY run_id HAVING count(*) > 1 UNION SELECT run_id FROM {stored}"
+        f"GROUP BY run_id HAVING count(*) > 1{held}"
     )
     bind.exec_driver_sql(
         f"DELETE FROM {COPIED} WHERE session_id IN (SELECT i.session_id FROM {rows} i "
