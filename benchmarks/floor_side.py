@@ -91,6 +91,10 @@ def sqlite_runs(ex) -> None:
         ex(sql)
 
 
+PARALLEL = ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size")
+"""The planner's costs lowered for the runs table's one statement (agno-migrate's ``plain_runs._PARALLEL``)."""
+
+
 def pg_runs(ex, p: str) -> None:
     """The runs table created and filled by one ``CREATE TABLE … AS`` over jsonb_array_elements (which PostgreSQL
     may run with its parallel workers, unlike an ``INSERT … SELECT``; the planner's parallel costs lowered for it,
@@ -102,14 +106,14 @@ def pg_runs(ex, p: str) -> None:
                "user_id", "parent_run_id", "status", "created_at", "updated_at")  # fmt: skip
     types = {"run_index": "bigint", "run_data": "jsonb", "created_at": "bigint", "updated_at": "bigint"}
     typed = ", ".join(f"CAST({c} AS {types.get(c, 'varchar')}) AS {c}" for c in columns)
-    for name in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
+    for name in PARALLEL:
         ex(f"SET LOCAL {name} = 0")
     ex(
         f"CREATE TABLE {p}agno_runs AS SELECT {typed} FROM (SELECT e.value ->> 'run_id', s.session_id, e.ord - 1, "
         f"e.value, {run_columns(e, i)} FROM {p}agno_sessions s, jsonb_array_elements(s.runs) WITH ORDINALITY "
         f"e(value, ord) WHERE jsonb_typeof(s.runs) = 'array') r({', '.join(columns)})"
     )
-    for name in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
+    for name in PARALLEL:
         ex(f"SET LOCAL {name} TO DEFAULT")
     required = ("run_id", "session_id", "run_type", "run_data", "created_at")
     ex(f"ALTER TABLE {p}agno_runs " + ", ".join(f"ALTER COLUMN {c} SET NOT NULL" for c in required))

@@ -252,7 +252,7 @@ def _copy_runs(ctx, t, online=False, keyless=False, create=False):
     done = copied = 0
     pending = sessions.c.runs.isnot(None)
     elements = _stored_elements(bind, dialect, t, schema, sessions)
-    set_based = None if online else _set_based(bind, dialect, t, schema, create)
+    set_based = None if online else _set_based(bind, dialect, t, schema, elements, create)
     if keyless:
         _add_primary_key(dialect, t)
     if set_based is not None:  # the plain sessions' runs by set-based SQL; the others below
@@ -342,14 +342,15 @@ def _stored_elements(bind, dialect, t, schema, sessions):
     return None
 
 
-def _set_based(bind, dialect, t, schema, create=False):
+def _set_based(bind, dialect, t, schema, elements, create=False):
     """The set-based copy of the plain sessions (``migrate.sql.plain_runs``): (sessions, runs) copied,
-    or None where it does not apply (MySQL/MariaDB, PostgreSQL before 12 or without jsonb runs)."""
+    or None where it does not apply (MySQL/MariaDB, PostgreSQL without jsonb runs: ``elements`` None,
+    :func:`_stored_elements`)."""
     if not SET_BASED:
         return None
     if dialect == "sqlite" and SQLITE_SET_BASED:
         return plain_runs.copy_sqlite(bind, t.session_table, t.runs_table)
-    if dialect == "postgresql" and plain_runs.pg_applies(bind, t.session_table, schema):
+    if dialect == "postgresql" and elements is not None:
         return plain_runs.copy_postgresql(bind, t.session_table, t.runs_table, schema, create)
     return None
 
