@@ -137,6 +137,19 @@ def _create_runs_table(ctx, t, indexes=True, resume=True, foreign_key=True, prim
         return False
     op.create_table(
         r,
+        *_columns(dialect),
+        *([sa.PrimaryKeyConstraint("run_id", name=_primary_key_name(dialect, r))] if primary_key else []),
+        *([_foreign_key_constraint(dialect, t)] if foreign_key else []),
+        schema=schema,
+    )
+    if indexes:
+        _create_indexes(dialect, r, schema, set())
+    return True
+
+
+def _columns(dialect):
+    """The runs table's columns (:data:`RUN_COLUMNS`, in that order)."""
+    return [
         sa.Column("run_id", _string(dialect, 128), nullable=False),
         sa.Column("session_id", _string(dialect, 128), nullable=False),
         sa.Column("run_type", _string(dialect, 20), nullable=False),
@@ -150,13 +163,7 @@ def _create_runs_table(ctx, t, indexes=True, resume=True, foreign_key=True, prim
         sa.Column("run_data", _json(dialect), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger()),
-        *([sa.PrimaryKeyConstraint("run_id", name=_primary_key_name(dialect, r))] if primary_key else []),
-        *([_foreign_key_constraint(dialect, t)] if foreign_key else []),
-        schema=schema,
-    )
-    if indexes:
-        _create_indexes(dialect, r, schema, set())
-    return True
+    ]
 
 
 def _primary_key_name(dialect, r):
@@ -351,7 +358,9 @@ def _set_based(bind, dialect, t, schema, elements, create=False):
     if dialect == "sqlite" and SQLITE_SET_BASED:
         return plain_runs.copy_sqlite(bind, t.session_table, t.runs_table)
     if dialect == "postgresql" and elements is not None:
-        return plain_runs.copy_postgresql(bind, t.session_table, t.runs_table, schema, create)
+        return plain_runs.copy_postgresql(
+            bind, t.session_table, t.runs_table, schema, _columns(dialect) if create else None
+        )
     return None
 
 

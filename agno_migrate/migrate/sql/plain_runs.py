@@ -223,7 +223,7 @@ def pg_applies(bind, sessions: str, schema: str | None) -> bool:
     return type(columns.get("runs")).__name__.upper() == "JSONB"
 
 
-def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: bool = False) -> tuple[int, int]:
+def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: list | None = None) -> tuple[int, int]:
     """The set-based copy on PostgreSQL (see the module docstring); returns (sessions, runs) copied.
     The caller checked :func:`pg_applies`.
 
@@ -234,9 +234,9 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: 
     workers (an ``INSERT … SELECT`` never is): the walk of the elements and their checks is shared among the
     server's cores (``max_parallel_workers_per_gather``, as the server is configured).
 
-    ``create`` (the runs table does not exist yet; the caller adds its primary key, foreign key and indexes
-    after): that table is the runs table itself, created by the pass (its columns typed as
-    ``v3_0_0._create_runs_table`` types them, its NOT NULL constraints set after), and the rows of the other
+    ``create`` (the runs table does not exist yet: its columns, ``sa.Column`` of :data:`RUN_COLUMNS` in order; the
+    caller adds its primary key, foreign key and indexes after): that table is the runs table itself, created by
+    the pass (its columns of those types, their NOT NULL constraints set after), and the rows of the other
     sessions deleted from it: every row written once. Otherwise (a runs table there already) a temporary table,
     whose plain sessions' rows are then inserted into the runs table: disk for the runs a second time, no WAL."""
     s_t, r_t = _qt(bind, sessions, schema), _qt(bind, runs, schema)
@@ -258,7 +258,8 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: 
         text=text,
         integer=integer,
     )
-    typed = ", ".join(f"CAST({c} AS {_PG_TYPES.get(c, 'varchar')}) AS {c}" for c in RUN_COLUMNS)
+    types = {c.name: c.type.compile(dialect=bind.dialect) for c in create} if create else {}
+    typed = ", ".join(f"CAST({c} AS {types[c]}) AS {c}" if create else c for c in RUN_COLUMNS)
     for name in _PARALLEL:
         bind.exec_driver_sql(f"SET LOCAL {name} = 0")
     written = bind.exec_driver_sql(
@@ -280,7 +281,7 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: 
     if create:
         others = f"DELETE FROM {r_t} WHERE session_id NOT IN (SELECT session_id FROM {COPIED})"
         copied_runs = written - bind.exec_driver_sql(others).rowcount
-        required = ", ".join(f"ALTER COLUMN {c} SET NOT NULL" for c in _REQUIRED)
+        required = ", ".join(f"ALTER COLUMN {c.name} SET NOT NULL" for c in create if not c.nullable)
         bind.exec_driver_sql(f"ALTER TABLE {r_t} {required}")  # (one scan of the table for all)
     else:
         columns = ", ".join(RUN_COLUMNS)
@@ -289,12 +290,6 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: 
             f"FROM {COPIED})"
         ).rowcount
     return bind.exec_driver_sql(f"SELECT count(*) FROM {COPIED}").scalar(), copied_runs
-
-
-_PG_TYPES = {"run_index": "bigint", "run_data": "jsonb", "created_at": "bigint", "updated_at": "bigint"}
-"""The runs table's column types on PostgreSQL but for ``varchar`` (``v3_0_0._create_runs_table``)."""
-_REQUIRED = ("run_id", "session_id", "run_type", "run_data", "created_at")
-"""The runs table's NOT NULL columns (``v3_0_0._create_runs_table``)."""
 
 
 # --- both --------------------------------------------------------------------------------------------
