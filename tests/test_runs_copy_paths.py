@@ -163,6 +163,41 @@ def test_numbers_are_copied_as_stored_on_both_paths(new_database, monkeypatch):
     assert z1[0] == convert.derived_run_id("z1", 0) and f'"run_id": "{z1[0]}"' in z1[10]
 
 
+CONTESTS = {
+    # a plain session's id held by a session left to the Python rules (q1: a run without an id): found by the
+    # primary key, which builds (no id twice among the plain sessions)
+    "by_the_key": ([session("p1", [run("x1"), run("p1-1")]), session("p2", [run("p2-0")]),
+                    session("q1", [run(None), run("x1")])], (1, 1), False),
+    # an id held by two plain sessions: the primary key does not build; found by counting every id, then the key
+    "counted": ([session("p1", [run("d")]), session("p2", [run("d"), run("p2-1")]), session("p3", [run("p3-0")])],
+                (1, 1), True),
+    # nothing contested, nothing left to the Python rules: no row deleted, nothing counted
+    "none": ([session("p1", [run("p1-0")]), session("p2", [run("p2-0"), run("p2-1")]), session("p3", [])], (3, 3),
+             False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(CONTESTS))
+def test_postgresql_contested_ids_found_by_the_primary_key(new_database, monkeypatch, case):
+    """PostgreSQL, the runs table created by the set-based pass: its primary key's build is the check that no id is
+    held twice among the plain sessions' runs; the ids the Python rules give the others are looked up by it; only
+    where it fails are all the ids counted. Each way gives the runs table the Python rules alone give."""
+    from agno_migrate.migrate.sql import plain_runs
+
+    sessions, expected, counted = CONTESTS[case]
+    counts = recorded(monkeypatch, plain_runs, "_drop_contested")
+
+    def fill(db):
+        agno_migrate.upgrade(db.url, to="2.5.0")
+        insert_sessions(db.url, sessions)
+
+    (sql_rows, sql_report), (py_rows, py_report), taken = both_paths(new_database, "postgresql", monkeypatch, fill)
+    assert sql_rows == py_rows
+    assert sql_report == py_report
+    assert taken == expected
+    assert bool(counts) == counted
+
+
 def test_postgresql_walks_the_elements_with_parallel_workers(new_database):
     """PostgreSQL: the set-based pass (a ``CREATE TABLE … AS``, which the server may run in parallel, unlike an
     ``INSERT … SELECT``) is planned with parallel workers on a server that has them (this one: the defaults),

@@ -76,7 +76,8 @@ def upgrade():
     # per row inserted (SQLite holds it inside CREATE TABLE)
     key_later = later and ctx.dialect.name == "postgresql"
     # and its primary key: built once over the set-based copy's rows, before the Python rules' pass; and where the
-    # set-based copy applies, the table itself is created by it (``plain_runs.copy_postgresql``: create)
+    # set-based copy applies, the table itself is created by it, its primary key too (``plain_runs.copy_postgresql``:
+    # create)
     by_copy = key_later and _set_based_creates(ctx, t)
     created = by_copy or _create_runs_table(
         ctx, t, indexes=not later, foreign_key=not key_later, primary_key=not key_later
@@ -86,7 +87,7 @@ def upgrade():
         if leftovers:  # an online run was killed: the sessions it noted changed are copied again
             op.execute(f"DELETE FROM {_qt(t.runs_table, t.schema)} WHERE session_id IN (SELECT session_id FROM "
                        f"{_qt(CHANGED.format(t.session_table), t.schema)})")  # fmt: skip
-        copied = _copy_runs(ctx, t, keyless=key_later and created, create=by_copy)
+        copied = _copy_runs(ctx, t, keyless=key_later and created and not by_copy, create=by_copy)
         ctx.opts["agno_report"].add_runs_copied(copied)
         if leftovers:
             for statement in _forget_changes(t):
@@ -138,7 +139,7 @@ def _create_runs_table(ctx, t, indexes=True, resume=True, foreign_key=True, prim
     op.create_table(
         r,
         *_columns(dialect),
-        *([sa.PrimaryKeyConstraint("run_id", name=_primary_key_name(dialect, r))] if primary_key else []),
+        *([_primary_key(dialect, r)] if primary_key else []),
         *([_foreign_key_constraint(dialect, t)] if foreign_key else []),
         schema=schema,
     )
@@ -168,6 +169,10 @@ def _columns(dialect):
 
 def _primary_key_name(dialect, r):
     return f"{r}_pkey" if dialect == "postgresql" else None
+
+
+def _primary_key(dialect, r):
+    return sa.PrimaryKeyConstraint("run_id", name=_primary_key_name(dialect, r))
 
 
 def _add_primary_key(dialect, t):
@@ -243,7 +248,7 @@ def _copy_runs(ctx, t, online=False, keyless=False, create=False):
     how many runs it wrote. ``online``: every batch committed, no set-based part (one statement over
     the whole table would be one long transaction). ``keyless``: the table is new, empty and without
     its primary key (PostgreSQL), added here after the set-based part, before the Python rules. ``create``: not
-    there yet, created by the set-based part (:func:`_set_based_creates`)."""
+    there yet, created by the set-based part with its primary key (:func:`_set_based_creates`)."""
     bind = op.get_bind()
     dialect = ctx.dialect.name
     schema = t.schema if dialect != "sqlite" else None
@@ -264,10 +269,7 @@ def _copy_runs(ctx, t, online=False, keyless=False, create=False):
         _add_primary_key(dialect, t)
     if set_based is not None:  # the plain sessions' runs by set-based SQL; the others below
         done, copied = set_based
-        pending = sa.and_(
-            pending,
-            sessions.c.session_id.not_in(sa.select(sa.table(plain_runs.COPIED, sa.column("session_id")).c.session_id)),
-        )
+        pending = sessions.c.session_id.in_(sa.text(plain_runs.PYTHON_RULES).columns(sa.column("session_id")))
         if progress:
             progress(done, total)
     last = None
@@ -358,9 +360,9 @@ def _set_based(bind, dialect, t, schema, elements, create=False):
     if dialect == "sqlite" and SQLITE_SET_BASED:
         return plain_runs.copy_sqlite(bind, t.session_table, t.runs_table)
     if dialect == "postgresql" and elements is not None:
-        return plain_runs.copy_postgresql(
-            bind, t.session_table, t.runs_table, schema, _columns(dialect) if create else None
-        )
+        table = sa.Table(t.runs_table, sa.MetaData(), *_columns(dialect), _primary_key(dialect, t.runs_table),
+                         schema=schema) if create else None  # fmt: skip
+        return plain_runs.copy_postgresql(bind, t.session_table, t.runs_table, schema, table)
     return None
 
 

@@ -21,9 +21,10 @@ first, then the plain sessions' runs inserted.
 
 Every other session (and every session when the caller says so) goes through the Python rules afterwards,
 unchanged: its runs' ids never meet a plain run's id, so the result is the one the Python rules alone give.
-Sessions copied here are listed in the temporary table :data:`COPIED` (``session_id``) for the caller's
-Python pass to skip (on PostgreSQL also the sessions without a run: ``runs`` JSON null or ``[]``, for which the
-Python rules write and report nothing); :func:`drop_temporary` drops it.
+Every session with a ``runs`` is listed in the temporary table :data:`TAKEN` (``session_id``, ``copied``);
+``copied`` false marks those the caller's Python pass takes (:data:`PYTHON_RULES`). Copied are the plain ones (on
+PostgreSQL also the sessions without a run: ``runs`` JSON null or ``[]``, for which the Python rules write and
+report nothing); :func:`drop_temporary` drops it.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ import sqlalchemy as sa
 
 from agno_migrate import convert
 
-COPIED = "agno_migrate_plain_sessions"
-"""The temporary table of the sessions whose runs the set-based copy took."""
+TAKEN = "agno_migrate_plain_sessions"
+"""The temporary table of the sessions with a ``runs``: ``session_id``, and ``copied``: whether the set-based copy
+took its runs."""
+PYTHON_RULES = f"SELECT session_id FROM {TAKEN} WHERE NOT copied"
+"""The sessions the set-based copy left to the Python rules (a select of ``session_id``)."""
 _IDS = "agno_migrate_run_ids"
 _ROWS = "agno_migrate_run_rows"
 _EXTRA = "agno_migrate_extra_ids"
@@ -223,7 +227,9 @@ def pg_applies(bind, sessions: str, schema: str | None) -> bool:
     return type(columns.get("runs")).__name__.upper() == "JSONB"
 
 
-def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: list | None = None) -> tuple[int, int]:
+def copy_postgresql(
+    bind, sessions: str, runs: str, schema: str | None, create: sa.Table | None = None
+) -> tuple[int, int]:
     """The set-based copy on PostgreSQL (see the module docstring); returns (sessions, runs) copied.
     The caller checked :func:`pg_applies`.
 
@@ -234,14 +240,15 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: 
     workers (an ``INSERT … SELECT`` never is): the walk of the elements and their checks is shared among the
     server's cores (``max_parallel_workers_per_gather``, as the server is configured).
 
-    ``create`` (the runs table does not exist yet: its columns, ``sa.Column`` of :data:`RUN_COLUMNS` in order; the
-    caller adds its primary key, foreign key and indexes after): that table is the runs table itself, created by
-    the pass (its columns of those types, their NOT NULL constraints set after), and the rows of the other
-    sessions deleted from it: every row written once. Otherwise (a runs table there already) a temporary table,
-    whose plain sessions' rows are then inserted into the runs table: disk for the runs a second time, no WAL."""
+    ``create`` (the runs table does not exist yet: the table as the revision defines it, its columns those of
+    :data:`RUN_COLUMNS` in order, and its primary key; the caller adds its foreign key and indexes after): that
+    table is the runs table itself, created by the pass (its columns of those types, their NOT NULL constraints set
+    after), the rows of the other sessions deleted from it and its primary key added (:func:`_add_key`, which finds
+    the contested ids too): every row written once. Otherwise (a runs table there already) a temporary table, whose
+    plain sessions' rows are then inserted into the runs table: disk for the runs a second time, no WAL."""
     s_t, r_t = _qt(bind, sessions, schema), _qt(bind, runs, schema)
-    rows = r_t if create else f"pg_temp.{_ROWS}"
-    for name in (COPIED, _ROWS, _EXTRA, _CONTESTED):
+    rows = r_t if create is not None else f"pg_temp.{_ROWS}"
+    for name in (TAKEN, _ROWS, _EXTRA, _CONTESTED):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS pg_temp.{name}")
     text = lambda k: f"(s.value ->> '{k}')"  # noqa: E731
     # (read only where it is an integer of a plain run: the other elements' rows are never copied)
@@ -258,38 +265,54 @@ def copy_postgresql(bind, sessions: str, runs: str, schema: str | None, create: 
         text=text,
         integer=integer,
     )
-    types = {c.name: c.type.compile(dialect=bind.dialect) for c in create} if create else {}
-    typed = ", ".join(f"CAST({c} AS {types[c]}) AS {c}" if create else c for c in RUN_COLUMNS)
+    types = {c.name: c.type.compile(dialect=bind.dialect) for c in create.columns} if create is not None else {}
+    typed = ", ".join(f"CAST({c} AS {types[c]}) AS {c}" if types else c for c in RUN_COLUMNS)
     for name in _PARALLEL:
         bind.exec_driver_sql(f"SET LOCAL {name} = 0")
     written = bind.exec_driver_sql(
-        f"CREATE {'TABLE ' + r_t if create else 'TEMPORARY TABLE ' + _ROWS} AS SELECT {typed} FROM "
+        f"CREATE {'TABLE ' + r_t if create is not None else 'TEMPORARY TABLE ' + _ROWS} AS SELECT {typed} FROM "
         f"(SELECT {select} FROM ({elements}) s) r({', '.join(RUN_COLUMNS)})"
     ).rowcount
     for name in _PARALLEL:  # the step's other statements planned as the server is configured
         bind.exec_driver_sql(f"SET LOCAL {name} TO DEFAULT")
-    # and the sessions whose runs is JSON null or an empty array: no run to copy, nothing the Python rules would
-    # write or report for them (read by their size first: such a value is a few bytes, a blob is never fetched)
+    # copied too: the sessions whose runs is JSON null or an empty array (no element): no run to copy, nothing the
+    # Python rules would write or report for them (read by their size first: such a value is a few bytes, a blob is
+    # never fetched)
     no_runs = "CASE WHEN pg_column_size(s.runs) < 64 THEN jsonb_typeof(s.runs) = 'null' OR s.runs = '[]' ELSE false END"
-    bind.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {COPIED} AS SELECT session_id FROM {rows} GROUP BY session_id "
-        f"HAVING min(run_index) >= 0 UNION ALL SELECT s.session_id FROM {s_t} s WHERE {no_runs}"
-    )
-    bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
+    _note_taken(bind, s_t, f"SELECT session_id, min(run_index) >= 0 AS plain FROM {rows} GROUP BY session_id", no_runs)
     _python_ids(bind, s_t)
-    _drop_contested(bind, rows, None if create else r_t)
-    if create:
-        others = f"DELETE FROM {r_t} WHERE session_id NOT IN (SELECT session_id FROM {COPIED})"
-        copied_runs = written - bind.exec_driver_sql(others).rowcount
-        required = ", ".join(f"ALTER COLUMN {c.name} SET NOT NULL" for c in create if not c.nullable)
-        bind.exec_driver_sql(f"ALTER TABLE {r_t} {required}")  # (one scan of the table for all)
-    else:
+    if create is None:
+        _drop_contested(bind, rows, r_t)
         columns = ", ".join(RUN_COLUMNS)
         copied_runs = bind.exec_driver_sql(
             f"INSERT INTO {r_t} ({columns}) SELECT {columns} FROM {rows} WHERE session_id IN (SELECT session_id "
-            f"FROM {COPIED})"
+            f"FROM {TAKEN} WHERE copied)"
         ).rowcount
-    return bind.exec_driver_sql(f"SELECT count(*) FROM {COPIED}").scalar(), copied_runs
+    else:
+        copied_runs = written - _delete_python_rules(bind, r_t)
+        required = ", ".join(f"ALTER COLUMN {c.name} SET NOT NULL" for c in create.columns if not c.nullable)
+        bind.exec_driver_sql(f"ALTER TABLE {r_t} {required}")  # (one scan of the table for all)
+        copied_runs -= _add_key(bind, r_t, create)
+    return bind.exec_driver_sql(f"SELECT count(*) FROM {TAKEN} WHERE copied").scalar(), copied_runs
+
+
+def _add_key(bind, r_t: str, table: sa.Table) -> int:
+    """Add the primary key of the new runs table ``r_t`` (``table``: as the revision defines it), holding the copied
+    sessions' rows only; returns how many rows of contested sessions it deleted first. Its build is the check that
+    no run id is held twice among those rows: where it builds, only the Python rules' ids (``_EXTRA``) can contest
+    one, looked up by it; where it fails (a rollback to a savepoint), the contested ids are found by
+    :func:`_drop_contested` before it is added."""
+    add = sa.schema.AddConstraint(table.primary_key)
+    try:
+        with bind.begin_nested():
+            bind.execute(add)
+    except sa.exc.IntegrityError:  # a run id held twice
+        _drop_contested(bind, r_t, None)
+        deleted = _delete_python_rules(bind, r_t)
+        bind.execute(add)
+        return deleted
+    held = f"SELECT i.session_id FROM {r_t} i JOIN {_EXTRA} e ON e.run_id = i.run_id"
+    return _delete_python_rules(bind, r_t) if _leave_to_python(bind, held) else 0
 
 
 # --- both --------------------------------------------------------------------------------------------
@@ -318,16 +341,39 @@ def _run_columns(run_id, position, run_data, text, integer) -> str:
     )
 
 
+def _note_taken(bind, s_t: str, facts: str, no_runs: str) -> None:
+    """The temporary table :data:`TAKEN`: every session with a ``runs`` (one scan of the sessions table), ``copied``
+    where ``facts`` (a select of ``session_id``, ``plain``: one row per session with elements) says its every
+    element is a plain run, or where it has none and ``no_runs`` (an expression of the session row ``s``) holds."""
+    bind.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {TAKEN} AS SELECT s.session_id AS session_id, coalesce(f.plain, {no_runs}) AS copied "
+        f"FROM {s_t} s LEFT JOIN ({facts}) f ON f.session_id = s.session_id WHERE s.runs IS NOT NULL"
+    )
+
+
+def _leave_to_python(bind, sessions: str) -> int:
+    """Mark the copied sessions among ``sessions`` (a select of ``session_id``) as left to the Python rules;
+    returns how many were."""
+    return bind.exec_driver_sql(
+        f"UPDATE {TAKEN} SET copied = false WHERE copied AND session_id IN ({sessions})"
+    ).rowcount
+
+
+def _delete_python_rules(bind, rows: str) -> int:
+    """Delete from ``rows`` (a table of the runs table's columns) the rows of the sessions left to the Python
+    rules (none to look for: no scan); returns how many."""
+    if bind.exec_driver_sql(f"SELECT count(*) FROM {TAKEN} WHERE NOT copied").scalar() == 0:
+        return 0
+    return bind.exec_driver_sql(f"DELETE FROM {rows} WHERE session_id IN ({PYTHON_RULES})").rowcount
+
+
 def _python_ids(bind, s_t) -> None:
     """The temporary table ``_EXTRA`` (run_id): the ids the Python rules give the runs of every session
-    not in :data:`COPIED` (read and decoded here, as the Python pass will; a runs that is not an array
-    has no element, so is never in it, and no other blob is read: no function of ``runs`` here, which
+    left to them (read and decoded here, as the Python pass will; a runs that is not an array
+    has no element, so is never copied, and no other blob is read: no function of ``runs`` here, which
     would read every blob of the table)."""
     bind.exec_driver_sql(f"CREATE TEMPORARY TABLE {_EXTRA} (run_id TEXT)")
-    others = (
-        f"SELECT s.session_id, s.runs FROM {s_t} s WHERE s.runs IS NOT NULL "
-        f"AND s.session_id NOT IN (SELECT session_id FROM {COPIED})"
-    )
+    others = f"SELECT s.session_id, s.runs FROM {s_t} s WHERE s.session_id IN ({PYTHON_RULES})"
     last = None
     while True:  # keyset batches: memory stays flat however many sessions are not plain
         after = "" if last is None else " AND s.session_id > :last"
@@ -341,47 +387,41 @@ def _python_ids(bind, s_t) -> None:
 
 
 def _drop_contested(bind, rows, stored) -> None:
-    """Take out of :data:`COPIED` every session holding a contested id (table ``_CONTESTED``): one held
-    twice among the runs of the sessions in it (``rows``: session_id, run_id) and the ids of ``_EXTRA``,
+    """Leave to the Python rules every copied session holding a contested id (table ``_CONTESTED``): one held
+    twice among the runs of the copied sessions (``rows``: session_id, run_id) and the ids of ``_EXTRA``,
     or held by a stored run (the runs table ``stored``; None: ``rows`` is the new runs table itself)."""
     held = f" UNION SELECT run_id FROM {stored}" if stored else ""
     bind.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {_CONTESTED} AS SELECT run_id FROM (SELECT i.run_id FROM {rows} i "
-        f"JOIN {COPIED} c ON c.session_id = i.session_id UNION ALL SELECT run_id FROM {_EXTRA}) a "
+        f"JOIN {TAKEN} c ON c.session_id = i.session_id AND c.copied UNION ALL SELECT run_id FROM {_EXTRA}) a "
         f"GROUP BY run_id HAVING count(*) > 1{held}"
     )
-    bind.exec_driver_sql(
-        f"DELETE FROM {COPIED} WHERE session_id IN (SELECT i.session_id FROM {rows} i "
-        f"JOIN {_CONTESTED} c ON c.run_id = i.run_id)"
-    )
+    _leave_to_python(bind, f"SELECT i.session_id FROM {rows} i JOIN {_CONTESTED} c ON c.run_id = i.run_id")
 
 
 def _copy_plain(bind, s_t, r_t, temp, elements, position, run_id, text, integer, run_data):
-    """From the element facts (temporary table ``_IDS``: session_id, run_id, plain): the candidate
-    sessions (every element plain), the ids the Python rules give the runs of every other session
-    (:func:`_python_ids`), the contested ids (:func:`_drop_contested`), the plain sessions
-    (:data:`COPIED`: candidates holding no contested id), and their runs inserted by one statement.
-    ``temp``: the dialect's schema of temporary tables."""
-    for name in (COPIED, _EXTRA, _CONTESTED):
+    """From the element facts (temporary table ``_IDS``: session_id, run_id, plain): the sessions (:data:`TAKEN`,
+    copied where every element is plain), the ids the Python rules give the runs of every other session
+    (:func:`_python_ids`), the contested ids (:func:`_drop_contested`), and the copied sessions' runs inserted by
+    one statement. ``temp``: the dialect's schema of temporary tables."""
+    for name in (TAKEN, _EXTRA, _CONTESTED):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS {temp}.{name}")
-    bind.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {COPIED} AS SELECT session_id FROM {_IDS} GROUP BY session_id "
-        f"HAVING min(CASE WHEN plain THEN 1 ELSE 0 END) = 1"
-    )
-    bind.exec_driver_sql(f"CREATE UNIQUE INDEX {COPIED}_key ON {COPIED} (session_id)")
+    plain = "min(CASE WHEN plain THEN 1 ELSE 0 END) = 1"
+    _note_taken(bind, s_t, f"SELECT session_id, {plain} AS plain FROM {_IDS} GROUP BY session_id", "false")
+    bind.exec_driver_sql(f"CREATE UNIQUE INDEX {TAKEN}_key ON {TAKEN} (session_id)")
     _python_ids(bind, s_t)
     _drop_contested(bind, _IDS, r_t)
     result = bind.exec_driver_sql(
         f"INSERT INTO {r_t} ({', '.join(RUN_COLUMNS)}) SELECT "
         + _run_columns(run_id, position, run_data, text, integer)
-        + f" FROM {s_t} s JOIN {COPIED} p ON p.session_id = s.session_id, {elements}"
+        + f" FROM {s_t} s JOIN {TAKEN} p ON p.session_id = s.session_id AND p.copied, {elements}"
     )
     copied_runs = result.rowcount
-    copied_sessions = bind.exec_driver_sql(f"SELECT count(*) FROM {COPIED}").scalar()
+    copied_sessions = bind.exec_driver_sql(f"SELECT count(*) FROM {TAKEN} WHERE copied").scalar()
     return copied_sessions, copied_runs
 
 
 def drop_temporary(bind, schema: str) -> None:
     """Drop the temporary tables of the set-based copy (``schema``: the dialect's temporary schema)."""
-    for name in (COPIED, _IDS, _EXTRA, _CONTESTED, _ELEMENTS, _ROWS, _NOT_UTF8):
+    for name in (TAKEN, _IDS, _EXTRA, _CONTESTED, _ELEMENTS, _ROWS, _NOT_UTF8):
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name}")
