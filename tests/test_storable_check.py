@@ -1,16 +1,17 @@
 """check_value's quick walk (storable.plain) passes only what the naming walk (storable._check)
-passes: for every value below, check_value refuses exactly when _check does, with its message.
-No database."""
+passes: for every value below, check_value refuses exactly when _check does, with its message; and
+the quick walk in C (agno_migrate._plain, built by setup.py) answers as the one in Python. No database."""
 
 from __future__ import annotations
 
 import enum
+import os
 import sys
 
 import pytest
 
-from agno_migrate import UsageError
-from agno_migrate.storable import INT_MAX, INT_MIN, MAX_DEPTH, _check, check_value, plain
+from agno_migrate import UsageError, storable
+from agno_migrate.storable import INT_MAX, INT_MIN, MAX_DEPTH, _check, _plain_python, check_value, plain
 
 
 class Colour(str, enum.Enum):
@@ -53,8 +54,11 @@ VALUES = [
     {"a": Tagged(b=[float("nan")])}, {"a": [Level.LOW, Tagged()]}, [object()],
     nested(MAX_DEPTH - 1), nested(MAX_DEPTH), nested(MAX_DEPTH + 1), nested(MAX_DEPTH - 1, lambda i: [i]),
     nested(MAX_DEPTH, lambda i: [i]), nested(MAX_DEPTH, lambda i: (i,)), nested(MAX_DEPTH - 1, lambda i: [{"k": i}]),
-    nested(5000),
+    nested(5000), "é\x00", "😀\x00", "😀\udc00", "é\ud800", {"😀\udc00": 1}, {"é": "ü", "😀": ["\u4f60"]},
 ]  # fmt: skip
+CYCLE: list = []
+CYCLE.append(CYCLE)
+VALUES.append(CYCLE)
 
 
 def verdict(check, value):
@@ -84,3 +88,16 @@ def test_several_values_are_plain_only_when_each_is():
     assert not plain("a", {"k": float("nan")})
     assert not plain(nested(MAX_DEPTH), nested(MAX_DEPTH + 1))
     assert not plain("ok", "\x00")
+
+
+@pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))
+def test_the_walk_in_c_answers_as_the_walk_in_python(value):
+    assert plain(value) is _plain_python(value)
+    assert plain("ok", value, 1) is _plain_python("ok", value, 1)
+
+
+def test_the_walk_in_c_is_built_where_the_tests_run_in_ci():
+    """CI installs the package as a user does (a wheel built by pip, a C compiler there): the store's check
+    must be the C walk there, as the benchmarks measure it (without a compiler the Python walk serves)."""
+    if os.environ.get("CI"):
+        assert storable.PLAIN_IN_C

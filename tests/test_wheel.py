@@ -1,5 +1,6 @@
-"""The built wheel carries the revision scripts: installed non-editable into a fresh virtual
-environment, away from the repository, it runs every revision."""
+"""The built wheel carries the revision scripts and the store's check in C (``agno_migrate._plain``, built
+where a C compiler is there, as here): installed non-editable into a fresh virtual environment, away from
+the repository, it runs every revision."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def test_wheel_in_a_fresh_venv_runs_every_revision(tmp_path):
     work.mkdir()
     location = sh(venv / "bin" / "python", "-c", "import agno_migrate.versions as v; print(v.__file__)", cwd=work)
     assert str(venv) in location
+    in_c = sh(venv / "bin" / "python", "-c", "from agno_migrate import storable; print(storable.PLAIN_IN_C)", cwd=work)
+    assert in_c.strip() == "True"
     scripts = sorted(p.name for p in (Path(location.strip()).parent / "sql").glob("*.py"))
     assert len(scripts) == 5, scripts
     cli = venv / "bin" / "agno-migrate"
