@@ -18,8 +18,10 @@
 /* 1 when the exact str holds no NUL and no surrogate, 0 when it does, -1 on error */
 static int text_ok(PyObject *text)
 {
+#if PY_VERSION_HEX < 0x030C0000 /* (every str is ready from 3.12 on) */
     if (PyUnicode_READY(text) < 0)
         return -1;
+#endif
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
     switch (PyUnicode_KIND(text)) {
