@@ -263,7 +263,8 @@ def _copy_runs(ctx, t, online=False, keyless=False, create=False):
         ).scalar()
     done = copied = 0
     pending = sessions.c.runs.isnot(None)
-    elements = _stored_elements(bind, dialect, t, schema, sessions)
+    # (a table the set-based copy creates has jsonb runs to copy from: _set_based_creates asked already)
+    elements = sessions if create else _stored_elements(bind, dialect, t, schema, sessions)
     set_based = None if online else _set_based(bind, dialect, t, schema, elements, create)
     if keyless:
         _add_primary_key(dialect, t)
